@@ -1,0 +1,115 @@
+"""``k8s-analysis``: the original kubernetes-analysis subcommands on DFFML dataflows."""
+import argparse
+import asyncio
+import logging
+import sys
+from typing import List, Optional
+
+from dffml import Input, run
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from . import emulator, flows
+from .export import summary_line
+from .github import DEFAULT_BASE_URL, GitHubError
+from .store import StoreError
+
+LOGGER = logging.getLogger("k8s-analysis")
+
+
+class UserError(Exception):
+    """Bad input or a failure to report in one line, without a traceback."""
+
+
+def root_cause(error: BaseException) -> BaseException:
+    """The first GitHubError/StoreError/ValueError behind DFFML's OperationException chain."""
+    seen = error
+    while seen is not None:
+        if isinstance(seen, (GitHubError, StoreError, UserError)):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return error
+
+
+async def run_flow(dataflow, inputs: List[Input]) -> dict:
+    """Run a dataflow in one context and return its output operations' results."""
+    async for _ctx, results in run(dataflow, inputs):
+        return results
+    return {}
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from operations import github as ops
+
+    if args.workers < 1:
+        raise UserError(f"--workers must be at least 1, got {args.workers}")
+    inputs = [
+        Input(value=args.repo, definition=ops.REPO),
+        Input(value=args.base_url, definition=ops.BASE_URL),
+        Input(value=args.store or "", definition=ops.STORE),
+        Input(value=args.workers, definition=ops.WORKERS),
+        Input(value=args.windows, definition=ops.WINDOWS),
+        Input(value=args.quiet, definition=ops.QUIET),
+    ]
+    dataflow = flows.UPDATE if args.update else flows.EXPORT
+    with logging_redirect_tqdm():
+        results = asyncio.run(run_flow(dataflow, inputs))
+    print(summary_line(results["summary"]))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="k8s-analysis",
+        description="Mine a GitHub repository's issues and pull requests with DFFML.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    exp = sub.add_parser(
+        "export",
+        help="export every issue and PR into the SQLite store (dataflows/export.yaml)",
+        description="Export (or with --update, incrementally update) a repository's issues and "
+        "pull requests into an SQLite store. The token comes from GITHUB_TOKEN.",
+    )
+    exp.add_argument("--repo", default="kubernetes/kubernetes", help="OWNER/NAME (default: %(default)s)")
+    exp.add_argument("--base-url", default=DEFAULT_BASE_URL, help="API root (GitHub Enterprise, the emulator)")
+    exp.add_argument("--store", help="SQLite file (default: data/OWNER__NAME.sqlite)")
+    exp.add_argument("--update", action="store_true", help="fetch only what changed since the last sync")
+    exp.add_argument("--workers", type=int, default=8, help="concurrent windows (default: %(default)s)")
+    exp.add_argument("--windows", type=int, default=0, help="time windows of a full export (default: 4 per worker)")
+    exp.add_argument("--quiet", action="store_true", help="no progress bar")
+    exp.set_defaults(func=cmd_export)
+
+    emu = sub.add_parser(
+        "emulate-github",
+        help="serve an emulated GitHub REST API on 127.0.0.1 with sample data",
+        description=emulator.__doc__.strip().splitlines()[0],
+    )
+    emulator.add_arguments(emu)
+    emu.set_defaults(func=emulator.main)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="k8s-analysis: %(message)s",
+    )
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("k8s-analysis: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+    except Exception as error:  # one line for the user; -v shows the traceback
+        cause = root_cause(error)
+        if not isinstance(cause, (GitHubError, StoreError, UserError)):
+            raise
+        LOGGER.debug("traceback", exc_info=error)
+        print(f"k8s-analysis: error: {cause}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

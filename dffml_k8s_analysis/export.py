@@ -1,0 +1,234 @@
+"""Export and incremental update of a repository's issues and pull requests.
+
+A full export splits the repository's ``updated_at`` range into time windows.
+Each window walks ``GET /repos/{o}/{r}/issues?state=all&since=START&sort=updated
+&direction=asc&per_page=100`` by its Link header (cursor links, so the 422 that
+GitHub gives to ``page=100`` on large listings never comes up) until it sees an
+item updated at or after its end. Windows are independent and run concurrently.
+When all are done, a final pass from the export's start time catches the items
+that changed while the export ran, and records the high-water mark.
+
+An update is that final pass alone, from the high-water mark minus an overlap.
+Its first request is conditional: when nothing changed GitHub answers 304,
+which costs no rate limit.
+
+Every page is committed with its window's checkpoint (or the high-water mark)
+in one transaction, so a crash loses at most the page in flight and a rerun
+resumes from the checkpoints.
+"""
+import datetime
+import pathlib
+import threading
+import time
+from typing import Dict, List, Optional
+
+from tqdm import tqdm
+
+from .github import Budget, GitHubError, connect, get_json, server_time, split_repo, walk
+from .store import Store, default_path
+
+PER_PAGE = 100
+MIN_WINDOW_PAGES = 10
+# Refetch what changed in the last minutes before the high-water mark: cheap
+# insurance against items committed late on GitHub's side.
+OVERLAP = datetime.timedelta(minutes=5)
+ISO = "%Y-%m-%dT%H:%M:%SZ"
+
+
+class Session:
+    """What one export or update shares across its windows in this process."""
+
+    def __init__(self, repo: str, base_url: str, store: Optional[str], quiet: bool = False):
+        self.owner, self.name = split_repo(repo)
+        self.repo = repo
+        self.base_url = base_url
+        self.store_path = str(store or default_path(repo))
+        self.budget = Budget()
+        self.lock = threading.Lock()
+        self.fetched = 0
+        self.started = time.monotonic()
+        self.bar = tqdm(desc=f"export {repo}", unit=" items", disable=quiet or None, dynamic_ncols=True)
+
+    @property
+    def issues_url(self) -> str:
+        return f"/repos/{self.owner}/{self.name}/issues"
+
+    def client(self):
+        return connect(self.base_url)
+
+    def advance(self, items: int) -> None:
+        """Count fetched items on the progress bar, with requests and budget."""
+        with self.lock:
+            self.fetched += items
+            budget = self.budget
+            self.bar.set_postfix_str(
+                f"requests={budget.requests} rate-limit={budget.remaining}/{budget.limit}", refresh=False
+            )
+            self.bar.update(items)
+
+
+_SESSIONS: Dict[str, Session] = {}
+
+
+def new_session(repo: str, base_url: str, store: Optional[str], quiet: bool = False) -> Session:
+    """Start this process's session for a store: one progress bar, one request count."""
+    sess = Session(repo, base_url, store, quiet)
+    old = _SESSIONS.pop(sess.store_path, None)
+    if old is not None:
+        old.bar.close()
+    _SESSIONS[sess.store_path] = sess
+    return sess
+
+
+def get_session(fields: dict) -> Session:
+    """The session a window or plan belongs to (a new one in a process that did not plan)."""
+    sess = _SESSIONS.get(fields["store"])
+    if sess is None:
+        sess = new_session(fields["repo"], fields["base_url"], fields["store"], fields.get("quiet", False))
+    return sess
+
+
+def close_session(sess: Session) -> None:
+    sess.bar.close()
+    _SESSIONS.pop(sess.store_path, None)
+
+
+def plan(sess: Session, mode: str, windows: int) -> List[dict]:
+    """Decide what to fetch; return the windows still to walk.
+
+    ``mode`` is ``full`` (export everything) or ``update`` (changes since the
+    high-water mark; a full export when there is none). An unfinished export
+    in the store is resumed either way. Nothing is written before GitHub has
+    answered, so a bad token or URL leaves the store untouched.
+    """
+    if mode not in ("full", "update"):
+        raise GitHubError(f"mode must be 'full' or 'update', got {mode!r}")
+    if windows < 1:
+        raise GitHubError(f"windows must be at least 1, got {windows}")
+    if pathlib.Path(sess.store_path).is_file():
+        with Store(sess.store_path) as store:
+            current, high_water = store.plan(), store.get("high_water")
+            pending = [w for w in store.windows() if not w["done"]]
+        if current is not None:
+            sess.bar.total = current.get("estimate")
+            return [dict(w, **sess_fields(sess)) for w in pending]
+        if mode == "update" and high_water:
+            return []
+    gh = sess.client()
+    oldest_headers, oldest = get_json(
+        gh, sess.budget, sess.issues_url,
+        {"state": "all", "sort": "updated", "direction": "asc", "per_page": 1},
+    )
+    _, newest = get_json(
+        gh, sess.budget, sess.issues_url,
+        {"state": "all", "sort": "created", "direction": "desc", "per_page": 1},
+    )
+    now = server_time(oldest_headers)
+    # Issue and PR numbers are shared and sequential: the newest is a good
+    # estimate of the total, for the progress bar and for sizing windows
+    # (at least MIN_WINDOW_PAGES pages each, as each costs about one extra request).
+    estimate = newest[0]["number"] if newest else 0
+    windows = max(1, min(windows, estimate // (PER_PAGE * MIN_WINDOW_PAGES)))
+    planned = split_windows(oldest[0]["updated_at"] if oldest else now, now, windows)
+    sess.bar.total = estimate
+    with Store(sess.store_path) as store:
+        store.start_plan({"repo": sess.repo, "started_at": now, "estimate": estimate}, planned)
+    return [dict(w, checkpoint=None, done=False, **sess_fields(sess)) for w in planned]
+
+
+def sess_fields(sess: Session) -> dict:
+    """What a window carries so that it runs on its own (no secrets)."""
+    return {"repo": sess.repo, "base_url": sess.base_url, "store": sess.store_path}
+
+
+def split_windows(start: str, end: str, count: int) -> List[dict]:
+    """``count`` equal time windows covering [start, end)."""
+    t0, t1 = _parse(start), _parse(end)
+    if t1 <= t0:
+        return [{"idx": 0, "start": start, "end": end}]
+    step = (t1 - t0) / count
+    bounds = [_format(t0 + step * i) for i in range(count)] + [end]
+    bounds[0] = start
+    return [
+        {"idx": i, "start": bounds[i], "end": bounds[i + 1]}
+        for i in range(count)
+        if bounds[i] < bounds[i + 1]
+    ]
+
+
+def export_window(sess: Session, window: dict) -> Dict[str, int]:
+    """Walk one window from its checkpoint to its end, committing page by page."""
+    gh = sess.client()
+    since = window.get("checkpoint") or window["start"]
+    params = {"state": "all", "sort": "updated", "direction": "asc", "per_page": PER_PAGE, "since": since}
+    requests = stored = 0
+    with Store(sess.store_path) as store:
+        for page in walk(gh, sess.budget, sess.issues_url, params):
+            requests += 1
+            inside = [item for item in page.items if item["updated_at"] < window["end"]]
+            # Items past the end belong to a later window or the final pass;
+            # storing them now is harmless (newest copy wins) and saves nothing.
+            if inside:
+                stored += store.save_page(inside, window=window["idx"], checkpoint=inside[-1]["updated_at"])
+            sess.advance(len(inside))
+            if len(inside) < len(page.items):
+                break
+        store.finish_window(window["idx"])
+    return {"window": window["idx"], "requests": requests, "items": stored}
+
+
+def final_pass(sess: Session) -> dict:
+    """Fetch everything updated since the export start (or the high-water mark).
+
+    Run after all windows are done. Advances the high-water mark page by page,
+    uses and refreshes the ETag of its first request, finishes the plan, and
+    returns the run's summary.
+    """
+    gh = sess.client()
+    with Store(sess.store_path) as store:
+        current = store.plan()
+        since = current["started_at"] if current else store.get("high_water")
+        if since is None:
+            raise GitHubError(f"store {sess.store_path} has no export to finish")
+        since = _format(_parse(since) - OVERLAP)
+        params = {"state": "all", "sort": "updated", "direction": "asc", "per_page": PER_PAGE, "since": since}
+        etag_key = f"{sess.issues_url}?since={since}"
+        high_water = store.get("high_water")
+        first = True
+        for page in walk(gh, sess.budget, sess.issues_url, params, etag=store.etag(etag_key)):
+            if first and page.etag:
+                store.set_etag(etag_key, page.etag)
+            first = False
+            if page.items:
+                high_water = max(high_water or "", page.items[-1]["updated_at"])
+                store.save_page(page.items, high_water=high_water)
+            sess.advance(len(page.items))
+        store.finish_plan(high_water or store.max_updated_at())
+        return summary(sess, store)
+
+
+def summary(sess: Session, store: Store) -> dict:
+    counts = store.count()
+    return dict(
+        counts,
+        repo=sess.repo,
+        store=sess.store_path,
+        fetched=sess.fetched,
+        requests=sess.budget.requests,
+        seconds=round(time.monotonic() - sess.started, 2),
+    )
+
+
+def summary_line(result: dict) -> str:
+    return (
+        "{items} items stored ({issues} issues, {pull_requests} pull requests) in {store}; "
+        "{fetched} fetched with {requests} API requests in {seconds:.1f} s".format(**result)
+    )
+
+
+def _parse(value: str) -> datetime.datetime:
+    return datetime.datetime.strptime(value, ISO)
+
+
+def _format(value: datetime.datetime) -> str:
+    return value.strftime(ISO)

@@ -1,0 +1,162 @@
+"""Talking to the GitHub REST API (or the emulator) through PyGithub.
+
+PyGithub does the HTTP, authentication, retries (5xx, dropped connections,
+secondary limits with Retry-After, a spent primary budget until its reset).
+What is ours: following the listing's Link header (cursor or page links, as
+the server gives them), conditional requests, waiting *before* a request when
+the budget is already spent, and one clear error per failure.
+"""
+import datetime
+import logging
+import os
+import threading
+import time
+from email.utils import parsedate_to_datetime
+from typing import Dict, Iterator, NamedTuple, Optional, Tuple
+
+import github
+import requests
+import urllib3.exceptions
+from requests.utils import parse_header_links
+
+LOGGER = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.github.com"
+TOKEN_ENV = "GITHUB_TOKEN"
+
+
+class GitHubError(Exception):
+    """A failure worth one clear line to the user (never holds the token)."""
+
+
+class Page(NamedTuple):
+    items: list
+    url: str
+    etag: Optional[str]
+    not_modified: bool
+
+
+class Budget:
+    """Rate-limit budget seen in response headers, shared by a process's threads."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.remaining: Optional[int] = None
+        self.limit: Optional[int] = None
+        self.reset: float = 0.0
+        self.requests = 0
+
+    def record(self, headers: Dict[str, str]) -> None:
+        with self.lock:
+            self.requests += 1
+            if "x-ratelimit-remaining" in headers:
+                self.remaining = int(headers["x-ratelimit-remaining"])
+                self.limit = int(headers.get("x-ratelimit-limit", 0)) or None
+                self.reset = float(headers.get("x-ratelimit-reset", 0))
+
+    def wait_if_spent(self) -> None:
+        """Sleep until the reset when the last response said the budget is spent."""
+        with self.lock:
+            delay = self.reset - time.time() + 1 if self.remaining == 0 else 0
+        if delay > 0:
+            LOGGER.warning("rate limit spent: waiting %.0f s for the reset", delay)
+            time.sleep(delay)
+            with self.lock:
+                self.remaining = None
+
+
+def split_repo(repo: str) -> Tuple[str, str]:
+    """Check and split ``OWNER/NAME``."""
+    parts = (repo or "").split("/")
+    if len(parts) != 2 or not all(parts) or any(c.isspace() for c in repo):
+        raise GitHubError(f"repository must be OWNER/NAME, got {repo!r}")
+    return parts[0], parts[1]
+
+
+def connect(base_url: str = DEFAULT_BASE_URL, timeout: int = 30) -> github.Github:
+    """A PyGithub client for ``base_url`` with the token from ``GITHUB_TOKEN``.
+
+    api.github.com without a token is refused up front: 60 requests an hour
+    cannot export anything. Other servers (Enterprise, the emulator) may allow
+    anonymous access.
+    """
+    token = os.environ.get(TOKEN_ENV) or None
+    if token is None and base_url.rstrip("/") == DEFAULT_BASE_URL:
+        raise GitHubError(f"{TOKEN_ENV} is not set: create a token and export {TOKEN_ENV}=... (it is never logged)")
+    # Refused connections fail fast (a wrong URL should not hang for minutes);
+    # dropped ones, 5xx and rate limits are retried with backoff.
+    retry = github.GithubRetry(
+        total=10,
+        connect=2,
+        backoff_factor=0.5,
+        backoff_max=30,
+        status_forcelist=list(range(500, 600)) + [429],
+        secondary_rate_wait=5,
+    )
+    return github.Github(
+        auth=github.Auth.Token(token) if token else None,
+        base_url=base_url.rstrip("/"),
+        timeout=timeout,
+        retry=retry,
+        seconds_between_requests=None,
+        seconds_between_writes=None,
+        per_page=100,
+        lazy=True,
+    )
+
+
+def get_json(gh: github.Github, budget: Budget, url: str, params=None, etag=None):
+    """GET ``url``; return (headers, data), data None on 304. Errors become GitHubError."""
+    budget.wait_if_spent()
+    headers = {"If-None-Match": etag} if etag else None
+    try:
+        response_headers, data = gh.requester.requestJsonAndCheck("GET", url, params, headers)
+    except github.BadCredentialsException:
+        raise GitHubError(f"GitHub rejected the token in {TOKEN_ENV} (401 Bad credentials)") from None
+    except github.UnknownObjectException:
+        raise GitHubError(f"not found: {_path(url)} (check the repository name and the token's access)") from None
+    except github.GithubException as error:
+        message = error.data.get("message") if isinstance(error.data, dict) else error.data
+        raise GitHubError(f"GitHub answered {error.status} to {_path(url)}: {message}") from None
+    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
+        raise GitHubError(f"cannot reach {gh.requester.base_url}: {type(error).__name__}") from None
+    lower = {key.lower(): value for key, value in response_headers.items()}
+    budget.record(lower)
+    return lower, data
+
+
+def walk(gh: github.Github, budget: Budget, url: str, params: dict, etag: Optional[str] = None) -> Iterator[Page]:
+    """Pages of a listing, following the Link header's ``next`` until there is none.
+
+    ``etag`` applies to the first page only; a 304 yields one empty page with
+    ``not_modified`` set and ends the walk.
+    """
+    while url:
+        headers, data = get_json(gh, budget, url, params, etag)
+        yield Page(
+            items=data or [],
+            url=url,
+            etag=headers.get("etag"),
+            not_modified=data is None,
+        )
+        if data is None:
+            return
+        url, params, etag = _next_link(headers.get("link")), None, None
+
+
+def _next_link(link: Optional[str]) -> Optional[str]:
+    for entry in parse_header_links(link or ""):
+        if entry.get("rel") == "next":
+            return entry["url"]
+    return None
+
+
+def server_time(headers: Dict[str, str]) -> str:
+    """The server's clock from a response's Date header, as ``YYYY-MM-DDTHH:MM:SSZ``."""
+    date = headers.get("date")
+    moment = parsedate_to_datetime(date) if date else datetime.datetime.now(datetime.timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _path(url: str) -> str:
+    return url.split("?")[0]

@@ -1,0 +1,88 @@
+"""DFFML operations that export a repository's issues and pull requests.
+
+``plan_export`` decides the work and expands it into one input per time
+window; ``export_window`` walks one window (DFFML runs them concurrently,
+``workers`` at a time); ``finish_export`` is an output-stage operation, so it
+runs once every window is done: the final pass and the summary.
+
+The token is read from ``GITHUB_TOKEN`` by the client, never passed as an
+input, so it cannot end up in a dataflow, a record or a log of the inputs.
+"""
+import asyncio
+import functools
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Dict
+
+from dffml import Definition, Stage, op
+
+from dffml_k8s_analysis import export
+from dffml_k8s_analysis.github import DEFAULT_BASE_URL
+
+REPO = Definition(name="github.repo", primitive="str")
+BASE_URL = Definition(name="github.base_url", primitive="str", default=DEFAULT_BASE_URL)
+STORE = Definition(name="export.store", primitive="str", default="")
+WORKERS = Definition(name="export.workers", primitive="int", default=8)
+WINDOWS = Definition(name="export.windows", primitive="int", default=0)
+MODE = Definition(name="export.mode", primitive="str", default="full")
+QUIET = Definition(name="export.quiet", primitive="bool", default=False)
+PLAN = Definition(name="export.plan", primitive="Dict[str, Any]")
+WINDOW = Definition(name="export.window", primitive="Dict[str, Any]")
+WINDOW_RESULT = Definition(name="export.window_result", primitive="Dict[str, Any]")
+SUMMARY = Definition(name="export.summary", primitive="Dict[str, Any]")
+
+
+@functools.lru_cache(maxsize=None)
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """One thread pool per worker count: it bounds how many windows run at once."""
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="export")
+
+
+async def _in_pool(workers: int, func, *args):
+    return await asyncio.get_event_loop().run_in_executor(_pool(workers), func, *args)
+
+
+@op(
+    name="k8s.plan_export",
+    inputs={
+        "repo": REPO,
+        "base_url": BASE_URL,
+        "store": STORE,
+        "workers": WORKERS,
+        "windows": WINDOWS,
+        "mode": MODE,
+        "quiet": QUIET,
+    },
+    outputs={"plan": PLAN, "windows": WINDOW},
+    expand=["windows"],
+)
+async def plan_export(
+    repo: str, base_url: str, store: str, workers: int, windows: int, mode: str, quiet: bool
+) -> Dict[str, Any]:
+    """Plan a full export or an update; resume an unfinished export if the store has one.
+
+    ``windows`` is how many time windows to split a full export into (0: four
+    per worker, which evens out busy and quiet periods).
+    """
+    if workers < 1:
+        raise export.GitHubError(f"workers must be at least 1, got {workers}")
+    sess = export.new_session(repo, base_url, store or None, quiet)
+    planned = await _in_pool(workers, export.plan, sess, mode, windows or 4 * workers)
+    fields = dict(export.sess_fields(sess), workers=workers, quiet=quiet)
+    return {"plan": fields, "windows": [dict(window, **fields) for window in planned]}
+
+
+@op(name="k8s.export_window", inputs={"window": WINDOW}, outputs={"result": WINDOW_RESULT})
+async def export_window(window: Dict[str, Any]) -> Dict[str, Any]:
+    """Export one time window, committing every page with its checkpoint."""
+    sess = export.get_session(window)
+    return {"result": await _in_pool(window["workers"], export.export_window, sess, window)}
+
+
+@op(name="k8s.finish_export", inputs={"plan": PLAN}, outputs={"summary": SUMMARY}, stage=Stage.OUTPUT)
+async def finish_export(plan: Dict[str, Any]) -> Dict[str, Any]:
+    """After every window: catch what changed meanwhile, record the high-water mark, summarize."""
+    sess = export.get_session(plan)
+    try:
+        return {"summary": await _in_pool(plan["workers"], export.final_pass, sess)}
+    finally:
+        export.close_session(sess)

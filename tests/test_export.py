@@ -1,0 +1,211 @@
+"""Export and update against the emulator over real HTTP into real SQLite."""
+import signal
+import subprocess
+import time
+
+import pytest
+import yaml
+
+from dffml_k8s_analysis import export as export_mod
+from dffml_k8s_analysis.store import Store
+
+from conftest import REPO, ROOT, VENV_BIN, admin, export, run_cli, served, stored
+
+
+def test_export_of_a_large_listing_equals_the_served_items(emulator, tmp_path, capsys):
+    # 12,000 items: a page-number walk would hit the 422 at page 100.
+    server = emulator(items=12000)
+    store = tmp_path / "k.sqlite"
+    assert export(server.url, store, "--workers", "4") == 0
+    assert stored(store) == served(server)
+    stats = admin(server, "GET", "stats")
+    assert stats["by_status"] == {"200": stats["requests"]}
+    # 120 pages of items, plus the plan's two probes and about one page per window
+    assert stats["requests"] <= 120 + 2 + 16 + 1
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("12000 items stored (")
+    assert f"with {stats['requests']} API requests" in line
+
+
+def test_update_fetches_the_changed_items_with_few_requests(emulator, tmp_path):
+    server = emulator(items=5000)
+    store = tmp_path / "k.sqlite"
+    assert export(server.url, store) == 0
+    touched = admin(server, "POST", "touch", count=500, seed=7)["numbers"]
+    admin(server, "POST", "reset-stats")
+    assert export(server.url, store, "--update") == 0
+    assert admin(server, "GET", "stats")["requests"] <= 7  # 5 pages of changes + overlap
+    assert stored(store) == served(server)
+    with Store(store) as db:
+        assert db.get("high_water") == max(item["updated_at"] for item in served(server).values())
+    assert len(touched) == 500
+
+
+def test_update_with_nothing_changed_is_answered_304(emulator, tmp_path):
+    server = emulator(items=800)
+    store = tmp_path / "k.sqlite"
+    assert export(server.url, store) == 0
+    assert export(server.url, store, "--update") == 0
+    admin(server, "POST", "reset-stats")
+    before = admin(server, "GET", "stats")["rate_remaining"]
+    assert export(server.url, store, "--update") == 0
+    stats = admin(server, "GET", "stats")
+    assert stats["by_status"] == {"304": 1}
+    assert stats["rate_remaining"] == before
+
+
+def test_update_without_a_previous_export_runs_a_full_one(emulator, tmp_path):
+    server = emulator(items=700)
+    store = tmp_path / "k.sqlite"
+    assert export(server.url, store, "--update") == 0
+    assert stored(store) == served(server)
+
+
+def test_faults_and_a_spent_rate_limit_still_give_the_same_store(emulator, tmp_path, caplog):
+    server = emulator(items=3000, fault_rate=0.1, drop_rate=0.03, secondary_every=15, rate_limit=20, rate_reset_s=2)
+    store = tmp_path / "k.sqlite"
+    with caplog.at_level("WARNING"):
+        assert export(server.url, store, "--workers", "2") == 0
+    stats = admin(server, "GET", "stats")
+    assert stats["by_status"].get("502", 0) > 0 and stats["by_status"].get("403", 0) > 0
+    assert stats["dropped"] > 0
+    assert any("rate limit spent: waiting" in message for message in caplog.messages)
+    admin(server, "PATCH", "config", fault_rate=0, drop_rate=0, secondary_every=0, rate_limit=5000)
+    assert stored(store) == served(server)
+
+
+def test_sigkill_mid_export_then_rerun_resumes_without_loss(emulator, tmp_path):
+    server = emulator(items=6000, latency_ms=40)
+    store = tmp_path / "k.sqlite"
+    command = [str(VENV_BIN / "k8s-analysis"), "export", "--repo", REPO, "--base-url", server.url,
+               "--store", str(store), "--workers", "2", "--quiet"]
+    process = subprocess.Popen(command, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while _count(store) < 1500:  # wait until a good part is committed
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait()
+    partial = _count(store)
+    assert 1500 <= partial < 6000
+    with Store(store) as db:
+        assert db.plan() is not None  # the unfinished plan is what the rerun resumes
+    admin(server, "POST", "reset-stats")
+    admin(server, "PATCH", "config", latency_ms=0)
+    assert export(server.url, store, "--workers", "2") == 0
+    assert stored(store) == served(server)
+    # resumed, not restarted: fewer requests than the 60 pages of a whole export
+    assert admin(server, "GET", "stats")["requests"] < 60 - partial // 100 + 10
+    with Store(store) as db:
+        assert db.plan() is None and db.windows() == []
+
+
+def _count(store) -> int:
+    if not store.exists():
+        return 0
+    with Store(store) as db:
+        return db.count()["items"]
+
+
+def test_rejected_token_is_one_clear_line_and_writes_nothing(emulator, tmp_path):
+    secret = "ghp_" + "s3cr3t" * 6
+    server = emulator(items=100, token="the-right-one")
+    store = tmp_path / "k.sqlite"
+    result = run_cli("k8s-analysis", "-v", "export", "--repo", REPO, "--base-url", server.url,
+                     "--store", str(store), env={"GITHUB_TOKEN": secret})
+    assert result.returncode == 1
+    assert "error: GitHub rejected the token in GITHUB_TOKEN (401 Bad credentials)" in result.stderr
+    assert secret not in result.stdout + result.stderr
+    assert not store.exists()
+
+
+def test_token_reaches_github_but_never_logs_store_or_dataflow(emulator, tmp_path):
+    secret = "ghp_" + "t0k3n" * 7
+    server = emulator(items=300, token=secret)
+    store = tmp_path / "k.sqlite"
+    result = run_cli("k8s-analysis", "-v", "export", "--repo", REPO, "--base-url", server.url,
+                     "--store", str(store), env={"GITHUB_TOKEN": secret})
+    assert result.returncode == 0, result.stderr
+    assert len(stored(store)) == 300
+    assert secret not in result.stdout + result.stderr
+    for path in [store, *store.parent.glob("*")]:
+        assert secret.encode() not in path.read_bytes()
+    for path in (ROOT / "dataflows").glob("*.yaml"):
+        assert secret not in path.read_text()
+
+
+def test_unreachable_base_url_is_a_clear_error_and_leaves_the_store_alone(emulator, tmp_path):
+    server = emulator(items=200)
+    store = tmp_path / "k.sqlite"
+    assert export(server.url, store) == 0
+    before = store.read_bytes()
+    result = run_cli("k8s-analysis", "export", "--repo", REPO, "--base-url", "http://127.0.0.1:9",
+                     "--store", str(store), "--update", "--quiet")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "k8s-analysis: error: cannot reach http://127.0.0.1:9: ConnectionError"
+    )
+    assert store.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--repo", "kubernetes"], "repository must be OWNER/NAME, got 'kubernetes'"),
+        (["--repo", "a/b/c"], "repository must be OWNER/NAME, got 'a/b/c'"),
+        (["--workers", "0"], "--workers must be at least 1, got 0"),
+    ],
+)
+def test_bad_options_are_rejected_with_a_message(emulator, tmp_path, args, message, capsys):
+    server = emulator(items=10)
+    store = tmp_path / "k.sqlite"
+    code = export(server.url, store, *args)
+    assert code == 1
+    assert capsys.readouterr().err.strip() == f"k8s-analysis: error: {message}"
+    assert not store.exists()
+
+
+def test_unknown_repository_is_reported(emulator, tmp_path, capsys):
+    server = emulator(items=10)
+    store = tmp_path / "k.sqlite"
+    assert export(server.url, store, "--repo", "no/such") == 1
+    assert "not found: /repos/no/such/issues" in capsys.readouterr().err
+    assert not store.exists()
+
+
+def test_windows_cover_the_range_without_gaps():
+    windows = export_mod.split_windows("2014-06-01T00:00:00Z", "2025-11-01T12:00:00Z", 7)
+    assert [w["idx"] for w in windows] == list(range(7))
+    assert windows[0]["start"] == "2014-06-01T00:00:00Z"
+    assert windows[-1]["end"] == "2025-11-01T12:00:00Z"
+    assert all(a["end"] == b["start"] for a, b in zip(windows, windows[1:]))
+    assert all(w["start"] < w["end"] for w in windows)
+    assert export_mod.split_windows("2020-01-01T00:00:00Z", "2020-01-01T00:00:03Z", 10)[-1]["end"] == (
+        "2020-01-01T00:00:03Z"
+    )
+
+
+@pytest.mark.parametrize("name", ["export", "update"])
+def test_dataflow_yaml_matches_its_python_definition(name):
+    result = run_cli("dffml", "service", "dev", "export", f"dffml_k8s_analysis.flows:{name.upper()}",
+                     "-configloader", "yaml")
+    assert result.returncode == 0, result.stderr
+    assert yaml.safe_load(result.stdout) == yaml.safe_load((ROOT / "dataflows" / f"{name}.yaml").read_text())
+
+
+def test_dffml_cli_runs_the_export_and_update_dataflows(emulator, tmp_path):
+    server = emulator(items=1500)
+    store = tmp_path / "k.sqlite"
+    inputs = [f"{REPO}=github.repo", f"{server.url}=github.base_url", f"{store}=export.store", "2=export.workers",
+              "true=export.quiet"]
+    result = run_cli("dffml", "dataflow", "run", "single", "-dataflow", "dataflows/export.yaml", "-inputs", *inputs)
+    assert result.returncode == 0, result.stderr
+    assert '"items": 1500' in result.stdout
+    assert stored(store) == served(server)
+    admin(server, "POST", "touch", count=20, seed=1)
+    result = run_cli("dffml", "dataflow", "run", "single", "-dataflow", "dataflows/update.yaml", "-inputs", *inputs)
+    assert result.returncode == 0, result.stderr
+    assert stored(store) == served(server)
