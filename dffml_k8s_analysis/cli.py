@@ -1,14 +1,10 @@
 """``k8s-analysis``: the original kubernetes-analysis subcommands on DFFML dataflows."""
 import argparse
-import asyncio
 import logging
 import sys
 from typing import List, Optional
 
-from dffml import Input, run
-from tqdm.contrib.logging import logging_redirect_tqdm
-
-from . import emulator, flows
+from . import demo, emulator, flows
 from .export import summary_line
 from .github import DEFAULT_BASE_URL, GitHubError
 from .store import StoreError
@@ -30,30 +26,13 @@ def root_cause(error: BaseException) -> BaseException:
     return error
 
 
-async def run_flow(dataflow, inputs: List[Input]) -> dict:
-    """Run a dataflow in one context and return its output operations' results."""
-    async for _ctx, results in run(dataflow, inputs):
-        return results
-    return {}
-
-
 def cmd_export(args: argparse.Namespace) -> int:
-    from operations import github as ops
-
     if args.workers < 1:
         raise UserError(f"--workers must be at least 1, got {args.workers}")
-    inputs = [
-        Input(value=args.repo, definition=ops.REPO),
-        Input(value=args.base_url, definition=ops.BASE_URL),
-        Input(value=args.store or "", definition=ops.STORE),
-        Input(value=args.workers, definition=ops.WORKERS),
-        Input(value=args.windows, definition=ops.WINDOWS),
-        Input(value=args.quiet, definition=ops.QUIET),
-    ]
-    dataflow = flows.UPDATE if args.update else flows.EXPORT
-    with logging_redirect_tqdm():
-        results = asyncio.run(run_flow(dataflow, inputs))
-    print(summary_line(results["summary"]))
+    summary = flows.run_export(
+        args.repo, args.base_url, args.store or "", args.update, args.workers, args.windows, args.quiet
+    )
+    print(summary_line(summary))
     return 0
 
 
@@ -88,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     emulator.add_arguments(emu)
     emu.set_defaults(func=emulator.main)
+
+    dem = sub.add_parser("demo", help="run the whole job against the emulator: no token, no network",
+                         description=demo.__doc__.strip().splitlines()[0])
+    demo.add_arguments(dem)
+    dem.set_defaults(func=demo.main)
     return parser
 
 
