@@ -1,0 +1,730 @@
+"""A local emulator of the GitHub REST API parts used to export issues and PRs.
+
+It serves a deterministic :class:`~dffml_k8s_analysis.sample.Sample` with GitHub's
+semantics: issue listing with filters, page and cursor pagination and the
+large-dataset page limit, comments and labels, ETags and conditional requests,
+the primary rate limit (``X-RateLimit-*`` headers, 403 when spent), secondary rate
+limits, token checks, latency, 502 faults and dropped connections.
+
+``/_emulator/`` routes inspect and steer it (stats, touch items, change config).
+"""
+import argparse
+import asyncio
+import base64
+import bisect
+import contextlib
+import dataclasses
+import datetime
+import hashlib
+import json
+import math
+import os
+import random
+import signal
+import sys
+import threading
+import time
+from typing import Callable, Iterator, List, Optional, Tuple
+
+from aiohttp import web
+
+from . import shared_data
+from .sample import Sample, iso, label_json, node_id, user_json
+
+DOCS = "https://docs.github.com/rest"
+LIST_DOCS = "https://docs.github.com/rest/issues/issues#list-repository-issues"
+RATE_DOCS = "https://docs.github.com/rest/overview/resources-in-the-rest-api#rate-limiting"
+SECONDARY_DOCS = ("https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"
+                  "#about-secondary-rate-limits")
+RATE_MESSAGE = ("API rate limit exceeded for user ID 1. (But here's the good news: "
+                "Authenticated requests get a higher rate limit. Check out the "
+                "documentation for more details.)")
+SECONDARY_MESSAGE = ("You have exceeded a secondary rate limit. Please wait a few minutes "
+                     "before you try again.")
+LARGE_PAGE_MESSAGE = ("Pagination with the page parameter is not supported for large "
+                      "datasets, please use cursor based pagination (after/before)")
+USER_LOGIN = "emulator-user"
+REPO_ID = 20580498
+CONFIGURABLE = ("latency_ms", "fault_rate", "drop_rate", "secondary_every",
+                "rate_limit", "rate_reset_s", "token")
+
+
+@dataclasses.dataclass
+class EmulatorConfig:
+    """What the emulator serves and how it misbehaves."""
+
+    items: int = 3000
+    seed: int = 0
+    owner: str = "kubernetes"
+    repo: str = "kubernetes"
+    use_notes: bool = True
+    latency_ms: float = 0.0
+    rate_limit: int = 5000
+    rate_reset_s: float = 3600.0
+    token: Optional[str] = None
+    fault_rate: float = 0.0
+    drop_rate: float = 0.0
+    secondary_every: int = 0
+    secondary_retry_after: int = 1
+    large_listing: int = 10000
+
+
+class ApiError(Exception):
+    """An error answer: status and GitHub-style JSON body."""
+
+    def __init__(self, status: int, message: str, documentation_url: str = DOCS,
+                 headers: Optional[dict] = None, **extra):
+        super().__init__(message)
+        self.status, self.headers = status, headers or {}
+        self.body = dict(message=message, documentation_url=documentation_url, **extra)
+
+    def response(self) -> web.Response:
+        return json_response(self.body, self.status, self.headers)
+
+
+def json_response(data, status: int = 200, headers: Optional[dict] = None) -> web.Response:
+    """A compact JSON response with GitHub's content type."""
+    body = json.dumps(data, separators=(",", ":")).encode()
+    return web.Response(body=body, status=status, headers=headers,
+                        content_type="application/json", charset="utf-8")
+
+
+def invalid(field: str, value, resource: str = "Issue") -> ApiError:
+    """GitHub's 422 Validation Failed naming the offending field."""
+    error = {"value": value, "resource": resource, "field": field, "code": "invalid"}
+    return ApiError(422, "Validation Failed", LIST_DOCS, errors=[error])
+
+
+def parse_since(value: str) -> int:
+    """Epoch seconds (rounded up) of an ISO 8601 timestamp or date; naive means UTC."""
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    for candidate in (text, text.replace(" ", "+")):
+        try:
+            moment = datetime.datetime.fromisoformat(candidate)
+        except ValueError:
+            continue
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=datetime.timezone.utc)
+        return math.ceil(moment.timestamp())
+    raise invalid("since", value)
+
+
+def encode_cursor(key: int, number: int) -> str:
+    """Opaque cursor for the keyset position (sort key, number)."""
+    return base64.urlsafe_b64encode("{}:{}".format(key, number).encode()).decode().rstrip("=")
+
+
+def decode_cursor(field: str, cursor: str) -> Tuple[int, int]:
+    """The (sort key, number) inside a cursor; 422 when it is not one."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+        key, number = raw.split(":")
+        return int(key), int(number)
+    except ValueError:
+        raise invalid(field, cursor) from None
+
+
+def int_param(query, name: str, default: int) -> int:
+    """An integer query parameter; 422 when it is not an integer."""
+    if name not in query:
+        return default
+    try:
+        return int(query[name])
+    except ValueError:
+        raise invalid(name, query[name]) from None
+
+
+def choice_param(query, name: str, allowed: Tuple[str, ...]) -> str:
+    """A query parameter restricted to ``allowed`` (the first is the default)."""
+    value = query.get(name, allowed[0])
+    if value not in allowed:
+        raise invalid(name, value)
+    return value
+
+
+@dataclasses.dataclass
+class ListQuery:
+    """The parameters of a repository issues listing."""
+
+    state: str
+    sort: str
+    direction: str
+    since: Optional[int]
+    labels: List[str]
+    per_page: int
+    page: Optional[int]
+    after: Optional[Tuple[int, int]]
+    before: Optional[Tuple[int, int]]
+
+    @classmethod
+    def parse(cls, query) -> "ListQuery":
+        """Validate GitHub's list-repository-issues parameters."""
+        labels = [name.strip() for name in query.get("labels", "").split(",") if name.strip()]
+        return cls(
+            state=choice_param(query, "state", ("open", "closed", "all")),
+            sort=choice_param(query, "sort", ("created", "updated", "comments")),
+            direction=choice_param(query, "direction", ("desc", "asc")),
+            since=parse_since(query["since"]) if "since" in query else None,
+            labels=labels,
+            per_page=page_size(query),
+            page=max(1, int_param(query, "page", 1)) if "page" in query else None,
+            after=decode_cursor("after", query["after"]) if "after" in query else None,
+            before=decode_cursor("before", query["before"]) if "before" in query else None,
+        )
+
+
+def page_size(query) -> int:
+    """``per_page`` clamped to 1..100 (default 30)."""
+    return min(100, max(1, int_param(query, "per_page", 30)))
+
+
+def window(sel, query: ListQuery, cursor: Optional[int]) -> Tuple[int, int]:
+    """Index range [a, b) of the ascending keys ``sel`` that the requested page shows."""
+    size, per_page, ascending = len(sel), query.per_page, query.direction == "asc"
+    if query.page is not None:
+        skip = (query.page - 1) * per_page
+        a, b = (skip, skip + per_page) if ascending else (size - skip - per_page, size - skip)
+    elif cursor is not None:
+        if (query.after is not None) == ascending:  # towards higher keys
+            a = bisect.bisect_right(sel, cursor)
+            b = a + per_page
+        else:
+            b = bisect.bisect_left(sel, cursor)
+            a = b - per_page
+    else:
+        a, b = (0, per_page) if ascending else (size - per_page, size)
+    a = min(max(a, 0), size)
+    return a, min(max(b, a), size)
+
+
+def link_header(links: List[Tuple[str, str]]) -> str:
+    """A Link header from (rel, url) pairs."""
+    return ", ".join('<{}>; rel="{}"'.format(url, rel) for rel, url in links)
+
+
+def page_links(request: web.Request, page: int, last: int) -> List[Tuple[str, str]]:
+    """GitHub's page-number links: prev, next, last, first."""
+    url = request.url
+    links = []
+    if page > 1:
+        links.append(("prev", str(url.update_query(page=str(page - 1)))))
+    if page < last:
+        links.append(("next", str(url.update_query(page=str(page + 1)))))
+        links.append(("last", str(url.update_query(page=str(last)))))
+    if page > 1:
+        links.append(("first", str(url.update_query(page="1"))))
+    return links
+
+
+def cursor_link(request: web.Request, rel: str, name: str, cursor: str) -> Tuple[str, str]:
+    """A cursor link: the request's URL with ``after`` or ``before`` set."""
+    query = {key: value for key, value in request.query.items()
+             if key not in ("page", "after", "before")}
+    query[name] = cursor
+    return rel, str(request.url.with_query(query))
+
+
+def api_base(request: web.Request) -> str:
+    """The API root as the client reached it, e.g. ``http://127.0.0.1:5000``."""
+    return "{}://{}".format(request.scheme, request.host)
+
+
+def etag_matches(header: str, etag: str) -> bool:
+    """Whether an If-None-Match header names ``etag`` (weak comparison)."""
+    tags = [tag.strip() for tag in header.split(",")]
+    return "*" in tags or etag[2:] in [tag[2:] if tag.startswith("W/") else tag for tag in tags]
+
+
+class Emulator:
+    """The emulated GitHub: a sample repository, a rate limit, faults and counters."""
+
+    def __init__(self, config: Optional[EmulatorConfig] = None):
+        self.config = config or EmulatorConfig()
+        notes = shared_data.load_notes() if self.config.use_notes else None
+        self.sample = Sample(self.config.items, self.config.seed, self.config.owner,
+                             self.config.repo, notes)
+        self._faults = random.Random(self.config.seed + 7919)
+        self._sequence = 0
+        self._remaining = self.config.rate_limit
+        self._reset = time.time() + self.config.rate_reset_s
+        self.reset_stats()
+
+    def app(self) -> web.Application:
+        """The aiohttp application serving the API and the admin routes."""
+        app = web.Application(middlewares=[self._middleware])
+        repo = "/repos/{owner}/{repo}"
+        issue = repo + r"/issues/{number:\d+}"
+        comment = repo + r"/issues/comments/{id:\d+}"
+        app.add_routes([
+            web.get(repo, self._repository, name="repo"),
+            web.get(repo + "/issues", self._issues, name="issues_list"),
+            web.get(issue, self._issue, name="issue"),
+            web.get(issue + "/comments", self._comments, name="comments_list"),
+            web.post(issue + "/comments", self._create_comment, name="comment_create"),
+            web.get(comment, self._comment, name="comment"),
+            web.patch(comment, self._edit_comment, name="comment_edit"),
+            web.delete(comment, self._delete_comment, name="comment_delete"),
+            web.get(issue + "/labels", self._labels, name="labels_list"),
+            web.post(issue + "/labels", self._add_labels, name="labels_add"),
+            web.put(issue + "/labels", self._set_labels, name="labels_set"),
+            web.delete(issue + "/labels/{name:.+}", self._remove_label, name="label_remove"),
+            web.get("/rate_limit", self._rate_limit, name="rate_limit"),
+            web.get("/user", self._user, name="user"),
+            web.get("/_emulator/stats", self._admin_stats),
+            web.post("/_emulator/reset-stats", self._admin_reset_stats),
+            web.post("/_emulator/touch", self._admin_touch),
+            web.patch("/_emulator/config", self._admin_config),
+            web.get("/_emulator/items", self._admin_items),
+            web.get("/_emulator/dump", self._admin_dump),
+        ])
+        return app
+
+    # Budget, faults and statistics
+
+    def reset_stats(self) -> None:
+        """Zero the request counters."""
+        self.stats = {"requests": 0, "dropped": 0, "by_status": {}, "by_route": {}}
+
+    def _count(self, route: str, status: int) -> None:
+        self.stats["requests"] += 1
+        for table, key in (("by_status", str(status)), ("by_route", route)):
+            self.stats[table][key] = self.stats[table].get(key, 0) + 1
+
+    def _refill(self) -> None:
+        """Restore the budget once the reset time has passed; the window rolls forward."""
+        now = time.time()
+        if now >= self._reset:
+            periods = math.floor((now - self._reset) / self.config.rate_reset_s) + 1
+            self._reset += periods * self.config.rate_reset_s
+            self._remaining = self.config.rate_limit
+
+    def _rate_headers(self) -> dict:
+        return {"X-RateLimit-Limit": str(self.config.rate_limit),
+                "X-RateLimit-Remaining": str(self._remaining),
+                "X-RateLimit-Reset": str(math.ceil(self._reset)),
+                "X-RateLimit-Used": str(self.config.rate_limit - self._remaining),
+                "X-RateLimit-Resource": "core"}
+
+    def _authorized(self, request: web.Request) -> bool:
+        if not self.config.token:
+            return True
+        scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+        return scheme.lower() in ("token", "bearer") and value.strip() == self.config.token
+
+    def _refusal(self, request: web.Request, fault_roll: float) -> Optional[ApiError]:
+        """The error that answers this request before any handler runs, if any."""
+        config = self.config
+        if not self._authorized(request):
+            return ApiError(401, "Bad credentials")
+        if config.secondary_every and self._sequence % config.secondary_every == 0:
+            return ApiError(403, SECONDARY_MESSAGE, SECONDARY_DOCS,
+                            {"Retry-After": str(config.secondary_retry_after)})
+        if fault_roll < config.fault_rate:
+            return ApiError(502, "Server Error")
+        self._refill()
+        if self._remaining <= 0 and request.match_info.route.name != "rate_limit":
+            return ApiError(403, RATE_MESSAGE, RATE_DOCS)
+        return None
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Callable) -> web.StreamResponse:
+        if request.path.startswith("/_emulator/"):
+            return await handle(request, handler)
+        if self.config.latency_ms > 0:
+            await asyncio.sleep(self.config.latency_ms / 1000)
+        self._sequence += 1
+        drop_roll, fault_roll = self._faults.random(), self._faults.random()
+        if drop_roll < self.config.drop_rate:
+            self.stats["dropped"] += 1
+            request.transport.close()
+            raise asyncio.CancelledError()
+        refusal = self._refusal(request, fault_roll)
+        response = refusal.response() if refusal else await self._answer(request, handler)
+        response.headers.update(self._rate_headers())
+        self._count(request.match_info.route.name or "unknown", response.status)
+        return response
+
+    async def _answer(self, request: web.Request, handler: Callable) -> web.Response:
+        """Run the handler; add the ETag, answer 304 or spend one unit of budget."""
+        response = await handle(request, handler)
+        if request.method == "GET" and response.status == 200:
+            etag = 'W/"{}"'.format(hashlib.sha256(response.body).hexdigest())
+            if etag_matches(request.headers.get("If-None-Match", ""), etag):
+                return web.Response(status=304, headers={"ETag": etag})
+            response.headers["ETag"] = etag
+        if request.match_info.route.name != "rate_limit":
+            self._remaining -= 1
+        return response
+
+    # Repository and issues
+
+    def _check_repo(self, request: web.Request) -> None:
+        match = request.match_info
+        if (match["owner"].lower(), match["repo"].lower()) != (
+                self.config.owner.lower(), self.config.repo.lower()):
+            raise ApiError(404, "Not Found")
+
+    def _number(self, request: web.Request) -> int:
+        """The issue number of the path; 404 for another repo or an unknown number."""
+        self._check_repo(request)
+        number = int(request.match_info["number"])
+        if not 1 <= number <= self.sample.count:
+            raise ApiError(404, "Not Found")
+        return number
+
+    async def _repository(self, request: web.Request) -> web.Response:
+        self._check_repo(request)
+        api, config = api_base(request), self.config
+        url = "{}/repos/{}/{}".format(api, config.owner, config.repo)
+        owner = dict(user_json(config.owner, api), type="Organization")
+        open_count = len(self.sample.sorted_keys("created", "open"))
+        return json_response({
+            "id": REPO_ID, "node_id": node_id("Repository", REPO_ID), "name": config.repo,
+            "full_name": "{}/{}".format(config.owner, config.repo), "owner": owner,
+            "private": False, "html_url": "https://github.com/{}/{}".format(
+                config.owner, config.repo),
+            "description": "Emulated repository", "fork": False, "url": url,
+            "issues_url": url + "/issues{/number}", "labels_url": url + "/labels{/name}",
+            "created_at": iso(1401580800), "updated_at": iso(int(time.time())),
+            "pushed_at": iso(int(time.time())), "has_issues": True, "archived": False,
+            "disabled": False, "visibility": "public", "default_branch": "master",
+            "open_issues_count": open_count, "open_issues": open_count,
+        })
+
+    async def _issues(self, request: web.Request) -> web.Response:
+        self._check_repo(request)
+        query = ListQuery.parse(request.query)
+        sample, modulus = self.sample, self.sample.modulus
+        sel = self._selection(query)
+        size = len(sel)
+        if query.page is not None and query.page >= 100 and size > self.config.large_listing:
+            raise ApiError(422, LARGE_PAGE_MESSAGE, LIST_DOCS)
+        position = query.after or query.before
+        cursor = position[0] * modulus + position[1] if position else None
+        a, b = window(sel, query, cursor)
+        keys = list(sel[a:b]) if query.direction == "asc" else list(reversed(sel[a:b]))
+        api = api_base(request)
+        items = [sample.item(key % modulus, api) for key in keys]
+        if query.page is not None:
+            links = page_links(request, query.page, max(1, math.ceil(size / query.per_page)))
+        else:
+            links = self._cursor_links(request, query, keys, a > 0, b < size)
+        return json_response(items, headers={"Link": link_header(links)} if links else None)
+
+    def _selection(self, query: ListQuery):
+        """Ascending composite keys of the items the listing's filters keep."""
+        sample, modulus = self.sample, self.sample.modulus
+        keys = sample.sorted_keys(query.sort, query.state)
+        start = 0
+        if query.since is not None and query.sort == "updated":
+            start = bisect.bisect_left(keys, query.since * modulus)
+        checks = []
+        if query.since is not None and query.sort != "updated":
+            since, updated = query.since, sample.updated
+            checks.append(lambda number: updated[number] >= since)
+        if query.labels:
+            wanted = set(query.labels)
+            checks.append(lambda number: wanted.issubset(sample.labels(number)))
+        if not checks:
+            return keys[start:]
+        return [key for key in keys[start:]
+                if all(check(key % modulus) for check in checks)]
+
+    def _cursor_links(self, request: web.Request, query: ListQuery, keys: List[int],
+                      more_below: bool, more_above: bool) -> List[Tuple[str, str]]:
+        """rel=prev/next links carrying ``before``/``after`` cursors of the page's ends."""
+        if not keys:
+            return []
+        modulus = self.sample.modulus
+        has_next, has_prev = ((more_above, more_below) if query.direction == "asc"
+                              else (more_below, more_above))
+        links = []
+        if has_prev:
+            first = keys[0]
+            links.append(cursor_link(request, "prev", "before",
+                                     encode_cursor(first // modulus, first % modulus)))
+        if has_next:
+            last = keys[-1]
+            links.append(cursor_link(request, "next", "after",
+                                     encode_cursor(last // modulus, last % modulus)))
+        return links
+
+    async def _issue(self, request: web.Request) -> web.Response:
+        number = self._number(request)
+        return json_response(self.sample.item(number, api_base(request), detail=True))
+
+    # Comments
+
+    async def _comments(self, request: web.Request) -> web.Response:
+        number = self._number(request)
+        ids = self.sample.comment_ids(number)
+        per_page = page_size(request.query)
+        page = max(1, int_param(request.query, "page", 1))
+        api = api_base(request)
+        shown = ids[(page - 1) * per_page:page * per_page]
+        links = page_links(request, page, max(1, math.ceil(len(ids) / per_page)))
+        return json_response([self.sample.comment(cid, api) for cid in shown],
+                             headers={"Link": link_header(links)} if links else None)
+
+    async def _create_comment(self, request: web.Request) -> web.Response:
+        number = self._number(request)
+        body = await self._comment_body(request)
+        comment_id = self.sample.add_comment(number, body, USER_LOGIN, time.time())
+        return json_response(self.sample.comment(comment_id, api_base(request)), 201)
+
+    async def _comment_body(self, request: web.Request) -> str:
+        data = await read_json(request)
+        if not isinstance(data, dict) or not isinstance(data.get("body"), str):
+            raise invalid("body", None, "IssueComment")
+        return data["body"]
+
+    def _comment_id(self, request: web.Request) -> int:
+        self._check_repo(request)
+        return int(request.match_info["id"])
+
+    async def _comment(self, request: web.Request) -> web.Response:
+        comment = self.sample.comment(self._comment_id(request), api_base(request))
+        if comment is None:
+            raise ApiError(404, "Not Found")
+        return json_response(comment)
+
+    async def _edit_comment(self, request: web.Request) -> web.Response:
+        comment_id = self._comment_id(request)
+        if not self.sample.edit_comment(comment_id, await self._comment_body(request),
+                                        time.time()):
+            raise ApiError(404, "Not Found")
+        return json_response(self.sample.comment(comment_id, api_base(request)))
+
+    async def _delete_comment(self, request: web.Request) -> web.Response:
+        if not self.sample.delete_comment(self._comment_id(request), time.time()):
+            raise ApiError(404, "Not Found")
+        return web.Response(status=204)
+
+    # Labels
+
+    def _labels_response(self, request: web.Request, number: int) -> web.Response:
+        repo_api = "{}/repos/{}/{}".format(api_base(request), self.config.owner,
+                                           self.config.repo)
+        return json_response([label_json(name, repo_api)
+                              for name in self.sample.labels(number)])
+
+    async def _labels(self, request: web.Request) -> web.Response:
+        return self._labels_response(request, self._number(request))
+
+    async def _label_names(self, request: web.Request) -> List[str]:
+        """Label names from a ``{"labels": [...]}`` object or a plain JSON list."""
+        data = await read_json(request)
+        names = data.get("labels") if isinstance(data, dict) else data
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise invalid("labels", names, "Label")
+        return names
+
+    async def _add_labels(self, request: web.Request) -> web.Response:
+        number = self._number(request)
+        names = await self._label_names(request)
+        self.sample.set_labels(number, self.sample.labels(number) + names, time.time())
+        return self._labels_response(request, number)
+
+    async def _set_labels(self, request: web.Request) -> web.Response:
+        number = self._number(request)
+        self.sample.set_labels(number, await self._label_names(request), time.time())
+        return self._labels_response(request, number)
+
+    async def _remove_label(self, request: web.Request) -> web.Response:
+        number = self._number(request)
+        name = request.match_info["name"]
+        labels = self.sample.labels(number)
+        if name not in labels:
+            raise ApiError(404, "Label does not exist",
+                           "https://docs.github.com/rest/issues/labels"
+                           "#remove-a-label-from-an-issue")
+        labels.remove(name)
+        self.sample.set_labels(number, labels, time.time())
+        return self._labels_response(request, number)
+
+    # Account
+
+    async def _rate_limit(self, request: web.Request) -> web.Response:
+        self._refill()
+        core = {"limit": self.config.rate_limit, "remaining": self._remaining,
+                "reset": math.ceil(self._reset),
+                "used": self.config.rate_limit - self._remaining, "resource": "core"}
+        search = {"limit": 30, "remaining": 30, "reset": math.ceil(time.time()) + 60,
+                  "used": 0, "resource": "search"}
+        graphql = dict(core, limit=5000, remaining=5000, used=0, resource="graphql")
+        return json_response({"resources": {"core": core, "search": search,
+                                            "graphql": graphql}, "rate": core})
+
+    async def _user(self, request: web.Request) -> web.Response:
+        return json_response(dict(user_json(USER_LOGIN, api_base(request)),
+                                  name="Emulator User", public_repos=1))
+
+    # Admin
+
+    async def _admin_stats(self, request: web.Request) -> web.Response:
+        self._refill()
+        return json_response(dict(self.stats, rate_remaining=self._remaining))
+
+    async def _admin_reset_stats(self, request: web.Request) -> web.Response:
+        self.reset_stats()
+        return json_response(self.stats)
+
+    async def _admin_touch(self, request: web.Request) -> web.Response:
+        data = await read_json(request)
+        count = self.sample.count
+        if isinstance(data, dict) and "numbers" in data:
+            numbers = data["numbers"]
+        elif isinstance(data, dict) and isinstance(data.get("count"), int):
+            numbers = random.Random(data.get("seed", 0)).sample(
+                range(1, count + 1), min(data["count"], count))
+        else:
+            raise ApiError(422, 'expected {"numbers": [...]} or {"count": N, "seed": S}')
+        if not all(isinstance(n, int) and 1 <= n <= count for n in numbers):
+            raise ApiError(422, "numbers must be item numbers 1..{}".format(count))
+        now = time.time()
+        for number in numbers:
+            self.sample.touch(number, now)
+        return json_response({"numbers": sorted(numbers)})
+
+    async def _admin_config(self, request: web.Request) -> web.Response:
+        data = await read_json(request)
+        if not isinstance(data, dict) or not set(data) <= set(CONFIGURABLE):
+            raise ApiError(422, "configurable fields: " + ", ".join(CONFIGURABLE))
+        for name, value in data.items():
+            setattr(self.config, name, value)
+        if "rate_limit" in data or "rate_reset_s" in data:
+            self._remaining = self.config.rate_limit
+            self._reset = time.time() + self.config.rate_reset_s
+        return json_response(dataclasses.asdict(self.config))
+
+    async def _admin_items(self, request: web.Request) -> web.Response:
+        updated = self.sample.updated
+        return json_response({"count": self.sample.count, "items": {
+            number: iso(updated[number]) for number in range(1, self.sample.count + 1)}})
+
+    async def _admin_dump(self, request: web.Request) -> web.Response:
+        api = api_base(request)
+        return json_response([self.sample.item(number, api)
+                              for number in range(1, self.sample.count + 1)])
+
+
+async def handle(request: web.Request, handler: Callable) -> web.Response:
+    """Run a handler, turning errors into GitHub-style JSON answers."""
+    try:
+        return await handler(request)
+    except ApiError as error:
+        return error.response()
+    except web.HTTPException as error:
+        return ApiError(error.status, error.reason).response()
+
+
+async def read_json(request: web.Request):
+    """The request's JSON body; 400 "Problems parsing JSON" when it is not JSON."""
+    try:
+        return json.loads(await request.text())
+    except ValueError:
+        raise ApiError(400, "Problems parsing JSON") from None
+
+
+# Running the server
+
+
+@dataclasses.dataclass
+class Running:
+    """A server started by :func:`running`: its base URL and its :class:`Emulator`."""
+
+    url: str
+    emulator: Emulator
+
+
+async def _start(emulator: Emulator, host: str, port: int) -> Tuple[web.AppRunner, int]:
+    """Bind and start serving; returns the runner and the bound port."""
+    runner = web.AppRunner(emulator.app(), access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner, runner.addresses[0][1]
+
+
+@contextlib.contextmanager
+def running(config: Optional[EmulatorConfig] = None,
+            host: str = "127.0.0.1") -> Iterator[Running]:
+    """Serve an emulator on a free port from a background thread.
+
+    Yields a :class:`Running` (``.url`` like ``http://127.0.0.1:54321`` and
+    ``.emulator``); the server stops when the block exits.
+    """
+    emulator = Emulator(config)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="github-emulator", daemon=True)
+    thread.start()
+    try:
+        runner, port = asyncio.run_coroutine_threadsafe(
+            _start(emulator, host, 0), loop).result()
+        try:
+            yield Running("http://{}:{}".format(host, port), emulator)
+        finally:
+            asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result()
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of the ``emulate-github`` command."""
+    defaults = EmulatorConfig()
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--portfile", help="write the bound port to this file")
+    parser.add_argument("--items", type=int, default=defaults.items)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--latency-ms", type=float, default=defaults.latency_ms)
+    parser.add_argument("--rate-limit", type=int, default=defaults.rate_limit)
+    parser.add_argument("--rate-reset", type=float, default=defaults.rate_reset_s,
+                        help="seconds until the rate-limit budget refills")
+    parser.add_argument("--token", help="require this token")
+    parser.add_argument("--fault-rate", type=float, default=defaults.fault_rate,
+                        help="fraction of requests answered 502")
+    parser.add_argument("--drop-rate", type=float, default=defaults.drop_rate,
+                        help="fraction of requests whose connection is dropped")
+    parser.add_argument("--secondary-every", type=int, default=defaults.secondary_every,
+                        help="every Kth request hits a secondary rate limit")
+    parser.add_argument("--no-notes", action="store_true",
+                        help="generate release notes instead of using the real ones")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Serve until SIGTERM or SIGINT."""
+    config = EmulatorConfig(
+        items=args.items, seed=args.seed, use_notes=not args.no_notes,
+        latency_ms=args.latency_ms, rate_limit=args.rate_limit,
+        rate_reset_s=args.rate_reset, token=args.token, fault_rate=args.fault_rate,
+        drop_rate=args.drop_rate, secondary_every=args.secondary_every)
+    asyncio.run(_serve(Emulator(config), args.host, args.port, args.portfile))
+    return 0
+
+
+async def _serve(emulator: Emulator, host: str, port: int, portfile: Optional[str]) -> None:
+    runner, port = await _start(emulator, host, port)
+    try:
+        if portfile:
+            temporary = portfile + ".tmp"
+            with open(temporary, "w") as fh:
+                fh.write("{}\n".format(port))
+            os.replace(temporary, portfile)
+        print("GitHub emulator: http://{}:{} ({} items)".format(
+            host, port, emulator.sample.count), flush=True)
+        stop = asyncio.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+if __name__ == "__main__":
+    _parser = argparse.ArgumentParser(prog="emulate-github", description=__doc__)
+    add_arguments(_parser)
+    sys.exit(main(_parser.parse_args()))
