@@ -1,15 +1,23 @@
 """``k8s-analysis``: the original kubernetes-analysis subcommands on DFFML dataflows."""
 import argparse
+import importlib
 import logging
 import sys
 from typing import List, Optional
 
-from . import demo, emulator, flows
+from . import flows
 from .export import summary_line
 from .github import DEFAULT_BASE_URL, GitHubError
 from .store import StoreError
 
 LOGGER = logging.getLogger("k8s-analysis")
+
+# Subcommands beyond export: name -> module with HELP, add_arguments(parser)
+# and main(args) -> exit status. Keep the modules light to import.
+COMMANDS = {
+    "emulate-github": "dffml_k8s_analysis.emulator",
+    "demo": "dffml_k8s_analysis.demo",
+}
 
 
 class UserError(Exception):
@@ -60,18 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--quiet", action="store_true", help="no progress bar")
     exp.set_defaults(func=cmd_export)
 
-    emu = sub.add_parser(
-        "emulate-github",
-        help="serve an emulated GitHub REST API on 127.0.0.1 with sample data",
-        description=emulator.__doc__.strip().splitlines()[0],
-    )
-    emulator.add_arguments(emu)
-    emu.set_defaults(func=emulator.main)
-
-    dem = sub.add_parser("demo", help="run the whole job against the emulator: no token, no network",
-                         description=demo.__doc__.strip().splitlines()[0])
-    demo.add_arguments(dem)
-    dem.set_defaults(func=demo.main)
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        command = sub.add_parser(name, help=module.HELP, description=module.__doc__)
+        module.add_arguments(command)
+        command.set_defaults(func=module.main)
     return parser
 
 

@@ -17,6 +17,7 @@ from .emulator import EmulatorConfig, running
 from .store import Store
 
 REPO = "kubernetes/kubernetes"
+HELP = "run the whole job against the emulator: no token, no network"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

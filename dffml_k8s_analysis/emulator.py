@@ -672,6 +672,9 @@ def running(config: Optional[EmulatorConfig] = None,
         loop.close()
 
 
+HELP = "serve an emulated GitHub REST API on 127.0.0.1 with sample data"
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of the ``emulate-github`` command."""
     defaults = EmulatorConfig()

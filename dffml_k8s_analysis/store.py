@@ -2,7 +2,8 @@
 
 It keeps each issue or pull request as the raw JSON the API returned, keyed by
 number, plus the sync state: the export plan and its per-window checkpoints,
-the high-water ``updated_at`` of the last complete sync, and ETags.
+the high-water ``updated_at`` of the last complete sync, and ETags; and who
+closed each item (from the issue events listing, which the issues listing lacks).
 
 Every write is one transaction (WAL journal), so a crash at any moment leaves
 a consistent store and a rerun resumes from the last committed page.
@@ -29,6 +30,11 @@ CREATE TABLE IF NOT EXISTS windows (
     end TEXT,
     checkpoint TEXT,
     done INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS closers (
+    number INTEGER PRIMARY KEY,
+    login TEXT,
+    closed_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS etags (
     url TEXT PRIMARY KEY,
@@ -127,6 +133,22 @@ class Store:
     def versions(self) -> Dict[int, str]:
         """number -> updated_at for every stored item."""
         return dict(self.db.execute("SELECT number, updated_at FROM items"))
+
+    def save_closers(self, rows: Iterable[tuple], state: Optional[dict] = None) -> None:
+        """Upsert (number, login, closed_at) of close events, the latest close winning."""
+        with self._transaction():
+            self.db.executemany(
+                "INSERT INTO closers (number, login, closed_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(number) DO UPDATE SET login = excluded.login, closed_at = excluded.closed_at "
+                "WHERE excluded.closed_at >= closers.closed_at",
+                list(rows),
+            )
+            if state is not None:
+                self._set("closers", state)
+
+    def closers(self) -> Dict[int, Optional[str]]:
+        """number -> login of who last closed it (None for deleted users)."""
+        return dict(self.db.execute("SELECT number, login FROM closers"))
 
     # Sync state
 
