@@ -38,9 +38,11 @@ MSG
   exit 1
 fi
 
-echo "setup: creating .venv with $python ($("$python" --version 2>&1))"
-rm -rf .venv
-"$python" -m venv .venv
+if ! .venv/bin/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 8))' 2>/dev/null; then
+  echo "setup: creating .venv with $python ($("$python" --version 2>&1))"
+  rm -rf .venv
+  "$python" -m venv .venv
+fi
 # The lock is complete, so --no-deps skips pip's resolver (which backtracks for
 # many minutes on this set) and installs exactly what was tested.
 .venv/bin/pip install --quiet --disable-pip-version-check --no-deps -r requirements.txt
