@@ -28,7 +28,7 @@ from typing import Callable, Iterator, List, Optional, Tuple
 
 from aiohttp import web
 
-from . import shared_data
+from . import emulator_graphql, shared_data
 from .sample import Sample, iso, label_json, node_id, user_json
 
 DOCS = "https://docs.github.com/rest"
@@ -271,6 +271,7 @@ class Emulator:
             web.put(issue + "/labels", self._set_labels, name="labels_set"),
             web.delete(issue + "/labels/{name:.+}", self._remove_label, name="label_remove"),
             web.get("/rate_limit", self._rate_limit, name="rate_limit"),
+            web.post("/graphql", self._graphql, name="graphql"),
             web.get("/user", self._user, name="user"),
             web.get("/_emulator/stats", self._admin_stats),
             web.post("/_emulator/reset-stats", self._admin_reset_stats),
@@ -357,6 +358,15 @@ class Emulator:
         if request.match_info.route.name != "rate_limit":
             self._remaining -= 1
         return response
+
+    async def _graphql(self, request: web.Request) -> web.Response:
+        """POST /graphql: who closed which items (see :mod:`.emulator_graphql`)."""
+        body = await read_json(request)
+        try:
+            data = emulator_graphql.answer(self.sample, self.config.owner, self.config.repo, body)
+        except emulator_graphql.GraphQLError as error:
+            return json_response({"errors": [{"message": str(error)}]})
+        return json_response({"data": data})
 
     # Repository and issues
 

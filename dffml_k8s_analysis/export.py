@@ -24,6 +24,7 @@ from typing import Dict, List, Optional
 
 from tqdm import tqdm
 
+from . import timeutil
 from .github import Budget, GitHubError, connect, get_json, server_time, split_repo, walk
 from .store import Store, default_path
 
@@ -32,7 +33,6 @@ MIN_WINDOW_PAGES = 10
 # Refetch what changed in the last minutes before the high-water mark: cheap
 # insurance against items committed late on GitHub's side.
 OVERLAP = datetime.timedelta(minutes=5)
-ISO = "%Y-%m-%dT%H:%M:%SZ"
 
 
 class Session:
@@ -143,11 +143,11 @@ def sess_fields(sess: Session) -> dict:
 
 def split_windows(start: str, end: str, count: int) -> List[dict]:
     """``count`` equal time windows covering [start, end)."""
-    t0, t1 = _parse(start), _parse(end)
+    t0, t1 = timeutil.parse(start), timeutil.parse(end)
     if t1 <= t0:
         return [{"idx": 0, "start": start, "end": end}]
     step = (t1 - t0) / count
-    bounds = [_format(t0 + step * i) for i in range(count)] + [end]
+    bounds = [timeutil.format(t0 + step * i) for i in range(count)] + [end]
     bounds[0] = start
     return [
         {"idx": i, "start": bounds[i], "end": bounds[i + 1]}
@@ -190,7 +190,7 @@ def final_pass(sess: Session) -> dict:
         since = current["started_at"] if current else store.get("high_water")
         if since is None:
             raise GitHubError(f"store {sess.store_path} has no export to finish")
-        since = _format(_parse(since) - OVERLAP)
+        since = timeutil.shift(since, -OVERLAP)
         params = {"state": "all", "sort": "updated", "direction": "asc", "per_page": PER_PAGE, "since": since}
         etag_key = f"{sess.issues_url}?since={since}"
         high_water = store.get("high_water")
@@ -211,6 +211,7 @@ def summary(sess: Session, store: Store) -> dict:
     counts = store.count()
     return dict(
         counts,
+        closers=len(store.closers()),
         repo=sess.repo,
         store=sess.store_path,
         fetched=sess.fetched,
@@ -221,14 +222,6 @@ def summary(sess: Session, store: Store) -> dict:
 
 def summary_line(result: dict) -> str:
     return (
-        "{items} items stored ({issues} issues, {pull_requests} pull requests) in {store}; "
+        "{items} items stored ({issues} issues, {pull_requests} pull requests, {closers} closers) in {store}; "
         "{fetched} fetched with {requests} API requests in {seconds:.1f} s".format(**result)
     )
-
-
-def _parse(value: str) -> datetime.datetime:
-    return datetime.datetime.strptime(value, ISO)
-
-
-def _format(value: datetime.datetime) -> str:
-    return value.strftime(ISO)

@@ -11,11 +11,11 @@ from dffml import DataFlow, Input, run
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from operations import github as ops
-from operations.github import MODE, export_window, finish_export, plan_export
+from operations.github import MODE, export_closers, export_window, finish_export, plan_export
 
 
 def _export_flow(mode: str) -> DataFlow:
-    flow = DataFlow.auto(plan_export, export_window, finish_export)
+    flow = DataFlow.auto(plan_export, export_window, export_closers, finish_export)
     flow.seed.append(Input(value=mode, definition=MODE))
     return flow
 

@@ -107,16 +107,29 @@ def connect(base_url: str = DEFAULT_BASE_URL, timeout: int = 30) -> github.Githu
 
 def get_json(gh: github.Github, budget: Budget, url: str, params=None, etag=None):
     """GET ``url``; return (headers, data), data None on 304. Errors become GitHubError."""
-    budget.wait_if_spent()
     headers = {"If-None-Match": etag} if etag else None
+    return _request(gh, budget, url, lambda: gh.requester.requestJsonAndCheck("GET", url, params, headers))
+
+
+def graphql(gh: github.Github, budget: Budget, query: str, variables: dict) -> dict:
+    """POST a GraphQL query; return its ``data``. Errors become GitHubError."""
+    url = gh.requester.graphql_url
+    _headers, data = _request(gh, budget, url, lambda: gh.requester.graphql_query(query, variables))
+    return data["data"]
+
+
+def _request(gh: github.Github, budget: Budget, url: str, call):
+    budget.wait_if_spent()
     try:
-        response_headers, data = gh.requester.requestJsonAndCheck("GET", url, params, headers)
+        response_headers, data = call()
     except github.BadCredentialsException:
         raise GitHubError(f"GitHub rejected the token in {TOKEN_ENV} (401 Bad credentials)") from None
     except github.UnknownObjectException:
         raise GitHubError(f"not found: {_path(url)} (check the repository name and the token's access)") from None
     except github.GithubException as error:
         message = error.data.get("message") if isinstance(error.data, dict) else error.data
+        if isinstance(error.data, dict) and error.data.get("errors"):
+            message = "; ".join(str(e.get("message", e)) for e in error.data["errors"])
         raise GitHubError(f"GitHub answered {error.status} to {_path(url)}: {message}") from None
     except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
         raise GitHubError(f"cannot reach {gh.requester.base_url}: {type(error).__name__}") from None

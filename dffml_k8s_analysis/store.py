@@ -134,8 +134,8 @@ class Store:
         """number -> updated_at for every stored item."""
         return dict(self.db.execute("SELECT number, updated_at FROM items"))
 
-    def save_closers(self, rows: Iterable[tuple], state: Optional[dict] = None) -> None:
-        """Upsert (number, login, closed_at) of close events, the latest close winning."""
+    def save_closers(self, rows: Iterable[tuple], progress: dict) -> None:
+        """Upsert (number, login, closed_at) rows, the latest close winning, with the walk's progress."""
         with self._transaction():
             self.db.executemany(
                 "INSERT INTO closers (number, login, closed_at) VALUES (?, ?, ?) "
@@ -143,8 +143,13 @@ class Store:
                 "WHERE excluded.closed_at >= closers.closed_at",
                 list(rows),
             )
-            if state is not None:
-                self._set("closers", state)
+            self._set("closers_progress", progress)
+
+    def finish_closers(self, since: str) -> None:
+        """Record a finished closers walk; the next one starts from ``since``."""
+        with self._transaction():
+            self._set("closers", {"since": since})
+            self.db.execute("DELETE FROM state WHERE key = 'closers_progress'")
 
     def closers(self) -> Dict[int, Optional[str]]:
         """number -> login of who last closed it (None for deleted users)."""

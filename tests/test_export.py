@@ -21,7 +21,10 @@ def test_export_of_a_large_listing_equals_the_served_items(emulator, tmp_path, c
     stats = admin(server, "GET", "stats")
     assert stats["by_status"] == {"200": stats["requests"]}
     # 120 pages of items, plus the plan's two probes and about one page per window
-    assert stats["requests"] <= 120 + 2 + 16 + 1
+    assert stats["by_route"]["issues_list"] <= 120 + 2 + 16 + 1
+    # who closed the ~10,000 closed items: 100 a request
+    closed = sum(1 for item in served(server).values() if item["state"] == "closed")
+    assert stats["by_route"]["graphql"] <= closed // 100 + 2
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert line.startswith("12000 items stored (")
     assert f"with {stats['requests']} API requests" in line
@@ -34,7 +37,9 @@ def test_update_fetches_the_changed_items_with_few_requests(emulator, tmp_path):
     touched = admin(server, "POST", "touch", count=500, seed=7)["numbers"]
     admin(server, "POST", "reset-stats")
     assert export(server.url, store, "--update") == 0
-    assert admin(server, "GET", "stats")["requests"] <= 7  # 5 pages of changes + overlap
+    routes = admin(server, "GET", "stats")["by_route"]
+    assert routes["issues_list"] <= 7  # 5 pages of changes + overlap
+    assert routes["graphql"] <= 8  # closers of the changed closed items, issues and PRs apart
     assert stored(store) == served(server)
     with Store(store) as db:
         assert db.get("high_water") == max(item["updated_at"] for item in served(server).values())
@@ -50,8 +55,9 @@ def test_update_with_nothing_changed_is_answered_304(emulator, tmp_path):
     before = admin(server, "GET", "stats")["rate_remaining"]
     assert export(server.url, store, "--update") == 0
     stats = admin(server, "GET", "stats")
-    assert stats["by_status"] == {"304": 1}
-    assert stats["rate_remaining"] == before
+    assert stats["by_route"]["issues_list"] == 1 and stats["by_status"]["304"] == 1
+    # only the two GraphQL closers queries spend budget (GitHub has no conditional GraphQL)
+    assert before - stats["rate_remaining"] == stats["by_route"]["graphql"] == 2
 
 
 def test_update_without_a_previous_export_runs_a_full_one(emulator, tmp_path):
@@ -98,7 +104,7 @@ def test_sigkill_mid_export_then_rerun_resumes_without_loss(emulator, tmp_path):
     assert export(server.url, store, "--workers", "2") == 0
     assert stored(store) == served(server)
     # resumed, not restarted: fewer requests than the 60 pages of a whole export
-    assert admin(server, "GET", "stats")["requests"] < 60 - partial // 100 + 10
+    assert admin(server, "GET", "stats")["by_route"]["issues_list"] < 60 - partial // 100 + 10
     with Store(store) as db:
         assert db.plan() is None and db.windows() == []
 
@@ -209,3 +215,20 @@ def test_dffml_cli_runs_the_export_and_update_dataflows(emulator, tmp_path):
     result = run_cli("dffml", "dataflow", "run", "single", "-dataflow", "dataflows/update.yaml", "-inputs", *inputs)
     assert result.returncode == 0, result.stderr
     assert stored(store) == served(server)
+
+
+def test_closers_of_every_closed_item_cost_one_request_per_hundred(emulator, tmp_path):
+    server = emulator(items=2500)
+    store = tmp_path / "k.sqlite"
+    assert export(server.url, store) == 0
+    sample = server.emulator.sample
+    expected = {}
+    for number in range(1, sample.count + 1):
+        closed_by = sample.item(number, "", detail=True)["closed_by"]
+        if closed_by is not None:
+            expected[number] = None if closed_by["login"] == "ghost" else closed_by["login"]
+    with Store(store) as db:
+        assert db.closers() == expected
+        assert db.get("closers_progress") is None and db.get("closers")["since"]
+    graphql = admin(server, "GET", "stats")["by_route"]["graphql"]
+    assert graphql <= len(expected) // 100 + 2
