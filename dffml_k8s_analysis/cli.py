@@ -17,6 +17,8 @@ LOGGER = logging.getLogger("k8s-analysis")
 COMMANDS = {
     "emulate-github": "dffml_k8s_analysis.emulator",
     "demo": "dffml_k8s_analysis.demo",
+    "train": "dffml_k8s_analysis.train_cmd", "predict": "dffml_k8s_analysis.predict_cmd", "tune": "dffml_k8s_analysis.tune_cmd",
+    "analyze": "dffml_k8s_analysis.analysis_cmd",
 }
 
 
@@ -38,7 +40,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise UserError(f"--workers must be at least 1, got {args.workers}")
     summary = flows.run_export(
-        args.repo, args.base_url, args.store or "", args.update, args.workers, args.windows, args.quiet
+        args.repo, args.base_url, args.store or "", args.update, args.workers, args.windows, args.quiet,
+        args.closers,
     )
     print(summary_line(summary))
     return 0
@@ -65,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--update", action="store_true", help="fetch only what changed since the last sync")
     exp.add_argument("--workers", type=int, default=8, help="concurrent windows (default: %(default)s)")
     exp.add_argument("--windows", type=int, default=0, help="time windows of a full export (default: 4 per worker)")
+    exp.add_argument("--closers", action="store_true",
+                     help="also fetch who closed each item (GraphQL, 1 request per 100 closed items; "
+                     "dataflows/closers.yaml), for `analyze --users-by-closed`")
     exp.add_argument("--quiet", action="store_true", help="no progress bar")
     exp.set_defaults(func=cmd_export)
 

@@ -11,6 +11,7 @@ Each page is committed with its cursor, so a killed run resumes; a finished
 run records its start time as the next update's ``since``.
 """
 import datetime
+import time
 from typing import Dict, List, Optional, Tuple
 
 from . import timeutil
@@ -46,7 +47,7 @@ OVERLAP = datetime.timedelta(minutes=5)
 def fetch_closers(sess) -> Dict[str, int]:
     """Fetch closers since the last run (all of them the first time); return counts."""
     gh = sess.client()
-    counts = {"closers_requests": 0, "closers": 0}
+    counts = {"requests": 0, "fetched": 0}
     with Store(sess.store_path) as store:
         progress = store.get("closers_progress") or _new_progress(sess, gh, store)
         for connection, query in (("issues", ISSUES), ("pullRequests", PULL_REQUESTS)):
@@ -58,10 +59,12 @@ def fetch_closers(sess) -> Dict[str, int]:
                 more = page["pageInfo"]["hasNextPage"] and not reached_since
                 progress[connection] = page["pageInfo"]["endCursor"] if more else "done"
                 store.save_closers(rows, progress)
-                counts["closers_requests"] += 1
-                counts["closers"] += len(rows)
+                counts["requests"] += 1
+                counts["fetched"] += len(rows)
+                sess.advance(len(rows))
         store.finish_closers(progress["started"])
-    return counts
+        counts["closers"] = len(store.closers())
+    return dict(counts, seconds=round(time.monotonic() - sess.started, 2))
 
 
 def _new_progress(sess, gh, store: Store) -> dict:

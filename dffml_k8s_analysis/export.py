@@ -211,7 +211,6 @@ def summary(sess: Session, store: Store) -> dict:
     counts = store.count()
     return dict(
         counts,
-        closers=len(store.closers()),
         repo=sess.repo,
         store=sess.store_path,
         fetched=sess.fetched,
@@ -221,7 +220,11 @@ def summary(sess: Session, store: Store) -> dict:
 
 
 def summary_line(result: dict) -> str:
-    return (
-        "{items} items stored ({issues} issues, {pull_requests} pull requests, {closers} closers) in {store}; "
+    line = (
+        "{items} items stored ({issues} issues, {pull_requests} pull requests) in {store}; "
         "{fetched} fetched with {requests} API requests in {seconds:.1f} s".format(**result)
     )
+    if "closers" in result:
+        line += "; closers of {closers} closed items, {fetched} fetched with {requests} GraphQL requests " \
+                "in {seconds:.1f} s".format(**result["closers"])
+    return line

@@ -7,24 +7,29 @@ writes them with ``dffml service dev export``; a test keeps them in step), and
 import asyncio
 from typing import List
 
-from dffml import DataFlow, Input, run
+from dffml import DataFlow, GetMulti, Input, run
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from operations import analyze, plot
 from operations import github as ops
 from operations.github import MODE, export_closers, export_window, finish_export, plan_export
 
 
 def _export_flow(mode: str) -> DataFlow:
-    flow = DataFlow.auto(plan_export, export_window, export_closers, finish_export)
+    flow = DataFlow.auto(plan_export, export_window, finish_export)
     flow.seed.append(Input(value=mode, definition=MODE))
     return flow
 
 
 EXPORT = _export_flow("full")
 UPDATE = _export_flow("update")
+CLOSERS = DataFlow.auto(export_closers)
 
-# name -> (dataflow, module attribute) for the YAML files under dataflows/
-DATAFLOWS = {"export": "EXPORT", "update": "UPDATE"}
+ANALYZE = DataFlow.auto(analyze.load, analyze.view, plot.chart, GetMulti)
+ANALYZE.seed.append(Input(value=[plot.RESULT.name, analyze.LOADED.name], definition=GetMulti.op.inputs["spec"]))
+
+# dataflows/NAME.yaml -> the attribute of this module it is exported from
+DATAFLOWS = {"export": "EXPORT", "update": "UPDATE", "closers": "CLOSERS", "analyze": "ANALYZE"}
 
 
 async def run_flow(dataflow: DataFlow, inputs: List[Input]) -> dict:
@@ -35,15 +40,36 @@ async def run_flow(dataflow: DataFlow, inputs: List[Input]) -> dict:
 
 
 def run_export(repo: str, base_url: str, store: str = "", update: bool = False, workers: int = 8,
-               windows: int = 0, quiet: bool = False) -> dict:
-    """Run the export (or update) dataflow; return its summary."""
-    inputs = [
+               windows: int = 0, quiet: bool = False, closers: bool = False) -> dict:
+    """Run the export (or update) dataflow, then the closers one if asked; return the summary."""
+    common = [
         Input(value=repo, definition=ops.REPO),
         Input(value=base_url, definition=ops.BASE_URL),
         Input(value=store, definition=ops.STORE),
-        Input(value=workers, definition=ops.WORKERS),
-        Input(value=windows, definition=ops.WINDOWS),
         Input(value=quiet, definition=ops.QUIET),
     ]
+    sizing = [Input(value=workers, definition=ops.WORKERS), Input(value=windows, definition=ops.WINDOWS)]
     with logging_redirect_tqdm():
-        return asyncio.run(run_flow(UPDATE if update else EXPORT, inputs))["summary"]
+        summary = asyncio.run(run_flow(UPDATE if update else EXPORT, common + sizing))["summary"]
+        if closers:
+            summary["closers"] = asyncio.run(run_flow(CLOSERS, common))["summary"]
+    return summary
+
+
+def run_analyze(store: str, views: List[str], subset: str = "all", include: str = "", exclude: str = "",
+                count: int = 25, period: str = "month", out: str = "out/analysis") -> dict:
+    """Run the analyze dataflow; return ``loaded`` (what was read) and ``views`` (numbers and files)."""
+    inputs = [
+        Input(value=store, definition=analyze.STORE),
+        Input(value=views, definition=analyze.VIEW_NAMES),
+        Input(value=subset, definition=analyze.SUBSET),
+        Input(value=include, definition=analyze.INCLUDE),
+        Input(value=exclude, definition=analyze.EXCLUDE),
+        Input(value=count, definition=analyze.COUNT),
+        Input(value=period, definition=analyze.PERIOD),
+        Input(value=out, definition=plot.OUT),
+    ]
+    results = asyncio.run(run_flow(ANALYZE, inputs))
+    order = {name: i for i, name in enumerate(analyze.VIEWS)}
+    views_done = sorted(results.get(plot.RESULT.name, []), key=lambda result: order[result["view"]])
+    return {"loaded": results[analyze.LOADED.name][0], "views": views_done}

@@ -2,9 +2,9 @@
 
 ``plan_export`` decides the work and expands it into one input per time
 window; ``export_window`` walks one window (DFFML runs them concurrently,
-``workers`` at a time) while ``export_closers`` fetches who closed what;
-``finish_export`` is an output-stage operation, so it
+``workers`` at a time); ``finish_export`` is an output-stage operation, so it
 runs once every window is done: the final pass and the summary.
+``export_closers``, a dataflow of its own, fetches who closed each item.
 
 The token is read from ``GITHUB_TOKEN`` by the client, never passed as an
 input, so it cannot end up in a dataflow, a record or a log of the inputs.
@@ -29,7 +29,7 @@ QUIET = Definition(name="export.quiet", primitive="bool", default=False)
 PLAN = Definition(name="export.plan", primitive="Dict[str, Any]")
 WINDOW = Definition(name="export.window", primitive="Dict[str, Any]")
 WINDOW_RESULT = Definition(name="export.window_result", primitive="Dict[str, Any]")
-CLOSERS_RESULT = Definition(name="export.closers_result", primitive="Dict[str, Any]")
+CLOSERS_SUMMARY = Definition(name="export.closers_summary", primitive="Dict[str, Any]")
 SUMMARY = Definition(name="export.summary", primitive="Dict[str, Any]")
 
 
@@ -80,11 +80,19 @@ async def export_window(window: Dict[str, Any]) -> Dict[str, Any]:
     return {"result": await _in_pool(window["workers"], export.export_window, sess, window)}
 
 
-@op(name="k8s.export_closers", inputs={"plan": PLAN}, outputs={"result": CLOSERS_RESULT})
-async def export_closers(plan: Dict[str, Any]) -> Dict[str, Any]:
-    """Who closed each item (the listing lacks it), 100 items a GraphQL request; runs beside the windows."""
-    sess = export.get_session(plan)
-    return {"result": await _in_pool(plan["workers"], closers.fetch_closers, sess)}
+@op(
+    name="k8s.export_closers",
+    inputs={"repo": REPO, "base_url": BASE_URL, "store": STORE, "quiet": QUIET},
+    outputs={"summary": CLOSERS_SUMMARY},
+    stage=Stage.OUTPUT,
+)
+async def export_closers(repo: str, base_url: str, store: str, quiet: bool) -> Dict[str, Any]:
+    """Who closed each item (the issues listing lacks it): GraphQL, 100 closed items a request."""
+    sess = export.new_session(repo, base_url, store or None, quiet)
+    try:
+        return {"summary": await _in_pool(1, closers.fetch_closers, sess)}
+    finally:
+        export.close_session(sess)
 
 
 @op(name="k8s.finish_export", inputs={"plan": PLAN}, outputs={"summary": SUMMARY}, stage=Stage.OUTPUT)

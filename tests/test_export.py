@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from dffml_k8s_analysis import export as export_mod
+from dffml_k8s_analysis.flows import DATAFLOWS
 from dffml_k8s_analysis.store import Store
 
 from conftest import REPO, ROOT, VENV_BIN, admin, export, run_cli, served, stored
@@ -21,10 +22,7 @@ def test_export_of_a_large_listing_equals_the_served_items(emulator, tmp_path, c
     stats = admin(server, "GET", "stats")
     assert stats["by_status"] == {"200": stats["requests"]}
     # 120 pages of items, plus the plan's two probes and about one page per window
-    assert stats["by_route"]["issues_list"] <= 120 + 2 + 16 + 1
-    # who closed the ~10,000 closed items: 100 a request
-    closed = sum(1 for item in served(server).values() if item["state"] == "closed")
-    assert stats["by_route"]["graphql"] <= closed // 100 + 2
+    assert stats["requests"] <= 120 + 2 + 16 + 1
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert line.startswith("12000 items stored (")
     assert f"with {stats['requests']} API requests" in line
@@ -37,9 +35,7 @@ def test_update_fetches_the_changed_items_with_few_requests(emulator, tmp_path):
     touched = admin(server, "POST", "touch", count=500, seed=7)["numbers"]
     admin(server, "POST", "reset-stats")
     assert export(server.url, store, "--update") == 0
-    routes = admin(server, "GET", "stats")["by_route"]
-    assert routes["issues_list"] <= 7  # 5 pages of changes + overlap
-    assert routes["graphql"] <= 8  # closers of the changed closed items, issues and PRs apart
+    assert admin(server, "GET", "stats")["requests"] <= 7  # 5 pages of changes + overlap
     assert stored(store) == served(server)
     with Store(store) as db:
         assert db.get("high_water") == max(item["updated_at"] for item in served(server).values())
@@ -55,9 +51,8 @@ def test_update_with_nothing_changed_is_answered_304(emulator, tmp_path):
     before = admin(server, "GET", "stats")["rate_remaining"]
     assert export(server.url, store, "--update") == 0
     stats = admin(server, "GET", "stats")
-    assert stats["by_route"]["issues_list"] == 1 and stats["by_status"]["304"] == 1
-    # only the two GraphQL closers queries spend budget (GitHub has no conditional GraphQL)
-    assert before - stats["rate_remaining"] == stats["by_route"]["graphql"] == 2
+    assert stats["by_status"] == {"304": 1}
+    assert stats["rate_remaining"] == before
 
 
 def test_update_without_a_previous_export_runs_a_full_one(emulator, tmp_path):
@@ -104,7 +99,7 @@ def test_sigkill_mid_export_then_rerun_resumes_without_loss(emulator, tmp_path):
     assert export(server.url, store, "--workers", "2") == 0
     assert stored(store) == served(server)
     # resumed, not restarted: fewer requests than the 60 pages of a whole export
-    assert admin(server, "GET", "stats")["by_route"]["issues_list"] < 60 - partial // 100 + 10
+    assert admin(server, "GET", "stats")["requests"] < 60 - partial // 100 + 10
     with Store(store) as db:
         assert db.plan() is None and db.windows() == []
 
@@ -194,9 +189,9 @@ def test_windows_cover_the_range_without_gaps():
     )
 
 
-@pytest.mark.parametrize("name", ["export", "update"])
-def test_dataflow_yaml_matches_its_python_definition(name):
-    result = run_cli("dffml", "service", "dev", "export", f"dffml_k8s_analysis.flows:{name.upper()}",
+@pytest.mark.parametrize("name, attribute", sorted(DATAFLOWS.items()))
+def test_dataflow_yaml_matches_its_python_definition(name, attribute):
+    result = run_cli("dffml", "service", "dev", "export", f"dffml_k8s_analysis.flows:{attribute}",
                      "-configloader", "yaml")
     assert result.returncode == 0, result.stderr
     assert yaml.safe_load(result.stdout) == yaml.safe_load((ROOT / "dataflows" / f"{name}.yaml").read_text())
@@ -220,7 +215,7 @@ def test_dffml_cli_runs_the_export_and_update_dataflows(emulator, tmp_path):
 def test_closers_of_every_closed_item_cost_one_request_per_hundred(emulator, tmp_path):
     server = emulator(items=2500)
     store = tmp_path / "k.sqlite"
-    assert export(server.url, store) == 0
+    assert export(server.url, store, "--closers") == 0
     sample = server.emulator.sample
     expected = {}
     for number in range(1, sample.count + 1):
@@ -232,3 +227,23 @@ def test_closers_of_every_closed_item_cost_one_request_per_hundred(emulator, tmp
         assert db.get("closers_progress") is None and db.get("closers")["since"]
     graphql = admin(server, "GET", "stats")["by_route"]["graphql"]
     assert graphql <= len(expected) // 100 + 2
+
+
+def test_closers_update_fetches_only_recent_changes(emulator, tmp_path, capsys):
+    server = emulator(items=3000)
+    store = tmp_path / "k.sqlite"
+    assert export(server.url, store, "--closers") == 0
+    touched = admin(server, "POST", "touch", count=150, seed=3)["numbers"]
+    admin(server, "POST", "reset-stats")
+    assert export(server.url, store, "--update", "--closers") == 0
+    stats = admin(server, "GET", "stats")["by_route"]
+    # issues ascending from the last run and pull requests newest first: a few pages, not all 28
+    assert stats["graphql"] <= 4
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    closed = sum(1 for n in touched if served(server)[n]["state"] == "closed")
+    assert f"closers of {len(expected_closers(server))} closed items, {closed} fetched" in line
+
+
+def expected_closers(server) -> dict:
+    sample = server.emulator.sample
+    return {n: 1 for n in range(1, sample.count + 1) if sample.closed[n]}
