@@ -17,6 +17,7 @@ in one transaction, so a crash loses at most the page in flight and a rerun
 resumes from the checkpoints.
 """
 import datetime
+import glob
 import pathlib
 import threading
 import time
@@ -24,9 +25,9 @@ from typing import Dict, List, Optional
 
 from tqdm import tqdm
 
-from . import timeutil
+from . import jobindex, timeutil
 from .github import Budget, GitHubError, connect, get_json, server_time, split_repo, walk
-from .store import Store, default_path
+from .store import Store, StoreError, default_path
 
 PER_PAGE = 100
 MIN_WINDOW_PAGES = 10
@@ -93,13 +94,14 @@ def close_session(sess: Session) -> None:
     _SESSIONS.pop(sess.store_path, None)
 
 
-def plan(sess: Session, mode: str, windows: int) -> List[dict]:
+def plan(sess: Session, mode: str, windows: int, shard: Optional[dict] = None) -> List[dict]:
     """Decide what to fetch; return the windows still to walk.
 
     ``mode`` is ``full`` (export everything) or ``update`` (changes since the
     high-water mark; a full export when there is none). An unfinished export
     in the store is resumed either way. Nothing is written before GitHub has
-    answered, so a bad token or URL leaves the store untouched.
+    answered, so a bad token or URL leaves the store untouched. With ``shard``
+    ({"index", "count", "until"}), see :func:`plan_shard`.
     """
     if mode not in ("full", "update"):
         raise GitHubError(f"mode must be 'full' or 'update', got {mode!r}")
@@ -112,8 +114,10 @@ def plan(sess: Session, mode: str, windows: int) -> List[dict]:
         if current is not None:
             sess.bar.total = current.get("estimate")
             return [dict(w, **sess_fields(sess)) for w in pending]
-        if mode == "update" and high_water:
+        if mode == "update" and high_water and shard is None:
             return []
+    if shard is not None:
+        return plan_shard(sess, windows, shard)
     gh = sess.client()
     oldest_headers, oldest = get_json(
         gh, sess.budget, sess.issues_url,
@@ -133,6 +137,27 @@ def plan(sess: Session, mode: str, windows: int) -> List[dict]:
     sess.bar.total = estimate
     with Store(sess.store_path) as store:
         store.start_plan({"repo": sess.repo, "started_at": now, "estimate": estimate}, planned)
+    return [dict(w, checkpoint=None, done=False, **sess_fields(sess)) for w in planned]
+
+
+def plan_shard(sess: Session, windows: int, shard: dict) -> List[dict]:
+    """This Indexed Job pod's share of a full export's windows.
+
+    Every pod must cut the same windows without talking to the others, so the
+    range is fixed: from the repository's creation (it never changes) to the
+    ``until`` all pods are given. Pod ``index`` takes every ``count``-th window;
+    :func:`merge_shards` later fetches what changed after ``until``.
+    """
+    until = shard["until"]
+    try:
+        timeutil.parse(until)
+    except (TypeError, ValueError):
+        raise GitHubError(f"a sharded export needs until as YYYY-MM-DDTHH:MM:SSZ, got {until!r}") from None
+    _, repository = get_json(sess.client(), sess.budget, f"/repos/{sess.owner}/{sess.name}")
+    planned = jobindex.share(split_windows(repository["created_at"], until, windows * shard["count"]),
+                             shard["index"], shard["count"])
+    with Store(sess.store_path) as store:
+        store.start_plan({"repo": sess.repo, "started_at": until, "shard": shard}, planned)
     return [dict(w, checkpoint=None, done=False, **sess_fields(sess)) for w in planned]
 
 
@@ -166,8 +191,7 @@ def export_window(sess: Session, window: dict) -> Dict[str, int]:
         for page in walk(gh, sess.budget, sess.issues_url, params):
             requests += 1
             inside = [item for item in page.items if item["updated_at"] < window["end"]]
-            # Items past the end belong to a later window or the final pass;
-            # storing them now is harmless (newest copy wins) and saves nothing.
+            # Items past the end belong to a later window or the final pass.
             if inside:
                 stored += store.save_page(inside, window=window["idx"], checkpoint=inside[-1]["updated_at"])
             sess.advance(len(inside))
@@ -187,6 +211,8 @@ def final_pass(sess: Session) -> dict:
     gh = sess.client()
     with Store(sess.store_path) as store:
         current = store.plan()
+        if current and "shard" in current:  # merge_shards does the final pass
+            return dict(summary(sess, store), shard=current["shard"])
         since = current["started_at"] if current else store.get("high_water")
         if since is None:
             raise GitHubError(f"store {sess.store_path} has no export to finish")
@@ -205,6 +231,48 @@ def final_pass(sess: Session) -> dict:
             sess.advance(len(page.items))
         store.finish_plan(high_water or store.max_updated_at())
         return summary(sess, store)
+
+
+def merge_shards(sess: Session, paths: List[str]) -> dict:
+    """Combine finished shard stores into this store, then run the final pass.
+
+    ``paths`` are files or glob patterns. Checks that the shards are one
+    complete set (same ``until`` and count, every index present, every window
+    done). Safe to run twice: items are upserted, the newest copy winning.
+    """
+    patterns = [paths] if isinstance(paths, str) else list(paths)
+    paths = sorted({path for pattern in patterns for path in (glob.glob(pattern) or [pattern])})
+    if not paths:
+        raise StoreError("no shard stores to merge")
+    shards = {}
+    for path in paths:
+        with Store(path, create=False) as shard:
+            current = shard.plan() or {}
+            if "shard" not in current:
+                raise StoreError(f"{path} is not an unmerged export shard")
+            index = current["shard"]["index"]
+            if any(not w["done"] for w in shard.windows()):
+                raise StoreError(f"shard {path} is unfinished: rerun JOB_COMPLETION_INDEX={index}")
+            shards[index] = (path, current["shard"])
+    settings = {(info["count"], info["until"]) for _, info in shards.values()}
+    if len(settings) != 1:
+        raise StoreError(f"shards come from different exports (count, until): {sorted(settings)}")
+    count, until = settings.pop()
+    missing = sorted(set(range(count)) - set(shards))
+    if missing:
+        raise StoreError(f"shards missing for JOB_COMPLETION_INDEX {missing} of {count}")
+    with Store(sess.store_path) as store:
+        for path, _ in shards.values():
+            with Store(path, create=False) as shard:
+                batch = []
+                for item in shard.raw_items():
+                    batch.append(item)
+                    if len(batch) == 1000:
+                        store.save_page(batch)
+                        batch = []
+                store.save_page(batch)
+        store.start_plan({"repo": sess.repo, "started_at": until}, [])
+    return final_pass(sess)
 
 
 def summary(sess: Session, store: Store) -> dict:

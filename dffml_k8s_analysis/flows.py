@@ -12,7 +12,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from operations import analyze, plot
 from operations import github as ops
-from operations.github import MODE, export_closers, export_window, finish_export, plan_export
+from operations.github import MODE, export_closers, export_window, finish_export, merge_shards, plan_export
 
 
 def _export_flow(mode: str) -> DataFlow:
@@ -24,12 +24,13 @@ def _export_flow(mode: str) -> DataFlow:
 EXPORT = _export_flow("full")
 UPDATE = _export_flow("update")
 CLOSERS = DataFlow.auto(export_closers)
+MERGE = DataFlow.auto(merge_shards)
 
 ANALYZE = DataFlow.auto(analyze.load, analyze.view, plot.chart, GetMulti)
 ANALYZE.seed.append(Input(value=[plot.RESULT.name, analyze.LOADED.name], definition=GetMulti.op.inputs["spec"]))
 
 # dataflows/NAME.yaml -> the attribute of this module it is exported from
-DATAFLOWS = {"export": "EXPORT", "update": "UPDATE", "closers": "CLOSERS", "analyze": "ANALYZE"}
+DATAFLOWS = {"export": "EXPORT", "update": "UPDATE", "closers": "CLOSERS", "merge": "MERGE", "analyze": "ANALYZE"}
 
 
 async def run_flow(dataflow: DataFlow, inputs: List[Input]) -> dict:
@@ -40,7 +41,8 @@ async def run_flow(dataflow: DataFlow, inputs: List[Input]) -> dict:
 
 
 def run_export(repo: str, base_url: str, store: str = "", update: bool = False, workers: int = 8,
-               windows: int = 0, quiet: bool = False, closers: bool = False) -> dict:
+               windows: int = 0, quiet: bool = False, closers: bool = False, shards: int = 0,
+               until: str = "") -> dict:
     """Run the export (or update) dataflow, then the closers one if asked; return the summary."""
     common = [
         Input(value=repo, definition=ops.REPO),
@@ -48,12 +50,30 @@ def run_export(repo: str, base_url: str, store: str = "", update: bool = False, 
         Input(value=store, definition=ops.STORE),
         Input(value=quiet, definition=ops.QUIET),
     ]
-    sizing = [Input(value=workers, definition=ops.WORKERS), Input(value=windows, definition=ops.WINDOWS)]
+    sizing = [
+        Input(value=workers, definition=ops.WORKERS),
+        Input(value=windows, definition=ops.WINDOWS),
+        Input(value=shards, definition=ops.SHARDS),
+        Input(value=until, definition=ops.UNTIL),
+    ]
     with logging_redirect_tqdm():
         summary = asyncio.run(run_flow(UPDATE if update else EXPORT, common + sizing))["summary"]
         if closers:
             summary["closers"] = asyncio.run(run_flow(CLOSERS, common))["summary"]
     return summary
+
+
+def run_merge(repo: str, base_url: str, store: str, paths: List[str], quiet: bool = False) -> dict:
+    """Run the merge dataflow over an Indexed Job's shard stores; return the summary."""
+    inputs = [
+        Input(value=repo, definition=ops.REPO),
+        Input(value=base_url, definition=ops.BASE_URL),
+        Input(value=store, definition=ops.STORE),
+        Input(value=list(paths), definition=ops.SHARD_PATHS),
+        Input(value=quiet, definition=ops.QUIET),
+    ]
+    with logging_redirect_tqdm():
+        return asyncio.run(run_flow(MERGE, inputs))["summary"]
 
 
 def run_analyze(store: str, views: List[str], subset: str = "all", include: str = "", exclude: str = "",

@@ -12,11 +12,11 @@ input, so it cannot end up in a dataflow, a record or a log of the inputs.
 import asyncio
 import functools
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 from dffml import Definition, Stage, op
 
-from dffml_k8s_analysis import closers, export
+from dffml_k8s_analysis import closers, export, jobindex
 from dffml_k8s_analysis.github import DEFAULT_BASE_URL
 
 REPO = Definition(name="github.repo", primitive="str")
@@ -26,6 +26,9 @@ WORKERS = Definition(name="export.workers", primitive="int", default=8)
 WINDOWS = Definition(name="export.windows", primitive="int", default=0)
 MODE = Definition(name="export.mode", primitive="str", default="full")
 QUIET = Definition(name="export.quiet", primitive="bool", default=False)
+SHARDS = Definition(name="export.shards", primitive="int", default=0)
+UNTIL = Definition(name="export.until", primitive="str", default="")
+SHARD_PATHS = Definition(name="export.shard_paths", primitive="List[str]")
 PLAN = Definition(name="export.plan", primitive="Dict[str, Any]")
 WINDOW = Definition(name="export.window", primitive="Dict[str, Any]")
 WINDOW_RESULT = Definition(name="export.window_result", primitive="Dict[str, Any]")
@@ -53,22 +56,37 @@ async def _in_pool(workers: int, func, *args):
         "windows": WINDOWS,
         "mode": MODE,
         "quiet": QUIET,
+        "shards": SHARDS,
+        "until": UNTIL,
     },
     outputs={"plan": PLAN, "windows": WINDOW},
     expand=["windows"],
 )
 async def plan_export(
-    repo: str, base_url: str, store: str, workers: int, windows: int, mode: str, quiet: bool
+    repo: str, base_url: str, store: str, workers: int, windows: int, mode: str, quiet: bool,
+    shards: int, until: str,
 ) -> Dict[str, Any]:
     """Plan a full export or an update; resume an unfinished export if the store has one.
 
     ``windows`` is how many time windows to split a full export into (0: four
-    per worker, which evens out busy and quiet periods).
+    per worker, which evens out busy and quiet periods). With ``shards`` > 0 this
+    is one pod of an Indexed Job: ``JOB_COMPLETION_INDEX`` picks its windows of
+    the range up to ``until``, and ``store`` must hold ``{index}`` so that
+    each pod writes its own shard (``k8s.merge_shards`` combines them).
     """
     if workers < 1:
         raise export.GitHubError(f"workers must be at least 1, got {workers}")
+    shard = None
+    if shards:
+        try:
+            index = jobindex.job_index(shards)
+        except ValueError as error:
+            raise export.GitHubError(str(error)) from None
+        if "{index}" not in store:
+            raise export.GitHubError(f"a sharded export's store must contain {{index}}, got {store!r}")
+        store, shard = store.format(index=index), {"index": index, "count": shards, "until": until}
     sess = export.new_session(repo, base_url, store or None, quiet)
-    planned = await _in_pool(workers, export.plan, sess, mode, windows or 4 * workers)
+    planned = await _in_pool(workers, export.plan, sess, mode, windows or 4 * workers, shard)
     fields = dict(export.sess_fields(sess), workers=workers, quiet=quiet)
     return {"plan": fields, "windows": [dict(window, **fields) for window in planned]}
 
@@ -78,6 +96,21 @@ async def export_window(window: Dict[str, Any]) -> Dict[str, Any]:
     """Export one time window, committing every page with its checkpoint."""
     sess = export.get_session(window)
     return {"result": await _in_pool(window["workers"], export.export_window, sess, window)}
+
+
+@op(
+    name="k8s.merge_shards",
+    inputs={"repo": REPO, "base_url": BASE_URL, "store": STORE, "paths": SHARD_PATHS, "quiet": QUIET},
+    outputs={"summary": SUMMARY},
+    stage=Stage.OUTPUT,
+)
+async def merge_shards(repo: str, base_url: str, store: str, paths: List[str], quiet: bool) -> Dict[str, Any]:
+    """Combine an Indexed Job's shard stores (files or globs) into ``store``, fetch what changed since; rerunnable."""
+    sess = export.new_session(repo, base_url, store or None, quiet)
+    try:
+        return {"summary": await _in_pool(1, export.merge_shards, sess, paths)}
+    finally:
+        export.close_session(sess)
 
 
 @op(
