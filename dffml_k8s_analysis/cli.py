@@ -17,7 +17,9 @@ LOGGER = logging.getLogger("k8s-analysis")
 COMMANDS = {
     "emulate-github": "dffml_k8s_analysis.emulator",
     "demo": "dffml_k8s_analysis.demo",
-    "train": "dffml_k8s_analysis.train_cmd", "predict": "dffml_k8s_analysis.predict_cmd", "tune": "dffml_k8s_analysis.tune_cmd",
+    "train": "dffml_k8s_analysis.train_cmd",
+    "predict": "dffml_k8s_analysis.predict_cmd",
+    "tune": "dffml_k8s_analysis.tune_cmd",
     "analyze": "dffml_k8s_analysis.analysis_cmd",
 }
 

@@ -1,0 +1,58 @@
+"""``k8s-analysis predict``: is this release note a bug fix? (and, for an all-kinds model, which kinds)
+
+``--test`` runs the built-in bug-like and non-bug example notes and says
+whether each was classified as expected; the exit status is 1 when one fails.
+"""
+import argparse
+
+from .train_cmd import DEFAULT_MODEL_DIR
+
+HELP = "classify a release note TEXT, or --test the example notes"
+
+# (note, expected to carry the label) in the spirit of the original's examples
+EXAMPLES = [
+    ("Fixed a bug where kubelet crashes when the pod has no containers", True),
+    ("Fix a panic in kube-proxy when the service has no endpoints", True),
+    ("Fixed an issue where the scheduler could not schedule pods after a node restart", True),
+    ("Fix a race condition in the volume manager that caused pods to be stuck in ContainerCreating", True),
+    ("Added a new --output flag to kubectl to print resources as YAML", False),
+    ("Promote the CronJob API to GA", False),
+    ("Update the default etcd server version to 3.5.9", False),
+    ("The deprecated --foo flag is removed from kube-apiserver", False),
+]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("text", nargs="?", help="release note text")
+    parser.add_argument("--test", action="store_true", help="run the example notes; exit 1 when one is misclassified")
+    parser.add_argument("--model-dir", default=DEFAULT_MODEL_DIR, help="artifact directory (default: %(default)s)")
+
+
+def main(args: argparse.Namespace) -> int:
+    from .artifacts import ArtifactError, load_predictor
+    from .cli import UserError
+
+    if args.test == (args.text is not None):
+        raise UserError("give either a release note TEXT or --test")
+    try:
+        predictor = load_predictor(args.model_dir)
+    except ArtifactError as error:
+        raise UserError(str(error)) from error
+    if not args.test:
+        try:
+            row = predictor.predict_kinds([args.text])[0]
+        except ValueError as error:
+            raise UserError(str(error)) from error
+        for label, threshold in zip(predictor.labels, predictor.thresholds):
+            verdict = "yes" if row[label] >= threshold else "no"
+            print(f"{label}: {verdict} (probability {row[label]:.3f}, threshold {threshold:.2f})")
+        return 0
+    failed = 0
+    probabilities = predictor.predict([text for text, _ in EXAMPLES])
+    for (text, expected), probability in zip(EXAMPLES, probabilities):
+        matched = (probability >= predictor.threshold) == expected
+        failed += not matched
+        wanted = predictor.label if expected else f"not {predictor.label}"
+        print(f"{'ok  ' if matched else 'FAIL'} {probability:.3f} want {wanted}: {text}")
+    print(f"{len(EXAMPLES) - failed}/{len(EXAMPLES)} examples matched")
+    return 1 if failed else 0

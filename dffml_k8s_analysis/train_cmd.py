@@ -1,0 +1,83 @@
+"""``k8s-analysis train``: train the k8s-mlp model (kind/bug, or every kind) through DFFML.
+
+The data are the shared release notes (``--source notes``) or the pull
+requests with a release note in an exported SQLite store (``--source
+store``). ``--tune`` first runs the whole tuning grid (see ``k8s-analysis
+tune``) on the newest 15% of the data as validation, prints the table and
+trains with the best point. Writes the model, vectorizer, selector,
+features.json and metrics.json into --model-dir.
+"""
+import argparse
+import json
+
+HELP = "train the release-note classifier (k8s-mlp) [--tune]"
+DEFAULT_MODEL_DIR = "out/model"
+
+
+def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--source", choices=["notes", "store"], default="notes", help="training data (default: %(default)s)")
+    parser.add_argument("--notes", help="release notes file (default: $K8S_NOTES or ../shared/data/...)")
+    parser.add_argument("--store", default="data/kubernetes__kubernetes.sqlite", help="SQLite store for --source store")
+
+
+def load_examples(args: argparse.Namespace):
+    """(texts, label lists) oldest first, from the chosen source."""
+    from .cli import UserError
+    from .store import StoreError
+    from . import training_data
+
+    try:
+        if args.source == "store":
+            return training_data.from_store(args.store)
+        return training_data.from_notes(args.notes)
+    except (FileNotFoundError, StoreError) as error:
+        raise UserError(str(error)) from error
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_data_arguments(parser)
+    parser.add_argument("--model-dir", default=DEFAULT_MODEL_DIR, help="artifact directory (default: %(default)s)")
+    parser.add_argument("--all-kinds", action="store_true", help="multi-label: every kind/* label, not only kind/bug")
+    parser.add_argument("--label-features", action="store_true", help="also learn from the PR's sig/area labels")
+    parser.add_argument("--tune", action="store_true", help="search the grid first and train with the best point")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    parser.add_argument("--epochs", type=int, help="maximum epochs")
+
+
+def main(args: argparse.Namespace) -> int:
+    import pathlib
+    from dffml import noasync
+
+    from .model import K8sMLPModel
+
+    texts, label_lists = load_examples(args)
+    config = {"directory": args.model_dir, "all_kinds": args.all_kinds, "label_features": args.label_features, "seed": args.seed}
+    if args.epochs:
+        config["epochs"] = args.epochs
+    if args.tune:
+        best = tune_all(texts, label_lists, pathlib.Path(args.model_dir) / "tuning", args.seed)
+        config.update({name: value for name, value in best.items() if name != "ngram_max"}, ngrams=[1, best["ngram_max"]])
+    model = K8sMLPModel(**config)
+    noasync.train(model, *[{"release_note": text, "labels": labels} for text, labels in zip(texts, label_lists)])
+    metrics = json.loads((pathlib.Path(args.model_dir) / "metrics.json").read_text())
+    validation = metrics["validation"]
+    print(f"trained on {metrics['sizes']['train']} notes, validated on {metrics['sizes']['validation']}: "
+          f"accuracy {validation['accuracy']:.4f}, F1({model.config.label}) {validation['f1']:.4f}"
+          + (f", micro F1 {validation['micro_f1']:.4f}, macro F1 {validation['macro_f1']:.4f}" if "micro_f1" in validation else ""))
+    print(f"model: {args.model_dir}")
+    return 0
+
+
+def tune_all(texts, label_lists, out_dir, seed: int) -> dict:
+    """Run every grid point in this process; print the table; the best point's parameters."""
+    from tqdm import tqdm
+
+    from . import classifier, tuning
+
+    base = classifier.Params(seed=seed)
+    for index in tqdm(range(len(tuning.grid())), desc="tuning", unit="point"):
+        tuning.run_point(index, texts, label_lists, out_dir, base=base)
+    summary = tuning.summarize(out_dir)
+    print(tuning.table(summary))
+    print(f"best: {summary['why']}")
+    return summary["best"]["params"]

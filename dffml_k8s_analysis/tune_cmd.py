@@ -1,0 +1,56 @@
+"""``k8s-analysis tune``: run one point of the k8s-mlp tuning grid, or summarize the points run.
+
+Each index (0..N-1, see ``--list``) trains one hyperparameter combination and
+writes OUT/point-INDEX.json; the index defaults to $JOB_COMPLETION_INDEX so
+that a Kubernetes Indexed Job runs one point per pod. ``--summary OUT``
+prints the table and the best point by validation F1.
+"""
+import argparse
+import os
+
+from .train_cmd import add_data_arguments, load_examples
+
+HELP = "run one tuning grid point (--index, $JOB_COMPLETION_INDEX) or --summary DIR"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_data_arguments(parser)
+    parser.add_argument("--index", type=int, help="grid point (default: $JOB_COMPLETION_INDEX)")
+    parser.add_argument("--out", default="out/tuning", help="directory for point-INDEX.json (default: %(default)s)")
+    parser.add_argument("--summary", metavar="DIR", help="summarize the points in DIR instead")
+    parser.add_argument("--list", action="store_true", help="print the grid and exit")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+
+
+def main(args: argparse.Namespace) -> int:
+    import json
+
+    from . import classifier, tuning
+    from .cli import UserError
+
+    if args.list:
+        for index, point in enumerate(tuning.grid()):
+            print(index, json.dumps(point))
+        return 0
+    if args.summary:
+        try:
+            summary = tuning.summarize(args.summary)
+        except ValueError as error:
+            raise UserError(str(error)) from error
+        print(tuning.table(summary))
+        print(f"best: {summary['why']}")
+        if summary["missing"]:
+            print(f"not run yet: {len(summary['missing'])} points, e.g. {summary['missing'][:10]}")
+        return 0
+    index = args.index if args.index is not None else os.environ.get("JOB_COMPLETION_INDEX")
+    if index is None:
+        raise UserError("give --index I (or set JOB_COMPLETION_INDEX), --summary DIR or --list")
+    try:
+        index = int(index)
+        tuning.point_params(index)
+    except ValueError as error:
+        raise UserError(f"bad grid index {index!r}: {error}") from error
+    texts, label_lists = load_examples(args)
+    result = tuning.run_point(index, texts, label_lists, args.out, base=classifier.Params(seed=args.seed))
+    print(json.dumps(result, sort_keys=True))
+    return 0

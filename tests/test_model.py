@@ -1,0 +1,232 @@
+"""The k8s-mlp model: learning, artifacts, DFFML CLI round trip, determinism and bad input."""
+import json
+import lzma
+import pathlib
+import random
+
+import numpy as np
+import pytest
+from dffml import noasync
+
+from dffml_k8s_analysis import artifacts, classifier, tuning
+from dffml_k8s_analysis.model import K8sMLPModel
+from dffml_k8s_analysis.notes_source import ReleaseNotesSource
+
+from conftest import run_cli
+
+PARTS = ["kubelet", "scheduler", "kube-proxy", "apiserver", "kubectl", "etcd", "csi", "dns", "ingress", "volume"]
+BUG = ["fix a crash in {}", "fixed panic when {} restarts", "fix race condition in {}", "fixes leak in {} on error"]
+OTHER = ["add support for {} flag", "promote {} api to ga", "update {} to new version", "introduce {} metrics"]
+FAST = classifier.Params(min_df=1, top_k=500, units=8, epochs=40, patience=3, validation=0.25)
+
+
+def toy_notes(count: int, seed: int = 1):
+    """Separable toy release notes: bug fixes vs. features, oldest first."""
+    rng = random.Random(seed)
+    notes = []
+    for number in range(1, count + 1):
+        bug = rng.random() < 0.5
+        text = rng.choice(BUG if bug else OTHER).format(rng.choice(PARTS))
+        notes.append({"pr_number": 1000 + number, "text": text, "kinds": ["bug" if bug else "feature"],
+                      "sigs": [rng.choice(["node", "network"])], "areas": ["kubelet"] if bug else []})
+    return notes
+
+
+def examples(notes):
+    from dffml_k8s_analysis.notes_source import labels_of
+
+    return [note["text"] for note in notes], [labels_of(note) for note in notes]
+
+
+@pytest.fixture(scope="module")
+def notes_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("notes") / "notes.jsonl.xz"
+    with lzma.open(path, "wt") as fh:
+        for note in toy_notes(300):
+            fh.write(json.dumps(note) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A toy model trained in process, saved and reloaded: (predictor, reloaded, directory)."""
+    texts, labels = examples(toy_notes(240))
+    predictor, model, validation = classifier.train(texts, labels, ["kind/bug"], FAST)
+    directory = tmp_path_factory.mktemp("model") / "model"
+    artifacts.save(directory, predictor, model, {"validation": validation})
+    return predictor, artifacts.load_predictor(directory), directory
+
+
+def test_learns_a_separable_problem(trained):
+    predictor, _, _ = trained
+    texts, labels = examples(toy_notes(100, seed=7))
+    found = classifier.evaluate(predictor, texts, labels)
+    assert found["accuracy"] >= 0.95
+    assert found["f1"] >= 0.95
+
+
+def test_saved_model_reloads_and_predicts_the_same(trained):
+    predictor, reloaded, _ = trained
+    texts, _ = examples(toy_notes(50, seed=3))
+    assert np.allclose(predictor.predict(texts), reloaded.predict(texts), atol=1e-6)
+    assert (reloaded.label, reloaded.threshold) == (predictor.label, predictor.threshold)
+
+
+def test_numpy_forward_pass_matches_keras(trained):
+    import tensorflow as tf
+
+    _, reloaded, directory = trained
+    texts, _ = examples(toy_notes(20, seed=5))
+    keras = tf.keras.models.load_model(str(directory / "model.keras"), compile=False)
+    expected = keras(classifier.sparse_tensor(tf, reloaded.features(texts))).numpy()[:, 0]
+    assert np.allclose(expected, reloaded.predict(texts), atol=1e-5)
+
+
+def test_same_seed_same_model_other_seed_differs():
+    texts, labels = examples(toy_notes(120))
+    runs = [classifier.train(texts, labels, ["kind/bug"], FAST)[0].predict(texts[:20]) for _ in range(2)]
+    other = classifier.train(texts, labels, ["kind/bug"], classifier.Params(**{**vars(FAST), "seed": 1}))[0]
+    assert runs[0] == runs[1]
+    assert other.predict(texts[:20]) != runs[0]
+
+
+@pytest.mark.parametrize("bad", [None, 42, b"bytes", ["list"]])
+def test_non_string_texts_are_rejected(trained, bad):
+    with pytest.raises(ValueError, match="must be a string, got " + type(bad).__name__):
+        trained[1].predict([bad])
+
+
+def test_one_string_instead_of_a_list_is_rejected(trained):
+    with pytest.raises(ValueError, match="list of strings"):
+        trained[1].predict("fix a crash")
+
+
+def test_empty_huge_and_foreign_texts_give_probabilities(trained):
+    predictor = trained[1]
+    huge = "fix a crash in kubelet " * 50_000  # ~1 MB
+    empty, big, foreign = predictor.predict(["", huge, "修复 kubelet 重启时崩溃的问题"])
+    assert all(0.0 <= p <= 1.0 for p in (empty, big, foreign))
+    assert big == predictor.predict([huge[: classifier.MAX_CHARS]])[0]
+    assert empty == predictor.predict(["   "])[0]  # no known words: the same answer
+
+
+def test_metrics_and_artifacts(tmp_path, notes_file):
+    directory = tmp_path / "model"
+    model = K8sMLPModel(directory=directory, epochs=30, min_df=1, top_k=500, units=8, validation=0.25, seed=3)
+    noasync.train(model, ReleaseNotesSource(path=notes_file))
+    metrics = json.loads((directory / "metrics.json").read_text())
+    assert metrics["seed"] == 3
+    assert metrics["sizes"] == {"train": 225, "validation": 75, "features": len(json.loads((directory / "features.json").read_text()))}
+    bug = metrics["validation"]["labels"]["kind/bug"]
+    assert sum(map(sum, bug["confusion_matrix"])) == 75
+    for row in bug["confusion_matrix_normalized"]:
+        assert sum(row) == pytest.approx(1.0, abs=1e-3)
+    classes = bug["classes"]
+    assert set(classes) == {"kind/bug", "not kind/bug"}
+    assert classes["kind/bug"]["support"] + classes["not kind/bug"]["support"] == 75
+    assert 0.0 < metrics["thresholds"]["kind/bug"] < 1.0
+    assert set(artifacts.FILES) <= {path.name for path in directory.iterdir()}
+    assert noasync.accuracy(model, ReleaseNotesSource(path=notes_file)) >= 0.95
+
+
+def test_all_kinds_mode_predicts_each_kind(tmp_path, notes_file):
+    notes = toy_notes(300)
+    texts, labels = examples(notes)
+    labels = [labs + (["kind/cleanup"] if "kind/feature" in labs and i % 3 == 0 else []) for i, labs in enumerate(labels)]
+    kinds = ["kind/bug"] + [k for k in classifier.kinds_of(labels) if k != "kind/bug"]
+    predictor, _, validation = classifier.train(texts, labels, kinds, FAST)
+    assert predictor.labels == ["kind/bug", "kind/cleanup", "kind/feature"]
+    assert len(predictor.thresholds) == 3
+    assert {"micro_f1", "macro_f1"} <= set(validation)
+    row = predictor.predict_kinds(["fix a crash in etcd"])[0]
+    assert row["kind/bug"] > 0.5 > row["kind/feature"]
+
+
+def test_dffml_cli_round_trip(tmp_path, notes_file):
+    model = ["-model", "k8s-mlp", "-model-directory", str(tmp_path / "m"), "-model-epochs", "30", "-model-min_df", "1",
+             "-model-top_k", "500", "-model-units", "8", "-model-validation", "0.25"]
+    source = ["-sources", "n=k8s-notes", "-source-n-path", str(notes_file)]
+    trained = run_cli("dffml", "train", *model, *source, "-source-n-limit", "200")
+    assert trained.returncode == 0, trained.stderr
+    scored = run_cli("dffml", "accuracy", *model, *source, "-source-n-skip", "200")
+    assert scored.returncode == 0, scored.stderr
+    assert float(scored.stdout.strip()) >= 0.95
+    predicted = run_cli("dffml", "predict", "all", *model, *source, "-source-n-skip", "290")
+    assert predicted.returncode == 0, predicted.stderr
+    records = json.loads(predicted.stdout)
+    truth = {note["pr_number"]: "bug" in note["kinds"] for note in toy_notes(300)}
+    assert len(records) == 10
+    for record in records:
+        assert record["prediction"]["kind/bug"]["value"] == truth[int(record["key"])]
+
+
+def test_k8s_analysis_predict_reports_each_example(trained):
+    directory = str(trained[2])
+    one = run_cli("k8s-analysis", "predict", "fix a crash in dns", "--model-dir", directory)
+    assert one.returncode == 0, one.stderr
+    assert one.stdout.startswith("kind/bug: yes")
+    test = run_cli("k8s-analysis", "predict", "--test", "--model-dir", directory)
+    failures = test.stdout.count("FAIL ")
+    assert f"{8 - failures}/8 examples matched" in test.stdout
+    assert test.returncode == (1 if failures else 0)
+
+
+def test_missing_model_says_path_and_what_to_run(tmp_path):
+    result = run_cli("k8s-analysis", "predict", "fix", "--model-dir", str(tmp_path / "nope"))
+    assert result.returncode == 1
+    assert str(tmp_path / "nope") in result.stderr and "k8s-analysis train" in result.stderr
+
+
+@pytest.mark.parametrize("name, damage", [
+    ("selector.pkl", b"not a pickle"),
+    ("model.keras", b"truncated"),
+    ("predictor.json", b"{"),
+])
+def test_corrupted_artifacts_name_the_file(tmp_path, trained, name, damage):
+    directory = tmp_path / "model"
+    directory.mkdir()
+    for path in trained[2].iterdir():
+        (directory / path.name).write_bytes(path.read_bytes())
+    (directory / name).write_bytes(damage)
+    with pytest.raises(artifacts.ArtifactError, match=f"corrupted .*{name}.*k8s-analysis train"):
+        artifacts.load_predictor(directory)
+
+
+def test_incomplete_directory_lists_missing_files(tmp_path, trained):
+    directory = tmp_path / "model"
+    directory.mkdir()
+    (directory / "metrics.json").write_text("{}")
+    with pytest.raises(artifacts.ArtifactError, match="missing model.keras, vectorizer.pkl"):
+        artifacts.load_predictor(directory)
+
+
+def test_dffml_predict_before_training(tmp_path, notes_file):
+    from dffml import ModelNotTrained
+
+    with pytest.raises(ModelNotTrained, match=str(tmp_path / "empty")):
+        list(noasync.predict(K8sMLPModel(directory=tmp_path / "empty"), ReleaseNotesSource(path=notes_file, limit=2)))
+
+
+def test_notes_source_records_and_missing_file(tmp_path, notes_file):
+    records = list(noasync.load(ReleaseNotesSource(path=notes_file, skip=1, limit=2)))
+    assert [r.key for r in records] == ["1002", "1003"]
+    first = toy_notes(300)[1]
+    assert records[0].features() == {
+        "release_note": first["text"], "kinds": first["kinds"], "sigs": first["sigs"], "number": 1002,
+        "labels": [f"kind/{first['kinds'][0]}", f"sig/{first['sigs'][0]}"] + [f"area/{a}" for a in first["areas"]],
+    }
+    with pytest.raises(FileNotFoundError, match=str(tmp_path / "absent.xz")):
+        list(noasync.load(ReleaseNotesSource(path=tmp_path / "absent.xz")))
+
+
+def test_tuning_points_are_independent_and_summarized(tmp_path):
+    texts, labels = examples(toy_notes(120))
+    assert len(tuning.grid()) == 120 and len({json.dumps(p, sort_keys=True) for p in tuning.grid()}) == 120
+    for index in (0, 7):
+        tuning.run_point(index, texts, labels, tmp_path, base=FAST)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["point-0.json", "point-7.json"]
+    summary = tuning.summarize(tmp_path)
+    assert summary["best"]["f1"] == max(row["f1"] for row in summary["rows"])
+    assert str(summary["best"]["index"]) in summary["why"] and len(summary["missing"]) == 118
+    with pytest.raises(ValueError, match="0..119"):
+        tuning.point_params(120)
