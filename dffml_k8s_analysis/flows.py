@@ -7,12 +7,13 @@ writes them with ``dffml service dev export``; a test keeps them in step), and
 import asyncio
 from typing import List
 
-from dffml import DataFlow, GetMulti, Input, run
+from dffml import DataFlow, GetMulti, GetSingle, Input, run
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from operations import analyze, plot
+from operations import analyze, label, plot
 from operations import github as ops
 from operations.github import MODE, export_closers, export_window, finish_export, merge_shards, plan_export
+from operations.parse import extract_release_note
 
 
 def _export_flow(mode: str) -> DataFlow:
@@ -29,8 +30,13 @@ MERGE = DataFlow.auto(merge_shards)
 ANALYZE = DataFlow.auto(analyze.load, analyze.view, plot.chart, GetMulti)
 ANALYZE.seed.append(Input(value=[plot.RESULT.name, analyze.LOADED.name], definition=GetMulti.op.inputs["spec"]))
 
+LABEL = DataFlow.auto(label.verify_webhook, label.webhook_item, label.fetch_item, extract_release_note,
+                      label.predict_note, label.reconcile_labels, GetSingle)
+LABEL.seed.append(Input(value=[label.OUTCOME.name], definition=GetSingle.op.inputs["spec"]))
+
 # dataflows/NAME.yaml -> the attribute of this module it is exported from
-DATAFLOWS = {"export": "EXPORT", "update": "UPDATE", "closers": "CLOSERS", "merge": "MERGE", "analyze": "ANALYZE"}
+DATAFLOWS = {"export": "EXPORT", "update": "UPDATE", "closers": "CLOSERS", "merge": "MERGE", "analyze": "ANALYZE",
+             "label": "LABEL"}
 
 
 async def run_flow(dataflow: DataFlow, inputs: List[Input]) -> dict:
@@ -93,3 +99,8 @@ def run_analyze(store: str, views: List[str], subset: str = "all", include: str 
     order = {name: i for i, name in enumerate(analyze.VIEWS)}
     views_done = sorted(results.get(plot.RESULT.name, []), key=lambda result: order[result["view"]])
     return {"loaded": results[analyze.LOADED.name][0], "views": views_done}
+
+
+async def run_label(inputs: List[Input]) -> dict:
+    """Run the label dataflow on ``label.webhook_inputs(...)`` or ``label.item_inputs(...)``; its outcome."""
+    return (await run_flow(LABEL, inputs))[label.OUTCOME.name]
