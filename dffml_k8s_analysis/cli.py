@@ -20,7 +20,10 @@ COMMANDS = {
     "train": "dffml_k8s_analysis.train_cmd",
     "predict": "dffml_k8s_analysis.predict_cmd",
     "tune": "dffml_k8s_analysis.tune_cmd",
+    "pipeline": "dffml_k8s_analysis.pipeline_cmd",
     "analyze": "dffml_k8s_analysis.analysis_cmd",
+    "serve": "dffml_k8s_analysis.serve_cmd",
+    "label": "dffml_k8s_analysis.label_cmd",
 }
 
 

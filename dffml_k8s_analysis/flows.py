@@ -10,7 +10,7 @@ from typing import List
 from dffml import DataFlow, GetMulti, GetSingle, Input, run
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from operations import analyze, label, plot
+from operations import analyze, label, pipeline, plot
 from operations import github as ops
 from operations.github import MODE, export_closers, export_window, finish_export, merge_shards, plan_export
 from operations.parse import extract_release_note
@@ -34,9 +34,12 @@ LABEL = DataFlow.auto(label.verify_webhook, label.webhook_item, label.fetch_item
                       label.predict_note, label.reconcile_labels, GetSingle)
 LABEL.seed.append(Input(value=[label.OUTCOME.name], definition=GetSingle.op.inputs["spec"]))
 
+PIPELINE = DataFlow.auto(pipeline.pipeline_update, pipeline.pipeline_train, pipeline.pipeline_gate,
+                         pipeline.pipeline_promote)
+
 # dataflows/NAME.yaml -> the attribute of this module it is exported from
 DATAFLOWS = {"export": "EXPORT", "update": "UPDATE", "closers": "CLOSERS", "merge": "MERGE", "analyze": "ANALYZE",
-             "label": "LABEL"}
+             "label": "LABEL", "pipeline": "PIPELINE"}
 
 
 async def run_flow(dataflow: DataFlow, inputs: List[Input]) -> dict:
@@ -104,3 +107,16 @@ def run_analyze(store: str, views: List[str], subset: str = "all", include: str 
 async def run_label(inputs: List[Input]) -> dict:
     """Run the label dataflow on ``label.webhook_inputs(...)`` or ``label.item_inputs(...)``; its outcome."""
     return (await run_flow(LABEL, inputs))[label.OUTCOME.name]
+
+
+def run_pipeline(repo: str, base_url: str, store: str, model_dir: str, quiet: bool = False) -> dict:
+    """Run the pipeline dataflow: update, retrain if changed, gate, promote; return its report."""
+    inputs = [
+        Input(value=repo, definition=ops.REPO),
+        Input(value=base_url, definition=ops.BASE_URL),
+        Input(value=store, definition=ops.STORE),
+        Input(value=model_dir, definition=pipeline.MODEL_DIR),
+        Input(value=quiet, definition=ops.QUIET),
+    ]
+    with logging_redirect_tqdm():
+        return asyncio.run(run_flow(PIPELINE, inputs))["report"]
