@@ -53,10 +53,11 @@ NOTE_SHAPES = 6
 WORDS = {
     "c": ("kubelet", "kube-apiserver", "kube-scheduler", "kube-proxy",
           "kube-controller-manager", "kubectl", "kubeadm", "the CSI volume plugin",
-          "the endpoint slice controller", "the garbage collector"),
+          "the endpoint slice controller", "the garbage collector", "the volume manager"),
     "symptom": ("leak memory on restart", "report stale pod status",
                 "drop events under load", "fail to mount volumes",
-                "hang during shutdown", "return a 500 error"),
+                "hang during shutdown", "return a 500 error",
+                "leave pods stuck in ContainerCreating", "leave pods stuck in Terminating"),
     "cond": ("the node is deleted", "a watch times out", "the config file is empty",
              "a pod has no containers"),
     "thing": ("the --v flag", "pod priority", "the resourceVersion parameter",

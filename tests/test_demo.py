@@ -1,0 +1,24 @@
+"""The README's main command: the demo runs the whole loop and says where everything is."""
+import pathlib
+
+from conftest import run_cli
+
+
+def test_demo_runs_the_whole_loop(tmp_path):
+    out = tmp_path / "demo"
+    result = run_cli("k8s-analysis", "demo", "--items", "1500", "--changes", "20", "--out", str(out), timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    lines = result.stdout
+    assert "the store holds exactly what GitHub serves" in lines
+    assert "[8/8," in lines and "labels: " in lines and "kind/bug" in lines.split("labels: ")[1].splitlines()[0]
+    assert "Added the `kind/bug` label." in lines
+    charts = sorted(path.name for path in (out / "analysis").glob("*.png"))
+    assert len(charts) == 8
+    assert (out / "model" / "metrics.json").is_file() and (out / "model").is_symlink()
+    assert pathlib.Path(out / "kubernetes__kubernetes.sqlite").is_file()
+
+
+def test_demo_rejects_a_bad_size():
+    result = run_cli("k8s-analysis", "demo", "--items", "0")
+    assert result.returncode == 2
+    assert "argument --items: must be at least 1, got 0" in result.stderr
