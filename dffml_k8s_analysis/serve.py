@@ -1,0 +1,241 @@
+"""The prediction service: the original's KFServing-style routes and the labeling webhook.
+
+Routes (JSON in and out; errors are ``{"error": "..."}``):
+
+- ``POST /v1/models/kubernetes-analysis:predict``: ``{"text": "..."}`` ->
+  ``{"result": p}``; ``{"instances": ["...", ...]}`` -> ``{"predictions": [p, ...]}``
+  (p: the probability of the model's label, kind/bug by default);
+- ``GET /v1/models/kubernetes-analysis``: readiness, 200 with the model's
+  labels and thresholds once loaded, 503 with the reason otherwise;
+- ``GET /healthz``: liveness, 200 while the process serves;
+- ``POST /webhook``: GitHub deliveries, run through the label dataflow
+  (``operations.label``): 401 unsigned, 400 malformed, 200 with the outcome,
+  502 when GitHub keeps failing, 503 without a secret or a model.
+
+Bad input: invalid JSON, a missing ``text``, wrong types -> 400 naming the
+problem; a body over 1 MiB -> 413; unknown route -> 404; wrong method -> 405.
+Only these routes exist, so the service is safe to expose; it binds
+127.0.0.1 unless told otherwise. DFFML's own HTTP API
+(``dffml service http server -models ...``) serves the same model directory
+with all of DFFML's routes (training, sources), so keep that one on loopback.
+"""
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+import signal
+import threading
+from typing import Callable, Iterator, Optional
+
+from aiohttp import web
+
+from operations import label
+
+from . import flows
+from .artifacts import ArtifactError
+from .github import DEFAULT_BASE_URL, GitHubError
+
+LOGGER = logging.getLogger(__name__)
+
+MODEL_NAME = "kubernetes-analysis"
+MODEL_ROUTE = f"/v1/models/{MODEL_NAME}"
+PREDICT_ROUTE = MODEL_ROUTE + ":predict"
+MAX_BODY = 1024 * 1024
+
+
+@dataclasses.dataclass
+class ServeConfig:
+    model_dir: str
+    base_url: str = DEFAULT_BASE_URL
+    repo: str = ""  # webhook: only this repository's events (empty: any)
+    secret: Optional[label.Secret] = None  # None disables the webhook
+
+
+class Failure(Exception):
+    """An answer other than 200: ``status`` and the message for ``{"error": ...}``."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+class ModelState:
+    """The predictor, loaded in a worker thread when the service starts."""
+
+    def __init__(self, model_dir: str):
+        self.model_dir = model_dir
+        self.predictor = None
+        self.problem = "the model is loading"
+
+    async def load(self) -> None:
+        try:
+            self.predictor = await asyncio.get_event_loop().run_in_executor(None, label.predictor_for, self.model_dir)
+        except ArtifactError as error:
+            self.problem = str(error)
+            LOGGER.error("model not loaded: %s", error)
+
+    def ready(self):
+        if self.predictor is None:
+            raise Failure(503, f"model not loaded: {self.problem}")
+        return self.predictor
+
+
+STATE = web.AppKey("state", ModelState)
+LOADING = web.AppKey("loading", asyncio.Future)
+
+
+def texts_of(data) -> tuple:
+    """(texts, batch?) of a predict body; Failure 400 naming what is wrong."""
+    if not isinstance(data, dict):
+        raise Failure(400, f'the body must be a JSON object with "text" or "instances", got {kind(data)}')
+    if "text" in data and "instances" in data:
+        raise Failure(400, 'give "text" or "instances", not both')
+    if "text" not in data and "instances" not in data:
+        raise Failure(400, 'missing "text" (a string) or "instances" (a list of strings)')
+    if "text" in data:
+        if not isinstance(data["text"], str):
+            raise Failure(400, f'"text" must be a string, got {kind(data["text"])}')
+        return [data["text"]], False
+    instances = data["instances"]
+    if not isinstance(instances, list):
+        raise Failure(400, f'"instances" must be a list of strings, got {kind(instances)}')
+    for index, text in enumerate(instances):
+        if not isinstance(text, str):
+            raise Failure(400, f'"instances"[{index}] must be a string, got {kind(text)}')
+    return instances, True
+
+
+def kind(value) -> str:
+    """A JSON value's type in JSON's words."""
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+async def read_body(request: web.Request) -> bytes:
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise Failure(413, f"the body is {request.content_length} bytes; the limit is {MAX_BODY}")
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise Failure(413, f"the body is over the limit of {MAX_BODY} bytes") from None
+
+
+async def read_json(request: web.Request):
+    body = await read_body(request)
+    try:
+        return json.loads(body)
+    except ValueError as error:  # includes bad UTF-8
+        raise Failure(400, f"invalid JSON: {error}") from None
+
+
+def build_app(config: ServeConfig) -> web.Application:
+    """The service's aiohttp application; the model starts loading when it starts."""
+    state = ModelState(config.model_dir)
+
+    async def predict(request: web.Request) -> web.Response:
+        predictor = state.ready()
+        texts, batch = texts_of(await read_json(request))
+        probabilities = predictor.predict(texts) if texts else []
+        return web.json_response({"predictions": probabilities} if batch else {"result": probabilities[0]})
+
+    async def readiness(request: web.Request) -> web.Response:
+        predictor = state.ready()
+        return web.json_response({"name": MODEL_NAME, "ready": True, "label": predictor.label,
+                                  "threshold": predictor.threshold, "labels": predictor.labels,
+                                  "thresholds": predictor.thresholds})
+
+    async def health(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def webhook(request: web.Request) -> web.Response:
+        if config.secret is None:
+            raise Failure(503, "the webhook is disabled: set WEBHOOK_SECRET")
+        inputs = label.webhook_inputs(
+            await read_body(request), request.headers.get(label.SIGNATURE_HEADER, ""),
+            request.headers.get("X-GitHub-Event", ""), config.secret, config.base_url, config.model_dir, config.repo)
+        try:
+            return web.json_response(await flows.run_label(inputs))
+        except Exception as error:
+            cause = label.first_cause(error, (label.WebhookError, ArtifactError, GitHubError))
+            if isinstance(cause, label.WebhookError):
+                raise Failure(cause.status, str(cause)) from None
+            if isinstance(cause, ArtifactError):
+                raise Failure(503, f"model not loaded: {cause}") from None
+            if isinstance(cause, GitHubError):
+                raise Failure(502, str(cause)) from None
+            raise
+
+    async def start_loading(app: web.Application) -> None:
+        app[LOADING] = asyncio.ensure_future(state.load())
+
+    app = web.Application(middlewares=[errors_as_json], client_max_size=MAX_BODY)
+    app.add_routes([
+        web.post(PREDICT_ROUTE, predict),
+        web.get(MODEL_ROUTE, readiness),
+        web.get("/healthz", health),
+        web.post("/webhook", webhook),
+    ])
+    app.on_startup.append(start_loading)
+    app[STATE] = state
+    return app
+
+
+@web.middleware
+async def errors_as_json(request: web.Request, handler: Callable) -> web.StreamResponse:
+    """Every error as ``{"error": message}``; unexpected ones logged and answered 500."""
+    try:
+        return await handler(request)
+    except Failure as failure:
+        return web.json_response({"error": str(failure)}, status=failure.status)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        return web.json_response({"error": f"{error.reason}: {request.method} {request.path}"}, status=error.status)
+    except Exception:
+        LOGGER.exception("error answering %s %s", request.method, request.path)
+        return web.json_response({"error": "internal server error"}, status=500)
+
+
+async def start(config: ServeConfig, host: str, port: int) -> web.AppRunner:
+    """Serve on ``host:port`` (0: a free port); the bound port is ``runner.addresses[0][1]``."""
+    runner = web.AppRunner(build_app(config), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner
+
+
+async def serve_forever(config: ServeConfig, host: str, port: int, announce: Callable[[str], None]) -> None:
+    """Serve until SIGINT or SIGTERM; ``announce`` is told the URL once bound, then whether the model loaded."""
+    runner = await start(config, host, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_event_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        announce(f"serving {config.model_dir} on http://{host}:{runner.addresses[0][1]}")
+        await runner.app[LOADING]
+        state = runner.app[STATE]
+        announce("model ready" if state.predictor else f"model not loaded: {state.problem}")
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+@contextlib.contextmanager
+def running(config: ServeConfig, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve from a background thread on a free port; yields the base URL once the model load finished."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="k8s-analysis-serve", daemon=True)
+    thread.start()
+    try:
+        runner = asyncio.run_coroutine_threadsafe(start(config, host, 0), loop).result()
+        asyncio.run_coroutine_threadsafe(asyncio.wait_for(runner.app[LOADING], None), loop).result()  # loaded or failed
+        try:
+            yield f"http://{host}:{runner.addresses[0][1]}"
+        finally:
+            asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result()
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()

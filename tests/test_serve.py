@@ -1,0 +1,169 @@
+"""The prediction service: the original's routes, readiness, bad input, the CLI, and DFFML's HTTP service."""
+import os
+import signal
+import subprocess
+
+import pytest
+import requests
+
+from dffml_k8s_analysis import artifacts, classifier
+from dffml_k8s_analysis.sample import Sample
+from dffml_k8s_analysis.serve import MAX_BODY, MODEL_ROUTE, PREDICT_ROUTE, ServeConfig, running
+from operations import parse
+
+from conftest import ROOT, VENV_BIN
+
+BUG = "Fixed panic in kubelet when the node is deleted."
+OTHER = "Add support for sidecar containers in kubectl."
+SMALL = classifier.Params(min_df=1, top_k=2000, units=8, epochs=40, patience=3, validation=0.25)
+
+
+def emulated_notes(count: int = 1200, seed: int = 5):
+    """(texts, label lists) of the emulator's sample PRs with a release note, in PR order."""
+    sample = Sample(count, seed=seed)
+    records = [parse.record(sample.item(number, "")) for number in range(1, count + 1)]
+    return zip(*[(r["release_note"], r["labels"]) for r in records if r["release_note"]])
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory):
+    """One small k8s-mlp trained on the emulator's own release notes, shared by the session."""
+    directory = tmp_path_factory.getbasetemp() / "toy-model"
+    if not (directory / "predictor.json").exists():
+        texts, labels = emulated_notes()
+        predictor, model, validation = classifier.train(list(texts), list(labels), ["kind/bug"], SMALL)
+        artifacts.save(directory, predictor, model, {"validation": validation})
+    return directory
+
+
+@pytest.fixture(scope="module")
+def predictor(model_dir):
+    return artifacts.load_predictor(model_dir)
+
+
+@pytest.fixture(scope="module")
+def url(model_dir):
+    with running(ServeConfig(str(model_dir))) as base:
+        yield base
+
+
+def predict(url, **body):
+    return requests.post(url + PREDICT_ROUTE, json=body)
+
+
+def test_the_small_model_separates_a_bug_from_a_feature(predictor):
+    bug, other = predictor.predict([BUG, OTHER])
+    assert bug >= predictor.threshold > other
+
+
+def test_single_and_batch_predictions_match_the_model(url, predictor):
+    expected = predictor.predict([BUG, OTHER, ""])
+    single = predict(url, text=BUG)
+    assert single.status_code == 200
+    assert single.json() == {"result": pytest.approx(expected[0], abs=1e-6)}
+    batch = predict(url, instances=[BUG, OTHER, ""])
+    assert batch.json() == {"predictions": pytest.approx(expected, abs=1e-6)}
+    assert predict(url, instances=[]).json() == {"predictions": []}
+
+
+def test_readiness_and_health(url, predictor):
+    ready = requests.get(url + MODEL_ROUTE)
+    assert ready.status_code == 200
+    assert ready.json() == {"name": "kubernetes-analysis", "ready": True, "label": "kind/bug",
+                            "threshold": predictor.threshold, "labels": ["kind/bug"], "thresholds": predictor.thresholds}
+    assert requests.get(url + "/healthz").json() == {"status": "ok"}
+
+
+BAD = [
+    (b'{"text": ', 400, "invalid JSON"),
+    (b"\xff\xfe", 400, "invalid JSON"),
+    (b"", 400, "invalid JSON"),
+    (b'["fix"]', 400, "JSON object"),
+    (b"{}", 400, 'missing "text"'),
+    (b'{"txt": "fix"}', 400, 'missing "text"'),
+    (b'{"text": 5}', 400, '"text" must be a string, got number'),
+    (b'{"text": null}', 400, '"text" must be a string, got null'),
+    (b'{"text": ["fix"]}', 400, '"text" must be a string, got array'),
+    (b'{"instances": "fix"}', 400, '"instances" must be a list of strings, got string'),
+    (b'{"instances": ["fix", {"text": "x"}]}', 400, '"instances"[1] must be a string, got object'),
+    (b'{"text": "a", "instances": ["b"]}', 400, "not both"),
+]
+
+
+@pytest.mark.parametrize("body, status, message", BAD)
+def test_bad_input_is_refused_and_the_service_keeps_answering(url, predictor, body, status, message):
+    answer = requests.post(url + PREDICT_ROUTE, data=body)
+    assert answer.status_code == status
+    assert message in answer.json()["error"]
+    assert predict(url, text=BUG).json()["result"] == pytest.approx(predictor.predict([BUG])[0], abs=1e-6)
+
+
+def test_bodies_over_one_mebibyte_get_413_with_or_without_a_length(url, predictor):
+    big = b'{"text": "' + b"a" * MAX_BODY + b'"}'
+    sized = requests.post(url + PREDICT_ROUTE, data=big)
+    assert sized.status_code == 413 and "limit" in sized.json()["error"]
+    chunked = requests.post(url + PREDICT_ROUTE, data=iter([big[:1000], big[1000:]]))
+    assert chunked.status_code == 413 and "limit" in chunked.json()["error"]
+    just_under = {"text": "fix a panic " * ((MAX_BODY - 100) // 12)}
+    assert predict(url, **just_under).status_code == 200
+    assert predict(url, text=OTHER).json()["result"] == pytest.approx(predictor.predict([OTHER])[0], abs=1e-6)
+
+
+def test_unknown_routes_and_methods_answer_json(url):
+    missing = requests.get(url + "/v1/models/other:predict")
+    assert missing.status_code == 404 and missing.json() == {"error": "Not Found: GET /v1/models/other:predict"}
+    wrong = requests.get(url + PREDICT_ROUTE)
+    assert wrong.status_code == 405 and "Method Not Allowed" in wrong.json()["error"]
+
+
+def test_without_a_model_predictions_and_readiness_answer_503(tmp_path):
+    with running(ServeConfig(str(tmp_path / "none"))) as base:
+        for answer in (predict(base, text=BUG), requests.get(base + MODEL_ROUTE)):
+            assert answer.status_code == 503
+            assert str(tmp_path / "none") in answer.json()["error"] and "k8s-analysis train" in answer.json()["error"]
+        assert requests.get(base + "/healthz").status_code == 200
+        assert requests.post(base + "/webhook", data=b"{}").status_code == 503  # no secret configured
+
+
+def test_serve_command_binds_loopback_and_never_prints_the_secret(model_dir, predictor):
+    env = dict(os.environ, WEBHOOK_SECRET="do-not-print-me")
+    server = subprocess.Popen(
+        [str(VENV_BIN / "k8s-analysis"), "serve", "--model-dir", str(model_dir), "--port", "0"],
+        cwd=str(ROOT), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        bound, loaded = server.stdout.readline(), server.stdout.readline()
+        assert " on http://127.0.0.1:" in bound and loaded.strip() == "k8s-analysis serve: model ready", bound + loaded
+        base = bound.split(" on ")[1].strip()
+        answer = requests.post(base + PREDICT_ROUTE, json={"text": BUG})
+        assert answer.json()["result"] == pytest.approx(predictor.predict([BUG])[0], abs=1e-6)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        out, err = server.communicate(timeout=30)
+    assert server.returncode == 0, err
+    assert "do-not-print-me" not in bound + loaded + out + err
+
+
+def test_dffml_http_service_serves_the_same_model(model_dir, predictor):
+    """The stock ``dffml service http server`` with the k8s-mlp model and its /model/{label}/predict/0 route."""
+    server = subprocess.Popen(
+        [str(VENV_BIN / "dffml"), "service", "http", "server", "-insecure", "-port", "0",
+         "-log", "info", "-models", "kubernetes_analysis=k8s-mlp", "-model-kubernetes_analysis-directory", str(model_dir)],
+        cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        for line in server.stderr:  # "INFO:dffml.Server:Serving on 127.0.0.1:PORT"
+            if "Serving on" in line:
+                break
+        assert "Serving on" in line, line
+        base = f"http://127.0.0.1:{line.rsplit(':', 1)[1].strip()}"
+        records = {"bug": {"features": {"release_note": BUG}}, "other": {"features": {"release_note": OTHER}}}
+        answer = requests.post(base + "/model/kubernetes_analysis/predict/0", json=records)
+        assert answer.status_code == 200, answer.text
+        got = {key: record["prediction"]["kind/bug"] for key, record in answer.json()["records"].items()}
+        bug, other = predictor.predict([BUG, OTHER])
+        assert got == {"bug": {"value": True, "confidence": pytest.approx(bug, abs=1e-6)},
+                       "other": {"value": False, "confidence": pytest.approx(1 - other, abs=1e-6)}}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
