@@ -5,6 +5,7 @@ Files: ``model.keras`` (the MLP), ``vectorizer.pkl``, ``selector.pkl``,
 ``predictor.json`` (labels, thresholds, settings), written last so that its
 presence means the directory is complete.
 """
+import functools
 import json
 import os
 import pathlib
@@ -96,3 +97,25 @@ def load_weights(path: pathlib.Path):
     import tensorflow as tf
 
     return tf.keras.models.load_model(str(path), compile=False).get_weights()
+
+
+@functools.lru_cache(maxsize=4)
+def _cached(directory: str, stamp: int) -> Predictor:  # stamp: part of the cache key
+    return load_predictor(directory)
+
+
+def version(model_dir) -> tuple:
+    """Which model files ``model_dir`` holds now: the real path and ``predictor.json``'s modification time.
+
+    :func:`save` writes ``predictor.json`` last, and a swapped link changes the real path.
+    """
+    real = os.path.realpath(str(model_dir))
+    try:
+        return real, os.stat(os.path.join(real, "predictor.json")).st_mtime_ns
+    except OSError:
+        return real, 0
+
+
+def cached_predictor(model_dir) -> Predictor:
+    """The model of ``model_dir``, loaded once per :func:`version` (ArtifactError if none)."""
+    return _cached(*version(model_dir))

@@ -70,7 +70,7 @@ class K8sMLPModelContext(ModelContext):
 
     def predictor(self) -> classifier.Predictor:
         try:
-            return artifacts.load_predictor(self.parent.config.directory)
+            return artifacts.cached_predictor(self.parent.config.directory)
         except artifacts.ArtifactError as error:
             raise ModelNotTrained(str(error)) from error
 

@@ -33,6 +33,7 @@ from aiohttp import web
 from operations import label
 
 from . import flows
+from . import artifacts
 from .artifacts import ArtifactError
 from .github import DEFAULT_BASE_URL, GitHubError
 
@@ -61,21 +62,27 @@ class Failure(Exception):
 
 
 class ModelState:
-    """The predictor, loaded in a worker thread when the service starts."""
+    """The predictor, loaded in a worker thread at start and again whenever the model's files change."""
 
     def __init__(self, model_dir: str):
         self.model_dir = model_dir
         self.predictor = None
+        self.version = None
         self.problem = "the model is loading"
 
     async def load(self) -> None:
+        self.version = artifacts.version(self.model_dir)
         try:
-            self.predictor = await asyncio.get_event_loop().run_in_executor(None, label.predictor_for, self.model_dir)
+            self.predictor = await asyncio.get_event_loop().run_in_executor(None, artifacts.cached_predictor,
+                                                                            self.model_dir)
         except ArtifactError as error:
-            self.problem = str(error)
+            self.predictor, self.problem = None, str(error)
             LOGGER.error("model not loaded: %s", error)
 
-    def ready(self):
+    async def current(self):
+        """The predictor of the model directory as it is now; Failure 503 when there is none."""
+        if self.version is not None and artifacts.version(self.model_dir) != self.version:
+            await self.load()
         if self.predictor is None:
             raise Failure(503, f"model not loaded: {self.problem}")
         return self.predictor
@@ -134,13 +141,13 @@ def build_app(config: ServeConfig) -> web.Application:
     state = ModelState(config.model_dir)
 
     async def predict(request: web.Request) -> web.Response:
-        predictor = state.ready()
+        predictor = await state.current()
         texts, batch = texts_of(await read_json(request))
         probabilities = predictor.predict(texts) if texts else []
         return web.json_response({"predictions": probabilities} if batch else {"result": probabilities[0]})
 
     async def readiness(request: web.Request) -> web.Response:
-        predictor = state.ready()
+        predictor = await state.current()
         return web.json_response({"name": MODEL_NAME, "ready": True, "label": predictor.label,
                                   "threshold": predictor.threshold, "labels": predictor.labels,
                                   "thresholds": predictor.thresholds})

@@ -24,12 +24,10 @@ shows in DFFML's logs of the inputs.
 import asyncio
 import collections
 import contextlib
-import functools
 import hashlib
 import hmac
 import json
 import logging
-import os
 import threading
 import time
 from typing import Any, Dict, Optional
@@ -39,7 +37,7 @@ import requests
 import urllib3.exceptions
 from dffml import Definition, Input, op
 
-from dffml_k8s_analysis.artifacts import load_predictor
+from dffml_k8s_analysis.artifacts import cached_predictor
 from dffml_k8s_analysis.github import GitHubError, connect, split_repo
 from operations import parse
 from operations.github import BASE_URL, REPO
@@ -192,28 +190,13 @@ def _get_issue(base_url: str, repo: str, number: int):
         return connect(base_url).get_repo(repo, lazy=True).get_issue(number)
 
 
-@functools.lru_cache(maxsize=4)
-def _cached_predictor(directory: str, stamp: int):
-    return load_predictor(directory)
-
-
-def predictor_for(model_dir: str):
-    """The model of ``model_dir``, loaded once per version of its files (ArtifactError if none)."""
-    directory = os.path.abspath(model_dir)
-    try:
-        stamp = os.stat(os.path.join(directory, "predictor.json")).st_mtime_ns
-    except OSError:
-        stamp = 0
-    return _cached_predictor(directory, stamp)
-
-
 @op(name="k8s.predict_note", inputs={"note": parse.RELEASE_NOTE, "model_dir": MODEL_DIR},
     outputs={"prediction": PREDICTION})
 async def predict_note(note: Optional[str], model_dir: str) -> Dict[str, Any]:
     """The probability of the model's label (``note`` None: no prediction) and its threshold."""
     if note is None:
         return {"prediction": {"note": None}}
-    predictor = await _in_thread(predictor_for, model_dir)
+    predictor = await _in_thread(cached_predictor, model_dir)
     return {"prediction": {"note": note, "label": predictor.label, "threshold": predictor.threshold,
                            "probability": predictor.predict([note])[0]}}
 

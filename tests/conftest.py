@@ -7,9 +7,11 @@ import sys
 import pytest
 import requests
 
-from dffml_k8s_analysis import cli
+from dffml_k8s_analysis import artifacts, classifier, cli
 from dffml_k8s_analysis.emulator import EmulatorConfig, running
+from dffml_k8s_analysis.sample import Sample
 from dffml_k8s_analysis.store import Store
+from operations import parse
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 VENV_BIN = pathlib.Path(sys.executable).parent
@@ -62,3 +64,26 @@ def stored(store) -> dict:
 def served(server) -> dict:
     """number -> item exactly as the emulator lists it now."""
     return {item["number"]: item for item in admin(server, "GET", "dump")}
+
+
+BUG = "Fixed panic in kubelet when the node is deleted."
+OTHER = "Add support for sidecar containers in kubectl."
+SMALL = classifier.Params(min_df=1, top_k=2000, units=8, epochs=40, patience=3, validation=0.25)
+
+
+def emulated_notes(count: int = 1200, seed: int = 5):
+    """(texts, label lists) of the emulator's sample PRs with a release note, in PR order."""
+    sample = Sample(count, seed=seed)
+    records = [parse.record(sample.item(number, "")) for number in range(1, count + 1)]
+    return zip(*[(r["release_note"], r["labels"]) for r in records if r["release_note"]])
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory):
+    """One small k8s-mlp trained on the emulator's own release notes, shared by the session."""
+    directory = tmp_path_factory.getbasetemp() / "toy-model"
+    if not (directory / "predictor.json").exists():
+        texts, labels = emulated_notes()
+        predictor, model, validation = classifier.train(list(texts), list(labels), ["kind/bug"], SMALL)
+        artifacts.save(directory, predictor, model, {"validation": validation})
+    return directory

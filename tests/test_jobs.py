@@ -17,7 +17,7 @@ import yaml
 from dffml_k8s_analysis import tuning
 from dffml_k8s_analysis.store import Store
 
-from conftest import REPO, ROOT, VENV_BIN, admin, export, served, stored
+from conftest import ROOT, VENV_BIN, admin, export, served, stored
 
 JOBS = ROOT / "jobs"
 TARGET = "1.30"

@@ -14,8 +14,7 @@ from dffml_k8s_analysis.serve import ServeConfig, running
 from operations import label, parse
 from operations.label import MARKER, Secret
 
-from conftest import REPO, admin, run_cli
-from test_serve import BUG, OTHER, model_dir  # noqa: F401  (the session's one small model)
+from conftest import BUG, OTHER, REPO, admin, run_cli
 
 SECRET = "test-webhook-secret"
 MUTATING = {"labels_add", "labels_set", "label_remove", "comment_create", "comment_edit", "comment_delete"}
@@ -23,7 +22,7 @@ START_LABELS = ["sig/node", "size/S"]
 
 
 @pytest.fixture(scope="module")
-def predictor(model_dir):  # noqa: F811
+def predictor(model_dir):
     return artifacts.load_predictor(model_dir)
 
 

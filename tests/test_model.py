@@ -1,7 +1,6 @@
 """The k8s-mlp model: learning, artifacts, DFFML CLI round trip, determinism and bad input."""
 import json
 import lzma
-import pathlib
 import random
 
 import numpy as np

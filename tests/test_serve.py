@@ -1,40 +1,17 @@
 """The prediction service: the original's routes, readiness, bad input, the CLI, and DFFML's HTTP service."""
+import json
 import os
+import shutil
 import signal
 import subprocess
 
 import pytest
 import requests
 
-from dffml_k8s_analysis import artifacts, classifier
-from dffml_k8s_analysis.sample import Sample
+from dffml_k8s_analysis import artifacts
 from dffml_k8s_analysis.serve import MAX_BODY, MODEL_ROUTE, PREDICT_ROUTE, ServeConfig, running
-from operations import parse
 
-from conftest import ROOT, VENV_BIN
-
-BUG = "Fixed panic in kubelet when the node is deleted."
-OTHER = "Add support for sidecar containers in kubectl."
-SMALL = classifier.Params(min_df=1, top_k=2000, units=8, epochs=40, patience=3, validation=0.25)
-
-
-def emulated_notes(count: int = 1200, seed: int = 5):
-    """(texts, label lists) of the emulator's sample PRs with a release note, in PR order."""
-    sample = Sample(count, seed=seed)
-    records = [parse.record(sample.item(number, "")) for number in range(1, count + 1)]
-    return zip(*[(r["release_note"], r["labels"]) for r in records if r["release_note"]])
-
-
-@pytest.fixture(scope="session")
-def model_dir(tmp_path_factory):
-    """One small k8s-mlp trained on the emulator's own release notes, shared by the session."""
-    directory = tmp_path_factory.getbasetemp() / "toy-model"
-    if not (directory / "predictor.json").exists():
-        texts, labels = emulated_notes()
-        predictor, model, validation = classifier.train(list(texts), list(labels), ["kind/bug"], SMALL)
-        artifacts.save(directory, predictor, model, {"validation": validation})
-    return directory
-
+from conftest import BUG, OTHER, ROOT, VENV_BIN
 
 @pytest.fixture(scope="module")
 def predictor(model_dir):
@@ -167,3 +144,24 @@ def test_dffml_http_service_serves_the_same_model(model_dir, predictor):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_a_promoted_model_is_served_without_a_restart(model_dir, tmp_path):
+    from operations.pipeline import promote
+
+    versions = tmp_path / "model.versions"
+    shutil.copytree(str(model_dir), str(versions / "1"))
+    shutil.copytree(str(model_dir), str(versions / "2"))
+    second = json.loads((versions / "2" / "predictor.json").read_text())
+    second["thresholds"] = [0.77]  # the same model files otherwise, even the same times
+    (versions / "2" / "predictor.json").write_text(json.dumps(second))
+    stat = (versions / "1" / "predictor.json").stat()
+    os.utime(str(versions / "2" / "predictor.json"), ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    link = tmp_path / "model"
+    promote(str(versions / "1"), str(link))
+    with running(ServeConfig(str(link))) as base:
+        first = requests.get(base + MODEL_ROUTE).json()["threshold"]
+        promote(str(versions / "2"), str(link))
+        assert first != 0.77
+        assert requests.get(base + MODEL_ROUTE).json()["threshold"] == 0.77
+        assert requests.post(base + PREDICT_ROUTE, json={"text": BUG}).status_code == 200
