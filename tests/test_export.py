@@ -240,7 +240,8 @@ def test_closers_update_fetches_only_recent_changes(emulator, tmp_path, capsys):
     # issues ascending from the last run and pull requests newest first: a few pages, not all 28
     assert stats["graphql"] <= 4
     line = capsys.readouterr().out.strip().splitlines()[-1]
-    closed = sum(1 for n in touched if served(server)[n]["state"] == "closed")
+    items = served(server)
+    closed = sum(1 for n in touched if items[n]["state"] == "closed")
     assert f"closers of {len(expected_closers(server))} closed items, {closed} fetched" in line
 
 

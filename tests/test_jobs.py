@@ -209,8 +209,9 @@ def test_serving_deployment_probes_its_health_routes():
     assert container["readinessProbe"]["httpGet"]["path"] == "/v1/models/kubernetes-analysis"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert container["args"][:3] == ["serve", "--model-dir", "/data/model"]
-    (env,) = container["env"]
-    assert env["name"] == "WEBHOOK_SECRET" and "secretKeyRef" in env["valueFrom"]
+    env = {var["name"]: var["valueFrom"]["secretKeyRef"]["name"] for var in container["env"]}
+    assert env == {"WEBHOOK_SECRET": "webhook-secret", "GITHUB_TOKEN": "github-token"}  # the bot writes labels
+    assert container["args"][container["args"].index("--repo") + 1] == "kubernetes/kubernetes"
     mount = {m["name"]: m for m in container["volumeMounts"]}["data"]
     assert mount["readOnly"] is True
     service = find("Service", "serve")
