@@ -9,8 +9,7 @@ Starts, each in a subprocess and on the same trained model directory:
 
 After checking that both answer the same probabilities, 1, 4 and 8
 concurrent clients (one asyncio process) send real release notes, at most
-``--requests`` requests (``--dffml-requests`` for DFFML's route) or
-``--seconds`` seconds per server and concurrency. Prints p50 (the median),
+``--requests`` requests or ``--seconds`` seconds per server and concurrency. Prints p50 (the median),
 p99 and requests/s of each, the ratios and the targets (p50 <= 10 ms and
 >= 200 requests/s, checked at ``--clients``, default 4: with more clients than
 cores p50 measures queueing), and ends with one line of JSON.
@@ -151,8 +150,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", default="out/model")
     parser.add_argument("--clients", type=int, default=4, help="the concurrency the targets are checked at")
-    parser.add_argument("--requests", type=int, default=2000, help="at most this many per concurrency (ours)")
-    parser.add_argument("--dffml-requests", type=int, default=120, help="at most this many for DFFML's route")
+    parser.add_argument("--requests", type=int, default=2000, help="at most this many per server and concurrency")
     parser.add_argument("--seconds", type=float, default=15.0, help="at most this long per server and concurrency")
     args = parser.parse_args()
     notes = texts()
@@ -163,9 +161,9 @@ def main() -> int:
             difference = asyncio.run(same_answers(targets, notes[:20]))
             levels = sorted({1, 4, 8, args.clients})
             results = {}
-            for name, (_, url, body, read), limit in zip(("ours", "dffml"), targets, (args.requests, args.dffml_requests)):
+            for name, (_, url, body, read) in zip(("ours", "dffml"), targets):
                 asyncio.run(load(url, body, read, notes, 4, 8, args.seconds))  # warm up
-                results[name] = {clients: asyncio.run(load(url, body, read, notes, clients, limit, args.seconds))
+                results[name] = {clients: asyncio.run(load(url, body, read, notes, clients, args.requests, args.seconds))
                                  for clients in levels}
         finally:
             for process, *_ in targets:
