@@ -22,13 +22,12 @@ import os
 import random
 import signal
 import sys
-import threading
 import time
 from typing import Callable, Iterator, List, Optional, Tuple
 
 from aiohttp import web
 
-from . import emulator_graphql, shared_data
+from . import background, emulator_graphql, shared_data
 from .sample import Sample, iso, label_json, node_id, user_json
 
 DOCS = "https://docs.github.com/rest"
@@ -649,12 +648,12 @@ class Running:
     emulator: Emulator
 
 
-async def _start(emulator: Emulator, host: str, port: int) -> Tuple[web.AppRunner, int]:
-    """Bind and start serving; returns the runner and the bound port."""
+async def _start(emulator: Emulator, host: str, port: int) -> web.AppRunner:
+    """Bind and start serving; the bound port is ``runner.addresses[0][1]``."""
     runner = web.AppRunner(emulator.app(), access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
-    return runner, runner.addresses[0][1]
+    return runner
 
 
 @contextlib.contextmanager
@@ -666,21 +665,8 @@ def running(config: Optional[EmulatorConfig] = None,
     ``.emulator``); the server stops when the block exits.
     """
     emulator = Emulator(config)
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="github-emulator", daemon=True)
-    thread.start()
-    try:
-        runner, port = asyncio.run_coroutine_threadsafe(
-            _start(emulator, host, 0), loop).result()
-        try:
-            yield Running("http://{}:{}".format(host, port), emulator)
-        finally:
-            asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result()
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join()
-        loop.close()
-
+    with background.in_thread(lambda: _start(emulator, host, 0), "github-emulator") as (_, runner):
+        yield Running("http://{}:{}".format(host, runner.addresses[0][1]), emulator)
 
 HELP = "serve an emulated GitHub REST API on 127.0.0.1 with sample data"
 
@@ -720,7 +706,8 @@ def main(args: argparse.Namespace) -> int:
 
 
 async def _serve(emulator: Emulator, host: str, port: int, portfile: Optional[str]) -> None:
-    runner, port = await _start(emulator, host, port)
+    runner = await _start(emulator, host, port)
+    port = runner.addresses[0][1]
     try:
         if portfile:
             temporary = portfile + ".tmp"

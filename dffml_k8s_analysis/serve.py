@@ -25,7 +25,6 @@ import dataclasses
 import json
 import logging
 import signal
-import threading
 from typing import Callable, Iterator, Optional
 
 from aiohttp import web
@@ -33,7 +32,7 @@ from aiohttp import web
 from operations import label
 
 from . import flows
-from . import artifacts
+from . import artifacts, background
 from .artifacts import ArtifactError
 from .github import DEFAULT_BASE_URL, GitHubError
 
@@ -232,17 +231,6 @@ async def serve_forever(config: ServeConfig, host: str, port: int, announce: Cal
 @contextlib.contextmanager
 def running(config: ServeConfig, host: str = "127.0.0.1") -> Iterator[str]:
     """Serve from a background thread on a free port; yields the base URL once the model load finished."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="k8s-analysis-serve", daemon=True)
-    thread.start()
-    try:
-        runner = asyncio.run_coroutine_threadsafe(start(config, host, 0), loop).result()
+    with background.in_thread(lambda: start(config, host, 0), "k8s-analysis-serve") as (loop, runner):
         asyncio.run_coroutine_threadsafe(asyncio.wait_for(runner.app[LOADING], None), loop).result()  # loaded or failed
-        try:
-            yield f"http://{host}:{runner.addresses[0][1]}"
-        finally:
-            asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result()
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join()
-        loop.close()
+        yield f"http://{host}:{runner.addresses[0][1]}"
