@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     import json
 
-    from . import classifier, tuning
+    from . import classifier, jobindex, tuning
     from .cli import UserError
 
     if args.list:
@@ -42,14 +42,13 @@ def main(args: argparse.Namespace) -> int:
         if summary["missing"]:
             print(f"not run yet: {len(summary['missing'])} points, e.g. {summary['missing'][:10]}")
         return 0
-    index = args.index if args.index is not None else os.environ.get("JOB_COMPLETION_INDEX")
-    if index is None:
-        raise UserError("give --index I (or set JOB_COMPLETION_INDEX), --summary DIR or --list")
+    if args.index is None and jobindex.ENV not in os.environ:
+        raise UserError(f"give --index I (or set {jobindex.ENV}), --summary DIR or --list")
     try:
-        index = int(index)
+        index = args.index if args.index is not None else jobindex.job_index(len(tuning.grid()))
         tuning.point_params(index)
     except ValueError as error:
-        raise UserError(f"bad grid index {index!r}: {error}") from error
+        raise UserError(f"bad grid index: {error}") from error
     texts, label_lists = load_examples(args)
     result = tuning.run_point(index, texts, label_lists, args.out, base=classifier.Params(seed=args.seed))
     print(json.dumps(result, sort_keys=True))
