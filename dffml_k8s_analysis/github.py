@@ -6,6 +6,7 @@ What is ours: following the listing's Link header (cursor or page links, as
 the server gives them), conditional requests, waiting *before* a request when
 the budget is already spent, and one clear error per failure.
 """
+import contextlib
 import datetime
 import logging
 import os
@@ -26,7 +27,14 @@ TOKEN_ENV = "GITHUB_TOKEN"
 
 
 class GitHubError(Exception):
-    """A failure worth one clear line to the user (never holds the token)."""
+    """A failure worth one clear line to the user (never holds the token).
+
+    ``transient``: worth trying again later (5xx, rate limits, lost connections).
+    """
+
+    def __init__(self, message: str, transient: bool = False):
+        super().__init__(message)
+        self.transient = transient
 
 
 class Page(NamedTuple):
@@ -120,22 +128,33 @@ def graphql(gh: github.Github, budget: Budget, query: str, variables: dict) -> d
 
 def _request(gh: github.Github, budget: Budget, url: str, call):
     budget.wait_if_spent()
-    try:
+    with translated(_path(url), gh.requester.base_url):
         response_headers, data = call()
+    lower = {key.lower(): value for key, value in response_headers.items()}
+    budget.record(lower)
+    return lower, data
+
+
+@contextlib.contextmanager
+def translated(what: str, unreachable: str):
+    """PyGithub's and the HTTP stack's exceptions about ``what`` as one-line GitHubErrors.
+
+    ``unreachable`` names what could not be reached when the connection fails.
+    """
+    try:
+        yield
     except github.BadCredentialsException:
         raise GitHubError(f"GitHub rejected the token in {TOKEN_ENV} (401 Bad credentials)") from None
     except github.UnknownObjectException:
-        raise GitHubError(f"not found: {_path(url)} (check the repository name and the token's access)") from None
+        raise GitHubError(f"not found: {what} (check the repository name and the token's access)") from None
     except github.GithubException as error:
         message = error.data.get("message") if isinstance(error.data, dict) else error.data
         if isinstance(error.data, dict) and error.data.get("errors"):
             message = "; ".join(str(e.get("message", e)) for e in error.data["errors"])
-        raise GitHubError(f"GitHub answered {error.status} to {_path(url)}: {message}") from None
+        transient = error.status >= 500 or isinstance(error, github.RateLimitExceededException)
+        raise GitHubError(f"GitHub answered {error.status} to {what}: {message}", transient) from None
     except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
-        raise GitHubError(f"cannot reach {gh.requester.base_url}: {type(error).__name__}") from None
-    lower = {key.lower(): value for key, value in response_headers.items()}
-    budget.record(lower)
-    return lower, data
+        raise GitHubError(f"cannot reach {unreachable}: {type(error).__name__}", transient=True) from None
 
 
 def walk(gh: github.Github, budget: Budget, url: str, params: dict, etag: Optional[str] = None) -> Iterator[Page]:

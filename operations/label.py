@@ -23,7 +23,6 @@ shows in DFFML's logs of the inputs.
 """
 import asyncio
 import collections
-import contextlib
 import hashlib
 import hmac
 import json
@@ -33,12 +32,10 @@ import time
 from typing import Any, Dict, Optional
 
 import github
-import requests
-import urllib3.exceptions
 from dffml import Definition, Input, op
 
 from dffml_k8s_analysis.artifacts import cached_predictor
-from dffml_k8s_analysis.github import GitHubError, connect, split_repo
+from dffml_k8s_analysis.github import GitHubError, connect, split_repo, translated
 from operations import parse
 from operations.github import BASE_URL, REPO
 
@@ -69,10 +66,6 @@ class WebhookError(ValueError):
     def __init__(self, status: int, message: str):
         super().__init__(message)
         self.status = status
-
-
-class TransientGitHubError(GitHubError):
-    """A GitHub failure worth trying again (5xx, rate limit, lost connection)."""
 
 
 class Secret:
@@ -186,7 +179,7 @@ async def fetch_item(repo: str, number: int, base_url: str) -> Dict[str, Any]:
 
 
 def _get_issue(base_url: str, repo: str, number: int):
-    with github_errors(f"{repo}#{number}"):
+    with github_errors(repo, number):
         return connect(base_url).get_repo(repo, lazy=True).get_issue(number)
 
 
@@ -220,22 +213,9 @@ def _item_lock(*key) -> threading.Lock:
         return _LOCKS[key]
 
 
-@contextlib.contextmanager
-def github_errors(what: str):
-    """PyGithub's exceptions as one-line GitHubErrors (transient ones: 5xx, rate limits, lost connections)."""
-    try:
-        yield
-    except github.UnknownObjectException:
-        raise GitHubError(f"not found: {what}") from None
-    except github.BadCredentialsException:
-        raise GitHubError("GitHub rejected the token in GITHUB_TOKEN (401 Bad credentials)") from None
-    except github.GithubException as error:
-        message = error.data.get("message") if isinstance(error.data, dict) else error.data
-        transient = error.status >= 500 or isinstance(error, github.RateLimitExceededException)
-        raise (TransientGitHubError if transient else GitHubError)(
-            f"GitHub answered {error.status} for {what}: {message}") from None
-    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
-        raise TransientGitHubError(f"cannot reach GitHub for {what}: {type(error).__name__}") from None
+def github_errors(repo: str, number: int):
+    """PyGithub's exceptions about one item as one-line GitHubErrors."""
+    return translated(f"{repo}#{number}", f"GitHub for {repo}#{number}")
 
 
 def reconcile(base_url: str, repo: str, number: int, prediction: Dict[str, Any]) -> Dict[str, Any]:
@@ -248,14 +228,16 @@ def reconcile(base_url: str, repo: str, number: int, prediction: Dict[str, Any])
     gh = connect(base_url)
 
     def attempt():
-        with github_errors(f"{repo}#{number}"):
+        with github_errors(repo, number):
             return _reconcile_once(gh, repo, number, prediction, done)
 
     with _item_lock(base_url, repo.lower(), number):
         for tried in range(1, ATTEMPTS):
             try:
                 return attempt()
-            except TransientGitHubError as error:
+            except GitHubError as error:
+                if not error.transient:
+                    raise
                 LOGGER.warning("%s; reconciling %s#%d again (attempt %d)", error, repo, number, tried + 1)
                 time.sleep(0.5 * tried)
         return attempt()
