@@ -8,15 +8,12 @@ and ``number``. ``skip``/``limit`` take a slice in PR-number order.
     dffml list records -sources n=k8s-notes -source-n-limit 3
 """
 import pathlib
-from typing import AsyncIterator, Dict, List
+from typing import Dict, List
 
-from dffml import BaseSource, BaseSourceContext, Record, config, entrypoint, field
+from dffml import BaseSource, Record, config, entrypoint, field
 
+from .readonly_source import ReadOnlyMemoryContext
 from .shared_data import load_notes, notes_path
-
-
-class ReadOnlySourceError(Exception):
-    """Something tried to write to the read-only notes source."""
 
 
 def labels_of(note: dict) -> List[str]:
@@ -45,28 +42,20 @@ class ReleaseNotesSourceConfig:
     limit: int = field("keep at most N notes after skip (0: all)", default=0)
 
 
-class ReleaseNotesSourceContext(BaseSourceContext):
-    async def update(self, record: Record):
-        raise ReadOnlySourceError(f"k8s-notes is read-only: cannot update record {record.key!r} in {self.parent.config.path}")
-
-    async def records(self) -> AsyncIterator[Record]:
-        for record in self.parent.mem.values():
-            yield record
-
-    async def record(self, key: str) -> Record:
-        return self.parent.mem.get(key, Record(key))
-
-
 @entrypoint("k8s-notes")
 class ReleaseNotesSource(BaseSource):
     """Real Kubernetes release notes with their PR's kind/sig/area labels."""
 
     CONFIG = ReleaseNotesSourceConfig
-    CONTEXT = ReleaseNotesSourceContext
+    CONTEXT = ReadOnlyMemoryContext
 
     def __init__(self, config: ReleaseNotesSourceConfig) -> None:
         super().__init__(config)
         self.mem: Dict[str, Record] = {}
+
+    @property
+    def location(self) -> str:
+        return str(self.config.path)
 
     async def __aenter__(self) -> "ReleaseNotesSource":
         cfg = self.config

@@ -8,18 +8,15 @@ Malformed raw items are skipped and counted (``source.problems``), never fatal.
     dffml list records -sources gh=k8s-issues -source-gh-store data/kubernetes__kubernetes.sqlite \\
         -source-gh-pull_requests -source-gh-include '^kind/'
 """
-from typing import AsyncIterator, Dict, List, Tuple
+from typing import Dict, List, Tuple
 
-from dffml import BaseSource, BaseSourceContext, Record, config, entrypoint, field
+from dffml import BaseSource, Record, config, entrypoint, field
 
 from operations import parse
 from operations.analyze import Filter, select
 
+from .readonly_source import ReadOnlyMemoryContext
 from .store import Store
-
-
-class ReadOnlySourceError(Exception):
-    """Something tried to write to the read-only store source."""
 
 
 def read_records(path) -> Tuple[List[dict], List[str]]:
@@ -43,31 +40,21 @@ class K8sIssuesSourceConfig:
     exclude: str = field("drop items with a label matching this regex", default="")
 
 
-class K8sIssuesSourceContext(BaseSourceContext):
-    async def update(self, record: Record):
-        raise ReadOnlySourceError(
-            f"k8s-issues is read-only: cannot update record {record.key!r} in {self.parent.config.store}"
-        )
-
-    async def records(self) -> AsyncIterator[Record]:
-        for record in self.parent.mem.values():
-            yield record
-
-    async def record(self, key: str) -> Record:
-        return self.parent.mem.get(key, Record(key))
-
-
 @entrypoint("k8s-issues")
 class K8sIssuesSource(BaseSource):
     """Issues and pull requests of the store as records, filtered by the config."""
 
     CONFIG = K8sIssuesSourceConfig
-    CONTEXT = K8sIssuesSourceContext
+    CONTEXT = ReadOnlyMemoryContext
 
     def __init__(self, config: K8sIssuesSourceConfig) -> None:
         super().__init__(config)
         self.mem: Dict[str, Record] = {}
         self.problems: List[str] = []
+
+    @property
+    def location(self) -> str:
+        return str(self.config.store)
 
     async def __aenter__(self) -> "K8sIssuesSource":
         cfg = self.config

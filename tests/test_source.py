@@ -7,7 +7,8 @@ from dffml import Record
 from dffml.noasync import load
 
 from conftest import run_cli
-from dffml_k8s_analysis.source import K8sIssuesSource, ReadOnlySourceError, read_records
+from dffml_k8s_analysis.readonly_source import ReadOnlySourceError
+from dffml_k8s_analysis.source import K8sIssuesSource, read_records
 from dffml_k8s_analysis.store import Store, StoreError
 
 BODY = "**Does this PR introduce a user-facing change?**\r\n```release-note\r\n{}\r\n```\r\n"
