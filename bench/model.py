@@ -14,6 +14,12 @@ Trained and scored in the same run:
 Prints the table, the ratios against the original and the targets, and ends
 with one JSON line. Train times of ours are medians of its two runs.
 
+A diagnostic, not a model choice: for the linear baseline and for ours, the
+"ceiling" is the best (accuracy, F1) pair any single threshold reaches on the
+test slice itself (the pair closest to meeting both targets). Where even that
+misses the targets, no choice of threshold made on validation data can meet
+them with that ranking of the notes.
+
     .venv/bin/python bench/model.py
 """
 import json
@@ -52,6 +58,17 @@ def bug_scores(y, decided) -> dict:
     return {"accuracy": accuracy_score(y, decided), "precision": precision, "recall": recall, "f1": f1}
 
 
+def ceiling(y, scores, need) -> dict:
+    """The test-slice threshold whose (accuracy, F1) comes closest to ``need``, and that pair."""
+    best = None
+    for threshold in np.unique(np.round(scores, 4)):
+        found = bug_scores(y, scores >= threshold)
+        margin = min(found["accuracy"] - need[0], found["f1"] - need[1])
+        if best is None or margin > best["margin"]:
+            best = {"accuracy": found["accuracy"], "f1": found["f1"], "margin": margin}
+    return best
+
+
 def original_features(train_texts, y):
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), dtype=np.float32, strip_accents="unicode", decode_error="replace")
     X = vectorizer.fit_transform(train_texts)
@@ -79,16 +96,19 @@ def original(train_texts, y, test_texts, y_test) -> dict:
     return dict(bug_scores(y_test, probability >= 0.6), train_s=seconds, predict_ms=ms)
 
 
-def linear(train_texts, y, test_texts, y_test) -> dict:
+def linear(train_texts, y, test_texts, y_test):
+    """The row, and the test slice's decision values."""
     started = time.perf_counter()
     vectorizer, selector, X = original_features(train_texts, y)
     svm = LinearSVC(dual=True, random_state=SEED).fit(X, y)
     seconds = time.perf_counter() - started
     decide = lambda texts: svm.predict(selector.transform(vectorizer.transform(texts)))  # noqa: E731
-    return dict(bug_scores(y_test, decide(test_texts)), train_s=seconds, predict_ms=per_item_ms(lambda t: decide([t]), test_texts[:200]))
+    row = dict(bug_scores(y_test, decide(test_texts)), train_s=seconds, predict_ms=per_item_ms(lambda t: decide([t]), test_texts[:200]))
+    return row, svm.decision_function(selector.transform(vectorizer.transform(test_texts)))
 
 
-def ours(train, test, params: classifier.Params, labels=(LABEL,)) -> dict:
+def ours(train, test, params: classifier.Params, labels=(LABEL,)):
+    """The row, and the test slice's probabilities of the first label."""
     started = time.perf_counter()
     predictor, _, _ = classifier.train(train[0], train[1], list(labels), params)
     seconds = time.perf_counter() - started
@@ -99,7 +119,7 @@ def ours(train, test, params: classifier.Params, labels=(LABEL,)) -> dict:
                threshold=predictor.threshold)
     if len(labels) > 1:
         row.update(micro_f1=found["micro_f1"], macro_f1=found["macro_f1"])
-    return row
+    return row, np.asarray(predictor.predict(test[0], test[1]))
 
 
 def main() -> int:
@@ -115,14 +135,14 @@ def main() -> int:
     print(f"{len(texts)} notes: train on the older {cut}, test on the newest {len(texts) - cut}; "
           f"bug share {y.mean():.3f} train, {y_test.mean():.3f} test", flush=True)
 
-    rows = {"original": original(train[0], y, test[0], y_test)}
-    rows["linear"] = linear(train[0], y, test[0], y_test)
-    runs = [ours(train, test, classifier.Params(seed=SEED)) for _ in range(2)]
-    deterministic = all(runs[0][key] == runs[1][key] for key in ("accuracy", "precision", "recall", "f1", "threshold"))
-    rows["ours"] = dict(runs[0], train_s=statistics.median(run["train_s"] for run in runs))
-    rows["ours+labels"] = ours(train, test, classifier.Params(seed=SEED, label_features=True))
+    rows, scores = {"original": original(train[0], y, test[0], y_test)}, {}
+    rows["linear"], scores["linear"] = linear(train[0], y, test[0], y_test)
+    (first, scores["ours"]), (second, _) = [ours(train, test, classifier.Params(seed=SEED)) for _ in range(2)]
+    deterministic = all(first[key] == second[key] for key in ("accuracy", "precision", "recall", "f1", "threshold"))
+    rows["ours"] = dict(first, train_s=statistics.median([first["train_s"], second["train_s"]]))
+    rows["ours+labels"], scores["ours+labels"] = ours(train, test, classifier.Params(seed=SEED, label_features=True))
     kinds = [LABEL] + [kind for kind in classifier.kinds_of(train[1]) if kind != LABEL]
-    rows["ours all-kinds"] = ours(train, test, classifier.Params(seed=SEED), labels=kinds)
+    rows["ours all-kinds"], _ = ours(train, test, classifier.Params(seed=SEED), labels=kinds)
 
     base = rows["original"]
     print(f"\n{'model':16}{'accuracy':>9}{'prec':>7}{'recall':>7}{'F1 bug':>8}{'train s':>9}{'pred ms':>9}"
@@ -133,10 +153,17 @@ def main() -> int:
               f"{row['accuracy'] - base['accuracy']:+8.4f}{row['train_s'] / base['train_s']:8.3f}")
     multi = rows["ours all-kinds"]
     print(f"\nall kinds ({len(kinds)}): micro F1 {multi['micro_f1']:.4f}, macro F1 {multi['macro_f1']:.4f}")
+    need = (base["accuracy"] + 0.02, base["f1"] + 0.04)
+    ceilings = {name: ceiling(y_test, values, need) for name, values in scores.items()}
+    spread = (base["accuracy"] * (1 - base["accuracy"]) / len(y_test)) ** 0.5
+    print(f"\ntargets: accuracy >= {need[0]:.4f}, F1 >= {need[1]:.4f} (one standard error of accuracy on "
+          f"{len(y_test)} notes: {spread:.4f}); the best any test-slice threshold reaches:")
+    for name, best in ceilings.items():
+        print(f"  {name:14} accuracy {best['accuracy']:.4f}  F1 {best['f1']:.4f}  {'reaches' if best['margin'] >= 0 else 'misses'} both")
     best = rows["ours"]
     targets = {
-        "f1_plus_0.04": best["f1"] >= base["f1"] + 0.04,
-        "accuracy_plus_0.02": best["accuracy"] >= base["accuracy"] + 0.02,
+        "f1_plus_0.04": best["f1"] >= need[1],
+        "accuracy_plus_0.02": best["accuracy"] >= need[0],
         "train_time_quarter": best["train_s"] <= base["train_s"] / 4,
         "predict_5ms": best["predict_ms"] <= 5,
         "deterministic": bool(deterministic),
@@ -145,6 +172,7 @@ def main() -> int:
     for name, met in targets.items():
         print(f"target {name}: {'met' if met else 'NOT met'}")
     figures = {name: {key: round(float(value), 4) for key, value in row.items()} for name, row in rows.items()}
+    figures["ceilings"] = {name: {key: round(float(value), 4) for key, value in best.items()} for name, best in ceilings.items()}
     print(json.dumps({"bench": "model", "split": "time 80/20 by PR number", "rows": figures, "targets": targets}, sort_keys=True))
     return 0
 

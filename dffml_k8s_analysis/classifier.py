@@ -37,6 +37,7 @@ class Params:
     layers: int = 1
     units: int = 32
     dropout: float = 0.5
+    l2: float = 1e-4  # weight decay on the first layer, the one that sees the 20,000 n-grams
     learning_rate: float = 3e-3
     epochs: int = 100
     batch_size: int = 512
@@ -92,8 +93,10 @@ def sparse_tensor(tf, X):
 def build_mlp(tf, inputs: int, outputs: int, params: Params):
     layer = tf.keras.layers
     x = entry = tf.keras.Input(shape=(inputs,), sparse=True)
-    for _ in range(params.layers):
-        x = layer.Dropout(params.dropout)(layer.Dense(params.units, activation="relu")(x))
+    decay = tf.keras.regularizers.l2(params.l2) if params.l2 else None
+    for index in range(params.layers):
+        dense = layer.Dense(params.units, activation="relu", kernel_regularizer=decay if index == 0 else None)
+        x = layer.Dropout(params.dropout)(dense(x))
     model = tf.keras.Model(entry, layer.Dense(outputs, activation="sigmoid")(x))
     model.compile(tf.keras.optimizers.Adam(params.learning_rate), "binary_crossentropy")
     return model

@@ -36,6 +36,7 @@ class K8sMLPModelConfig:
     layers: int = field("Hidden layers", default=DEFAULTS.layers)
     units: int = field("Units per hidden layer", default=DEFAULTS.units)
     dropout: float = field("Dropout after each hidden layer", default=DEFAULTS.dropout)
+    l2: float = field("L2 weight decay on the first layer (0: none)", default=DEFAULTS.l2)
     learning_rate: float = field("Adam learning rate", default=DEFAULTS.learning_rate)
     epochs: int = field("Maximum epochs", default=DEFAULTS.epochs)
     batch_size: int = field("Batch size", default=DEFAULTS.batch_size)
@@ -51,7 +52,7 @@ class K8sMLPModelConfig:
             raise ValueError(f"ngrams must be '1 N' with N >= 1, got {self.ngrams}")
         return classifier.Params(
             ngram_max=self.ngrams[1], min_df=self.min_df, max_df=self.max_df, top_k=self.top_k, layers=self.layers,
-            units=self.units, dropout=self.dropout, learning_rate=self.learning_rate, epochs=self.epochs,
+            units=self.units, dropout=self.dropout, l2=self.l2, learning_rate=self.learning_rate, epochs=self.epochs,
             batch_size=self.batch_size, patience=self.patience, validation=self.validation,
             threshold=self.threshold if self.fixed_threshold else None, label_features=self.label_features, seed=self.seed,
         )
