@@ -50,6 +50,8 @@ class K8sMLPModelConfig:
     def params(self) -> classifier.Params:
         if len(self.ngrams) != 2 or self.ngrams[0] != 1 or self.ngrams[1] < 1:
             raise ValueError(f"ngrams must be '1 N' with N >= 1, got {self.ngrams}")
+        if self.l2 < 0:
+            raise ValueError(f"l2 must be 0 (no weight decay) or more, got {self.l2}")
         return classifier.Params(
             ngram_max=self.ngrams[1], min_df=self.min_df, max_df=self.max_df, top_k=self.top_k, layers=self.layers,
             units=self.units, dropout=self.dropout, l2=self.l2, learning_rate=self.learning_rate, epochs=self.epochs,

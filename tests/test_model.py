@@ -229,3 +229,10 @@ def test_tuning_points_are_independent_and_summarized(tmp_path):
     assert str(summary["best"]["index"]) in summary["why"] and len(summary["missing"]) == 118
     with pytest.raises(ValueError, match="0..119"):
         tuning.point_params(120)
+
+
+@pytest.mark.parametrize("field, value, message", [("ngrams", [2, 3], "ngrams must be '1 N'"), ("l2", -1.0, "l2 must be 0")])
+def test_bad_model_config_is_refused_with_the_field_named(tmp_path, field, value, message):
+    model = K8sMLPModel(directory=tmp_path, **{field: value})
+    with pytest.raises(ValueError, match=message):
+        model.config.params()
