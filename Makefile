@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` and `make test`.
-.PHONY: setup demo test test-all bench dataflows
+.PHONY: setup demo test test-default test-other test-all bench dataflows
 
 setup:
 	@scripts/setup.sh
@@ -7,8 +7,15 @@ setup:
 demo: setup
 	.venv/bin/k8s-analysis demo
 
-test: setup
+# The suite on the default stack (.venv), then on the other one (.venv-other) where its Python exists.
+test: test-default test-other
+
+test-default: setup
 	.venv/bin/python -m pytest -q
+
+test-other: setup
+	@status=0; scripts/setup.sh --other || status=$$?; \
+	if [ $$status = 0 ]; then .venv-other/bin/python -m pytest -q; elif [ $$status != 3 ]; then exit $$status; fi
 
 test-all: setup
 	.venv/bin/python -m pytest -q -m ""

@@ -1,4 +1,24 @@
-"""Shim for editable installs with Python 3.8's setuptools; metadata is in setup.cfg."""
-from setuptools import setup
+"""Metadata is in setup.cfg; this file only adds the start-up hook that makes dffml import on 3.11+.
 
-setup()
+``dffml_k8s_analysis-compat.pth`` goes into site-packages beside the package, in regular and
+editable installs alike, so every Python of the environment runs
+:func:`dffml_k8s_analysis.dffml_compat.install` at start-up (see that module).
+"""
+import os
+
+from setuptools import setup
+from setuptools.command.build_py import build_py
+
+PTH = "dffml_k8s_analysis-compat.pth"
+
+
+class build_py_with_pth(build_py):
+    def run(self):
+        super().run()
+        self.copy_file(os.path.join("dffml_k8s_analysis", "dffml_compat.pth"), os.path.join(self.build_lib, PTH), preserve_mode=0)
+
+    def get_outputs(self, include_bytecode=1):
+        return super().get_outputs(include_bytecode) + [os.path.join(self.build_lib, PTH)]
+
+
+setup(cmdclass={"build_py": build_py_with_pth})

@@ -174,13 +174,14 @@ def webhook_item(event: str, payload: Dict[str, Any], only_repo: str) -> Dict[st
 async def fetch_item(repo: str, number: int, base_url: str) -> Dict[str, Any]:
     """An issue or PR and its current body, from GitHub."""
     split_repo(repo)
-    issue = await _in_thread(_get_issue, base_url, repo, number)
-    return {"item": {"repo": repo, "number": number}, "body": issue.body}
+    body = await _in_thread(_issue_body, base_url, repo, number)
+    return {"item": {"repo": repo, "number": number}, "body": body}
 
 
-def _get_issue(base_url: str, repo: str, number: int):
+def _issue_body(base_url: str, repo: str, number: int) -> Optional[str]:
+    # Read inside the translation: PyGithub 2.9+ fetches the issue lazily, at its first attribute.
     with github_errors(repo, number):
-        return connect(base_url).get_repo(repo, lazy=True).get_issue(number)
+        return connect(base_url).get_repo(repo, lazy=True).get_issue(number).body
 
 
 @op(name="k8s.predict_note", inputs={"note": parse.RELEASE_NOTE, "model_dir": MODEL_DIR},

@@ -16,6 +16,9 @@ from operations import parse
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 VENV_BIN = pathlib.Path(sys.executable).parent
 REPO = "kubernetes/kubernetes"
+# Subprocesses (the venv's dffml and k8s-analysis, python -m ...) run this checkout's code, as
+# this process does, not the copy that scripts/setup.sh last installed.
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
 
 
 @pytest.fixture
