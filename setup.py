@@ -10,15 +10,19 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 PTH = "dffml_k8s_analysis-compat.pth"
+SOURCE = os.path.join("dffml_k8s_analysis", "dffml_compat.pth")
 
 
 class build_py_with_pth(build_py):
     def run(self):
         super().run()
-        self.copy_file(os.path.join("dffml_k8s_analysis", "dffml_compat.pth"), os.path.join(self.build_lib, PTH), preserve_mode=0)
+        # An editable wheel is assembled from the install directory, a regular one from build_lib.
+        target = self.get_finalized_command("install").install_lib if self.editable_mode else self.build_lib
+        self.copy_file(SOURCE, os.path.join(target, PTH), preserve_mode=0)
 
     def get_outputs(self, include_bytecode=1):
-        return super().get_outputs(include_bytecode) + [os.path.join(self.build_lib, PTH)]
+        extra = [] if self.editable_mode else [os.path.join(self.build_lib, PTH)]
+        return super().get_outputs(include_bytecode) + extra
 
 
 setup(cmdclass={"build_py": build_py_with_pth})

@@ -110,7 +110,7 @@ def linear(train_texts, y, test_texts, y_test):
 def ours(train, test, params: classifier.Params, labels=(LABEL,)):
     """The row, and the test slice's probabilities of the first label."""
     started = time.perf_counter()
-    predictor, _, _ = classifier.train(train[0], train[1], list(labels), params)
+    predictor, _ = classifier.train(train[0], train[1], list(labels), params)
     seconds = time.perf_counter() - started
     found = classifier.evaluate(predictor, test[0], test[1])
     bug = found["labels"][LABEL]["classes"][LABEL]

@@ -1,21 +1,32 @@
-"""The ``k8s-mlp`` artifact directory: write it atomically file by file, load it with clear errors.
+"""The ``k8s-mlp`` artifact directory: version-neutral files, written atomically, loaded with clear errors.
 
-Files: ``model.keras`` (the MLP), ``vectorizer.pkl``, ``selector.pkl``,
-``features.json`` (the selected vocabulary), ``metrics.json`` and
-``predictor.json`` (labels, thresholds, settings), written last so that its
-presence means the directory is complete.
+Nothing in it is a pickle or a Keras file, so a model trained on one stack (say Python 3.11,
+Keras 2, scikit-learn 1.5) loads on another (Python 3.13, Keras 3, numpy 2) and gives the same
+probabilities, and loading a directory can never run code from it:
+
+- ``vectorizer.json``: the TfidfVectorizer's settings and its vocabulary, term by column;
+- ``arrays.npz`` (no object arrays): ``idf``, the ``columns`` SelectKBest kept, and the MLP's
+  weights ``w0``, ``w1``, ... in layer order (kernel, bias, kernel, bias, ...);
+- ``features.json`` (the kept terms, for people), ``metrics.json``;
+- ``predictor.json``: the format version, labels, thresholds and settings, written last, so
+  that its presence means the directory is complete.
 """
 import functools
 import json
 import os
 import pathlib
-import pickle
 import tempfile
 from typing import Callable
 
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+
 from .classifier import Predictor
 
-FILES = ("model.keras", "vectorizer.pkl", "selector.pkl", "features.json", "metrics.json", "predictor.json")
+FORMAT = 2  # 1 was pickles and model.keras
+FILES = ("vectorizer.json", "arrays.npz", "features.json", "metrics.json", "predictor.json")
+VECTORIZER_SETTINGS = ("analyzer", "binary", "lowercase", "max_df", "min_df", "ngram_range", "norm", "smooth_idf",
+                       "strip_accents", "sublinear_tf", "token_pattern", "use_idf")
 HOW_TO_TRAIN = "run `k8s-analysis train --model-dir {dir}` (or `dffml train -model k8s-mlp -model-directory {dir} ...`)"
 
 
@@ -39,31 +50,44 @@ def write_json(path: pathlib.Path, data) -> None:
     atomic_write(path, lambda name: pathlib.Path(name).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n"))
 
 
-def write_pickle(path: pathlib.Path, value) -> None:
+def write_arrays(path: pathlib.Path, arrays: dict) -> None:
     def dump(name):
-        with open(name, "wb") as fh:
-            pickle.dump(value, fh, protocol=4)
+        with open(name, "wb") as handle:
+            np.savez(handle, **arrays)
 
     atomic_write(path, dump)
 
 
-def save(directory, predictor: Predictor, model, metrics: dict) -> pathlib.Path:
+def vectorizer_state(vectorizer: TfidfVectorizer) -> dict:
+    settings = {key: value for key, value in vectorizer.get_params().items() if key in VECTORIZER_SETTINGS}
+    vocabulary = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.get)
+    return {"settings": settings, "dtype": np.dtype(vectorizer.dtype).name, "vocabulary": vocabulary}
+
+
+def vectorizer_from(state: dict, idf: np.ndarray) -> TfidfVectorizer:
+    settings = dict(state["settings"], ngram_range=tuple(state["settings"]["ngram_range"]))
+    vocabulary = {term: column for column, term in enumerate(state["vocabulary"])}
+    vectorizer = TfidfVectorizer(vocabulary=vocabulary, dtype=np.dtype(state["dtype"]), **settings)
+    vectorizer.idf_ = idf
+    return vectorizer
+
+
+def save(directory, predictor: Predictor, metrics: dict) -> pathlib.Path:
     """Write every artifact of a trained classifier into ``directory``."""
     directory = pathlib.Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     stale = directory / "predictor.json"
     if stale.exists():
         stale.unlink()  # the directory is incomplete until the new one is written
-    atomic_write(directory / "model.keras", model.save)
-    write_pickle(directory / "vectorizer.pkl", predictor.vectorizer)
-    write_pickle(directory / "selector.pkl", predictor.selector)
-    names = predictor.vectorizer.get_feature_names_out()[predictor.selector.get_support()]
-    write_json(directory / "features.json", names.tolist())
+    write_json(directory / "vectorizer.json", vectorizer_state(predictor.vectorizer))
+    weights = {f"w{index}": np.asarray(weight) for index, weight in enumerate(predictor.weights)}
+    write_arrays(directory / "arrays.npz", dict(weights, idf=predictor.vectorizer.idf_, columns=predictor.columns))
+    write_json(directory / "features.json", predictor.feature_names)
     write_json(directory / "metrics.json", metrics)
-    write_json(
-        directory / "predictor.json",
-        {"labels": predictor.labels, "thresholds": predictor.thresholds, "label_features": predictor.label_features},
-    )
+    write_json(directory / "predictor.json", {
+        "format": FORMAT, "labels": predictor.labels, "thresholds": predictor.thresholds,
+        "label_features": predictor.label_features,
+    })
     return directory
 
 
@@ -73,30 +97,29 @@ def load_predictor(directory) -> Predictor:
     advice = HOW_TO_TRAIN.format(dir=directory)
     if not directory.is_dir():
         raise ArtifactError(f"no trained k8s-mlp model: {directory} is not a directory; {advice}")
+    if (directory / "predictor.json").is_file() and not (directory / "arrays.npz").is_file():
+        if (directory / "vectorizer.pkl").exists():
+            raise ArtifactError(f"{directory} holds a model of an older format (pickles), which is not loaded; {advice}")
     missing = [name for name in FILES if not (directory / name).is_file()]
     if missing:
         raise ArtifactError(f"no complete k8s-mlp model in {directory}: missing {', '.join(missing)}; {advice}")
     current = directory / "predictor.json"
     try:
         meta = json.loads(current.read_text())
-        current = directory / "vectorizer.pkl"
-        vectorizer = pickle.loads(current.read_bytes())
-        current = directory / "selector.pkl"
-        selector = pickle.loads(current.read_bytes())
-        current = directory / "model.keras"
-        weights = load_weights(current)
-        predictor = Predictor(vectorizer, selector, weights, meta["labels"], meta["thresholds"], meta["label_features"])
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"format {meta.get('format')!r}, expected {FORMAT}")
+        current = directory / "arrays.npz"
+        with np.load(str(current), allow_pickle=False) as stored:
+            arrays = {name: stored[name] for name in stored.files}
+        weights = [arrays[f"w{index}"] for index in range(sum(name[1:].isdigit() for name in arrays if name[0] == "w"))]
+        current = directory / "vectorizer.json"
+        vectorizer = vectorizer_from(json.loads(current.read_text()), arrays["idf"])
+        current = directory / "predictor.json"
+        predictor = Predictor(vectorizer, arrays["columns"], weights, meta["labels"], meta["thresholds"], meta["label_features"])
         predictor.predict([""])
     except Exception as error:  # any unreadable or inconsistent file
         raise ArtifactError(f"corrupted k8s-mlp model file {current}: {type(error).__name__}: {error}; {advice}") from error
     return predictor
-
-
-def load_weights(path: pathlib.Path):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
-
-    return tf.keras.models.load_model(str(path), compile=False).get_weights()
 
 
 @functools.lru_cache(maxsize=4)

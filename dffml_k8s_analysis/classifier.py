@@ -110,13 +110,19 @@ def best_threshold(y, probability) -> float:
 
 
 class Predictor:
-    """A trained classifier: ``predict(texts)`` gives the first label's probability."""
+    """A trained classifier: ``predict(texts)`` gives the first label's probability.
 
-    def __init__(self, vectorizer, selector, weights: List[np.ndarray], labels: List[str], thresholds: List[float], label_features: bool):
-        self.vectorizer, self.selector, self.weights = vectorizer, selector, weights
+    Its state is plain: a fitted TfidfVectorizer (rebuilt from its vocabulary and idf), the
+    vectorizer columns that SelectKBest kept, and the MLP's weights as arrays.
+    """
+
+    def __init__(self, vectorizer, columns, weights: List[np.ndarray], labels: List[str], thresholds: List[float], label_features: bool):
+        self.vectorizer, self.columns, self.weights = vectorizer, np.asarray(columns), weights
         self.labels, self.thresholds, self.label_features = labels, thresholds, label_features
-        # the selector's columns: indexing with them is what transform() does, minus its checks (1 ms a call)
-        self.columns = selector.get_support(indices=True)
+
+    @property
+    def feature_names(self) -> List[str]:
+        return self.vectorizer.get_feature_names_out()[self.columns].tolist()
 
     @property
     def label(self) -> str:
@@ -167,7 +173,7 @@ def kinds_of(label_lists: Sequence[Sequence[str]]) -> List[str]:
 
 
 def train(texts: Sequence[str], label_lists: Sequence[Sequence[str]], labels: List[str], params: Params):
-    """Fit on the data (ordered oldest first); returns (Predictor, keras model, validation metrics)."""
+    """Fit on the data (ordered oldest first); returns (Predictor, validation metrics)."""
     if len(texts) != len(label_lists):
         raise ValueError(f"{len(texts)} texts but {len(label_lists)} label lists")
     Y = targets(label_lists, labels)
@@ -196,7 +202,8 @@ def train(texts: Sequence[str], label_lists: Sequence[Sequence[str]], labels: Li
         sparse_tensor(tf, X[fit]), Y[fit], sample_weight=weights, validation_data=(sparse_tensor(tf, X[val]), Y[val]),
         epochs=params.epochs, batch_size=params.batch_size, callbacks=[stop], verbose=0, shuffle=True,
     )
-    predictor = Predictor(vectorizer, selector, model.get_weights(), list(labels), [0.5] * len(labels), params.label_features)
+    columns = selector.get_support(indices=True)
+    predictor = Predictor(vectorizer, columns, model.get_weights(), list(labels), [0.5] * len(labels), params.label_features)
     probability = np.asarray(predictor.probabilities([texts[i] for i in range(val.start, val.stop)], label_lists[val]))
     predictor.thresholds = [
         params.threshold if params.threshold is not None else best_threshold(Y[val, j], probability[:, j])
@@ -204,7 +211,7 @@ def train(texts: Sequence[str], label_lists: Sequence[Sequence[str]], labels: Li
     ]
     validation = scores(Y[val], predictor.decide(probability), labels)
     validation["epochs"] = int(np.argmin(history.history["val_loss"])) + 1
-    return predictor, model, validation
+    return predictor, validation
 
 
 def scores(Y: np.ndarray, decided: np.ndarray, labels: List[str]) -> dict:

@@ -84,16 +84,16 @@ class K8sMLPModelContext(ModelContext):
         if cfg.all_kinds:
             labels += [kind for kind in classifier.kinds_of(label_lists) if kind != cfg.label]
         params = cfg.params()
-        predictor, model, validation = classifier.train(texts, label_lists, labels, params)
+        predictor, validation = classifier.train(texts, label_lists, labels, params)
         n_val = int(len(texts) * params.validation)
         metrics = {
             "validation": validation,
             "thresholds": dict(zip(predictor.labels, predictor.thresholds)),
-            "sizes": {"train": len(texts) - n_val, "validation": n_val, "features": int(predictor.selector.get_support().sum())},
+            "sizes": {"train": len(texts) - n_val, "validation": n_val, "features": len(predictor.columns)},
             "seed": params.seed,
             "params": vars(params),
         }
-        artifacts.save(cfg.directory, predictor, model, metrics)
+        artifacts.save(cfg.directory, predictor, metrics)
 
     async def accuracy(self, sources: SourcesContext) -> Accuracy:
         predictor = self.predictor()

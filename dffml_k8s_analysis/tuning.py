@@ -43,7 +43,7 @@ def run_point(index: int, texts: Sequence[str], label_lists: Sequence[Sequence[s
     """Train grid point ``index``, write and return its validation scores."""
     params = point_params(index, base)
     started = time.perf_counter()
-    predictor, _, validation = classifier.train(texts, label_lists, list(labels), params)
+    predictor, validation = classifier.train(texts, label_lists, list(labels), params)
     result = {
         "index": index,
         "params": axes_of(params),

@@ -93,12 +93,11 @@ if [ "$(cat "$venv/.deps" 2>/dev/null)" != "$deps" ]; then
   rm -f "$venv/.project"
 fi
 
-# A regular (not editable) install, so that the start-up hook dffml_k8s_analysis-compat.pth lands
-# in site-packages; it is redone whenever the project's files change.
-project=$(cat setup.cfg setup.py dffml_k8s_analysis/dffml_compat.pth \
-  $(find dffml_k8s_analysis operations -name '*.py' | sort) | sha256sum | cut -d' ' -f1)
+# Editable: the checkout's code is what runs. The package's build also puts the start-up hook
+# dffml_k8s_analysis-compat.pth into site-packages; redone when the build's inputs change.
+project=$(cat setup.cfg setup.py pyproject.toml dffml_k8s_analysis/dffml_compat.pth | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$venv/.project" 2>/dev/null)" != "$project" ]; then
-  "${pip[@]}" install --no-deps --no-build-isolation --force-reinstall .
+  "${pip[@]}" install --no-deps --no-build-isolation -e .
   rm -rf build ./*.egg-info
   echo "$project" > "$venv/.project"
   echo "setup: $venv ready (Python $version, $lock)"

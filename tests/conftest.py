@@ -16,9 +16,6 @@ from operations import parse
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 VENV_BIN = pathlib.Path(sys.executable).parent
 REPO = "kubernetes/kubernetes"
-# Subprocesses (the venv's dffml and k8s-analysis, python -m ...) run this checkout's code, as
-# this process does, not the copy that scripts/setup.sh last installed.
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
 
 
 @pytest.fixture
@@ -87,6 +84,6 @@ def model_dir(tmp_path_factory):
     directory = tmp_path_factory.getbasetemp() / "toy-model"
     if not (directory / "predictor.json").exists():
         texts, labels = emulated_notes()
-        predictor, model, validation = classifier.train(list(texts), list(labels), ["kind/bug"], SMALL)
-        artifacts.save(directory, predictor, model, {"validation": validation})
+        predictor, validation = classifier.train(list(texts), list(labels), ["kind/bug"], SMALL)
+        artifacts.save(directory, predictor, {"validation": validation})
     return directory

@@ -1,7 +1,9 @@
 """The k8s-mlp model: learning, artifacts, DFFML CLI round trip, determinism and bad input."""
 import json
 import lzma
+import pathlib
 import random
+import shutil
 
 import numpy as np
 import pytest
@@ -50,9 +52,9 @@ def notes_file(tmp_path_factory):
 def trained(tmp_path_factory):
     """A toy model trained in process, saved and reloaded: (predictor, reloaded, directory)."""
     texts, labels = examples(toy_notes(240))
-    predictor, model, validation = classifier.train(texts, labels, ["kind/bug"], FAST)
+    predictor, validation = classifier.train(texts, labels, ["kind/bug"], FAST)
     directory = tmp_path_factory.mktemp("model") / "model"
-    artifacts.save(directory, predictor, model, {"validation": validation})
+    artifacts.save(directory, predictor, {"validation": validation})
     return predictor, artifacts.load_predictor(directory), directory
 
 
@@ -74,11 +76,51 @@ def test_saved_model_reloads_and_predicts_the_same(trained):
 def test_numpy_forward_pass_matches_keras(trained):
     import tensorflow as tf
 
-    _, reloaded, directory = trained
+    _, reloaded, _ = trained
     texts, _ = examples(toy_notes(20, seed=5))
-    keras = tf.keras.models.load_model(str(directory / "model.keras"), compile=False)
+    keras = classifier.build_mlp(tf, len(reloaded.columns), 1, FAST)
+    keras.set_weights(reloaded.weights)
     expected = keras(classifier.sparse_tensor(tf, reloaded.features(texts))).numpy()[:, 0]
     assert np.allclose(expected, reloaded.predict(texts), atol=1e-5)
+
+
+def test_artifacts_hold_no_pickle_and_no_keras_file(trained):
+    directory = trained[2]
+    assert sorted(path.name for path in directory.iterdir()) == sorted(artifacts.FILES)
+    with np.load(str(directory / "arrays.npz"), allow_pickle=False) as stored:
+        assert all(stored[name].dtype != object for name in stored.files)
+
+
+def test_an_object_array_is_refused_and_never_unpickled(tmp_path, trained):
+    directory = tmp_path / "model"
+    shutil.copytree(trained[2], directory)
+    ran = tmp_path / "ran"
+    with np.load(str(directory / "arrays.npz")) as stored:
+        arrays = {name: stored[name] for name in stored.files}
+    arrays["w0"] = np.array([Payload(ran)], dtype=object)
+    np.savez(str(directory / "arrays.npz"), **arrays)
+    with pytest.raises(artifacts.ArtifactError, match="corrupted .*arrays.npz"):
+        artifacts.load_predictor(directory)
+    assert not ran.exists()
+
+
+class Payload:
+    """Unpickling it would create a file: proof that loading ran code."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (pathlib.Path.touch, (self.path,))
+
+
+def test_a_model_of_the_pickle_format_gets_a_clear_error(tmp_path):
+    directory = tmp_path / "old"
+    directory.mkdir()
+    for name in ("model.keras", "vectorizer.pkl", "selector.pkl", "features.json", "metrics.json", "predictor.json"):
+        (directory / name).write_text("{}")
+    with pytest.raises(artifacts.ArtifactError, match="older format .*not loaded.*k8s-analysis train"):
+        artifacts.load_predictor(directory)
 
 
 def test_same_seed_same_model_other_seed_differs():
@@ -133,7 +175,7 @@ def test_all_kinds_mode_predicts_each_kind(tmp_path, notes_file):
     texts, labels = examples(notes)
     labels = [labs + (["kind/cleanup"] if "kind/feature" in labs and i % 3 == 0 else []) for i, labs in enumerate(labels)]
     kinds = ["kind/bug"] + [k for k in classifier.kinds_of(labels) if k != "kind/bug"]
-    predictor, _, validation = classifier.train(texts, labels, kinds, FAST)
+    predictor, validation = classifier.train(texts, labels, kinds, FAST)
     assert predictor.labels == ["kind/bug", "kind/cleanup", "kind/feature"]
     assert len(predictor.thresholds) == 3
     assert {"micro_f1", "macro_f1"} <= set(validation)
@@ -177,9 +219,10 @@ def test_missing_model_says_path_and_what_to_run(tmp_path):
 
 
 @pytest.mark.parametrize("name, damage", [
-    ("selector.pkl", b"not a pickle"),
-    ("model.keras", b"truncated"),
+    ("arrays.npz", b"truncated"),
+    ("vectorizer.json", b"{"),
     ("predictor.json", b"{"),
+    ("predictor.json", b'{"format": 1, "labels": ["kind/bug"], "thresholds": [0.5], "label_features": false}'),
 ])
 def test_corrupted_artifacts_name_the_file(tmp_path, trained, name, damage):
     directory = tmp_path / "model"
@@ -195,7 +238,7 @@ def test_incomplete_directory_lists_missing_files(tmp_path, trained):
     directory = tmp_path / "model"
     directory.mkdir()
     (directory / "metrics.json").write_text("{}")
-    with pytest.raises(artifacts.ArtifactError, match="missing model.keras, vectorizer.pkl"):
+    with pytest.raises(artifacts.ArtifactError, match="missing vectorizer.json, arrays.npz"):
         artifacts.load_predictor(directory)
 
 
