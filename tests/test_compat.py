@@ -132,3 +132,23 @@ def test_a_model_moves_between_the_stacks_with_the_same_probabilities(tmp_path, 
     there = subprocess.run([str(python), "-c", PREDICT, str(tmp_path / "there"), json.dumps(texts)],
                            capture_output=True, text=True, env=env, timeout=300)
     assert np.allclose(json.loads(there.stdout), artifacts.load_predictor(tmp_path / "there").predict(texts), atol=1e-5, rtol=0)
+
+
+def test_dffml_stock_tfdnnc_trains_through_dffml_train(tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("dffml_model_tensorflow") is None:
+        pytest.skip("dffml-model-tensorflow is on the default stack only (it needs tf.estimator, TensorFlow < 2.16)")
+    rows = ["x,y"] + [f"{x / 100:.2f},{int(x > 0)}" for x in range(-100, 100, 2)]
+    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
+    model = ["-model", "tfdnnc", "-model-predict", "y:int:1", "-model-features", "x:float:1", "-model-classifications",
+             "0", "1", "-model-clstype", "int", "-model-hidden", "8", "-model-directory", str(tmp_path / "model")]
+    sources = ["-sources", "f=csv", "-source-filename", str(tmp_path / "train.csv"), "-log", "critical"]
+    dffml = str(pathlib.Path(sys.executable).parent / "dffml")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    trained = subprocess.run([dffml, "train", *model, "-model-steps", "300", "-model-epochs", "10", *sources],
+                             capture_output=True, text=True, env=env, timeout=300)
+    assert trained.returncode == 0, trained.stderr
+    scored = subprocess.run([dffml, "accuracy", *model, *sources], capture_output=True, text=True, env=env, timeout=300)
+    assert scored.returncode == 0, scored.stderr
+    assert float(scored.stdout.strip().splitlines()[-1]) >= 0.85
