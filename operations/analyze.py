@@ -269,7 +269,7 @@ NUMBERS = Definition(name="analyze.numbers", primitive="Dict[str, Any]")
 )
 def load(store: str, subset: str, views: Any) -> Dict[str, Any]:
     """Read the store once; the subset's records, what was skipped, and one input per view."""
-    from dffml_k8s_analysis.source import read_records  # the source imports this module
+    from dffml_k8s_analysis.records.issues_source import read_records  # the source imports this module
 
     names = view_names(views)
     records, problems = read_records(store)

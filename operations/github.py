@@ -16,8 +16,9 @@ from typing import Any, Dict, List
 
 from dffml import Definition, Stage, op
 
-from dffml_k8s_analysis import closers, export, jobindex
-from dffml_k8s_analysis.github import DEFAULT_BASE_URL
+from dffml_k8s_analysis import jobindex
+from dffml_k8s_analysis.github import closers, export
+from dffml_k8s_analysis.github.client import DEFAULT_BASE_URL
 
 REPO = Definition(name="github.repo", primitive="str")
 BASE_URL = Definition(name="github.base_url", primitive="str", default=DEFAULT_BASE_URL)

@@ -34,8 +34,8 @@ from typing import Any, Dict, Optional
 import github
 from dffml import Definition, Input, op
 
-from dffml_k8s_analysis.artifacts import cached_predictor
-from dffml_k8s_analysis.github import GitHubError, connect, split_repo, translated
+from dffml_k8s_analysis.github.client import GitHubError, connect, split_repo, translated
+from dffml_k8s_analysis.model.artifacts import cached_predictor
 from operations import parse
 from operations.github import BASE_URL, REPO
 

@@ -42,7 +42,7 @@ KEEP_VERSIONS = 2
 async def pipeline_update(repo: str, base_url: str, store: str, model_dir: str, quiet: bool) -> Dict[str, Any]:
     """Bring the store up to date; say whether it differs from what the serving model learned."""
     from dffml_k8s_analysis import flows
-    from dffml_k8s_analysis.store import Store, default_path
+    from dffml_k8s_analysis.store.sqlite import Store, default_path
 
     inputs = [Input(value=value, definition=definition) for value, definition in (
         (repo, export_ops.REPO), (base_url, export_ops.BASE_URL), (store, export_ops.STORE),
@@ -62,8 +62,8 @@ async def pipeline_train(state: Dict[str, Any]) -> Dict[str, Any]:
     """Train a candidate next to ``model_dir`` when the data changed."""
     from dffml import train
 
-    from dffml_k8s_analysis import training_data
-    from dffml_k8s_analysis.model import K8sMLPModel
+    from dffml_k8s_analysis.model.plugin import K8sMLPModel
+    from dffml_k8s_analysis.records import training_data
 
     if not state["changed"]:
         return {"state": dict(state, candidate=None)}
@@ -81,8 +81,8 @@ async def pipeline_train(state: Dict[str, Any]) -> Dict[str, Any]:
 @op(name="k8s.pipeline_gate", inputs={"state": TRAINED}, outputs={"state": GATED})
 def pipeline_gate(state: Dict[str, Any]) -> Dict[str, Any]:
     """Run the example notes through the candidate; record which it got right."""
-    from dffml_k8s_analysis.artifacts import load_predictor
-    from dffml_k8s_analysis.predict_cmd import EXAMPLES
+    from dffml_k8s_analysis.cli.predict import EXAMPLES
+    from dffml_k8s_analysis.model.artifacts import load_predictor
 
     if state["candidate"] is None:
         return {"state": dict(state, gate=None)}

@@ -7,10 +7,11 @@ import sys
 import pytest
 import requests
 
-from dffml_k8s_analysis import artifacts, classifier, cli
-from dffml_k8s_analysis.emulator import EmulatorConfig, running
-from dffml_k8s_analysis.sample import Sample
-from dffml_k8s_analysis.store import Store
+from dffml_k8s_analysis.cli import main as cli
+from dffml_k8s_analysis.emulator.rest import EmulatorConfig, running
+from dffml_k8s_analysis.emulator.sample import Sample
+from dffml_k8s_analysis.model import artifacts, classifier
+from dffml_k8s_analysis.store.sqlite import Store
 from operations import parse
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]

@@ -9,8 +9,8 @@ import pkg_resources
 import pytest
 import requests
 
-from dffml_k8s_analysis import artifacts
-from dffml_k8s_analysis.serve import ServeConfig, running
+from dffml_k8s_analysis.model import artifacts
+from dffml_k8s_analysis.serve.service import ServeConfig, running
 from operations import label, parse
 from operations.label import MARKER, Secret
 

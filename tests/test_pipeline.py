@@ -4,7 +4,7 @@ import random
 
 from dffml import noasync
 
-from dffml_k8s_analysis.model import K8sMLPModel
+from dffml_k8s_analysis.model.plugin import K8sMLPModel
 from operations.pipeline import pipeline_gate, pipeline_promote, promote
 
 from conftest import REPO, admin, run_cli

@@ -8,8 +8,8 @@ import subprocess
 import pytest
 import requests
 
-from dffml_k8s_analysis import artifacts
-from dffml_k8s_analysis.serve import MAX_BODY, MODEL_ROUTE, PREDICT_ROUTE, ServeConfig, running
+from dffml_k8s_analysis.model import artifacts
+from dffml_k8s_analysis.serve.service import MAX_BODY, MODEL_ROUTE, PREDICT_ROUTE, ServeConfig, running
 
 from conftest import BUG, OTHER, ROOT, VENV_BIN
 

@@ -22,9 +22,9 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_examples(args: argparse.Namespace):
     """(texts, label lists) oldest first, from the chosen source."""
-    from .cli import UserError
-    from .store import StoreError
-    from . import training_data
+    from ..records import training_data
+    from ..store.sqlite import StoreError
+    from .main import UserError
 
     try:
         if args.source == "store":
@@ -48,7 +48,7 @@ def main(args: argparse.Namespace) -> int:
     import pathlib
     from dffml import noasync
 
-    from .model import K8sMLPModel
+    from ..model.plugin import K8sMLPModel
 
     texts, label_lists = load_examples(args)
     config = {"directory": args.model_dir, "all_kinds": args.all_kinds, "label_features": args.label_features, "seed": args.seed}
@@ -72,7 +72,7 @@ def tune_all(texts, label_lists, out_dir, seed: int) -> dict:
     """Run every grid point in this process; print the table; the best point's parameters."""
     from tqdm import tqdm
 
-    from . import classifier, tuning
+    from ..model import classifier, tuning
 
     base = classifier.Params(seed=seed)
     for index in tqdm(range(len(tuning.grid())), desc="tuning", unit="point"):

@@ -8,8 +8,8 @@ no write. The token comes from GITHUB_TOKEN.
 import argparse
 import json
 
-from .github import DEFAULT_BASE_URL
-from .train_cmd import DEFAULT_MODEL_DIR
+from ..github.client import DEFAULT_BASE_URL
+from .train import DEFAULT_MODEL_DIR
 
 HELP = "label one issue or PR from its release note's prediction (the webhook bot, by hand)"
 
@@ -26,9 +26,9 @@ def main(args: argparse.Namespace) -> int:
 
     from operations.label import first_cause, item_inputs
 
-    from . import flows
-    from .artifacts import ArtifactError
-    from .cli import UserError
+    from .. import flows
+    from ..model.artifacts import ArtifactError
+    from .main import UserError
 
     if args.number < 1:
         raise UserError(f"--number must be positive, got {args.number}")

@@ -5,25 +5,25 @@ import logging
 import sys
 from typing import List, Optional
 
-from . import flows
-from .export import summary_line
-from .github import DEFAULT_BASE_URL, GitHubError
-from .store import StoreError
+from .. import flows
+from ..github.client import DEFAULT_BASE_URL, GitHubError
+from ..github.export import summary_line
+from ..store.sqlite import StoreError
 
 LOGGER = logging.getLogger("k8s-analysis")
 
 # Subcommands beyond export: name -> module with HELP, add_arguments(parser)
 # and main(args) -> exit status. Keep the modules light to import.
 COMMANDS = {
-    "emulate-github": "dffml_k8s_analysis.emulator",
-    "demo": "dffml_k8s_analysis.demo",
-    "train": "dffml_k8s_analysis.train_cmd",
-    "predict": "dffml_k8s_analysis.predict_cmd",
-    "tune": "dffml_k8s_analysis.tune_cmd",
-    "pipeline": "dffml_k8s_analysis.pipeline_cmd",
-    "analyze": "dffml_k8s_analysis.analysis_cmd",
-    "serve": "dffml_k8s_analysis.serve_cmd",
-    "label": "dffml_k8s_analysis.label_cmd",
+    "emulate-github": "dffml_k8s_analysis.emulator.rest",
+    "demo": "dffml_k8s_analysis.cli.demo",
+    "train": "dffml_k8s_analysis.cli.train",
+    "predict": "dffml_k8s_analysis.cli.predict",
+    "tune": "dffml_k8s_analysis.cli.tune",
+    "pipeline": "dffml_k8s_analysis.cli.pipeline",
+    "analyze": "dffml_k8s_analysis.cli.analyze",
+    "serve": "dffml_k8s_analysis.cli.serve",
+    "label": "dffml_k8s_analysis.cli.label",
 }
 
 

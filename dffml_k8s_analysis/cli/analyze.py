@@ -10,7 +10,7 @@ from typing import Any, Dict, List
 
 from operations.analyze import PERIODS, VIEWS, Filter
 
-from .store import default_path
+from ..store.sqlite import default_path
 
 HELP = "charts and numbers: created/closed over time, labels, users, release notes (dataflows/analyze.yaml)"
 TIME_ROWS = 12
@@ -57,8 +57,8 @@ def table(numbers: Dict[str, Any]) -> List[str]:
 
 
 def main(args: argparse.Namespace) -> int:
-    from . import flows
-    from .cli import UserError
+    from .. import flows
+    from .main import UserError
 
     if args.count < 1:
         raise UserError(f"--count must be at least 1, got {args.count}")

@@ -1,6 +1,6 @@
 """A local emulator of the GitHub REST API parts used to export issues and PRs.
 
-It serves a deterministic :class:`~dffml_k8s_analysis.sample.Sample` with GitHub's
+It serves a deterministic :class:`~dffml_k8s_analysis.emulator.sample.Sample` with GitHub's
 semantics: issue listing with filters, page and cursor pagination and the
 large-dataset page limit, comments and labels, ETags and conditional requests,
 the primary rate limit (``X-RateLimit-*`` headers, 403 when spent), secondary rate
@@ -27,7 +27,9 @@ from typing import Callable, Iterator, List, Optional, Tuple
 
 from aiohttp import web
 
-from . import background, emulator_graphql, shared_data
+from .. import background
+from ..records import shared_data
+from . import graphql
 from .sample import Sample, iso, label_json, node_id, user_json
 
 DOCS = "https://docs.github.com/rest"
@@ -359,11 +361,11 @@ class Emulator:
         return response
 
     async def _graphql(self, request: web.Request) -> web.Response:
-        """POST /graphql: who closed which items (see :mod:`.emulator_graphql`)."""
+        """POST /graphql: who closed which items (see :mod:`.graphql`)."""
         body = await read_json(request)
         try:
-            data = emulator_graphql.answer(self.sample, self.config.owner, self.config.repo, body)
-        except emulator_graphql.GraphQLError as error:
+            data = graphql.answer(self.sample, self.config.owner, self.config.repo, body)
+        except graphql.GraphQLError as error:
             return json_response({"errors": [{"message": str(error)}]})
         return json_response({"data": data})
 

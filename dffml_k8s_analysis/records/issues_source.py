@@ -15,8 +15,8 @@ from dffml import BaseSource, Record, config, entrypoint, field
 from operations import parse
 from operations.analyze import Filter, select
 
+from ..store.sqlite import Store
 from .readonly_source import ReadOnlyMemoryContext
-from .store import Store
 
 
 def read_records(path) -> Tuple[List[dict], List[str]]:

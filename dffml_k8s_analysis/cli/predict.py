@@ -5,7 +5,7 @@ whether each was classified as expected; the exit status is 1 when one fails.
 """
 import argparse
 
-from .train_cmd import DEFAULT_MODEL_DIR
+from .train import DEFAULT_MODEL_DIR
 
 HELP = "classify a release note TEXT, or --test the example notes"
 
@@ -29,8 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from .artifacts import ArtifactError, load_predictor
-    from .cli import UserError
+    from ..model.artifacts import ArtifactError, load_predictor
+    from .main import UserError
 
     if args.test == (args.text is not None):
         raise UserError("give either a release note TEXT or --test")

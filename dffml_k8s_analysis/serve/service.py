@@ -31,10 +31,10 @@ from aiohttp import web
 
 from operations import label
 
-from . import flows
-from . import artifacts, background
-from .artifacts import ArtifactError
-from .github import DEFAULT_BASE_URL, GitHubError
+from .. import background, flows
+from ..github.client import DEFAULT_BASE_URL, GitHubError
+from ..model import artifacts
+from ..model.artifacts import ArtifactError
 
 LOGGER = logging.getLogger(__name__)
 

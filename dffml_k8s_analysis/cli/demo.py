@@ -20,10 +20,10 @@ import time
 
 import requests
 
-from . import flows
-from .emulator import EmulatorConfig, running
-from .export import summary_line
-from .store import Store
+from .. import flows
+from ..emulator.rest import EmulatorConfig, running
+from ..github.export import summary_line
+from ..store.sqlite import Store
 
 REPO = "kubernetes/kubernetes"
 HELP = "run the whole loop against the emulator: no token, no network"
@@ -94,7 +94,7 @@ class Demo:
 
     def serve_and_label(self) -> None:
         from operations.label import MARKER, Secret
-        from .serve import PREDICT_ROUTE, ServeConfig, running as serving
+        from ..serve.service import PREDICT_ROUTE, ServeConfig, running as serving
 
         secret = secrets.token_hex(16)
         config = ServeConfig(self.model, self.github.url, REPO, Secret(secret))
@@ -144,7 +144,7 @@ class DemoFailure(Exception):
 
 
 def main(args: argparse.Namespace) -> int:
-    from .cli import UserError
+    from .main import UserError
 
     out = pathlib.Path(args.out)
     if out.exists():

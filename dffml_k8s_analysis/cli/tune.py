@@ -8,7 +8,7 @@ prints the table and the best point by validation F1.
 import argparse
 import os
 
-from .train_cmd import add_data_arguments, load_examples
+from .train import add_data_arguments, load_examples
 
 HELP = "run one tuning grid point (--index, $JOB_COMPLETION_INDEX) or --summary DIR"
 
@@ -25,8 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     import json
 
-    from . import classifier, jobindex, tuning
-    from .cli import UserError
+    from .. import jobindex
+    from ..model import classifier, tuning
+    from .main import UserError
 
     if args.list:
         for index, point in enumerate(tuning.grid()):
