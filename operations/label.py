@@ -91,14 +91,6 @@ class Secret:
         return hmac.compare_digest(self.sign(body).encode(), signature.encode("utf-8", "replace"))
 
 
-def first_cause(error: BaseException, kinds: tuple) -> Optional[BaseException]:
-    """The first exception of ``kinds`` behind DFFML's OperationException chain, or None."""
-    seen = error
-    while seen is not None and not isinstance(seen, kinds):
-        seen = seen.__cause__ or seen.__context__
-    return seen
-
-
 def webhook_inputs(body: bytes, signature: str, event: str, secret: Secret, base_url: str, model_dir: str,
                    only_repo: str = "") -> list:
     """The label dataflow's inputs for one webhook delivery."""

@@ -58,7 +58,7 @@ def table(numbers: Dict[str, Any]) -> List[str]:
 
 def main(args: argparse.Namespace) -> int:
     from .. import flows
-    from .main import UserError
+    from ..errors import UserError
 
     if args.count < 1:
         raise UserError(f"--count must be at least 1, got {args.count}")

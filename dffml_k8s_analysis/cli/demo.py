@@ -144,7 +144,7 @@ class DemoFailure(Exception):
 
 
 def main(args: argparse.Namespace) -> int:
-    from .main import UserError
+    from ..errors import UserError
 
     out = pathlib.Path(args.out)
     if out.exists():

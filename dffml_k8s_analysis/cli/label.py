@@ -24,11 +24,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     import asyncio
 
-    from operations.label import first_cause, item_inputs
+    from operations.label import item_inputs
 
     from .. import flows
+    from ..errors import UserError, first_cause
     from ..model.artifacts import ArtifactError
-    from .main import UserError
 
     if args.number < 1:
         raise UserError(f"--number must be positive, got {args.number}")

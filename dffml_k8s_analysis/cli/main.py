@@ -6,6 +6,7 @@ import sys
 from typing import List, Optional
 
 from .. import flows
+from ..errors import UserError, first_cause
 from ..github.client import DEFAULT_BASE_URL, GitHubError
 from ..github.export import summary_line
 from ..store.sqlite import StoreError
@@ -27,18 +28,8 @@ COMMANDS = {
 }
 
 
-class UserError(Exception):
-    """Bad input or a failure to report in one line, without a traceback."""
-
-
-def root_cause(error: BaseException) -> BaseException:
-    """The first GitHubError/StoreError/ValueError behind DFFML's OperationException chain."""
-    seen = error
-    while seen is not None:
-        if isinstance(seen, (GitHubError, StoreError, UserError)):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return error
+# what a command may fail with in one line, also behind DFFML's OperationException
+REPORTED = (GitHubError, StoreError, UserError)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -123,8 +114,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("k8s-analysis: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
     except Exception as error:  # one line for the user; -v shows the traceback
-        cause = root_cause(error)
-        if not isinstance(cause, (GitHubError, StoreError, UserError)):
+        cause = first_cause(error, REPORTED)
+        if cause is None:
             raise
         LOGGER.debug("traceback", exc_info=error)
         print(f"k8s-analysis: error: {cause}", file=sys.stderr)

@@ -29,8 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from ..errors import UserError
     from ..model.artifacts import ArtifactError, load_predictor
-    from .main import UserError
 
     if args.test == (args.text is not None):
         raise UserError("give either a release note TEXT or --test")

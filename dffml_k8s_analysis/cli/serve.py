@@ -32,9 +32,9 @@ def main(args: argparse.Namespace) -> int:
 
     from operations.label import Secret
 
+    from ..errors import UserError
     from ..github.client import split_repo
     from ..serve.service import ServeConfig, serve_forever
-    from .main import UserError
 
     if not 0 <= args.port <= 65535:
         raise UserError(f"--port must be 0..65535, got {args.port}")

@@ -22,9 +22,9 @@ def add_data_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_examples(args: argparse.Namespace):
     """(texts, label lists) oldest first, from the chosen source."""
+    from ..errors import UserError
     from ..records import training_data
     from ..store.sqlite import StoreError
-    from .main import UserError
 
     try:
         if args.source == "store":

@@ -26,8 +26,8 @@ def main(args: argparse.Namespace) -> int:
     import json
 
     from .. import jobindex
+    from ..errors import UserError
     from ..model import classifier, tuning
-    from .main import UserError
 
     if args.list:
         for index, point in enumerate(tuning.grid()):

@@ -32,6 +32,7 @@ from aiohttp import web
 from operations import label
 
 from .. import background, flows
+from ..errors import first_cause
 from ..github.client import DEFAULT_BASE_URL, GitHubError
 from ..model import artifacts
 from ..model.artifacts import ArtifactError
@@ -163,7 +164,7 @@ def build_app(config: ServeConfig) -> web.Application:
         try:
             return web.json_response(await flows.run_label(inputs))
         except Exception as error:
-            cause = label.first_cause(error, (label.WebhookError, ArtifactError, GitHubError))
+            cause = first_cause(error, (label.WebhookError, ArtifactError, GitHubError))
             if isinstance(cause, label.WebhookError):
                 raise Failure(cause.status, str(cause)) from None
             if isinstance(cause, ArtifactError):
