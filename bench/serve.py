@@ -33,7 +33,7 @@ from pathlib import Path
 
 import aiohttp
 
-from dffml_k8s_analysis.cli.predict import EXAMPLES
+from dffml_k8s_analysis.model.examples import EXAMPLES
 from dffml_k8s_analysis.records import shared_data
 
 BIN = Path(sys.executable).parent

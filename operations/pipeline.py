@@ -81,8 +81,8 @@ async def pipeline_train(state: Dict[str, Any]) -> Dict[str, Any]:
 @op(name="k8s.pipeline_gate", inputs={"state": TRAINED}, outputs={"state": GATED})
 def pipeline_gate(state: Dict[str, Any]) -> Dict[str, Any]:
     """Run the example notes through the candidate; record which it got right."""
-    from dffml_k8s_analysis.cli.predict import EXAMPLES
     from dffml_k8s_analysis.model.artifacts import load_predictor
+    from dffml_k8s_analysis.model.examples import EXAMPLES
 
     if state["candidate"] is None:
         return {"state": dict(state, gate=None)}
