@@ -79,7 +79,7 @@ class Item:
     """The original's Issue/PullRequest objects: parsed dates, labels, release note."""
 
     def __init__(self, data: dict):
-        from operations.parse import release_note
+        from dffml_k8s_analysis.records.parse import release_note
 
         fmt = "%Y-%m-%dT%H:%M:%S%z"
         self.title, self.url, self.number, self.markdown = data["title"], data["html_url"], data["number"], data["body"]

@@ -1,6 +1,6 @@
 """The original's analysis views, pure: records in, numbers out.
 
-Records are ``operations.parse.record`` dicts. Each view returns a JSON-ready
+Records are ``dffml_k8s_analysis.records.parse.record`` dicts. Each view returns a JSON-ready
 dict with ``view``, ``title`` and its numbers:
 
 - ``created``, ``closed``: items per period (``week`` starting Monday,
@@ -22,57 +22,13 @@ The operations at the end run them as a dataflow (``dataflows/analyze.yaml``).
 import collections
 import datetime
 import itertools
-import re
-from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Pattern, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from dffml import Definition, op
 
+from dffml_k8s_analysis.records.selection import SUBSETS, Filter, select
+
 PERIODS = ("week", "month", "year")
-SUBSETS = {"all": "issues and PRs", "issues": "issues", "pull_requests": "PRs"}
-
-
-class Filter(NamedTuple):
-    """Label or login regexes: ``include`` must match (``search``), ``exclude`` must not."""
-
-    include: Optional[Pattern] = None
-    exclude: Optional[Pattern] = None
-
-    @classmethod
-    def of(cls, include: str = "", exclude: str = "") -> "Filter":
-        """Compile the regexes; a bad one raises ValueError naming it."""
-        compiled = []
-        for name, pattern in (("include", include), ("exclude", exclude)):
-            try:
-                compiled.append(re.compile(pattern) if pattern else None)
-            except re.error as error:
-                raise ValueError(f"{name} regex {pattern!r} is invalid: {error}") from None
-        return cls(*compiled)
-
-    def key(self, name: str) -> bool:
-        """Whether a label, group or login is counted."""
-        return (self.include is None or bool(self.include.search(name))) and not (
-            self.exclude is not None and self.exclude.search(name)
-        )
-
-    def item(self, labels: Iterable[str]) -> bool:
-        """Whether an item is kept: a label matches include and none matches exclude."""
-        labels = list(labels)
-        return (self.include is None or any(self.include.search(name) for name in labels)) and not (
-            self.exclude is not None and any(self.exclude.search(name) for name in labels)
-        )
-
-
-def select(records: List[dict], subset: str = "all", keep: Filter = Filter(),
-           has_release_note: bool = False) -> List[dict]:
-    """The records of a subset (``all``, ``issues``, ``pull_requests``) that the filter keeps."""
-    if subset not in SUBSETS:
-        raise ValueError(f"subset must be one of {sorted(SUBSETS)}, got {subset!r}")
-    return [
-        rec for rec in records
-        if (subset == "all" or rec["pull_request"] == (subset == "pull_requests"))
-        and (not has_release_note or rec["release_note"])
-        and keep.item(rec["labels"])
-    ]
 
 
 # Time series

@@ -10,8 +10,9 @@ import pytest
 import requests
 
 from dffml_k8s_analysis.model import artifacts
+from dffml_k8s_analysis.records import parse
 from dffml_k8s_analysis.serve.service import ServeConfig, running
-from operations import label, parse
+from operations import label
 from operations.label import MARKER, Secret
 
 from conftest import BUG, OTHER, REPO, admin, run_cli

@@ -1,7 +1,7 @@
 """``k8s-issues``: a read-only DFFML source over the SQLite store.
 
 Each issue or pull request is a record keyed by its number (as a string) whose
-features are ``operations.parse.record``'s fields. Who closed an item comes
+features are ``records.parse.record``'s fields. Who closed an item comes
 from the raw item when it says so, else from the store's closers table.
 Malformed raw items are skipped and counted (``source.problems``), never fatal.
 
@@ -12,11 +12,10 @@ from typing import Dict, List, Tuple
 
 from dffml import BaseSource, Record, config, entrypoint, field
 
-from operations import parse
-from operations.analyze import Filter, select
-
 from ..store.sqlite import Store
+from . import parse
 from .readonly_source import ReadOnlyMemoryContext
+from .selection import Filter, select
 
 
 def read_records(path) -> Tuple[List[dict], List[str]]:
