@@ -45,8 +45,8 @@ def peak_mib() -> float:
 def worker_ours(store: str, out: str, repeat: int) -> dict:
     from dffml_k8s_analysis import flows
     from dffml_k8s_analysis.records.issues_source import read_records
-    from operations.analyze import VIEWS, run_view
-    from operations.plot import render
+    from dffml_k8s_analysis.analysis.charts import render
+    from dffml_k8s_analysis.analysis.views import VIEWS, run_view
 
     parse = []
     for _ in range(repeat):

@@ -15,6 +15,8 @@ from operations import github as ops
 from operations.github import MODE, export_closers, export_window, finish_export, merge_shards, plan_export
 from operations.parse import extract_release_note
 
+from .analysis.views import VIEWS
+
 
 def _export_flow(mode: str) -> DataFlow:
     flow = DataFlow.auto(plan_export, export_window, finish_export)
@@ -99,7 +101,7 @@ def run_analyze(store: str, views: List[str], subset: str = "all", include: str 
         Input(value=out, definition=plot.OUT),
     ]
     results = asyncio.run(run_flow(ANALYZE, inputs))
-    order = {name: i for i, name in enumerate(analyze.VIEWS)}
+    order = {name: i for i, name in enumerate(VIEWS)}
     views_done = sorted(results.get(plot.RESULT.name, []), key=lambda result: order[result["view"]])
     return {"loaded": results[analyze.LOADED.name][0], "views": views_done}
 

@@ -8,10 +8,10 @@ import yaml
 
 from conftest import ROOT, run_cli
 from dffml_k8s_analysis import flows
+from dffml_k8s_analysis.analysis.charts import render
+from dffml_k8s_analysis.analysis.views import VIEWS, run_view
 from dffml_k8s_analysis.records.issues_source import read_records
 from dffml_k8s_analysis.records.selection import Filter, select
-from operations.analyze import VIEWS, run_view
-from operations.plot import render
 from test_source import make_store
 
 

@@ -8,8 +8,8 @@ views, and the items (by their labels) of the time views.
 import argparse
 from typing import Any, Dict, List
 
-from operations.analyze import PERIODS, VIEWS, Filter
-
+from ..analysis.views import PERIODS, VIEWS
+from ..records.selection import Filter
 from ..store.sqlite import default_path
 
 HELP = "charts and numbers: created/closed over time, labels, users, release notes (dataflows/analyze.yaml)"

@@ -72,7 +72,7 @@ class Demo:
         print("the store holds exactly what GitHub serves")
 
     def analyze(self) -> None:
-        from operations.analyze import VIEWS
+        from ..analysis.views import VIEWS
 
         self.step(f"analyze: all {len(VIEWS)} views (dataflows/analyze.yaml)")
         result = flows.run_analyze(self.store, list(VIEWS), out=self.analysis)
