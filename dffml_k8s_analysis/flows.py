@@ -12,20 +12,14 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from operations import analyze, label, pipeline, plot
 from operations import github as ops
-from operations.github import MODE, export_closers, export_window, finish_export, merge_shards, plan_export
+from operations.github import export_closers, export_flow, merge_shards
 from operations.parse import extract_release_note
 
 from .analysis.views import VIEWS
 
 
-def _export_flow(mode: str) -> DataFlow:
-    flow = DataFlow.auto(plan_export, export_window, finish_export)
-    flow.seed.append(Input(value=mode, definition=MODE))
-    return flow
-
-
-EXPORT = _export_flow("full")
-UPDATE = _export_flow("update")
+EXPORT = export_flow("full")
+UPDATE = export_flow("update")
 CLOSERS = DataFlow.auto(export_closers)
 MERGE = DataFlow.auto(merge_shards)
 
