@@ -93,7 +93,8 @@ class Demo:
             raise DemoFailure(f"the model was not promoted: {report['why']}")
 
     def serve_and_label(self) -> None:
-        from operations.label import MARKER, Secret
+        from ..bot.reconcile import MARKER
+        from ..bot.webhook import Secret
         from ..serve.service import PREDICT_ROUTE, ServeConfig, running as serving
 
         secret = secrets.token_hex(16)

@@ -30,8 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     import asyncio
 
-    from operations.label import Secret
-
+    from ..bot.webhook import Secret
     from ..errors import UserError
     from ..github.client import split_repo
     from ..serve.service import ServeConfig, serve_forever
