@@ -9,7 +9,7 @@ HELP = "update, retrain if the data changed, gate on the --test notes, promote (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .main import add_repo_options
+    from .options import add_repo_options
 
     add_repo_options(parser)
     parser.add_argument("--model-dir", default="out/model", help="the serving model (a link; default: %(default)s)")
