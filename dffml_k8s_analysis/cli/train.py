@@ -14,10 +14,12 @@ HELP = "train the release-note classifier (k8s-mlp) [--tune]"
 DEFAULT_MODEL_DIR = "out/model"
 
 
-def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+def add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    """What train and tune learn from (--source, --notes, --store) and the seed they learn with."""
     parser.add_argument("--source", choices=["notes", "store"], default="notes", help="training data (default: %(default)s)")
     parser.add_argument("--notes", help="release notes file (default: $K8S_NOTES or ../shared/data/...)")
     parser.add_argument("--store", default="data/kubernetes__kubernetes.sqlite", help="SQLite store for --source store")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
 
 
 def load_examples(args: argparse.Namespace):
@@ -35,13 +37,12 @@ def load_examples(args: argparse.Namespace):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_data_arguments(parser)
+    add_training_arguments(parser)
     parser.add_argument("--model-dir", default=DEFAULT_MODEL_DIR, help="artifact directory (default: %(default)s)")
+    parser.add_argument("--epochs", type=int, help="maximum epochs")
     parser.add_argument("--all-kinds", action="store_true", help="multi-label: every kind/* label, not only kind/bug")
     parser.add_argument("--label-features", action="store_true", help="also learn from the PR's sig/area labels")
     parser.add_argument("--tune", action="store_true", help="search the grid first and train with the best point")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    parser.add_argument("--epochs", type=int, help="maximum epochs")
 
 
 def main(args: argparse.Namespace) -> int:
