@@ -8,13 +8,13 @@ Malformed raw items are skipped and counted (``source.problems``), never fatal.
     dffml list records -sources gh=k8s-issues -source-gh-store data/kubernetes__kubernetes.sqlite \\
         -source-gh-pull_requests -source-gh-include '^kind/'
 """
-from typing import Dict, List, Tuple
+from typing import List, Tuple
 
-from dffml import BaseSource, Record, config, entrypoint, field
+from dffml import Record, config, entrypoint, field
 
 from ..store.sqlite import Store
 from . import parse
-from .readonly_source import ReadOnlyMemoryContext
+from .readonly_source import ReadOnlyMemorySource
 from .selection import Filter, select
 
 
@@ -40,15 +40,13 @@ class K8sIssuesSourceConfig:
 
 
 @entrypoint("k8s-issues")
-class K8sIssuesSource(BaseSource):
+class K8sIssuesSource(ReadOnlyMemorySource):
     """Issues and pull requests of the store as records, filtered by the config."""
 
     CONFIG = K8sIssuesSourceConfig
-    CONTEXT = ReadOnlyMemoryContext
 
     def __init__(self, config: K8sIssuesSourceConfig) -> None:
         super().__init__(config)
-        self.mem: Dict[str, Record] = {}
         self.problems: List[str] = []
 
     @property
