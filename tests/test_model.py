@@ -1,7 +1,9 @@
 """The k8s-mlp model: learning, artifacts, DFFML CLI round trip, determinism and bad input."""
 import json
 import lzma
+import pickle
 import random
+import shutil
 
 import numpy as np
 import pytest
@@ -189,6 +191,17 @@ def test_corrupted_artifacts_name_the_file(tmp_path, trained, name, damage):
     (directory / name).write_bytes(damage)
     with pytest.raises(artifacts.ArtifactError, match=f"corrupted .*{name}.*k8s-analysis train"):
         artifacts.load_predictor(directory)
+
+
+def test_a_model_saved_before_the_modules_moved_still_loads(tmp_path, trained):
+    predictor, _, directory = trained
+    old = tmp_path / "old-model"
+    shutil.copytree(directory, old)
+    selector = pickle.dumps(predictor.selector, protocol=2)  # protocol 2 names a function as "c<module>\n<name>\n"
+    assert b"cdffml_k8s_analysis.model.classifier\nmax_f_classif\n" in selector
+    (old / "selector.pkl").write_bytes(selector.replace(b"cdffml_k8s_analysis.model.classifier\n",
+                                                       b"cdffml_k8s_analysis.classifier\n"))
+    assert artifacts.load_predictor(old).predict(["Fix a panic in kubelet"]) == predictor.predict(["Fix a panic in kubelet"])
 
 
 def test_incomplete_directory_lists_missing_files(tmp_path, trained):

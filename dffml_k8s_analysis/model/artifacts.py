@@ -6,6 +6,7 @@ Files: ``model.keras`` (the MLP), ``vectorizer.pkl``, ``selector.pkl``,
 presence means the directory is complete.
 """
 import functools
+import io
 import json
 import os
 import pathlib
@@ -47,6 +48,21 @@ def write_pickle(path: pathlib.Path, value) -> None:
     atomic_write(path, dump)
 
 
+# Modules renamed since a model could have been saved, as its pickles name them:
+# selector.pkl refers to its score function, max_f_classif, by module and name.
+MOVED_MODULES = {"dffml_k8s_analysis.classifier": "dffml_k8s_analysis.model.classifier"}
+
+
+class _Unpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        return super().find_class(MOVED_MODULES.get(module, module), name)
+
+
+def read_pickle(data: bytes):
+    """Unpickle an artifact, also one written when its classes lived under their old module names."""
+    return _Unpickler(io.BytesIO(data)).load()
+
+
 def save(directory, predictor: Predictor, model, metrics: dict) -> pathlib.Path:
     """Write every artifact of a trained classifier into ``directory``."""
     directory = pathlib.Path(directory)
@@ -80,9 +96,9 @@ def load_predictor(directory) -> Predictor:
     try:
         meta = json.loads(current.read_text())
         current = directory / "vectorizer.pkl"
-        vectorizer = pickle.loads(current.read_bytes())
+        vectorizer = read_pickle(current.read_bytes())
         current = directory / "selector.pkl"
-        selector = pickle.loads(current.read_bytes())
+        selector = read_pickle(current.read_bytes())
         current = directory / "model.keras"
         weights = load_weights(current)
         predictor = Predictor(vectorizer, selector, weights, meta["labels"], meta["thresholds"], meta["label_features"])
