@@ -9,8 +9,9 @@ Routes (JSON in and out; errors are ``{"error": "..."}``):
   labels and thresholds once loaded, 503 with the reason otherwise;
 - ``GET /healthz``: liveness, 200 while the process serves;
 - ``POST /webhook``: GitHub deliveries, run through the label dataflow
-  (``operations.label`` over ``dffml_k8s_analysis.bot``): 401 unsigned, 400 malformed, 200 with the outcome,
-  502 when GitHub keeps failing, 503 without a secret or a model.
+  (``operations.label``, over the bot in ``dffml_k8s_analysis.bot``): 401
+  unsigned, 400 malformed, 200 with the outcome, 502 when GitHub keeps
+  failing, 503 without a secret or a model.
 
 Bad input: invalid JSON, a missing ``text``, wrong types -> 400 naming the
 problem; a body over 1 MiB -> 413; unknown route -> 404; wrong method -> 405.
