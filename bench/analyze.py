@@ -44,9 +44,9 @@ def peak_mib() -> float:
 
 def worker_ours(store: str, out: str, repeat: int) -> dict:
     from dffml_k8s_analysis import flows
-    from dffml_k8s_analysis.source import read_records
-    from operations.analyze import VIEWS, run_view
-    from operations.plot import render
+    from dffml_k8s_analysis.records.issues_source import read_records
+    from dffml_k8s_analysis.analysis.charts import render
+    from dffml_k8s_analysis.analysis.views import VIEWS, run_view
 
     parse = []
     for _ in range(repeat):
@@ -79,7 +79,7 @@ class Item:
     """The original's Issue/PullRequest objects: parsed dates, labels, release note."""
 
     def __init__(self, data: dict):
-        from operations.parse import release_note
+        from dffml_k8s_analysis.records.parse import release_note
 
         fmt = "%Y-%m-%dT%H:%M:%S%z"
         self.title, self.url, self.number, self.markdown = data["title"], data["html_url"], data["number"], data["body"]
@@ -119,7 +119,7 @@ def run_worker(*args: str) -> dict:
 
 def build_store(store: Path, items: int) -> float:
     from dffml_k8s_analysis import flows
-    from dffml_k8s_analysis.emulator import EmulatorConfig, running
+    from dffml_k8s_analysis.emulator.rest import EmulatorConfig, running
 
     started = time.perf_counter()
     with running(EmulatorConfig(items=items)) as github:
@@ -128,7 +128,7 @@ def build_store(store: Path, items: int) -> float:
 
 
 def dump_blob(store: Path, blob: Path) -> None:
-    from dffml_k8s_analysis.store import Store
+    from dffml_k8s_analysis.store.sqlite import Store
 
     with Store(store, create=False) as db, open(blob, "w") as handle:
         json.dump(list(db.raw_items()), handle)

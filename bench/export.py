@@ -26,7 +26,7 @@ from pathlib import Path
 import github
 import requests
 
-from dffml_k8s_analysis.emulator import EmulatorConfig, running
+from dffml_k8s_analysis.emulator.rest import EmulatorConfig, running
 
 REPO = "kubernetes/kubernetes"
 BIN = Path(sys.executable).parent

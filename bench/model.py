@@ -37,7 +37,8 @@ from sklearn.metrics import accuracy_score, precision_recall_fscore_support  # n
 from sklearn.model_selection import train_test_split  # noqa: E402
 from sklearn.svm import LinearSVC  # noqa: E402
 
-from dffml_k8s_analysis import classifier, training_data  # noqa: E402
+from dffml_k8s_analysis.model import classifier  # noqa: E402
+from dffml_k8s_analysis.records import training_data  # noqa: E402
 
 LABEL = "kind/bug"
 SEED = 0

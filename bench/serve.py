@@ -33,8 +33,8 @@ from pathlib import Path
 
 import aiohttp
 
-from dffml_k8s_analysis import shared_data
-from dffml_k8s_analysis.predict_cmd import EXAMPLES
+from dffml_k8s_analysis.model.examples import EXAMPLES
+from dffml_k8s_analysis.records import shared_data
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,18 +12,14 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from operations import analyze, label, pipeline, plot
 from operations import github as ops
-from operations.github import MODE, export_closers, export_window, finish_export, merge_shards, plan_export
+from operations.github import export_closers, export_flow, merge_shards
 from operations.parse import extract_release_note
 
-
-def _export_flow(mode: str) -> DataFlow:
-    flow = DataFlow.auto(plan_export, export_window, finish_export)
-    flow.seed.append(Input(value=mode, definition=MODE))
-    return flow
+from .analysis.views import VIEWS
 
 
-EXPORT = _export_flow("full")
-UPDATE = _export_flow("update")
+EXPORT = export_flow("full")
+UPDATE = export_flow("update")
 CLOSERS = DataFlow.auto(export_closers)
 MERGE = DataFlow.auto(merge_shards)
 
@@ -99,7 +95,7 @@ def run_analyze(store: str, views: List[str], subset: str = "all", include: str 
         Input(value=out, definition=plot.OUT),
     ]
     results = asyncio.run(run_flow(ANALYZE, inputs))
-    order = {name: i for i, name in enumerate(analyze.VIEWS)}
+    order = {name: i for i, name in enumerate(VIEWS)}
     views_done = sorted(results.get(plot.RESULT.name, []), key=lambda result: order[result["view"]])
     return {"loaded": results[analyze.LOADED.name][0], "views": views_done}
 

@@ -14,10 +14,11 @@ import functools
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List
 
-from dffml import Definition, Stage, op
+from dffml import DataFlow, Definition, Input, Stage, op
 
-from dffml_k8s_analysis import closers, export, jobindex
-from dffml_k8s_analysis.github import DEFAULT_BASE_URL
+from dffml_k8s_analysis import jobindex
+from dffml_k8s_analysis.github import closers, export
+from dffml_k8s_analysis.github.client import DEFAULT_BASE_URL
 
 REPO = Definition(name="github.repo", primitive="str")
 BASE_URL = Definition(name="github.base_url", primitive="str", default=DEFAULT_BASE_URL)
@@ -136,3 +137,13 @@ async def finish_export(plan: Dict[str, Any]) -> Dict[str, Any]:
         return {"summary": await _in_pool(plan["workers"], export.final_pass, sess)}
     finally:
         export.close_session(sess)
+
+
+def export_flow(mode: str) -> DataFlow:
+    """The export (``mode`` full) or update dataflow of these operations: plan, windows, final pass.
+
+    Defined here, not in ``flows.py``, because ``k8s.pipeline_update`` runs the update one.
+    """
+    flow = DataFlow.auto(plan_export, export_window, finish_export)
+    flow.seed.append(Input(value=mode, definition=MODE))
+    return flow

@@ -2,50 +2,33 @@
 
 Two ways in, one reconcile:
 
-- a webhook delivery: ``k8s.verify_webhook`` checks ``X-Hub-Signature-256``
-  (HMAC-SHA256 of the raw body, constant-time compare) and parses the JSON;
-  ``k8s.webhook_item`` keeps ``pull_request`` and ``issues`` events whose
-  action is opened, edited or reopened (anything else becomes an "ignored"
-  outcome);
+- a webhook delivery: ``k8s.verify_webhook`` checks its signature and parses
+  the JSON; ``k8s.webhook_item`` keeps ``pull_request`` and ``issues`` events
+  whose action is opened, edited or reopened (anything else becomes an
+  "ignored" outcome);
 - an item by number (``k8s.fetch_item``: ``github.repo`` + ``github.number``),
   as ``k8s-analysis label`` runs it.
 
 Both give the item and its body; ``k8s.release_note`` (the records' rules)
 extracts the note, ``k8s.predict_note`` predicts, ``k8s.reconcile_labels``
-makes GitHub agree: the label added when p >= threshold, removed when below,
-and one comment with :data:`MARKER` saying so; no note (or ``NONE``): the
-bot's comment is deleted and no label is touched. Current labels and
-comments are read before any write, so replaying an event writes nothing.
+makes GitHub agree. The bot itself is ``dffml_k8s_analysis.bot``: the
+deliveries in ``webhook.py``, the label and the comment in ``reconcile.py``.
 
 The GitHub token comes from ``GITHUB_TOKEN`` through the client and the
-webhook secret travels as a :class:`Secret`, whose repr hides it, so neither
-shows in DFFML's logs of the inputs.
+webhook secret travels as a :class:`~dffml_k8s_analysis.bot.webhook.Secret`,
+whose repr hides it, so neither shows in DFFML's logs of the inputs.
 """
 import asyncio
-import collections
-import hashlib
-import hmac
-import json
-import logging
-import threading
-import time
 from typing import Any, Dict, Optional
 
-import github
 from dffml import Definition, Input, op
 
-from dffml_k8s_analysis.artifacts import cached_predictor
-from dffml_k8s_analysis.github import GitHubError, connect, split_repo, translated
+from dffml_k8s_analysis.bot import reconcile, webhook
+from dffml_k8s_analysis.bot.webhook import Secret
+from dffml_k8s_analysis.github.client import split_repo
+from dffml_k8s_analysis.model.artifacts import cached_predictor
 from operations import parse
 from operations.github import BASE_URL, REPO
-
-LOGGER = logging.getLogger(__name__)
-
-MARKER = "<!-- RELNOTE_PREDICTION -->"
-EVENTS = {"pull_request": "pull_request", "issues": "issue"}  # event -> payload member
-ACTIONS = ("opened", "edited", "reopened")
-SIGNATURE_HEADER = "X-Hub-Signature-256"
-ATTEMPTS = 3  # whole reconciles, each re-reading the state first
 
 WEBHOOK_BODY = Definition(name="webhook.body", primitive="bytes")
 WEBHOOK_SIGNATURE = Definition(name="webhook.signature", primitive="str")
@@ -58,45 +41,6 @@ ITEM = Definition(name="label.item", primitive="Dict[str, Any]")
 MODEL_DIR = Definition(name="label.model_dir", primitive="str", default="out/model")
 PREDICTION = Definition(name="label.prediction", primitive="Dict[str, Any]")
 OUTCOME = Definition(name="label.outcome", primitive="Dict[str, Any]")
-
-
-class WebhookError(ValueError):
-    """A delivery refused before any GitHub call: ``status`` is the HTTP answer (401, 400)."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-
-
-class Secret:
-    """The webhook secret: signs and verifies bodies, never shows in a repr or a log."""
-
-    __slots__ = ("_key",)
-
-    def __init__(self, value: str):
-        if not value:
-            raise ValueError("the webhook secret is empty")
-        self._key = value.encode()
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
-
-    def sign(self, body: bytes) -> str:
-        """The ``X-Hub-Signature-256`` value GitHub sends for ``body``."""
-        return "sha256=" + hmac.new(self._key, body, hashlib.sha256).hexdigest()
-
-    def verify(self, body: bytes, signature: str) -> bool:
-        return hmac.compare_digest(self.sign(body).encode(), signature.encode("utf-8", "replace"))
-
-
-def first_cause(error: BaseException, kinds: tuple) -> Optional[BaseException]:
-    """The first exception of ``kinds`` behind DFFML's OperationException chain, or None."""
-    seen = error
-    while seen is not None and not isinstance(seen, kinds):
-        seen = seen.__cause__ or seen.__context__
-    return seen
 
 
 def webhook_inputs(body: bytes, signature: str, event: str, secret: Secret, base_url: str, model_dir: str,
@@ -131,42 +75,17 @@ async def _in_thread(func, *args):
     outputs={"payload": PAYLOAD})
 def verify_webhook(body: bytes, signature: str, secret: Secret) -> Dict[str, Any]:
     """The delivery's JSON payload; WebhookError 401 for a missing or wrong signature, 400 for bad JSON."""
-    if not signature:
-        raise WebhookError(401, f"missing {SIGNATURE_HEADER} header")
-    if not secret.verify(body, signature):
-        raise WebhookError(401, f"wrong {SIGNATURE_HEADER} signature")
-    try:
-        payload = json.loads(body)
-    except ValueError as error:
-        raise WebhookError(400, f"the payload is not valid JSON: {error}") from None
-    if not isinstance(payload, dict):
-        raise WebhookError(400, f"the payload must be a JSON object, got {type(payload).__name__}")
-    return {"payload": payload}
-
-
-def ignored(reason: str) -> Dict[str, Any]:
-    return {"outcome": {"ignored": reason}}
+    return {"payload": webhook.verify(body, signature, secret)}
 
 
 @op(name="k8s.webhook_item", inputs={"event": WEBHOOK_EVENT, "payload": PAYLOAD, "only_repo": WEBHOOK_REPO},
     outputs={"item": ITEM, "body": parse.BODY, "outcome": OUTCOME})
 def webhook_item(event: str, payload: Dict[str, Any], only_repo: str) -> Dict[str, Any]:
     """The issue or PR of an opened/edited/reopened event and its body; other events are ignored."""
-    if event not in EVENTS:
-        return ignored(f"event {event or '(none)'!r} is not handled")
-    action = payload.get("action")
-    if action not in ACTIONS:
-        return ignored(f"{event} action {action!r} is not handled")
-    item = payload.get(EVENTS[event])
-    repository = payload.get("repository")
-    repo = repository.get("full_name") if isinstance(repository, dict) else None
-    number = item.get("number") if isinstance(item, dict) else None
-    if not isinstance(number, int) or isinstance(number, bool) or not isinstance(repo, str):
-        raise WebhookError(400, f"a {event} payload needs {EVENTS[event]}.number and repository.full_name")
-    if only_repo and repo.lower() != only_repo.lower():
-        return ignored(f"repository {repo} is not {only_repo}")
-    body = item.get("body")
-    return {"item": {"repo": repo, "number": number}, "body": body if isinstance(body, str) else None}
+    found = webhook.item_of(event, payload, only_repo)
+    if found.ignored:
+        return {"outcome": {"ignored": found.ignored}}
+    return {"item": found.item, "body": found.body}
 
 
 @op(name="k8s.fetch_item", inputs={"repo": REPO, "number": NUMBER, "base_url": BASE_URL},
@@ -174,14 +93,8 @@ def webhook_item(event: str, payload: Dict[str, Any], only_repo: str) -> Dict[st
 async def fetch_item(repo: str, number: int, base_url: str) -> Dict[str, Any]:
     """An issue or PR and its current body, from GitHub."""
     split_repo(repo)
-    body = await _in_thread(_issue_body, base_url, repo, number)
+    body = await _in_thread(reconcile.issue_body, base_url, repo, number)
     return {"item": {"repo": repo, "number": number}, "body": body}
-
-
-def _issue_body(base_url: str, repo: str, number: int) -> Optional[str]:
-    # Read inside the translation: PyGithub 2.9+ fetches the issue lazily, at its first attribute.
-    with github_errors(repo, number):
-        return connect(base_url).get_repo(repo, lazy=True).get_issue(number).body
 
 
 @op(name="k8s.predict_note", inputs={"note": parse.RELEASE_NOTE, "model_dir": MODEL_DIR},
@@ -199,87 +112,4 @@ async def predict_note(note: Optional[str], model_dir: str) -> Dict[str, Any]:
     outputs={"outcome": OUTCOME})
 async def reconcile_labels(item: Dict[str, Any], prediction: Dict[str, Any], base_url: str) -> Dict[str, Any]:
     """Make the item's label and the bot's comment agree with the prediction; what was done."""
-    return {"outcome": await _in_thread(reconcile, base_url, item["repo"], item["number"], prediction)}
-
-
-# Reconciling (blocking: PyGithub)
-
-_LOCKS: Dict[tuple, threading.Lock] = collections.defaultdict(threading.Lock)
-_LOCKS_GUARD = threading.Lock()
-
-
-def _item_lock(*key) -> threading.Lock:
-    """One lock per item: concurrent deliveries for it reconcile one after the other."""
-    with _LOCKS_GUARD:
-        return _LOCKS[key]
-
-
-def github_errors(repo: str, number: int):
-    """PyGithub's exceptions about one item as one-line GitHubErrors."""
-    return translated(f"{repo}#{number}", f"GitHub for {repo}#{number}")
-
-
-def reconcile(base_url: str, repo: str, number: int, prediction: Dict[str, Any]) -> Dict[str, Any]:
-    """Reconcile one item, retrying the whole read-then-write when GitHub fails mid-way.
-
-    Each attempt reads the labels and comments again, so a write that landed
-    before a failure is not repeated (and never makes a second comment).
-    """
-    done: Dict[str, str] = {}
-    gh = connect(base_url)
-
-    def attempt():
-        with github_errors(repo, number):
-            return _reconcile_once(gh, repo, number, prediction, done)
-
-    with _item_lock(base_url, repo.lower(), number):
-        for tried in range(1, ATTEMPTS):
-            try:
-                return attempt()
-            except GitHubError as error:
-                if not error.transient:
-                    raise
-                LOGGER.warning("%s; reconciling %s#%d again (attempt %d)", error, repo, number, tried + 1)
-                time.sleep(0.5 * tried)
-        return attempt()
-
-
-def _reconcile_once(gh: github.Github, repo: str, number: int, prediction: Dict[str, Any], done: Dict[str, str]):
-    issue = gh.get_repo(repo, lazy=True).get_issue(number)
-    ours = [comment for comment in issue.get_comments() if MARKER in (comment.body or "")]
-    for extra in ours[1:]:  # left by an earlier failure: keep exactly one
-        extra.delete()
-    comment = ours[0] if ours else None
-    outcome = {"repo": repo, "number": number}
-    if prediction["note"] is None:
-        if comment is not None:
-            comment.delete()
-        return dict(outcome, note=False, label="untouched", comment="deleted" if comment else "none")
-    label, probability, threshold = prediction["label"], prediction["probability"], prediction["threshold"]
-    wanted, present = probability >= threshold, label in {lab.name for lab in issue.labels}
-    if wanted and not present:
-        issue.add_to_labels(label)
-        done["label"] = "added"
-    elif present and not wanted:
-        issue.remove_from_labels(label)
-        done["label"] = "removed"
-    action = done.get("label") or ("kept" if present else "not added")
-    verdict = (f"Release note prediction: `{label}` probability {probability:.3f}, threshold {threshold:.2f}: "
-               f"{'looks like' if wanted else 'does not look like'} `{label}`.")
-    body = f"{MARKER}\n{verdict}\n{SENTENCES[action].format(label=label)}\n"
-    if comment is None:
-        issue.create_comment(body)
-        done["comment"] = "created"
-    elif comment.body != body and (action in ("added", "removed") or not comment.body.startswith(f"{MARKER}\n{verdict}\n")):
-        comment.edit(body)  # the verdict changed or a label was just written; a replay leaves it
-        done["comment"] = done.get("comment", "edited")
-    return dict(outcome, note=True, probability=probability, threshold=threshold, label=action,
-                comment=done.get("comment", "unchanged"))
-
-
-SENTENCES = {
-    "added": "Added the `{label}` label.",
-    "removed": "Removed the `{label}` label.",
-    "kept": "The `{label}` label was already set.",
-    "not added": "Did not add the `{label}` label.",
-}
+    return {"outcome": await _in_thread(reconcile.reconcile, base_url, item["repo"], item["number"], prediction)}

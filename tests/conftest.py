@@ -7,11 +7,12 @@ import sys
 import pytest
 import requests
 
-from dffml_k8s_analysis import artifacts, classifier, cli
-from dffml_k8s_analysis.emulator import EmulatorConfig, running
-from dffml_k8s_analysis.sample import Sample
-from dffml_k8s_analysis.store import Store
-from operations import parse
+from dffml_k8s_analysis.cli import main as cli
+from dffml_k8s_analysis.emulator.rest import EmulatorConfig, running
+from dffml_k8s_analysis.emulator.sample import Sample
+from dffml_k8s_analysis.model import artifacts, classifier
+from dffml_k8s_analysis.records import parse
+from dffml_k8s_analysis.store.sqlite import Store
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 VENV_BIN = pathlib.Path(sys.executable).parent

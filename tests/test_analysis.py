@@ -8,9 +8,10 @@ import yaml
 
 from conftest import ROOT, run_cli
 from dffml_k8s_analysis import flows
-from dffml_k8s_analysis.source import read_records
-from operations.analyze import VIEWS, Filter, run_view, select
-from operations.plot import render
+from dffml_k8s_analysis.analysis.charts import render
+from dffml_k8s_analysis.analysis.views import VIEWS, run_view
+from dffml_k8s_analysis.records.issues_source import read_records
+from dffml_k8s_analysis.records.selection import Filter, select
 from test_source import make_store
 
 

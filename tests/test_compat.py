@@ -102,12 +102,12 @@ def other_stack() -> pathlib.Path:
 
 PREDICT = textwrap.dedent("""
     import json, sys
-    from dffml_k8s_analysis import artifacts
+    from dffml_k8s_analysis.model import artifacts
     print(json.dumps(artifacts.load_predictor(sys.argv[1]).predict(json.loads(sys.argv[2]))))
 """)
 TRAIN = textwrap.dedent("""
     import sys
-    from dffml_k8s_analysis import artifacts, classifier
+    from dffml_k8s_analysis.model import artifacts, classifier
     from conftest import SMALL, emulated_notes
     texts, labels = emulated_notes(400)
     artifacts.save(sys.argv[1], classifier.train(list(texts), list(labels), ["kind/bug"], SMALL)[0], {})
@@ -115,7 +115,7 @@ TRAIN = textwrap.dedent("""
 
 
 def test_a_model_moves_between_the_stacks_with_the_same_probabilities(tmp_path, model_dir):
-    from dffml_k8s_analysis import artifacts
+    from dffml_k8s_analysis.model import artifacts
 
     python = other_stack()
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "tests")]), TF_CPP_MIN_LOG_LEVEL="3")

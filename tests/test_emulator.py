@@ -12,8 +12,8 @@ import github
 import pytest
 import requests
 
-from dffml_k8s_analysis import shared_data
-from dffml_k8s_analysis.emulator import LARGE_PAGE_MESSAGE, EmulatorConfig, running
+from dffml_k8s_analysis.emulator.rest import LARGE_PAGE_MESSAGE, EmulatorConfig, running
+from dffml_k8s_analysis.records import shared_data
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ISSUES = "/repos/kubernetes/kubernetes/issues"
@@ -353,7 +353,7 @@ def test_real_release_notes_in_pull_requests(http):
 def test_command_line_serves_until_sigterm(tmp_path):
     portfile = tmp_path / "port"
     process = subprocess.Popen(
-        [sys.executable, "-m", "dffml_k8s_analysis.emulator", "--port", "0", "--portfile",
+        [sys.executable, "-m", "dffml_k8s_analysis.cli.emulate_github", "--port", "0", "--portfile",
          str(portfile), "--items", "50", "--no-notes"],
         cwd=ROOT, stdout=subprocess.PIPE, universal_newlines=True)
     try:

@@ -6,9 +6,9 @@ import time
 import pytest
 import yaml
 
-from dffml_k8s_analysis import export as export_mod
 from dffml_k8s_analysis.flows import DATAFLOWS
-from dffml_k8s_analysis.store import Store
+from dffml_k8s_analysis.github import export as export_mod
+from dffml_k8s_analysis.store.sqlite import Store
 
 from conftest import REPO, ROOT, VENV_BIN, admin, export, run_cli, served, stored
 

@@ -14,8 +14,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from dffml_k8s_analysis import tuning
-from dffml_k8s_analysis.store import Store
+from dffml_k8s_analysis.model import tuning
+from dffml_k8s_analysis.store.sqlite import Store
 
 from conftest import ROOT, VENV_BIN, admin, export, served, stored
 

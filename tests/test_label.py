@@ -9,10 +9,11 @@ import pkg_resources
 import pytest
 import requests
 
-from dffml_k8s_analysis import artifacts
-from dffml_k8s_analysis.serve import ServeConfig, running
-from operations import label, parse
-from operations.label import MARKER, Secret
+from dffml_k8s_analysis.bot.reconcile import MARKER
+from dffml_k8s_analysis.bot.webhook import SIGNATURE_HEADER, Secret
+from dffml_k8s_analysis.model import artifacts
+from dffml_k8s_analysis.records import parse
+from dffml_k8s_analysis.serve.service import ServeConfig, running
 
 from conftest import BUG, OTHER, REPO, admin, run_cli
 
@@ -48,7 +49,7 @@ class Bot:
         if signature is None:
             signature = Secret(secret).sign(raw)
         if signature:
-            headers[label.SIGNATURE_HEADER] = signature
+            headers[SIGNATURE_HEADER] = signature
         return requests.post(self.url + "/webhook", data=raw, headers=headers)
 
     def labels(self, number=None):
@@ -134,7 +135,7 @@ def test_bad_signatures_get_401_and_no_github_call(bot, how):
     }[how]
     answer = bot.deliver(BUG, raw=raw, signature=signature)
     assert answer.status_code == 401
-    assert label.SIGNATURE_HEADER in answer.json()["error"]
+    assert SIGNATURE_HEADER in answer.json()["error"]
     assert bot.stats()["requests"] == 0
     assert bot.labels() == START_LABELS and bot.comments() == []
 
@@ -196,7 +197,7 @@ def test_github_unreachable_answers_502_naming_it(model_dir):  # noqa: F811
                       "repository": {"full_name": REPO}}).encode()
     with running(config) as url:
         answer = requests.post(url + "/webhook", data=raw, headers={
-            "X-GitHub-Event": "pull_request", label.SIGNATURE_HEADER: Secret(SECRET).sign(raw)})
+            "X-GitHub-Event": "pull_request", SIGNATURE_HEADER: Secret(SECRET).sign(raw)})
     assert answer.status_code == 502 and "cannot reach GitHub for kubernetes/kubernetes#1" in answer.json()["error"]
 
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from dffml import noasync
 
-from dffml_k8s_analysis import artifacts, classifier, tuning
-from dffml_k8s_analysis.model import K8sMLPModel
-from dffml_k8s_analysis.notes_source import ReleaseNotesSource
+from dffml_k8s_analysis.model import artifacts, classifier, tuning
+from dffml_k8s_analysis.model.plugin import K8sMLPModel
+from dffml_k8s_analysis.records.notes_source import ReleaseNotesSource
 
 from conftest import run_cli
 
@@ -34,7 +34,7 @@ def toy_notes(count: int, seed: int = 1):
 
 
 def examples(notes):
-    from dffml_k8s_analysis.notes_source import labels_of
+    from dffml_k8s_analysis.records.notes_source import labels_of
 
     return [note["text"] for note in notes], [labels_of(note) for note in notes]
 

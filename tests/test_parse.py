@@ -1,7 +1,7 @@
 """Release-note extraction and record parsing."""
 import pytest
 
-from operations.parse import Note, label_groups, record, records, release_note
+from dffml_k8s_analysis.records.parse import Note, label_groups, record, records, release_note
 
 TEMPLATE = (
     "**What type of PR is this?**\n\n/kind bug\n\n**What this PR does / why we need it**:\nFixes it.\n\n"

@@ -4,8 +4,9 @@ import random
 
 from dffml import noasync
 
-from dffml_k8s_analysis.model import K8sMLPModel
-from operations.pipeline import pipeline_gate, pipeline_promote, promote
+from dffml_k8s_analysis.model.plugin import K8sMLPModel
+from dffml_k8s_analysis.model.versions import promote
+from operations.pipeline import pipeline_gate, pipeline_promote
 
 from conftest import REPO, admin, run_cli
 

@@ -5,8 +5,8 @@ import shlex
 import pytest
 import yaml
 
-from dffml_k8s_analysis import cli
-from dffml_k8s_analysis.serve import MODEL_ROUTE, PREDICT_ROUTE
+from dffml_k8s_analysis.cli import main as cli
+from dffml_k8s_analysis.serve.service import MODEL_ROUTE, PREDICT_ROUTE
 
 from conftest import ROOT
 

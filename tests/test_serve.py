@@ -8,8 +8,8 @@ import subprocess
 import pytest
 import requests
 
-from dffml_k8s_analysis import artifacts
-from dffml_k8s_analysis.serve import MAX_BODY, MODEL_ROUTE, PREDICT_ROUTE, ServeConfig, running
+from dffml_k8s_analysis.model import artifacts
+from dffml_k8s_analysis.serve.service import MAX_BODY, MODEL_ROUTE, PREDICT_ROUTE, ServeConfig, running
 
 from conftest import BUG, OTHER, ROOT, VENV_BIN
 
@@ -147,7 +147,7 @@ def test_dffml_http_service_serves_the_same_model(model_dir, predictor):
 
 
 def test_a_promoted_model_is_served_without_a_restart(model_dir, tmp_path):
-    from operations.pipeline import promote
+    from dffml_k8s_analysis.model.versions import promote
 
     versions = tmp_path / "model.versions"
     shutil.copytree(str(model_dir), str(versions / "1"))

@@ -5,7 +5,7 @@ import subprocess
 import pytest
 
 from dffml_k8s_analysis import jobindex
-from dffml_k8s_analysis.store import Store
+from dffml_k8s_analysis.store.sqlite import Store
 
 from conftest import REPO, ROOT, VENV_BIN, export, run_cli, served, stored
 

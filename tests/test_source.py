@@ -7,9 +7,9 @@ from dffml import Record
 from dffml.noasync import load
 
 from conftest import run_cli
-from dffml_k8s_analysis.readonly_source import ReadOnlySourceError
-from dffml_k8s_analysis.source import K8sIssuesSource, read_records
-from dffml_k8s_analysis.store import Store, StoreError
+from dffml_k8s_analysis.records.issues_source import K8sIssuesSource, read_records
+from dffml_k8s_analysis.records.readonly_source import ReadOnlySourceError
+from dffml_k8s_analysis.store.sqlite import Store, StoreError
 
 BODY = "**Does this PR introduce a user-facing change?**\r\n```release-note\r\n{}\r\n```\r\n"
 

@@ -1,7 +1,7 @@
 """What the project's read-only DFFML sources share: records held in memory, writes refused."""
-from typing import AsyncIterator
+from typing import AsyncIterator, Dict
 
-from dffml import BaseSourceContext, Record
+from dffml import BaseSource, BaseSourceContext, Record
 
 
 class ReadOnlySourceError(Exception):
@@ -23,3 +23,16 @@ class ReadOnlyMemoryContext(BaseSourceContext):
 
     async def record(self, key: str) -> Record:
         return self.parent.mem.get(key, Record(key))
+
+
+class ReadOnlyMemorySource(BaseSource):
+    """A source that reads its records into ``mem`` (key -> Record) when entered and refuses writes.
+
+    Subclasses fill ``mem`` in ``__aenter__`` and say in ``location`` where they read.
+    """
+
+    CONTEXT = ReadOnlyMemoryContext
+
+    def __init__(self, config) -> None:
+        super().__init__(config)
+        self.mem: Dict[str, Record] = {}

@@ -12,8 +12,8 @@ GITHUB_TOKEN. Neither is ever printed or logged. Binds 127.0.0.1 unless
 import argparse
 import os
 
-from .github import DEFAULT_BASE_URL
-from .train_cmd import DEFAULT_MODEL_DIR
+from ..github.client import DEFAULT_BASE_URL
+from .train import DEFAULT_MODEL_DIR
 
 HELP = "serve predictions (POST /v1/models/kubernetes-analysis:predict) and the labeling webhook (POST /webhook)"
 SECRET_ENV = "WEBHOOK_SECRET"
@@ -30,11 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     import asyncio
 
-    from operations.label import Secret
-
-    from .cli import UserError
-    from .github import split_repo
-    from .serve import ServeConfig, serve_forever
+    from ..bot.webhook import Secret
+    from ..errors import UserError
+    from ..github.client import split_repo
+    from ..serve.service import ServeConfig, serve_forever
 
     if not 0 <= args.port <= 65535:
         raise UserError(f"--port must be 0..65535, got {args.port}")

@@ -25,9 +25,10 @@ from typing import Dict, List, Optional
 
 from tqdm import tqdm
 
-from . import jobindex, timeutil
-from .github import Budget, GitHubError, connect, get_json, server_time, split_repo, walk
-from .store import Store, StoreError, default_path
+from .. import jobindex
+from ..store.sqlite import Store, StoreError, default_path
+from . import timeutil
+from .client import Budget, GitHubError, connect, get_json, server_time, split_repo, walk
 
 PER_PAGE = 100
 MIN_WINDOW_PAGES = 10

@@ -1,22 +1,21 @@
 """``k8s-issues``: a read-only DFFML source over the SQLite store.
 
 Each issue or pull request is a record keyed by its number (as a string) whose
-features are ``operations.parse.record``'s fields. Who closed an item comes
+features are ``records.parse.record``'s fields. Who closed an item comes
 from the raw item when it says so, else from the store's closers table.
 Malformed raw items are skipped and counted (``source.problems``), never fatal.
 
     dffml list records -sources gh=k8s-issues -source-gh-store data/kubernetes__kubernetes.sqlite \\
         -source-gh-pull_requests -source-gh-include '^kind/'
 """
-from typing import Dict, List, Tuple
+from typing import List, Tuple
 
-from dffml import BaseSource, Record, config, entrypoint, field
+from dffml import Record, config, entrypoint, field
 
-from operations import parse
-from operations.analyze import Filter, select
-
-from .readonly_source import ReadOnlyMemoryContext
-from .store import Store
+from ..store.sqlite import Store
+from . import parse
+from .readonly_source import ReadOnlyMemorySource
+from .selection import Filter, select
 
 
 def read_records(path) -> Tuple[List[dict], List[str]]:
@@ -41,15 +40,13 @@ class K8sIssuesSourceConfig:
 
 
 @entrypoint("k8s-issues")
-class K8sIssuesSource(BaseSource):
+class K8sIssuesSource(ReadOnlyMemorySource):
     """Issues and pull requests of the store as records, filtered by the config."""
 
     CONFIG = K8sIssuesSourceConfig
-    CONTEXT = ReadOnlyMemoryContext
 
     def __init__(self, config: K8sIssuesSourceConfig) -> None:
         super().__init__(config)
-        self.mem: Dict[str, Record] = {}
         self.problems: List[str] = []
 
     @property

@@ -8,25 +8,25 @@ prints the table and the best point by validation F1.
 import argparse
 import os
 
-from .train_cmd import add_data_arguments, load_examples
+from .train import add_training_arguments, load_examples
 
 HELP = "run one tuning grid point (--index, $JOB_COMPLETION_INDEX) or --summary DIR"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_data_arguments(parser)
+    add_training_arguments(parser)
     parser.add_argument("--index", type=int, help="grid point (default: $JOB_COMPLETION_INDEX)")
     parser.add_argument("--out", default="out/tuning", help="directory for point-INDEX.json (default: %(default)s)")
     parser.add_argument("--summary", metavar="DIR", help="summarize the points in DIR instead")
     parser.add_argument("--list", action="store_true", help="print the grid and exit")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
 
 
 def main(args: argparse.Namespace) -> int:
     import json
 
-    from . import classifier, jobindex, tuning
-    from .cli import UserError
+    from .. import jobindex
+    from ..errors import UserError
+    from ..model import classifier, tuning
 
     if args.list:
         for index, point in enumerate(tuning.grid()):

@@ -5,21 +5,10 @@ whether each was classified as expected; the exit status is 1 when one fails.
 """
 import argparse
 
-from .train_cmd import DEFAULT_MODEL_DIR
+from ..model.examples import EXAMPLES
+from .train import DEFAULT_MODEL_DIR
 
 HELP = "classify a release note TEXT, or --test the example notes"
-
-# (note, expected to carry the label) in the spirit of the original's examples
-EXAMPLES = [
-    ("Fixed a bug where kubelet crashes when the pod has no containers", True),
-    ("Fix a panic in kube-proxy when the service has no endpoints", True),
-    ("Fixed an issue where the scheduler could not schedule pods after a node restart", True),
-    ("Fix a race condition in the volume manager that caused pods to be stuck in ContainerCreating", True),
-    ("Added a new --output flag to kubectl to print resources as YAML", False),
-    ("Promote the CronJob API to GA", False),
-    ("Update the default etcd server version to 3.5.9", False),
-    ("The deprecated --foo flag is removed from kube-apiserver", False),
-]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -29,8 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from .artifacts import ArtifactError, load_predictor
-    from .cli import UserError
+    from ..errors import UserError
+    from ..model.artifacts import ArtifactError, load_predictor
 
     if args.test == (args.text is not None):
         raise UserError("give either a release note TEXT or --test")

@@ -14,17 +14,19 @@ HELP = "train the release-note classifier (k8s-mlp) [--tune]"
 DEFAULT_MODEL_DIR = "out/model"
 
 
-def add_data_arguments(parser: argparse.ArgumentParser) -> None:
+def add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    """What train and tune learn from (--source, --notes, --store) and the seed they learn with."""
     parser.add_argument("--source", choices=["notes", "store"], default="notes", help="training data (default: %(default)s)")
     parser.add_argument("--notes", help="release notes file (default: $K8S_NOTES or ../shared/data/...)")
     parser.add_argument("--store", default="data/kubernetes__kubernetes.sqlite", help="SQLite store for --source store")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
 
 
 def load_examples(args: argparse.Namespace):
     """(texts, label lists) oldest first, from the chosen source."""
-    from .cli import UserError
-    from .store import StoreError
-    from . import training_data
+    from ..errors import UserError
+    from ..records import training_data
+    from ..store.sqlite import StoreError
 
     try:
         if args.source == "store":
@@ -35,20 +37,19 @@ def load_examples(args: argparse.Namespace):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_data_arguments(parser)
+    add_training_arguments(parser)
     parser.add_argument("--model-dir", default=DEFAULT_MODEL_DIR, help="artifact directory (default: %(default)s)")
+    parser.add_argument("--epochs", type=int, help="maximum epochs")
     parser.add_argument("--all-kinds", action="store_true", help="multi-label: every kind/* label, not only kind/bug")
     parser.add_argument("--label-features", action="store_true", help="also learn from the PR's sig/area labels")
     parser.add_argument("--tune", action="store_true", help="search the grid first and train with the best point")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    parser.add_argument("--epochs", type=int, help="maximum epochs")
 
 
 def main(args: argparse.Namespace) -> int:
     import pathlib
     from dffml import noasync
 
-    from .model import K8sMLPModel
+    from ..model.plugin import K8sMLPModel
 
     texts, label_lists = load_examples(args)
     config = {"directory": args.model_dir, "all_kinds": args.all_kinds, "label_features": args.label_features, "seed": args.seed}
@@ -72,7 +73,7 @@ def tune_all(texts, label_lists, out_dir, seed: int) -> dict:
     """Run every grid point in this process; print the table; the best point's parameters."""
     from tqdm import tqdm
 
-    from . import classifier, tuning
+    from ..model import classifier, tuning
 
     base = classifier.Params(seed=seed)
     for index in tqdm(range(len(tuning.grid())), desc="tuning", unit="point"):

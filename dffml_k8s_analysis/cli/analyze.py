@@ -8,9 +8,9 @@ views, and the items (by their labels) of the time views.
 import argparse
 from typing import Any, Dict, List
 
-from operations.analyze import PERIODS, VIEWS, Filter
-
-from .store import default_path
+from ..analysis.views import PERIODS, VIEWS
+from ..records.selection import Filter
+from ..store.sqlite import default_path
 
 HELP = "charts and numbers: created/closed over time, labels, users, release notes (dataflows/analyze.yaml)"
 TIME_ROWS = 12
@@ -57,8 +57,8 @@ def table(numbers: Dict[str, Any]) -> List[str]:
 
 
 def main(args: argparse.Namespace) -> int:
-    from . import flows
-    from .cli import UserError
+    from .. import flows
+    from ..errors import UserError
 
     if args.count < 1:
         raise UserError(f"--count must be at least 1, got {args.count}")

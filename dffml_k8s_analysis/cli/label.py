@@ -8,8 +8,8 @@ no write. The token comes from GITHUB_TOKEN.
 import argparse
 import json
 
-from .github import DEFAULT_BASE_URL
-from .train_cmd import DEFAULT_MODEL_DIR
+from ..github.client import DEFAULT_BASE_URL
+from .train import DEFAULT_MODEL_DIR
 
 HELP = "label one issue or PR from its release note's prediction (the webhook bot, by hand)"
 
@@ -24,11 +24,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     import asyncio
 
-    from operations.label import first_cause, item_inputs
+    from operations.label import item_inputs
 
-    from . import flows
-    from .artifacts import ArtifactError
-    from .cli import UserError
+    from .. import flows
+    from ..errors import UserError, first_cause
+    from ..model.artifacts import ArtifactError
 
     if args.number < 1:
         raise UserError(f"--number must be positive, got {args.number}")

@@ -8,11 +8,11 @@ and ``number``. ``skip``/``limit`` take a slice in PR-number order.
     dffml list records -sources n=k8s-notes -source-n-limit 3
 """
 import pathlib
-from typing import Dict, List
+from typing import List
 
-from dffml import BaseSource, Record, config, entrypoint, field
+from dffml import Record, config, entrypoint, field
 
-from .readonly_source import ReadOnlyMemoryContext
+from .readonly_source import ReadOnlyMemorySource
 from .shared_data import load_notes, notes_path
 
 
@@ -43,15 +43,10 @@ class ReleaseNotesSourceConfig:
 
 
 @entrypoint("k8s-notes")
-class ReleaseNotesSource(BaseSource):
+class ReleaseNotesSource(ReadOnlyMemorySource):
     """Real Kubernetes release notes with their PR's kind/sig/area labels."""
 
     CONFIG = ReleaseNotesSourceConfig
-    CONTEXT = ReadOnlyMemoryContext
-
-    def __init__(self, config: ReleaseNotesSourceConfig) -> None:
-        super().__init__(config)
-        self.mem: Dict[str, Record] = {}
 
     @property
     def location(self) -> str:

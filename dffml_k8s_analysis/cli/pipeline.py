@@ -9,7 +9,7 @@ HELP = "update, retrain if the data changed, gate on the --test notes, promote (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .cli import add_repo_options
+    from .options import add_repo_options
 
     add_repo_options(parser)
     parser.add_argument("--model-dir", default="out/model", help="the serving model (a link; default: %(default)s)")
@@ -17,8 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from . import flows
-    from .export import summary_line
+    from .. import flows
+    from ..github.export import summary_line
 
     report = flows.run_pipeline(args.repo, args.base_url, args.store or "", args.model_dir, args.quiet)
     print(summary_line(report["update"]))

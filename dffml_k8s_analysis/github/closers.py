@@ -14,9 +14,9 @@ import datetime
 import time
 from typing import Dict, List, Optional, Tuple
 
+from ..store.sqlite import Store
 from . import timeutil
-from .github import get_json, graphql, server_time
-from .store import Store
+from .client import get_json, graphql, server_time
 
 QUERY = """
 query($owner: String!, $name: String!, $cursor: String, $since: DateTime) {

@@ -9,8 +9,9 @@ Routes (JSON in and out; errors are ``{"error": "..."}``):
   labels and thresholds once loaded, 503 with the reason otherwise;
 - ``GET /healthz``: liveness, 200 while the process serves;
 - ``POST /webhook``: GitHub deliveries, run through the label dataflow
-  (``operations.label``): 401 unsigned, 400 malformed, 200 with the outcome,
-  502 when GitHub keeps failing, 503 without a secret or a model.
+  (``operations.label``, over the bot in ``dffml_k8s_analysis.bot``): 401
+  unsigned, 400 malformed, 200 with the outcome, 502 when GitHub keeps
+  failing, 503 without a secret or a model.
 
 Bad input: invalid JSON, a missing ``text``, wrong types -> 400 naming the
 problem; a body over 1 MiB -> 413; unknown route -> 404; wrong method -> 405.
@@ -29,12 +30,14 @@ from typing import Callable, Iterator, Optional
 
 from aiohttp import web
 
-from operations import label
+from operations.label import webhook_inputs
 
-from . import flows
-from . import artifacts, background
-from .artifacts import ArtifactError
-from .github import DEFAULT_BASE_URL, GitHubError
+from .. import background, flows
+from ..bot.webhook import SIGNATURE_HEADER, Secret, WebhookError
+from ..errors import first_cause
+from ..github.client import DEFAULT_BASE_URL, GitHubError
+from ..model import artifacts
+from ..model.artifacts import ArtifactError
 
 LOGGER = logging.getLogger(__name__)
 
@@ -49,7 +52,7 @@ class ServeConfig:
     model_dir: str
     base_url: str = DEFAULT_BASE_URL
     repo: str = ""  # webhook: only this repository's events (empty: any)
-    secret: Optional[label.Secret] = None  # None disables the webhook
+    secret: Optional[Secret] = None  # None disables the webhook
 
 
 class Failure(Exception):
@@ -157,14 +160,14 @@ def build_app(config: ServeConfig) -> web.Application:
     async def webhook(request: web.Request) -> web.Response:
         if config.secret is None:
             raise Failure(503, "the webhook is disabled: set WEBHOOK_SECRET")
-        inputs = label.webhook_inputs(
-            await read_body(request), request.headers.get(label.SIGNATURE_HEADER, ""),
+        inputs = webhook_inputs(
+            await read_body(request), request.headers.get(SIGNATURE_HEADER, ""),
             request.headers.get("X-GitHub-Event", ""), config.secret, config.base_url, config.model_dir, config.repo)
         try:
             return web.json_response(await flows.run_label(inputs))
         except Exception as error:
-            cause = label.first_cause(error, (label.WebhookError, ArtifactError, GitHubError))
-            if isinstance(cause, label.WebhookError):
+            cause = first_cause(error, (WebhookError, ArtifactError, GitHubError))
+            if isinstance(cause, WebhookError):
                 raise Failure(cause.status, str(cause)) from None
             if isinstance(cause, ArtifactError):
                 raise Failure(503, f"model not loaded: {cause}") from None

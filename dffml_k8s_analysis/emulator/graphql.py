@@ -37,7 +37,7 @@ def answer(sample: Sample, owner: str, repo: str, body: Any) -> Dict[str, Any]:
         )
     match = CONNECTION.search(body["query"])
     if match is None or "CLOSED_EVENT" not in body["query"] or "UPDATED_AT" not in match.group(2):
-        raise GraphQLError("The emulator answers only the closed-items query of dffml_k8s_analysis.closers")
+        raise GraphQLError("The emulator answers only the closed-items query of dffml_k8s_analysis.github.closers")
     connection, arguments = match.groups()
     descending = (DIRECTION.search(arguments) or [None, "ASC"])[1] == "DESC"
     since = variables.get("since") if connection == "issues" else None

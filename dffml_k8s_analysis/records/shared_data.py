@@ -10,7 +10,7 @@ def notes_path() -> pathlib.Path:
     """Path of the release notes file: ``$K8S_NOTES`` or ``../shared/data/`` beside the repo."""
     if os.environ.get("K8S_NOTES"):
         return pathlib.Path(os.environ["K8S_NOTES"])
-    repo_root = pathlib.Path(__file__).resolve().parents[1]
+    repo_root = pathlib.Path(__file__).resolve().parents[2]
     return repo_root.parent / "shared" / "data" / "k8s-release-notes.jsonl.xz"
 
 

@@ -20,10 +20,10 @@ import time
 
 import requests
 
-from . import flows
-from .emulator import EmulatorConfig, running
-from .export import summary_line
-from .store import Store
+from .. import flows
+from ..emulator.rest import EmulatorConfig, running
+from ..github.export import summary_line
+from ..store.sqlite import Store
 
 REPO = "kubernetes/kubernetes"
 HELP = "run the whole loop against the emulator: no token, no network"
@@ -72,7 +72,7 @@ class Demo:
         print("the store holds exactly what GitHub serves")
 
     def analyze(self) -> None:
-        from operations.analyze import VIEWS
+        from ..analysis.views import VIEWS
 
         self.step(f"analyze: all {len(VIEWS)} views (dataflows/analyze.yaml)")
         result = flows.run_analyze(self.store, list(VIEWS), out=self.analysis)
@@ -93,8 +93,9 @@ class Demo:
             raise DemoFailure(f"the model was not promoted: {report['why']}")
 
     def serve_and_label(self) -> None:
-        from operations.label import MARKER, Secret
-        from .serve import PREDICT_ROUTE, ServeConfig, running as serving
+        from ..bot.reconcile import MARKER
+        from ..bot.webhook import Secret
+        from ..serve.service import PREDICT_ROUTE, ServeConfig, running as serving
 
         secret = secrets.token_hex(16)
         config = ServeConfig(self.model, self.github.url, REPO, Secret(secret))
@@ -144,7 +145,7 @@ class DemoFailure(Exception):
 
 
 def main(args: argparse.Namespace) -> int:
-    from .cli import UserError
+    from ..errors import UserError
 
     out = pathlib.Path(args.out)
     if out.exists():

@@ -20,7 +20,7 @@ def from_notes(path: Optional[pathlib.Path] = None) -> Examples:
 
 def from_store(path) -> Examples:
     """The pull requests with a release note in an SQLite store written by ``k8s-analysis export``."""
-    from .source import read_records
+    from .issues_source import read_records
 
     records, _ = read_records(path)
     records = sorted((rec for rec in records if rec["release_note"]), key=lambda rec: rec["number"])

@@ -1,6 +1,6 @@
 """A local emulator of the GitHub REST API parts used to export issues and PRs.
 
-It serves a deterministic :class:`~dffml_k8s_analysis.sample.Sample` with GitHub's
+It serves a deterministic :class:`~dffml_k8s_analysis.emulator.sample.Sample` with GitHub's
 semantics: issue listing with filters, page and cursor pagination and the
 large-dataset page limit, comments and labels, ETags and conditional requests,
 the primary rate limit (``X-RateLimit-*`` headers, 403 when spent), secondary rate
@@ -8,7 +8,6 @@ limits, token checks, latency, 502 faults and dropped connections.
 
 ``/_emulator/`` routes inspect and steer it (stats, touch items, change config).
 """
-import argparse
 import asyncio
 import base64
 import bisect
@@ -21,13 +20,14 @@ import math
 import os
 import random
 import signal
-import sys
 import time
 from typing import Callable, Iterator, List, Optional, Tuple
 
 from aiohttp import web
 
-from . import background, emulator_graphql, shared_data
+from .. import background
+from ..records import shared_data
+from . import graphql
 from .sample import Sample, iso, label_json, node_id, user_json
 
 DOCS = "https://docs.github.com/rest"
@@ -359,11 +359,11 @@ class Emulator:
         return response
 
     async def _graphql(self, request: web.Request) -> web.Response:
-        """POST /graphql: who closed which items (see :mod:`.emulator_graphql`)."""
+        """POST /graphql: who closed which items (see :mod:`.graphql`)."""
         body = await read_json(request)
         try:
-            data = emulator_graphql.answer(self.sample, self.config.owner, self.config.repo, body)
-        except emulator_graphql.GraphQLError as error:
+            data = graphql.answer(self.sample, self.config.owner, self.config.repo, body)
+        except graphql.GraphQLError as error:
             return json_response({"errors": [{"message": str(error)}]})
         return json_response({"data": data})
 
@@ -668,44 +668,9 @@ def running(config: Optional[EmulatorConfig] = None,
     with background.in_thread(lambda: _start(emulator, host, 0), "github-emulator") as (_, runner):
         yield Running("http://{}:{}".format(host, runner.addresses[0][1]), emulator)
 
-HELP = "serve an emulated GitHub REST API on 127.0.0.1 with sample data"
 
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of the ``emulate-github`` command."""
-    defaults = EmulatorConfig()
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--portfile", help="write the bound port to this file")
-    parser.add_argument("--items", type=int, default=defaults.items)
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--latency-ms", type=float, default=defaults.latency_ms)
-    parser.add_argument("--rate-limit", type=int, default=defaults.rate_limit)
-    parser.add_argument("--rate-reset", type=float, default=defaults.rate_reset_s,
-                        help="seconds until the rate-limit budget refills")
-    parser.add_argument("--token", help="require this token")
-    parser.add_argument("--fault-rate", type=float, default=defaults.fault_rate,
-                        help="fraction of requests answered 502")
-    parser.add_argument("--drop-rate", type=float, default=defaults.drop_rate,
-                        help="fraction of requests whose connection is dropped")
-    parser.add_argument("--secondary-every", type=int, default=defaults.secondary_every,
-                        help="every Kth request hits a secondary rate limit")
-    parser.add_argument("--no-notes", action="store_true",
-                        help="generate release notes instead of using the real ones")
-
-
-def main(args: argparse.Namespace) -> int:
-    """Serve until SIGTERM or SIGINT."""
-    config = EmulatorConfig(
-        items=args.items, seed=args.seed, use_notes=not args.no_notes,
-        latency_ms=args.latency_ms, rate_limit=args.rate_limit,
-        rate_reset_s=args.rate_reset, token=args.token, fault_rate=args.fault_rate,
-        drop_rate=args.drop_rate, secondary_every=args.secondary_every)
-    asyncio.run(_serve(Emulator(config), args.host, args.port, args.portfile))
-    return 0
-
-
-async def _serve(emulator: Emulator, host: str, port: int, portfile: Optional[str]) -> None:
+async def serve_forever(emulator: Emulator, host: str, port: int, portfile: Optional[str] = None) -> None:
+    """Serve on ``host:port`` (0: a free port) until SIGTERM or SIGINT; write the bound port to ``portfile``."""
     runner = await _start(emulator, host, port)
     port = runner.addresses[0][1]
     try:
@@ -722,9 +687,3 @@ async def _serve(emulator: Emulator, host: str, port: int, portfile: Optional[st
         await stop.wait()
     finally:
         await runner.cleanup()
-
-
-if __name__ == "__main__":
-    _parser = argparse.ArgumentParser(prog="emulate-github", description=__doc__)
-    add_arguments(_parser)
-    sys.exit(main(_parser.parse_args()))

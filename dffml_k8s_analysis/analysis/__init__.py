@@ -1,0 +1,1 @@
+"""Records to numbers and charts: the original's analysis views (``views.py``), drawn with matplotlib (``charts.py``)."""

@@ -1,0 +1,98 @@
+"""Charts of the analysis views: numbers in, files out.
+
+matplotlib's object API on the Agg canvas (never pyplot, never a window), so
+charts render the same in threads, tests and headless servers. Each view
+becomes ``OUT/VIEW-SUBSET.svg``, ``.png`` (title in its metadata) and
+``.json`` (the numbers), each written to a temporary file and renamed.
+matplotlib is imported on first use: it takes most of a second.
+"""
+import json
+import os
+import pathlib
+from typing import Any, Dict
+
+from .views import period_start
+
+TIME_VIEWS = {"created", "closed", "created-vs-closed"}
+
+
+def _atomic(path: pathlib.Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def _figure(height: float = 4.8):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def time_chart(numbers: Dict[str, Any]):
+    """Per-period bars (or lines) with the running total or open items on a second axis."""
+    import matplotlib.dates as mdates
+
+    fig = _figure()
+    ax = fig.add_subplot()
+    dates = [period_start(key) for key in numbers["periods"]]
+    period = numbers["period"]
+    if numbers["view"] == "created-vs-closed":
+        ax.plot(dates, numbers["created"], label="created", color="tab:blue")
+        ax.plot(dates, numbers["closed"], label="closed", color="tab:green")
+        second, second_label = numbers["open"], "open at end of period"
+    else:
+        ax.bar(dates, numbers[numbers["view"]], width={"week": 6, "month": 27, "year": 330}[period],
+               align="edge", label=f"{numbers['view']} per {period}", color="tab:blue")
+        second, second_label = numbers["cumulative"], "running total"
+    ax.set_ylabel(f"items per {period}")
+    ax.set_xlabel(period)
+    twin = ax.twinx()
+    twin.plot(dates, second, color="tab:red", label=second_label)
+    twin.set_ylabel(second_label)
+    twin.set_ylim(bottom=0)
+    locator = mdates.AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
+    ax.legend(handles=handles, loc="upper left")
+    return fig
+
+
+def bar_chart(numbers: Dict[str, Any]):
+    """Horizontal bars, largest on top, full label names, values at the bar ends."""
+    entries = numbers["top"]
+    fig = _figure(height=max(3.0, 0.8 + 0.28 * len(entries)))
+    ax = fig.add_subplot()
+    names = [name for name, _ in reversed(entries)]
+    values = [value for _, value in reversed(entries)]
+    bars = ax.barh(names, values, color="tab:blue")
+    ax.bar_label(bars, padding=3, fontsize=8)
+    ax.set_xlabel({"users-by-created": "items created", "users-by-closed": "items closed"}.get(
+        numbers["view"], "items labelled"))
+    ax.set_ylabel({"labels-by-group": "label group"}.get(numbers["view"], "user" if "users" in numbers["view"]
+                                                          else "label"))
+    ax.tick_params(axis="y", labelsize=8)
+    ax.margins(x=0.1)
+    return fig
+
+
+def render(numbers: Dict[str, Any], out: str) -> Dict[str, str]:
+    """Write a view's SVG and PNG chart and JSON numbers; return their paths."""
+    import matplotlib
+
+    directory = pathlib.Path(out)
+    directory.mkdir(parents=True, exist_ok=True)
+    stem = f"{numbers['view']}-{numbers['subset'].replace('_', '-')}"
+    fig = time_chart(numbers) if numbers["view"] in TIME_VIEWS else bar_chart(numbers)
+    fig.suptitle(numbers["title"])
+    if not (numbers.get("periods") or numbers.get("top")):
+        fig.text(0.5, 0.5, "no data", ha="center")
+    paths = {kind: directory / f"{stem}.{kind}" for kind in ("svg", "png", "json")}
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": stem}):  # text stays text
+        _atomic(paths["svg"], lambda tmp: fig.savefig(tmp, format="svg", metadata={"Title": numbers["title"]}))
+    _atomic(paths["png"], lambda tmp: fig.savefig(tmp, format="png", dpi=100, metadata={"Title": numbers["title"]}))
+    _atomic(paths["json"], lambda tmp: tmp.write_text(json.dumps(numbers, indent=1) + "\n"))
+    return {kind: str(path) for kind, path in paths.items()}

@@ -1,0 +1,89 @@
+"""GitHub webhook deliveries: check the signature, find the issue or PR an event is about.
+
+``X-Hub-Signature-256`` is the HMAC-SHA256 of the raw body with the webhook
+secret, compared in constant time; a delivery without it, or with a wrong one,
+is refused before any GitHub call. ``pull_request`` and ``issues`` events whose
+action is opened, edited or reopened are about an item; any other is ignored,
+with the reason. The secret travels as a :class:`Secret`, whose repr hides it.
+"""
+import hashlib
+import hmac
+import json
+from typing import Any, Dict, NamedTuple, Optional
+
+EVENTS = {"pull_request": "pull_request", "issues": "issue"}  # event -> payload member
+ACTIONS = ("opened", "edited", "reopened")
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+
+
+class WebhookError(ValueError):
+    """A delivery refused before any GitHub call: ``status`` is the HTTP answer (401, 400)."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+class Secret:
+    """The webhook secret: signs and verifies bodies, never shows in a repr or a log."""
+
+    __slots__ = ("_key",)
+
+    def __init__(self, value: str):
+        if not value:
+            raise ValueError("the webhook secret is empty")
+        self._key = value.encode()
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def sign(self, body: bytes) -> str:
+        """The ``X-Hub-Signature-256`` value GitHub sends for ``body``."""
+        return "sha256=" + hmac.new(self._key, body, hashlib.sha256).hexdigest()
+
+    def verify(self, body: bytes, signature: str) -> bool:
+        return hmac.compare_digest(self.sign(body).encode(), signature.encode("utf-8", "replace"))
+
+
+def verify(body: bytes, signature: str, secret: Secret) -> Dict[str, Any]:
+    """The delivery's JSON payload; WebhookError 401 for a missing or wrong signature, 400 for bad JSON."""
+    if not signature:
+        raise WebhookError(401, f"missing {SIGNATURE_HEADER} header")
+    if not secret.verify(body, signature):
+        raise WebhookError(401, f"wrong {SIGNATURE_HEADER} signature")
+    try:
+        payload = json.loads(body)
+    except ValueError as error:
+        raise WebhookError(400, f"the payload is not valid JSON: {error}") from None
+    if not isinstance(payload, dict):
+        raise WebhookError(400, f"the payload must be a JSON object, got {type(payload).__name__}")
+    return payload
+
+
+class Event(NamedTuple):
+    """What a delivery is about: the item (repo, number) and its body, or why it is ignored."""
+
+    item: Optional[Dict[str, Any]] = None
+    body: Optional[str] = None
+    ignored: Optional[str] = None
+
+
+def item_of(event: str, payload: Dict[str, Any], only_repo: str = "") -> Event:
+    """The issue or PR of an opened/edited/reopened event and its body; other events are ignored."""
+    if event not in EVENTS:
+        return Event(ignored=f"event {event or '(none)'!r} is not handled")
+    action = payload.get("action")
+    if action not in ACTIONS:
+        return Event(ignored=f"{event} action {action!r} is not handled")
+    item = payload.get(EVENTS[event])
+    repository = payload.get("repository")
+    repo = repository.get("full_name") if isinstance(repository, dict) else None
+    number = item.get("number") if isinstance(item, dict) else None
+    if not isinstance(number, int) or isinstance(number, bool) or not isinstance(repo, str):
+        raise WebhookError(400, f"a {event} payload needs {EVENTS[event]}.number and repository.full_name")
+    if only_repo and repo.lower() != only_repo.lower():
+        return Event(ignored=f"repository {repo} is not {only_repo}")
+    body = item.get("body")
+    return Event({"repo": repo, "number": number}, body if isinstance(body, str) else None)

@@ -1,0 +1,1 @@
+"""The ``k8s-analysis`` command line: ``main.py`` dispatches to one module per command."""

@@ -1,0 +1,54 @@
+"""``k8s-analysis emulate-github``: serve the GitHub emulator on its own, until SIGTERM or SIGINT.
+
+It serves a deterministic sample of issues and pull requests (on the shared
+real release notes unless --no-notes) with GitHub's semantics: listings and
+their pagination, comments and labels, ETags, rate limits, faults. Once it
+listens, it writes the bound port to --portfile and prints its URL.
+"""
+import argparse
+import asyncio
+import sys
+
+from ..emulator.rest import Emulator, EmulatorConfig, serve_forever
+
+HELP = "serve an emulated GitHub REST API on 127.0.0.1 with sample data"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of the ``emulate-github`` command."""
+    defaults = EmulatorConfig()
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--portfile", help="write the bound port to this file")
+    parser.add_argument("--items", type=int, default=defaults.items)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--latency-ms", type=float, default=defaults.latency_ms)
+    parser.add_argument("--rate-limit", type=int, default=defaults.rate_limit)
+    parser.add_argument("--rate-reset", type=float, default=defaults.rate_reset_s,
+                        help="seconds until the rate-limit budget refills")
+    parser.add_argument("--token", help="require this token")
+    parser.add_argument("--fault-rate", type=float, default=defaults.fault_rate,
+                        help="fraction of requests answered 502")
+    parser.add_argument("--drop-rate", type=float, default=defaults.drop_rate,
+                        help="fraction of requests whose connection is dropped")
+    parser.add_argument("--secondary-every", type=int, default=defaults.secondary_every,
+                        help="every Kth request hits a secondary rate limit")
+    parser.add_argument("--no-notes", action="store_true",
+                        help="generate release notes instead of using the real ones")
+
+
+def main(args: argparse.Namespace) -> int:
+    """Serve until SIGTERM or SIGINT."""
+    config = EmulatorConfig(
+        items=args.items, seed=args.seed, use_notes=not args.no_notes,
+        latency_ms=args.latency_ms, rate_limit=args.rate_limit,
+        rate_reset_s=args.rate_reset, token=args.token, fault_rate=args.fault_rate,
+        drop_rate=args.drop_rate, secondary_every=args.secondary_every)
+    asyncio.run(serve_forever(Emulator(config), args.host, args.port, args.portfile))
+    return 0
+
+
+if __name__ == "__main__":
+    _parser = argparse.ArgumentParser(prog="emulate-github", description=__doc__)
+    add_arguments(_parser)
+    sys.exit(main(_parser.parse_args()))

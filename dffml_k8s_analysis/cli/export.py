@@ -1,0 +1,37 @@
+"""Export (or with --update, incrementally update) a repository's issues and pull requests into an
+SQLite store. The token comes from GITHUB_TOKEN.
+"""
+import argparse
+
+from .options import add_repo_options
+
+HELP = "export every issue and PR into the SQLite store (dataflows/export.yaml)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_repo_options(parser)
+    parser.add_argument("--update", action="store_true", help="fetch only what changed since the last sync")
+    parser.add_argument("--workers", type=int, default=8, help="concurrent windows (default: %(default)s)")
+    parser.add_argument("--windows", type=int, default=0, help="time windows of a full export (default: 4 per worker)")
+    parser.add_argument("--closers", action="store_true",
+                        help="also fetch who closed each item (GraphQL, 1 request per 100 closed items; "
+                        "dataflows/closers.yaml), for `analyze --users-by-closed`")
+    parser.add_argument("--shards", type=int, default=0,
+                        help="run as pod JOB_COMPLETION_INDEX of an Indexed Job of N pods (store must hold {index})")
+    parser.add_argument("--until", default="", help="with --shards: the end of the exported range, YYYY-MM-DDTHH:MM:SSZ")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def main(args: argparse.Namespace) -> int:
+    from .. import flows
+    from ..errors import UserError
+    from ..github.export import summary_line
+
+    if args.workers < 1:
+        raise UserError(f"--workers must be at least 1, got {args.workers}")
+    summary = flows.run_export(
+        args.repo, args.base_url, args.store or "", args.update, args.workers, args.windows, args.quiet,
+        args.closers, args.shards, args.until,
+    )
+    print(summary_line(summary))
+    return 0

@@ -1,0 +1,81 @@
+"""Versions of the serving model: train a candidate, gate it on the example notes, promote it.
+
+The serving model directory ``MODEL_DIR`` is a symbolic link to one of
+``MODEL_DIR.versions/STAMP``. Each version records the data version it learned
+from (the store's high-water mark and item count), so the daily pipeline
+retrains only when the data changed. :func:`promote` swaps the link with
+``os.replace``, so the service never sees a half-written model; the previous
+version is kept.
+"""
+import datetime
+import json
+import os
+import pathlib
+import shutil
+from typing import Any, Dict, Tuple
+
+from ..store.sqlite import Store
+from .examples import EXAMPLES
+
+VERSION_FILE = "data-version.json"
+KEEP_VERSIONS = 2
+
+
+def data_version(store) -> Dict[str, Any]:
+    """What a store holds now: its high-water mark and how many items."""
+    with Store(store, create=False) as db:
+        return {"high_water": db.get("high_water"), "items": db.count()["items"]}
+
+
+async def train_candidate(store, model_dir: str, version: Dict[str, Any]) -> Tuple[str, int]:
+    """Train k8s-mlp on the store's release notes into a new version; its path and how many notes it learned."""
+    from dffml import train
+
+    from ..records import training_data
+    from .plugin import K8sMLPModel
+
+    texts, label_lists = training_data.from_store(store)
+    if not texts:
+        raise ValueError(f"store {store} has no pull request with a release note to learn from")
+    stamp = datetime.datetime.utcnow().strftime("%Y%m%dT%H%M%S%f")
+    candidate = versions_dir(model_dir) / stamp
+    model = K8sMLPModel(directory=str(candidate))
+    await train(model, *[{"release_note": text, "labels": labels} for text, labels in zip(texts, label_lists)])
+    (candidate / VERSION_FILE).write_text(json.dumps(version))
+    return str(candidate), len(texts)
+
+
+def gate(candidate: str) -> Dict[str, Any]:
+    """Run the example notes through a candidate: how many there are and the ones it got wrong."""
+    from .artifacts import load_predictor
+
+    predictor = load_predictor(candidate)
+    probabilities = predictor.predict([text for text, _ in EXAMPLES])
+    failed = [text for (text, expected), p in zip(EXAMPLES, probabilities) if (p >= predictor.threshold) != expected]
+    return {"examples": len(EXAMPLES), "failed": failed}
+
+
+def versions_dir(model_dir: str) -> pathlib.Path:
+    """Where the trained versions live: ``MODEL_DIR.versions/STAMP``."""
+    return pathlib.Path(model_dir + ".versions")
+
+
+def serving_version(model_dir: str):
+    """The data version the serving model was trained on, None when there is none."""
+    path = pathlib.Path(model_dir) / VERSION_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def promote(candidate: str, model_dir: str) -> None:
+    """Atomically point the ``model_dir`` link at ``candidate``; keep the newest versions."""
+    link = pathlib.Path(model_dir)
+    if link.exists() and not link.is_symlink():  # a model trained by hand: keep it beside the versions
+        link.rename(versions_dir(model_dir) / "manual")
+    temporary = link.with_name(link.name + ".link")
+    if temporary.is_symlink():
+        temporary.unlink()
+    os.symlink(os.path.relpath(candidate, link.parent), temporary)
+    os.replace(temporary, link)
+    stamps = sorted(path for path in versions_dir(model_dir).iterdir() if path.name != "manual")
+    for old in stamps[:-KEEP_VERSIONS]:
+        shutil.rmtree(old)

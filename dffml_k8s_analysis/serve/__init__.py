@@ -1,0 +1,1 @@
+"""The HTTP prediction service and the labeling bot's webhook (``service.py``)."""
