@@ -274,6 +274,16 @@ def test_tuning_points_are_independent_and_summarized(tmp_path):
         tuning.point_params(120)
 
 
+def test_tuning_table_puts_each_value_under_its_column(tmp_path):
+    point = tuning.grid()[77]
+    row = {"index": 77, "params": point, "f1": 0.5, "accuracy": 0.6, "threshold": 0.4, "epochs": 3, "seconds": 1.0}
+    artifacts.write_json(tmp_path / "point-77.json", row)  # sorts the keys, as run_point's files are
+    head, line = tuning.table(tuning.summarize(tmp_path)).splitlines()
+    columns = dict(zip(head.split(), line.split()))
+    assert {name: columns[name] for name in point} == {name: str(value) for name, value in point.items()}
+    assert columns["index"] == "77" and columns["f1"] == "0.5000"
+
+
 @pytest.mark.parametrize("field, value, message", [("ngrams", [2, 3], "ngrams must be '1 N'"), ("l2", -1.0, "l2 must be 0")])
 def test_bad_model_config_is_refused_with_the_field_named(tmp_path, field, value, message):
     model = K8sMLPModel(directory=tmp_path, **{field: value})

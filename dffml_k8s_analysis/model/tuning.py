@@ -88,7 +88,7 @@ def table(summary: dict) -> str:
     head = "  ".join(f"{name:>9}" for name in ["index", *AXES, "f1", "accuracy", "threshold", "epochs", "seconds"])
     lines = [head]
     for row in summary["rows"]:
-        values = [row["index"], *row["params"].values(), f"{row['f1']:.4f}", f"{row['accuracy']:.4f}",
+        values = [row["index"], *(row["params"][name] for name in AXES), f"{row['f1']:.4f}", f"{row['accuracy']:.4f}",
                   row["threshold"], row["epochs"], row["seconds"]]
         lines.append("  ".join(f"{value:>9}" for value in values))
     return "\n".join(lines)
