@@ -74,7 +74,7 @@ def max_f_classif(X, Y):
 
 def seed_everything(seed: int):
     """Seed Python, NumPy and TensorFlow and make TF ops deterministic; returns tf."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # its C++ start-up chatter (CUDA factories) is noise here
     import tensorflow as tf
 
     random.seed(seed)
