@@ -1,18 +1,33 @@
 """Analysis views against hand-computed numbers, charts, the analyze dataflow and CLI."""
+import datetime
 import json
+import random
 import xml.etree.ElementTree as ElementTree
 
 import matplotlib.image
+import numpy
 import pytest
 import yaml
 
 from conftest import ROOT, run_cli
 from dffml_k8s_analysis import flows
 from dffml_k8s_analysis.analysis.charts import render
-from dffml_k8s_analysis.analysis.views import VIEWS, run_view
+from dffml_k8s_analysis.analysis.views import VIEWS, percentile, run_view
+from dffml_k8s_analysis.emulator.sample import Sample
 from dffml_k8s_analysis.records.issues_source import read_records
+from dffml_k8s_analysis.records.parse import records as parse_records
 from dffml_k8s_analysis.records.selection import Filter, select
-from test_source import make_store
+from dffml_k8s_analysis.store.sqlite import Store
+from test_source import make_store, raw
+
+
+def sample_store(path, count: int) -> str:
+    """A store of the emulator's first ``count`` sample items (as its REST API serves them), synced."""
+    sample = Sample(count, seed=1)
+    items = [sample.item(number, "http://127.0.0.1", detail=True) for number in range(1, count + 1)]
+    with Store(path) as store:
+        store.save_page(items, high_water=max(item["updated_at"] for item in items))
+    return str(path)
 
 
 @pytest.fixture
@@ -83,6 +98,87 @@ def test_release_notes_stats(records):
     assert numbers(records, "release-notes-stats", subset="issues")["items"] == 0
 
 
+def test_time_to_close_per_month_prs_and_issues_apart(records):
+    view = numbers(records, "time-to-close")
+    assert view["periods"] == ["2020-01", "2020-02", "2020-03", "2020-04"]  # the months items closed in
+    prs, issues = view["pull_requests"], view["issues"]
+    assert prs["closed"] == [1, 0, 1, 1] and prs["median"] == [5.0, None, 1.0, 1.0]  # #2: 5 days; #4, #6: 1 day
+    assert issues["closed"] == [0, 1, 0, 0] and issues["p90"] == [None, 36.0, None, None]  # #1: 5 Jan to 10 Feb
+    assert (prs["median_total"], prs["p90_total"]) == (1.0, 4.2)  # [1, 1, 5]: rank 1.8 is 1 + 0.8 * (5 - 1)
+    assert numbers(records, "time-to-close", subset="issues")["pull_requests"]["closed_total"] == 0
+
+
+def closed_after(number, days, pr=True):
+    start = datetime.datetime(2021, 3, 1, tzinfo=datetime.timezone.utc)
+    closed = (start + datetime.timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return raw(number, "2021-03-01T00:00:00Z", closed, pr=pr)
+
+
+def test_time_to_close_median_and_90th_percentile_of_a_month():
+    days = {1: 1, 2: 2, 3: 3, 4: 4, 5: 10, 6: 70}  # PRs; #6 closes in May
+    items = [closed_after(n, d) for n, d in days.items()] + [closed_after(7, 0.25, False), closed_after(8, 0.75, False)]
+    view = run_view("time-to-close", parse_records(items)[0])
+    assert view["periods"] == ["2021-03", "2021-04", "2021-05"]
+    prs, issues = view["pull_requests"], view["issues"]
+    assert prs["closed"] == [5, 0, 1] and prs["median"] == [3.0, None, 70.0]
+    assert prs["p90"] == [7.6, None, 70.0]  # [1, 2, 3, 4, 10]: rank 3.6 is 4 + 0.6 * (10 - 4)
+    assert (prs["median_total"], prs["p90_total"]) == (3.5, 40.0)  # rank 4.5 of [1, 2, 3, 4, 10, 70]
+    assert (issues["closed"], issues["median"], issues["p90"]) == ([2, 0, 0], [0.5, None, None], [0.7, None, None])
+
+
+def test_percentile_is_numpys_default():
+    rng = random.Random(3)
+    for size in (1, 2, 5, 38):
+        values = [rng.expovariate(0.1) for _ in range(size)]
+        for q in (0, 50, 90, 100):
+            assert percentile(values, q) == pytest.approx(numpy.percentile(values, q))
+
+
+def test_sig_backlog_open_items_per_sig_label(records):
+    view = numbers(records, "sig-backlog")
+    assert view["periods"] == ["2020-01", "2020-02"]  # #1 (sig/node) 5 Jan to 10 Feb; #2 (node, apps) 20 to 25 Jan
+    assert view["sigs"] == {"sig/node": [1, 0], "sig/apps": [0, 0]}  # the largest at the end (then peak) first
+    assert (view["distinct"], view["items"]) == (2, 2)
+    assert numbers(records, "sig-backlog", count=1)["sigs"] == {"sig/node": [1, 0]}
+    apps = numbers(records, "sig-backlog", include="apps")
+    assert (apps["periods"], apps["sigs"]) == (["2020-01"], {"sig/apps": [0]})
+    assert numbers(records, "sig-backlog", subset="pull_requests")["sigs"] == {"sig/apps": [0], "sig/node": [0]}
+
+
+def test_open_candlestick_open_high_low_close(records):
+    view = numbers(records, "open-candlestick")
+    assert view["periods"] == ["2020-01", "2020-02", "2020-03", "2020-04"]
+    # Jan: 0 -> #1 1 -> #2 2 -> #2 closed 1; Feb: #3 2, #1 closed 1; Mar: #4 2, closed 1, #5 2; Apr: #6 3, closed 2
+    assert (view["open"], view["high"], view["low"], view["close"]) == (
+        [0, 1, 1, 2], [2, 2, 2, 3], [0, 1, 1, 2], [1, 1, 2, 2])
+    assert view["close"] == numbers(records, "created-vs-closed")["open"]
+
+
+def test_open_candlestick_same_second_and_quiet_periods():
+    items = [raw(1, "2021-01-10T00:00:00Z", "2021-03-05T00:00:00Z"),
+             raw(2, "2021-01-10T00:00:00Z", "2021-01-10T00:00:00Z")]  # created and closed in the same second
+    view = run_view("open-candlestick", parse_records(items)[0])
+    assert view["periods"] == ["2021-01", "2021-02", "2021-03"]
+    candles = list(zip(view["open"], view["high"], view["low"], view["close"]))
+    assert candles == [(0, 2, 0, 1), (1, 1, 1, 1), (1, 1, 0, 0)]  # creations first; February flat
+
+
+def test_new_views_agree_with_direct_counts_on_an_emulated_store(tmp_path):
+    records = read_records(sample_store(tmp_path / "e.sqlite", 600))[0]
+    backlog = numbers(records, "sig-backlog", count=100)
+    open_now = {name: sum(1 for rec in records if name in rec["labels"] and not rec["closed_at"])
+                for name in backlog["sigs"]}
+    assert {name: series[-1] for name, series in backlog["sigs"].items()} == open_now and len(open_now) > 5
+    candles = numbers(records, "open-candlestick", period="week")
+    assert candles["close"] == numbers(records, "created-vs-closed", period="week")["open"]
+    assert candles["open"][1:] == candles["close"][:-1]
+    assert all(low <= min(o, c) <= max(o, c) <= high for o, high, low, c in zip(
+        candles["open"], candles["high"], candles["low"], candles["close"]))
+    closing = numbers(records, "time-to-close", period="year")
+    assert closing["pull_requests"]["closed_total"] == sum(1 for r in records if r["closed_at"] and r["pull_request"])
+    assert sum(closing["issues"]["closed"]) == closing["issues"]["closed_total"] > 0
+
+
 def test_bad_arguments_are_named(records):
     with pytest.raises(ValueError, match="exclude regex '\\(' is invalid"):
         Filter.of("", "(")
@@ -94,7 +190,8 @@ def test_bad_arguments_are_named(records):
         run_view("created", records, period="day")
 
 
-@pytest.mark.parametrize("name", ["created-vs-closed", "labels-by-name"])
+@pytest.mark.parametrize("name", ["created-vs-closed", "labels-by-name", "time-to-close", "sig-backlog",
+                                  "open-candlestick"])
 def test_charts_are_valid_images_with_the_title(records, tmp_path, name):
     view = numbers(records, name)
     files = render(view, str(tmp_path / "charts"))
@@ -111,7 +208,7 @@ def test_charts_are_valid_images_with_the_title(records, tmp_path, name):
 
 
 def test_empty_views_still_chart(tmp_path):
-    for name in ("created", "users-by-closed"):
+    for name in ("created", "users-by-closed", "time-to-close", "sig-backlog", "open-candlestick"):
         files = render(run_view(name, []), str(tmp_path))
         assert "no data" in open(files["svg"]).read()
 

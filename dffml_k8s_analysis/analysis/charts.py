@@ -13,7 +13,7 @@ from typing import Any, Dict
 
 from .views import period_start
 
-TIME_VIEWS = {"created", "closed", "created-vs-closed"}
+WIDTH = {"week": 6, "month": 27, "year": 330}  # a period's bar, in days
 
 
 def _atomic(path: pathlib.Path, write) -> None:
@@ -31,34 +31,102 @@ def _figure(height: float = 4.8):
     return fig
 
 
-def time_chart(numbers: Dict[str, Any]):
-    """Per-period bars (or lines) with the running total or open items on a second axis."""
+def _date_axis(ax, period: str) -> None:
     import matplotlib.dates as mdates
 
+    locator = mdates.AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    ax.set_xlabel(period)
+
+
+def _dates(numbers: Dict[str, Any]) -> list:
+    return [period_start(key) for key in numbers["periods"]]
+
+
+def time_chart(numbers: Dict[str, Any]):
+    """Per-period bars (or lines) with the running total or open items on a second axis."""
     fig = _figure()
     ax = fig.add_subplot()
-    dates = [period_start(key) for key in numbers["periods"]]
+    dates = _dates(numbers)
     period = numbers["period"]
     if numbers["view"] == "created-vs-closed":
         ax.plot(dates, numbers["created"], label="created", color="tab:blue")
         ax.plot(dates, numbers["closed"], label="closed", color="tab:green")
         second, second_label = numbers["open"], "open at end of period"
     else:
-        ax.bar(dates, numbers[numbers["view"]], width={"week": 6, "month": 27, "year": 330}[period],
+        ax.bar(dates, numbers[numbers["view"]], width=WIDTH[period],
                align="edge", label=f"{numbers['view']} per {period}", color="tab:blue")
         second, second_label = numbers["cumulative"], "running total"
     ax.set_ylabel(f"items per {period}")
-    ax.set_xlabel(period)
+    _date_axis(ax, period)
     twin = ax.twinx()
     twin.plot(dates, second, color="tab:red", label=second_label)
     twin.set_ylabel(second_label)
     twin.set_ylim(bottom=0)
-    locator = mdates.AutoDateLocator()
-    ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
     ax.legend(handles=handles, loc="upper left")
     return fig
+
+
+def time_to_close_chart(numbers: Dict[str, Any]):
+    """Median (solid) and 90th percentile (dashed) days to close, PRs and issues, on a log scale."""
+    import numpy
+
+    fig = _figure()
+    ax = fig.add_subplot()
+    dates = _dates(numbers)
+    for kind, label, color in (("pull_requests", "PRs", "tab:blue"), ("issues", "issues", "tab:orange")):
+        for name, style in (("median", "-"), ("p90", "--")):
+            ax.plot(dates, numpy.asarray(numbers[kind][name], dtype=float), style,
+                    color=color, marker=".", label=f"{label}, {'median' if name == 'median' else '90th percentile'}")
+    ax.set_yscale("log")
+    ax.set_ylabel(f"days to close (items closed in the {numbers['period']})")
+    _date_axis(ax, numbers["period"])
+    ax.legend(loc="upper left")
+    return fig
+
+
+def sig_backlog_chart(numbers: Dict[str, Any]):
+    """The open items of each shown sig/ label, stacked, largest at the bottom."""
+    import matplotlib
+
+    fig = _figure(height=5.6)
+    ax = fig.add_subplot()
+    sigs = numbers["sigs"]
+    if sigs:
+        colors = [matplotlib.colormaps["tab20"](i % 20) for i in range(len(sigs))]
+        areas = ax.stackplot(_dates(numbers), list(sigs.values()), labels=list(sigs), colors=colors)
+        ax.legend(handles=areas[::-1], loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=7,
+                  ncol=1 + len(sigs) // 18, frameon=False)  # in the stack's order, top first
+    ax.set_ylabel("open items (stacked; an item counts under each of its sig/ labels)")
+    _date_axis(ax, numbers["period"])
+    return fig
+
+
+def candlestick_chart(numbers: Dict[str, Any]):
+    """One candle per period: the wick spans low to high, the body open to close (red: rose, green: fell)."""
+    from matplotlib.patches import Patch
+
+    fig = _figure()
+    ax = fig.add_subplot()
+    dates = _dates(numbers)
+    colors = ["tab:red" if c > o else "tab:green" if c < o else "tab:gray"
+              for o, c in zip(numbers["open"], numbers["close"])]
+    ax.vlines(dates, numbers["low"], numbers["high"], colors=colors, linewidth=1)
+    width = WIDTH[numbers["period"]] * 0.8
+    ax.bar(dates, [abs(c - o) for o, c in zip(numbers["open"], numbers["close"])], width=width,
+           bottom=[min(o, c) for o, c in zip(numbers["open"], numbers["close"])], color=colors, edgecolor=colors,
+           linewidth=1)
+    ax.set_ylabel("open items")
+    _date_axis(ax, numbers["period"])
+    ax.legend(handles=[Patch(color="tab:red", label="open count rose"), Patch(color="tab:green", label="fell"),
+                       Patch(color="tab:gray", label="unchanged")], loc="upper left")
+    return fig
+
+
+CHARTS = {"created": time_chart, "closed": time_chart, "created-vs-closed": time_chart,
+          "time-to-close": time_to_close_chart, "sig-backlog": sig_backlog_chart, "open-candlestick": candlestick_chart}
 
 
 def bar_chart(numbers: Dict[str, Any]):
@@ -86,7 +154,7 @@ def render(numbers: Dict[str, Any], out: str) -> Dict[str, str]:
     directory = pathlib.Path(out)
     directory.mkdir(parents=True, exist_ok=True)
     stem = f"{numbers['view']}-{numbers['subset'].replace('_', '-')}"
-    fig = time_chart(numbers) if numbers["view"] in TIME_VIEWS else bar_chart(numbers)
+    fig = CHARTS.get(numbers["view"], bar_chart)(numbers)
     fig.suptitle(numbers["title"])
     if not (numbers.get("periods") or numbers.get("top")):
         fig.text(0.5, 0.5, "no data", ha="center")

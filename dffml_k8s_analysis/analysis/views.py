@@ -16,6 +16,15 @@ dict with ``view``, ``title`` and its numbers:
   closed, top N; closed items whose closer is unknown are counted apart.
 - ``release-notes-stats``: ``kind/`` labels over the pull requests that have
   a release note, top N.
+- ``time-to-close``: days from created to closed of the items closed in each
+  period, median and 90th percentile (linear between ranks), pull requests
+  and issues apart; ``null`` for a period in which none closed.
+- ``sig-backlog``: items open at the end of each period per ``sig/`` label
+  (an item's labels as they are now), the N largest backlogs at the end; the
+  regexes select which ``sig/`` labels are counted.
+- ``open-candlestick``: the open count's open, high, low and close in each
+  period, replaying every creation and close in time order (a creation first
+  when both fall on the same second).
 
 ``operations/analyze.py`` runs them as a dataflow (``dataflows/analyze.yaml``).
 """
@@ -71,13 +80,16 @@ def _running(values: List[int]) -> List[int]:
     return list(itertools.accumulate(values))
 
 
-def _time_view(records: List[dict], keep: Filter, period: str, fields: Tuple[str, ...]) -> Dict[str, Any]:
+def _periods_of(stamps: List[str], period: str) -> List[str]:
     if period not in PERIODS:
         raise ValueError(f"period must be one of {', '.join(PERIODS)}, got {period!r}")
+    return period_range(period_key(min(stamps), period), period_key(max(stamps), period), period) if stamps else []
+
+
+def _time_view(records: List[dict], keep: Filter, period: str, fields: Tuple[str, ...]) -> Dict[str, Any]:
     kept = [rec for rec in records if keep.item(rec["labels"])]
     stamps = {name: [rec[f"{name}_at"] for rec in kept if rec[f"{name}_at"]] for name in fields}
-    every = [stamp for values in stamps.values() for stamp in values]
-    periods = period_range(period_key(min(every), period), period_key(max(every), period), period) if every else []
+    periods = _periods_of([stamp for values in stamps.values() for stamp in values], period)
     numbers = {"period": period, "periods": periods, "items": len(kept)}
     for name in fields:
         numbers[name] = _per_period(stamps[name], periods, period)
@@ -99,6 +111,80 @@ def created_vs_closed(records: List[dict], keep: Filter, count: int, period: str
     numbers = _time_view(records, keep, period, ("created", "closed"))
     opened, shut = _running(numbers["created"]), _running(numbers["closed"])
     return dict(numbers, open=[a - b for a, b in zip(opened, shut)])
+
+
+def _days(start: str, end: str) -> float:
+    parse = datetime.datetime.fromisoformat
+    return (parse(end.replace("Z", "+00:00")) - parse(start.replace("Z", "+00:00"))).total_seconds() / 86400
+
+
+def percentile(values: List[float], q: float) -> float:
+    """The q-th percentile, linear between closest ranks (numpy's default)."""
+    ranked = sorted(values)
+    position = (len(ranked) - 1) * q / 100
+    low = int(position)
+    high = min(low + 1, len(ranked) - 1)
+    return ranked[low] + (ranked[high] - ranked[low]) * (position - low)
+
+
+def time_to_close(records: List[dict], keep: Filter, count: int, period: str) -> Dict[str, Any]:
+    closed_ones = [rec for rec in records if rec["closed_at"] and keep.item(rec["labels"])]
+    periods = _periods_of([rec["closed_at"] for rec in closed_ones], period)
+    numbers: Dict[str, Any] = {"period": period, "periods": periods, "items": len(closed_ones), "unit": "days"}
+    for kind, is_pr in (("pull_requests", True), ("issues", False)):
+        days: Dict[str, List[float]] = {key: [] for key in periods}
+        for rec in closed_ones:
+            if rec["pull_request"] == is_pr:
+                days[period_key(rec["closed_at"], period)].append(_days(rec["created_at"], rec["closed_at"]))
+        every = [value for values in days.values() for value in values]
+        numbers[kind] = {"closed": [len(days[key]) for key in periods], "closed_total": len(every)}
+        for name, q in (("median", 50), ("p90", 90)):
+            numbers[kind][name] = [round(percentile(days[key], q), 3) if days[key] else None for key in periods]
+            numbers[kind][f"{name}_total"] = round(percentile(every, q), 3) if every else None
+    return numbers
+
+
+def _open_after(events: List[Tuple[str, int]], periods: List[str], period: str) -> List[int]:
+    """The running sum of (timestamp, +1/-1) events at the end of each period."""
+    per = collections.Counter()
+    for stamp, step in events:
+        per[period_key(stamp, period)] += step
+    return _running([per.get(key, 0) for key in periods])
+
+
+def sig_backlog(records: List[dict], keep: Filter, count: int, period: str) -> Dict[str, Any]:
+    events: Dict[str, List[Tuple[str, int]]] = collections.defaultdict(list)
+    for rec in records:
+        for name in set(rec["labels"]):
+            if name.startswith("sig/") and keep.key(name):
+                events[name].append((rec["created_at"], 1))
+                if rec["closed_at"]:
+                    events[name].append((rec["closed_at"], -1))
+    periods = _periods_of([stamp for steps in events.values() for stamp, _ in steps], period)
+    backlog = {name: _open_after(steps, periods, period) for name, steps in events.items()}
+    ranked = sorted(backlog, key=lambda name: (-backlog[name][-1], -max(backlog[name]), name))
+    return {"period": period, "periods": periods, "sigs": {name: backlog[name] for name in ranked[:count]},
+            "distinct": len(backlog), "count": count,
+            "items": sum(1 for rec in records if any(name in backlog for name in rec["labels"]))}
+
+
+def open_candlestick(records: List[dict], keep: Filter, count: int, period: str) -> Dict[str, Any]:
+    kept = [rec for rec in records if keep.item(rec["labels"])]
+    events = sorted([(rec["created_at"], 0) for rec in kept] + [(rec["closed_at"], 1) for rec in kept if rec["closed_at"]])
+    periods = _periods_of([stamp for stamp, _ in events], period)
+    candles: Dict[str, List[int]] = {}
+    level = 0
+    for stamp, is_close in events:
+        candle = candles.setdefault(period_key(stamp, period), [level] * 4)  # open, high, low, close
+        level += -1 if is_close else 1
+        candle[1:] = [max(candle[1], level), min(candle[2], level), level]
+    ohlc, last = [], 0
+    for key in periods:  # a period without events: a flat candle at the level it inherits
+        candle = candles.get(key, [last] * 4)
+        last = candle[3]
+        ohlc.append(candle)
+    return {"period": period, "periods": periods, "items": len(kept),
+            **{name: [candle[i] for candle in ohlc] for i, name in enumerate(("open", "high", "low", "close"))}}
 
 
 # Top-N counts
@@ -157,6 +243,9 @@ VIEWS: Dict[str, Tuple[View, str]] = {
     "users-by-created": (users_by_created, "Users by created {subset} (top {count})"),
     "users-by-closed": (users_by_closed, "Users by closed {subset} (top {count})"),
     "release-notes-stats": (release_notes_stats, "kind/ labels of PRs with a release note (top {count})"),
+    "time-to-close": (time_to_close, "Days to close {subset}, median and 90th percentile per {period}"),
+    "sig-backlog": (sig_backlog, "Open {subset} per sig/ label at the end of each {period} (top {count})"),
+    "open-candlestick": (open_candlestick, "Open {subset} per {period}: open, high, low, close"),
 }
 
 
