@@ -2,18 +2,20 @@
 
 Runs dataflows/analyze.yaml over the store. Each view writes OUT/VIEW-SUBSET.svg,
 .png and .json and prints a short table; with no view flag, every view runs.
+--report also writes OUT/report.html, one page with every chart and table.
 --include/--exclude select the labels, groups or logins counted by the top-N
 views, and the items (by their labels) of the time views.
 """
 import argparse
+import pathlib
 from typing import Any, Dict, List
 
+from ..analysis.tables import text
 from ..analysis.views import PERIODS, VIEWS
 from ..records.selection import Filter
 from ..store.sqlite import default_path
 
 HELP = "charts and numbers: created/closed over time, labels, users, release notes (dataflows/analyze.yaml)"
-TIME_ROWS = 12
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,32 +34,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repo", default="kubernetes/kubernetes", help="OWNER/NAME (default: %(default)s)")
     parser.add_argument("--store", help="SQLite store (default: data/OWNER__NAME.sqlite)")
     parser.add_argument("--out", default="out/analysis", help="output directory (default: %(default)s)")
-
-
-def table(numbers: Dict[str, Any]) -> List[str]:
-    """A few lines summing up a view's numbers."""
-    lines = [numbers["title"]]
-    if "periods" in numbers:
-        series = [name for name in ("created", "closed", "open") if name in numbers]
-        lines.append("  " + f"{numbers['period']:<10}" + "".join(f"{name:>9}" for name in series))
-        for i in range(max(0, len(numbers["periods"]) - TIME_ROWS), len(numbers["periods"])):
-            lines.append(f"  {numbers['periods'][i]:<10}" + "".join(f"{numbers[name][i]:>9}" for name in series))
-        totals = ", ".join(f"{numbers[name + '_total']} {name}" for name in ("created", "closed") if name in numbers)
-        lines.append(f"  ({len(numbers['periods'])} periods, last {TIME_ROWS} shown; {totals} in all)")
-        return lines
-    width = max([len(name) for name, _ in numbers["top"]] + [10])
-    lines += [f"  {name:<{width}} {value:>7}" for name, value in numbers["top"]]
-    note = f"  ({numbers['distinct']} distinct, {numbers['total']} counted over {numbers['items']} items"
-    if numbers["view"] == "users-by-closed":
-        note += f"; {numbers['unknown']} closed items have no known closer"
-    if numbers["view"] == "release-notes-stats":
-        note += f" with a release note of {numbers['pull_requests']} PRs; {numbers['without_kind']} without kind/"
-    lines.append(note + ")")
-    return lines
+    parser.add_argument("--report", action="store_true",
+                        help="also write OUT/report.html: one self-contained page of every chart and table")
 
 
 def main(args: argparse.Namespace) -> int:
     from .. import flows
+    from ..analysis.report import write_report
     from ..errors import UserError
 
     if args.count < 1:
@@ -76,6 +59,10 @@ def main(args: argparse.Namespace) -> int:
         print(f"  skipped: {problem}")
     for numbers in result["views"]:
         print()
-        print("\n".join(table(numbers)))
+        print("\n".join(text(numbers)))
     print(f"\ncharts (.svg, .png) and numbers (.json) of {len(result['views'])} views in {args.out}/")
+    if args.report:
+        filters = {"subset": args.subset, "include": args.include, "exclude": args.exclude, "count": args.count,
+                   "period": args.period}
+        print(f"report: {write_report(pathlib.Path(args.out) / 'report.html', result, filters)}")
     return 0
