@@ -83,7 +83,7 @@ def run_merge(repo: str, base_url: str, store: str, paths: List[str], quiet: boo
 
 def run_analyze(store: str, views: List[str], subset: str = "all", include: str = "", exclude: str = "",
                 count: int = 25, period: str = "month", out: str = "out/analysis") -> dict:
-    """Run the analyze dataflow; return ``loaded`` (what was read) and ``views`` (numbers and files)."""
+    """Run the analyze dataflow; return ``loaded`` (what was read), ``views`` (numbers and files) and ``filters``."""
     inputs = [
         Input(value=store, definition=analyze.STORE),
         Input(value=views, definition=analyze.VIEW_NAMES),
@@ -97,7 +97,8 @@ def run_analyze(store: str, views: List[str], subset: str = "all", include: str 
     results = asyncio.run(run_flow(ANALYZE, inputs))
     order = {name: i for i, name in enumerate(VIEWS)}
     views_done = sorted(results.get(plot.RESULT.name, []), key=lambda result: order[result["view"]])
-    return {"loaded": results[analyze.LOADED.name][0], "views": views_done}
+    filters = {"subset": subset, "include": include, "exclude": exclude, "count": count, "period": period}
+    return {"loaded": results[analyze.LOADED.name][0], "views": views_done, "filters": filters}
 
 
 async def run_label(inputs: List[Input]) -> dict:

@@ -2,6 +2,7 @@
 import pathlib
 
 from conftest import run_cli
+from dffml_k8s_analysis.analysis.views import VIEWS
 
 
 def test_demo_runs_the_whole_loop(tmp_path):
@@ -13,7 +14,10 @@ def test_demo_runs_the_whole_loop(tmp_path):
     assert "[8/8," in lines and "labels: " in lines and "kind/bug" in lines.split("labels: ")[1].splitlines()[0]
     assert "Added the `kind/bug` label." in lines
     charts = sorted(path.name for path in (out / "analysis").glob("*.png"))
-    assert len(charts) == 8
+    assert len(charts) == len(VIEWS)
+    report = out / "analysis" / "report.html"
+    assert f"report, every chart and table on one page: {report}" in lines and f"report               {report}" in lines
+    assert report.read_text().count('<img class="chart"') == len(VIEWS)
     assert (out / "model" / "metrics.json").is_file() and (out / "model").is_symlink()
     assert pathlib.Path(out / "kubernetes__kubernetes.sqlite").is_file()
 

@@ -19,7 +19,6 @@ from test_source import make_store
 needs_chromium = pytest.mark.skipif(
     headless_chromium.EXECUTABLE is None,
     reason="needs Debian's chromium on PATH: apt-get install -y chromium")
-FILTERS = {"subset": "all", "include": "", "exclude": "", "count": 25, "period": "month"}
 
 
 class Page(html.parser.HTMLParser):
@@ -79,7 +78,7 @@ def report(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("report")
     result = flows.run_analyze(sample_store(tmp / "kubernetes__kubernetes.sqlite", 1500), list(VIEWS),
                                out=str(tmp / "out"))
-    return pathlib.Path(write_report(tmp / "out" / "report.html", result, FILTERS)), [
+    return pathlib.Path(write_report(tmp / "out" / "report.html", result)), [
         view["title"] for view in result["views"]]
 
 

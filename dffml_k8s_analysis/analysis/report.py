@@ -109,9 +109,9 @@ def _facts(loaded: Dict[str, Any], sync: Dict[str, Any], filters: Dict[str, Any]
     ]
 
 
-def render_report(result: Dict[str, Any], filters: Dict[str, Any], sync: Dict[str, Any], made: str) -> str:
-    """The page for ``flows.run_analyze``'s result (charts on disk) and the filters it ran with."""
-    loaded = result["loaded"]
+def render_report(result: Dict[str, Any], sync: Dict[str, Any], made: str) -> str:
+    """The page for ``flows.run_analyze``'s result: its views (charts on disk), what it loaded, its filters."""
+    loaded, filters = result["loaded"], result["filters"]
     views = {numbers["view"]: numbers for numbers in result["views"]}
     cards = "".join(f'<div class="card"><b>{html.escape(str(value))}</b><span>{html.escape(label)}</span></div>'
                     for value, label in _cards(loaded, sync, views))
@@ -137,9 +137,9 @@ dataflows/analyze.yaml.</footer>
 """
 
 
-def write_report(path: pathlib.Path, result: Dict[str, Any], filters: Dict[str, Any]) -> str:
+def write_report(path: pathlib.Path, result: Dict[str, Any]) -> str:
     """Write the page atomically next to the charts; return its path."""
     made = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    page = render_report(result, filters, sync_state(result["loaded"]["store"]), made)
+    page = render_report(result, sync_state(result["loaded"]["store"]), made)
     _atomic(path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
     return str(path)

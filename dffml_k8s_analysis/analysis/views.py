@@ -1,4 +1,4 @@
-"""The original's analysis views, pure: records in, numbers out.
+"""The original's analysis views and three it lacked, pure: records in, numbers out.
 
 Records are ``dffml_k8s_analysis.records.parse.record`` dicts. Each view returns a JSON-ready
 dict with ``view``, ``title`` and its numbers:

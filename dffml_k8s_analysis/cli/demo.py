@@ -2,9 +2,9 @@
 
 Starts the GitHub emulator on 127.0.0.1 with a sample it generates (built on
 the shared real release notes when they are present), then: exports it and who
-closed what, changes some items and updates, runs every analysis view, runs the
-pipeline (train k8s-mlp on the store's release notes, gate on the example notes,
-promote), starts the prediction service, asks it for one prediction, sends it
+closed what, changes some items and updates, runs every analysis view and writes
+their one-page HTML report, runs the pipeline (train k8s-mlp on the store's
+release notes, gate on the example notes, promote), starts the prediction service, asks it for one prediction, sends it
 one signed webhook for a pull request, shows the label and comment the bot left
 on the emulated GitHub, stops everything it started and says where every
 output is. The exit status is 0 only when every step did what it should.
@@ -52,6 +52,7 @@ class Demo:
         self.out = pathlib.Path(args.out)
         self.store = str(self.out / "kubernetes__kubernetes.sqlite")
         self.analysis = str(self.out / "analysis")
+        self.report = str(self.out / "analysis" / "report.html")
         self.model = str(self.out / "model")
         self.started = time.monotonic()
 
@@ -75,9 +76,12 @@ class Demo:
         from ..analysis.views import VIEWS
 
         self.step(f"analyze: all {len(VIEWS)} views (dataflows/analyze.yaml)")
+        from ..analysis.report import write_report
+
         result = flows.run_analyze(self.store, list(VIEWS), out=self.analysis)
         for view in result["views"]:
             print(f"  {view['title']}: {', '.join(pathlib.Path(f).name for f in view['files'])}")
+        print(f"report, every chart and table on one page: {write_report(pathlib.Path(self.report), result)}")
 
     def pipeline(self) -> None:
         self.step("pipeline: train k8s-mlp on the store's release notes, gate on the example notes, "
@@ -161,6 +165,7 @@ def main(args: argparse.Namespace) -> int:
         except DemoFailure as failure:
             raise UserError(f"demo failed: {failure}") from None
     print(f"\ndone in {time.monotonic() - demo.started:.0f} s, everything stopped. Outputs:")
-    for what, path in (("store", demo.store), ("charts and numbers", demo.analysis), ("model", demo.model)):
+    for what, path in (("store", demo.store), ("charts and numbers", demo.analysis), ("report", demo.report),
+                       ("model", demo.model)):
         print(f"  {what:<20} {path}")
     return 0
