@@ -230,7 +230,8 @@ def test_analyze_yaml_matches_its_python_definition():
 
 
 def test_dffml_cli_runs_the_analyze_dataflow(store, records, tmp_path):
-    inputs = [f"{store}=analyze.store", "users-by-closed,labels-by-group=analyze.views", "issues=analyze.subset",
+    inputs = [f"{store}=analyze.store", "users-by-closed,labels-by-group,open-candlestick=analyze.views",
+              "issues=analyze.subset",
               "1=analyze.count", f"{tmp_path}=analyze.out"]
     result = run_cli("dffml", "dataflow", "run", "single", "-dataflow", "dataflows/analyze.yaml", "-inputs", *inputs)
     assert result.returncode == 0, result.stderr
@@ -239,8 +240,11 @@ def test_dffml_cli_runs_the_analyze_dataflow(store, records, tmp_path):
     views = {view.pop("view"): view for view in output["analyze.result"]}
     assert views["labels-by-group"]["top"] == [["kind", 1]]  # issue #1: kind/bug, sig/node; ties by name
     assert views["users-by-closed"]["top"] == [["bob", 1]]
+    candles = views["open-candlestick"]  # issue #1 open 5 Jan to 10 Feb, #5 opened 31 March
+    assert (candles["open"], candles["high"], candles["low"], candles["close"]) == (
+        [0, 1, 0], [1, 1, 1], [0, 0, 0], [1, 0, 1])
     assert sorted(path.name for path in tmp_path.glob("*.png")) == [
-        "labels-by-group-issues.png", "users-by-closed-issues.png"]
+        "labels-by-group-issues.png", "open-candlestick-issues.png", "users-by-closed-issues.png"]
 
 
 def test_k8s_analysis_analyze_cli(store, tmp_path):
@@ -257,6 +261,8 @@ def test_k8s_analysis_analyze_cli(store, tmp_path):
     result = run_cli("k8s-analysis", "analyze", "--store", store, "--out", str(tmp_path / "all"), "--period", "year")
     assert result.returncode == 0, result.stderr
     assert len(list((tmp_path / "all").glob("*-all.png"))) == len(VIEWS)
+    rows = result.stdout.split("Open issues and PRs per year: open, high, low, close\n")[1].splitlines()
+    assert rows[:2] == ["  year        open  high  low  close", "  2020           0     3    0      2"]
 
 
 @pytest.mark.parametrize(

@@ -38,7 +38,7 @@ def _sig_backlog(numbers: Dict[str, Any]) -> Dict[str, Any]:
     for name, backlog in numbers["sigs"].items():
         peak = max(backlog)
         rows.append([name, backlog[-1], peak, numbers["periods"][backlog.index(peak)]])
-    return {"columns": ["sig label", "open now", "highest", "in"], "rows": rows,
+    return {"columns": ["sig label", "open now", "peak", "peak in"], "rows": rows,
             "note": f"{numbers['distinct']} sig/ labels on {numbers['items']} items; labels as they are now"}
 
 
