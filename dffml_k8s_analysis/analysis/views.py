@@ -71,6 +71,19 @@ def period_range(first: str, last: str, period: str) -> List[str]:
     return keys
 
 
+def period_keys(period: str) -> Callable[[str], str]:
+    """``period_key`` for many timestamps, computed once per day."""
+    cache: Dict[str, str] = {}
+
+    def key(timestamp: str) -> str:
+        day = timestamp[:10]
+        if day not in cache:
+            cache[day] = period_key(day, period)
+        return cache[day]
+
+    return key
+
+
 def _per_period(timestamps: List[str], periods: List[str], period: str) -> List[int]:
     counts = collections.Counter(period_key(stamp, period) for stamp in timestamps)
     return [counts.get(key, 0) for key in periods]
@@ -114,8 +127,8 @@ def created_vs_closed(records: List[dict], keep: Filter, count: int, period: str
 
 
 def _days(start: str, end: str) -> float:
-    parse = datetime.datetime.fromisoformat
-    return (parse(end.replace("Z", "+00:00")) - parse(start.replace("Z", "+00:00"))).total_seconds() / 86400
+    parse = datetime.datetime.fromisoformat  # reads GitHub's trailing Z since Python 3.11
+    return (parse(end) - parse(start)).total_seconds() / 86400
 
 
 def percentile(values: List[float], q: float) -> float:
@@ -131,11 +144,12 @@ def time_to_close(records: List[dict], keep: Filter, count: int, period: str) ->
     closed_ones = [rec for rec in records if rec["closed_at"] and keep.item(rec["labels"])]
     periods = _periods_of([rec["closed_at"] for rec in closed_ones], period)
     numbers: Dict[str, Any] = {"period": period, "periods": periods, "items": len(closed_ones), "unit": "days"}
+    period_of = period_keys(period)
     for kind, is_pr in (("pull_requests", True), ("issues", False)):
         days: Dict[str, List[float]] = {key: [] for key in periods}
         for rec in closed_ones:
             if rec["pull_request"] == is_pr:
-                days[period_key(rec["closed_at"], period)].append(_days(rec["created_at"], rec["closed_at"]))
+                days[period_of(rec["closed_at"])].append(_days(rec["created_at"], rec["closed_at"]))
         every = [value for values in days.values() for value in values]
         numbers[kind] = {"closed": [len(days[key]) for key in periods], "closed_total": len(every)}
         for name, q in (("median", 50), ("p90", 90)):
@@ -144,40 +158,44 @@ def time_to_close(records: List[dict], keep: Filter, count: int, period: str) ->
     return numbers
 
 
-def _open_after(events: List[Tuple[str, int]], periods: List[str], period: str) -> List[int]:
-    """The running sum of (timestamp, +1/-1) events at the end of each period."""
-    per = collections.Counter()
-    for stamp, step in events:
-        per[period_key(stamp, period)] += step
-    return _running([per.get(key, 0) for key in periods])
-
-
 def sig_backlog(records: List[dict], keep: Filter, count: int, period: str) -> Dict[str, Any]:
-    events: Dict[str, List[Tuple[str, int]]] = collections.defaultdict(list)
+    period_of = period_keys(period)
+    opened: Dict[str, collections.Counter] = collections.defaultdict(collections.Counter)  # sig -> period -> net
+    stamps, items = [], 0
     for rec in records:
-        for name in set(rec["labels"]):
-            if name.startswith("sig/") and keep.key(name):
-                events[name].append((rec["created_at"], 1))
-                if rec["closed_at"]:
-                    events[name].append((rec["closed_at"], -1))
-    periods = _periods_of([stamp for steps in events.values() for stamp, _ in steps], period)
-    backlog = {name: _open_after(steps, periods, period) for name, steps in events.items()}
+        sigs = [name for name in set(rec["labels"]) if name.startswith("sig/") and keep.key(name)]
+        if not sigs:
+            continue
+        items += 1
+        stamps.append(rec["created_at"])
+        created, closed = period_of(rec["created_at"]), rec["closed_at"] and period_of(rec["closed_at"])
+        if closed:
+            stamps.append(rec["closed_at"])
+        for name in sigs:
+            opened[name][created] += 1
+            if closed:
+                opened[name][closed] -= 1
+    periods = _periods_of(stamps, period)
+    backlog = {name: _running([net.get(key, 0) for key in periods]) for name, net in opened.items()}
     ranked = sorted(backlog, key=lambda name: (-backlog[name][-1], -max(backlog[name]), name))
     return {"period": period, "periods": periods, "sigs": {name: backlog[name] for name in ranked[:count]},
-            "distinct": len(backlog), "count": count,
-            "items": sum(1 for rec in records if any(name in backlog for name in rec["labels"]))}
+            "distinct": len(backlog), "count": count, "items": items}
 
 
 def open_candlestick(records: List[dict], keep: Filter, count: int, period: str) -> Dict[str, Any]:
     kept = [rec for rec in records if keep.item(rec["labels"])]
-    events = sorted([(rec["created_at"], 0) for rec in kept] + [(rec["closed_at"], 1) for rec in kept if rec["closed_at"]])
-    periods = _periods_of([stamp for stamp, _ in events], period)
+    # One string per event, "+" for a creation, "-" for a close: sorted, a creation comes first in its second.
+    events = sorted([rec["created_at"] + "+" for rec in kept] + [rec["closed_at"] + "-" for rec in kept if rec["closed_at"]])
+    periods = _periods_of(events, period)
     candles: Dict[str, List[int]] = {}
-    level = 0
-    for stamp, is_close in events:
-        candle = candles.setdefault(period_key(stamp, period), [level] * 4)  # open, high, low, close
-        level += -1 if is_close else 1
-        candle[1:] = [max(candle[1], level), min(candle[2], level), level]
+    level, period_of = 0, period_keys(period)
+    for day, group in itertools.groupby(events, key=lambda event: event[:10]):
+        candle = candles.setdefault(period_of(day), [level] * 4)  # open, high, low, close
+        high, low = candle[1], candle[2]
+        for event in group:
+            level += 1 if event[-1] == "+" else -1
+            high, low = max(high, level), min(low, level)
+        candle[1:] = [high, low, level]
     ohlc, last = [], 0
     for key in periods:  # a period without events: a flat candle at the level it inherits
         candle = candles.get(key, [last] * 4)
