@@ -18,7 +18,8 @@ dict with ``view``, ``title`` and its numbers:
   a release note, top N.
 - ``time-to-close``: days from created to closed of the items closed in each
   period, median and 90th percentile (linear between ranks), pull requests
-  and issues apart; ``null`` for a period in which none closed.
+  and issues apart; ``null`` for a period in which none closed. The regexes
+  select items, as in the time views (and in ``open-candlestick``).
 - ``sig-backlog``: items open at the end of each period per ``sig/`` label
   (an item's labels as they are now), the N largest backlogs at the end; the
   regexes select which ``sig/`` labels are counted.
