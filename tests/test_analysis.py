@@ -271,9 +271,13 @@ def test_k8s_analysis_analyze_cli(store, tmp_path):
         (["--include", "["], "--include regex '[' is invalid"),
         (["--count", "0"], "--count must be at least 1"),
         (["--store", "/nonexistent/k.sqlite"], "store /nonexistent/k.sqlite does not exist"),
+        (["--out", "{tmp}/file/out", "--report"], "cannot write to --out {tmp}/file/out: Not a directory"),
     ],
 )
 def test_k8s_analysis_analyze_bad_input(store, tmp_path, args, message):
+    (tmp_path / "file").write_text("")
+    args = [arg.format(tmp=tmp_path) for arg in args]
     result = run_cli("k8s-analysis", "analyze", "--store", store, "--out", str(tmp_path), *args)
     assert result.returncode == 1
-    assert f"k8s-analysis: error: {message}" in result.stderr
+    [line] = result.stderr.splitlines()  # one line, no traceback
+    assert line.startswith(f"k8s-analysis: error: {message.format(tmp=tmp_path)}")

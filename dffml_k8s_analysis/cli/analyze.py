@@ -49,6 +49,10 @@ def main(args: argparse.Namespace) -> int:
         Filter.of(args.include, args.exclude)
     except ValueError as error:
         raise UserError(f"--{error}") from None
+    try:
+        pathlib.Path(args.out).mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"cannot write to --out {args.out}: {error.strerror}") from None
     store = str(args.store or default_path(args.repo))
     result = flows.run_analyze(store, args.views or list(VIEWS), args.subset, args.include, args.exclude,
                                args.count, args.period, args.out)
