@@ -18,6 +18,7 @@ import aiohttp
 EXECUTABLE = shutil.which("chromium")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
+         "--disable-dev-shm-usage",  # containers often have a tiny /dev/shm
          "--remote-debugging-port=0")
 # After layout, in the test harness only (the page has no script): what each image occupies on screen.
 MEASURE = """JSON.stringify({
