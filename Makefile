@@ -11,9 +11,11 @@ demo: setup
 test: test-default test-other
 
 test-default: setup
+	@scripts/test-tools.sh
 	.venv/bin/python -m pytest -q
 
 test-other: setup
+	@scripts/test-tools.sh
 	@status=0; scripts/setup.sh --other || status=$$?; \
 	if [ $$status = 0 ]; then .venv-other/bin/python -m pytest -q; elif [ $$status != 3 ]; then exit $$status; fi
 
