@@ -42,7 +42,7 @@ NUMBERS.seed.append(Input(value=[analyze.NUMBERS.name, analyze.LOADED.name], def
 
 TRAIN = DataFlow.auto(learn.training_records, learn.extract_notes, learn.train_model)
 
-VECTORIZE = DataFlow.auto(vectorize.fit_vectorizer, GetSingle)
+VECTORIZE = DataFlow.auto(learn.training_records, learn.extract_notes, vectorize.fit_vectorizer, GetSingle)
 VECTORIZE.seed.append(Input(value=[vectorize.FITTED.name], definition=GetSingle.op.inputs["spec"]))
 VECTOR = DataFlow.auto(vectorize.transform_note, GetSingle)
 VECTOR.seed.append(Input(value=[vectorize.VECTOR.name], definition=GetSingle.op.inputs["spec"]))

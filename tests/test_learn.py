@@ -8,7 +8,7 @@ import pytest
 from dffml import Input
 
 from dffml_k8s_analysis.emulator.rest import EmulatorConfig, running
-from dffml_k8s_analysis.flows import VECTOR, VECTORIZE, run_flow
+from dffml_k8s_analysis.flows import VECTOR, run_flow
 from dffml_k8s_analysis.model import artifacts, vectorizer
 from dffml_k8s_analysis.records.training_data import from_store
 from operations import vectorize
@@ -110,11 +110,12 @@ def test_the_transform_operation_gives_the_vector_the_model_predicts_from(traine
 
 
 def test_the_fit_operation_writes_a_vectorizer_the_transform_operation_reads(store, tmp_path):
-    texts, labels = from_store(store)
-    notes = [{"release_note": text, "labels": labs} for text, labs in zip(texts, labels)]
+    texts, _ = from_store(store)
     directory = tmp_path / "vectorizer"
-    fitted = run(VECTORIZE, Input(value=notes, definition=vectorize.NOTES),
-                 Input(value=str(directory), definition=vectorize.DIRECTORY))["vectorize.fitted"]
+    result = run_cli("dffml", "dataflow", "run", "single", "-dataflow", "dataflows/vectorize.yaml", "-inputs",
+                     "k8s-issues=train.source", f"{store}=train.path", f"{directory}=vectorize.out")
+    assert result.returncode == 0, result.stderr
+    fitted = json.loads(result.stdout)[0]["vectorize.fitted"]
     assert fitted["notes"] == len(texts)
     assert sorted(path.name for path in directory.iterdir()) == sorted(artifacts.VECTORIZER_FILES)
     loaded = artifacts.load_vectorizer(directory)
@@ -122,6 +123,13 @@ def test_the_fit_operation_writes_a_vectorizer_the_transform_operation_reads(sto
     vector = run(VECTOR, Input(value=BUG, definition=vectorize.parse.RELEASE_NOTE),
                  Input(value=str(directory), definition=vectorize.DIRECTORY))["vectorize.vector"]
     assert vector and set(vector) <= set(loaded.feature_names)
+
+
+def test_fitting_into_a_model_directory_is_refused(trained):
+    _, model_dir = trained
+    with pytest.raises(ValueError, match="holds a trained model"):
+        vectorize.fit_vectorizer([{"release_note": BUG, "labels": []}], "kind/bug", str(model_dir))
+    assert artifacts.load_predictor(model_dir)
 
 
 def test_a_directory_without_a_vectorizer_is_a_clear_error(tmp_path):
