@@ -1,5 +1,6 @@
 """The learning stages through the stock ``dffml`` CLI: vectorization operations, the train and predict
 dataflows, and ``dffml train/accuracy/predict`` with DFFML's ``df`` source over k8s-issues records."""
+import asyncio
 import json
 import pathlib
 
@@ -140,6 +141,4 @@ def test_a_directory_without_a_vectorizer_is_a_clear_error(tmp_path):
 
 
 def run(dataflow, *inputs) -> dict:
-    import asyncio
-
     return asyncio.run(run_flow(dataflow, list(inputs)))

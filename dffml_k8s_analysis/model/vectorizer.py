@@ -60,7 +60,7 @@ class Vectorizer:
 
 
 def fit(texts: Sequence[str], label_lists: Sequence[Sequence[str]], Y: np.ndarray, ngram_max: int, min_df: int,
-        max_df: float, top_k: int, label_features: bool) -> Tuple[Vectorizer, "np.ndarray"]:
+        max_df: float, top_k: int, label_features: bool) -> Tuple[Vectorizer, "scipy.sparse.csr_matrix"]:
     """Fit on the notes and their targets ``Y`` (one column per label); the vectorizer and the notes' rows."""
     tfidf = TfidfVectorizer(ngram_range=(1, ngram_max), min_df=min_df, max_df=max_df, sublinear_tf=True,
                             strip_accents="unicode", dtype=np.float32)
