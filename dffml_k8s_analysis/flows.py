@@ -5,17 +5,20 @@ writes them with ``dffml service dev export``; a test keeps them in step), and
 ``k8s-analysis`` runs these same objects.
 """
 import asyncio
+import pathlib
 from typing import List
 
-from dffml import DataFlow, GetMulti, GetSingle, Input, run
+from dffml import DataFlow, GetMulti, GetSingle, Input, InputFlow, run
+from dffml.operation.model import ModelPredictConfig, model_predict
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from operations import analyze, label, pipeline, plot
+from operations import analyze, label, learn, pipeline, plot, vectorize
 from operations import github as ops
 from operations.github import export_closers, export_flow, merge_shards
-from operations.parse import extract_release_note
+from operations.parse import RELEASE_NOTE, extract_release_note
 
 from .analysis.views import VIEWS
+from .model.plugin import K8sMLPModel
 
 
 EXPORT = export_flow("full")
@@ -33,9 +36,45 @@ LABEL.seed.append(Input(value=[label.OUTCOME.name], definition=GetSingle.op.inpu
 PIPELINE = DataFlow.auto(pipeline.pipeline_update, pipeline.pipeline_train, pipeline.pipeline_gate,
                          pipeline.pipeline_promote)
 
-# dataflows/NAME.yaml -> the attribute of this module it is exported from
+# The analysis views' numbers alone, no charts written: what DFFML's HTTP service answers at /analyze.
+NUMBERS = DataFlow.auto(analyze.load, analyze.view, GetMulti)
+NUMBERS.seed.append(Input(value=[analyze.NUMBERS.name, analyze.LOADED.name], definition=GetMulti.op.inputs["spec"]))
+
+TRAIN = DataFlow.auto(learn.training_records, learn.extract_notes, learn.train_model)
+
+VECTORIZE = DataFlow.auto(learn.training_records, learn.extract_notes, vectorize.fit_vectorizer, GetSingle)
+VECTORIZE.seed.append(Input(value=[vectorize.FITTED.name], definition=GetSingle.op.inputs["spec"]))
+VECTOR = DataFlow.auto(vectorize.transform_note, GetSingle)
+VECTOR.seed.append(Input(value=[vectorize.VECTOR.name], definition=GetSingle.op.inputs["spec"]))
+
+# The release note of each record's ``body`` feature, for DFFML's ``df`` source (whose inputs are
+# definitions named after the features, here ``body``) over k8s-issues records.
+EXTRACT = DataFlow(
+    operations={extract_release_note.op.name: extract_release_note, "get_single": GetSingle},
+    flow={extract_release_note.op.name: InputFlow(inputs={"body": [{"seed": ["body"]}]}),
+          "get_single": InputFlow(inputs={"spec": ["seed"]})},
+    seed=[Input(value=[RELEASE_NOTE.name], definition=GetSingle.op.inputs["spec"])],
+)
+
+
+def served_model(directory: str = "out/model") -> K8sMLPModel:
+    """The k8s-mlp model of ``directory``, kept relative so the dataflow's export names it as given."""
+    model = K8sMLPModel(directory=directory)
+    model.config.directory = pathlib.Path(directory)  # dffml resolves it against the working directory
+    return model
+
+
+# A note (``release_note``), or a PR body (``github.body``) whose note k8s.release_note extracts.
+PREDICT = DataFlow.auto(extract_release_note, learn.note_features, model_predict, learn.probabilities, GetSingle)
+PREDICT.flow[learn.note_features.op.name].inputs["note"].insert(0, "seed")
+PREDICT.update()
+PREDICT.configs[model_predict.op.name] = ModelPredictConfig(model=served_model())
+PREDICT.seed.append(Input(value=[learn.PROBABILITIES.name], definition=GetSingle.op.inputs["spec"]))
+
+# dataflows/NAME.yaml (and NAME.json) -> the attribute of this module it is exported from
 DATAFLOWS = {"export": "EXPORT", "update": "UPDATE", "closers": "CLOSERS", "merge": "MERGE", "analyze": "ANALYZE",
-             "label": "LABEL", "pipeline": "PIPELINE"}
+             "label": "LABEL", "pipeline": "PIPELINE", "numbers": "NUMBERS", "train": "TRAIN", "predict": "PREDICT",
+             "extract": "EXTRACT", "vectorize": "VECTORIZE", "vector": "VECTOR"}
 
 
 async def run_flow(dataflow: DataFlow, inputs: List[Input]) -> dict:

@@ -47,12 +47,12 @@ def export(server_url, store, *extra):
     return cli.main(["export", "--repo", REPO, "--base-url", server_url, "--store", str(store), "--quiet", *extra])
 
 
-def run_cli(*args, env=None, timeout=120):
-    """Run a console script of the venv as a subprocess, capturing its output."""
+def run_cli(*args, env=None, timeout=120, cwd=ROOT):
+    """Run a console script of the venv as a subprocess (in the checkout unless ``cwd``), capturing its output."""
     merged = dict(os.environ, **(env or {}))
     return subprocess.run(
         [str(VENV_BIN / args[0]), *args[1:]],
-        cwd=str(ROOT), env=merged, capture_output=True, text=True, timeout=timeout,
+        cwd=str(cwd), env=merged, capture_output=True, text=True, timeout=timeout,
     )
 
 

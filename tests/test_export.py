@@ -1,4 +1,5 @@
 """Export and update against the emulator over real HTTP into real SQLite."""
+import json
 import signal
 import subprocess
 import time
@@ -134,7 +135,7 @@ def test_token_reaches_github_but_never_logs_store_or_dataflow(emulator, tmp_pat
     assert secret not in result.stdout + result.stderr
     for path in [store, *store.parent.glob("*")]:
         assert secret.encode() not in path.read_bytes()
-    for path in (ROOT / "dataflows").glob("*.yaml"):
+    for path in (ROOT / "dataflows").glob("*.*"):
         assert secret not in path.read_text()
 
 
@@ -190,11 +191,13 @@ def test_windows_cover_the_range_without_gaps():
 
 
 @pytest.mark.parametrize("name, attribute", sorted(DATAFLOWS.items()))
-def test_dataflow_yaml_matches_its_python_definition(name, attribute):
+def test_dataflow_yaml_and_json_match_their_python_definition(name, attribute):
     result = run_cli("dffml", "service", "dev", "export", f"dffml_k8s_analysis.flows:{attribute}",
                      "-configloader", "yaml")
     assert result.returncode == 0, result.stderr
-    assert yaml.safe_load(result.stdout) == yaml.safe_load((ROOT / "dataflows" / f"{name}.yaml").read_text())
+    exported = yaml.safe_load(result.stdout)
+    assert exported == yaml.safe_load((ROOT / "dataflows" / f"{name}.yaml").read_text())
+    assert exported == json.loads((ROOT / "dataflows" / f"{name}.json").read_text())
 
 
 def test_dffml_cli_runs_the_export_and_update_dataflows(emulator, tmp_path):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from dffml import noasync
 
-from dffml_k8s_analysis.model import artifacts, classifier, tuning
+from dffml_k8s_analysis.model import artifacts, classifier, tuning, vectorizer
 from dffml_k8s_analysis.model.plugin import K8sMLPModel
 from dffml_k8s_analysis.records.notes_source import ReleaseNotesSource
 
@@ -78,9 +78,9 @@ def test_numpy_forward_pass_matches_keras(trained):
 
     _, reloaded, _ = trained
     texts, _ = examples(toy_notes(20, seed=5))
-    keras = classifier.build_mlp(tf, len(reloaded.columns), 1, FAST)
+    keras = classifier.build_mlp(tf, len(reloaded.vectorizer.columns), 1, FAST)
     keras.set_weights(reloaded.weights)
-    expected = keras(classifier.sparse_tensor(tf, reloaded.features(texts))).numpy()[:, 0]
+    expected = keras(classifier.sparse_tensor(tf, reloaded.vectorizer.transform(texts))).numpy()[:, 0]
     assert np.allclose(expected, reloaded.predict(texts), atol=1e-5)
 
 
@@ -147,7 +147,7 @@ def test_empty_huge_and_foreign_texts_give_probabilities(trained):
     huge = "fix a crash in kubelet " * 50_000  # ~1 MB
     empty, big, foreign = predictor.predict(["", huge, "修复 kubelet 重启时崩溃的问题"])
     assert all(0.0 <= p <= 1.0 for p in (empty, big, foreign))
-    assert big == predictor.predict([huge[: classifier.MAX_CHARS]])[0]
+    assert big == predictor.predict([huge[: vectorizer.MAX_CHARS]])[0]
     assert empty == predictor.predict(["   "])[0]  # no known words: the same answer
 
 

@@ -25,6 +25,7 @@ COMMANDS = {
     "analyze": "dffml_k8s_analysis.cli.analyze",
     "serve": "dffml_k8s_analysis.cli.serve",
     "label": "dffml_k8s_analysis.cli.label",
+    "dffml-service": "dffml_k8s_analysis.cli.dffml_service",
 }
 
 

@@ -1,4 +1,4 @@
-"""The pure ML of ``k8s-mlp``: TF-IDF -> SelectKBest -> Keras MLP on sparse input.
+"""The pure ML of ``k8s-mlp``: TF-IDF -> SelectKBest (``vectorizer.py``) -> Keras MLP on sparse input.
 
 One label (``kind/bug``) or every kind at once (multi-label, one sigmoid per
 kind). The newest ``validation`` share of the training data (by input order,
@@ -8,7 +8,7 @@ looked at. TensorFlow is imported only when training or loading.
 
 Input texts: empty strings are valid (the model's answer for a note with no
 known words); None and non-strings raise ValueError; texts longer than
-``MAX_CHARS`` are cut to their first ``MAX_CHARS`` characters.
+``vectorizer.MAX_CHARS`` are cut to their first ``MAX_CHARS`` characters.
 """
 import dataclasses
 import os
@@ -16,13 +16,11 @@ import random
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.feature_selection import SelectKBest, f_classif
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
-MAX_CHARS = 100_000
+from . import vectorizer as features
+
 MIN_KIND_SUPPORT = 20  # kinds rarer than this in the training data are not learned
-LABEL_PREFIXES = ("sig/", "area/")  # PR labels usable as features (the bot has them)
 THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.01), 2)
 
 
@@ -46,30 +44,6 @@ class Params:
     validation: float = 0.15
     label_features: bool = False
     seed: int = 0
-
-
-def check_text(text) -> str:
-    if not isinstance(text, str):
-        raise ValueError(f"release note text must be a string, got {type(text).__name__}")
-    return text[:MAX_CHARS]
-
-
-def document(text: str, labels: Sequence[str] = (), label_features: bool = False) -> str:
-    """What the vectorizer sees: the text, plus sig/area labels as ``label_sig_node`` words."""
-    text = check_text(text)
-    if not label_features:
-        return text
-    extra = ["label_" + "_".join(lab.replace("-", "_").split("/")) for lab in labels if lab.startswith(LABEL_PREFIXES)]
-    return " ".join([text] + extra)
-
-
-def max_f_classif(X, Y):
-    """ANOVA F per feature, the best over the label columns (SelectKBest for multi-label)."""
-    Y = np.asarray(Y)
-    if Y.ndim == 1:
-        return f_classif(X, Y)
-    scores = np.nan_to_num(np.vstack([f_classif(X, column)[0] for column in Y.T]))
-    return scores.max(axis=0), np.zeros(X.shape[1])
 
 
 def seed_everything(seed: int):
@@ -112,17 +86,13 @@ def best_threshold(y, probability) -> float:
 class Predictor:
     """A trained classifier: ``predict(texts)`` gives the first label's probability.
 
-    Its state is plain: a fitted TfidfVectorizer (rebuilt from its vocabulary and idf), the
-    vectorizer columns that SelectKBest kept, and the MLP's weights as arrays.
+    Its state is plain: a fitted :class:`~.vectorizer.Vectorizer` and the MLP's weights as arrays.
     """
 
-    def __init__(self, vectorizer, columns, weights: List[np.ndarray], labels: List[str], thresholds: List[float], label_features: bool):
-        self.vectorizer, self.columns, self.weights = vectorizer, np.asarray(columns), weights
-        self.labels, self.thresholds, self.label_features = labels, thresholds, label_features
-
-    @property
-    def feature_names(self) -> List[str]:
-        return self.vectorizer.get_feature_names_out()[self.columns].tolist()
+    def __init__(self, vectorizer: features.Vectorizer, weights: List[np.ndarray], labels: List[str],
+                 thresholds: List[float]):
+        self.vectorizer, self.weights = vectorizer, weights
+        self.labels, self.thresholds = labels, thresholds
 
     @property
     def label(self) -> str:
@@ -132,16 +102,11 @@ class Predictor:
     def threshold(self) -> float:
         return self.thresholds[0]
 
-    def features(self, texts: Sequence[str], labels: Optional[Sequence[Sequence[str]]] = None):
-        labels = labels if labels is not None else [()] * len(texts)
-        docs = [document(text, labs, self.label_features) for text, labs in zip(texts, labels)]
-        return self.vectorizer.transform(docs)[:, self.columns]
-
     def probabilities(self, texts: Sequence[str], labels=None) -> np.ndarray:
         """(n, labels) probabilities: the MLP's forward pass in NumPy (fast for one text)."""
         if isinstance(texts, str):
             raise ValueError("texts must be a list of strings, not one string")
-        x = self.features(texts, labels)
+        x = self.vectorizer.transform(texts, labels)
         for index in range(0, len(self.weights) - 2, 2):
             x = np.maximum(x @ self.weights[index] + self.weights[index + 1], 0)
         z = np.asarray(x @ self.weights[-2] + self.weights[-1])
@@ -172,6 +137,12 @@ def kinds_of(label_lists: Sequence[Sequence[str]]) -> List[str]:
     return sorted(label for label, count in counts.items() if count >= MIN_KIND_SUPPORT)
 
 
+def fit_vectorizer(texts: Sequence[str], label_lists: Sequence[Sequence[str]], Y: np.ndarray, params: Params):
+    """The recipe's features (``params``' n-grams, document frequencies, top k), fitted: (Vectorizer, rows)."""
+    return features.fit(texts, label_lists, Y, params.ngram_max, params.min_df, params.max_df, params.top_k,
+                        params.label_features)
+
+
 def train(texts: Sequence[str], label_lists: Sequence[Sequence[str]], labels: List[str], params: Params):
     """Fit on the data (ordered oldest first); returns (Predictor, validation metrics)."""
     if len(texts) != len(label_lists):
@@ -184,14 +155,7 @@ def train(texts: Sequence[str], label_lists: Sequence[Sequence[str]], labels: Li
     if missing:
         raise ValueError(f"the training data needs examples with and without each label; not so for {missing}")
     tf = seed_everything(params.seed)
-    vectorizer = TfidfVectorizer(
-        ngram_range=(1, params.ngram_max), min_df=params.min_df, max_df=params.max_df,
-        sublinear_tf=True, strip_accents="unicode", dtype=np.float32,
-    )
-    docs = [document(text, labs, params.label_features) for text, labs in zip(texts, label_lists)]
-    X = vectorizer.fit_transform(docs)
-    selector = SelectKBest(max_f_classif, k=min(params.top_k, X.shape[1])).fit(X, Y[:, 0] if len(labels) == 1 else Y)
-    X = selector.transform(X).tocsr()
+    vectorizer, X = fit_vectorizer(texts, label_lists, Y, params)
     fit, val = slice(0, len(texts) - n_val), slice(len(texts) - n_val, len(texts))
     positive = float(Y[fit, 0].mean())
     # class balance for one label; several labels share each example, so no weights
@@ -202,8 +166,7 @@ def train(texts: Sequence[str], label_lists: Sequence[Sequence[str]], labels: Li
         sparse_tensor(tf, X[fit]), Y[fit], sample_weight=weights, validation_data=(sparse_tensor(tf, X[val]), Y[val]),
         epochs=params.epochs, batch_size=params.batch_size, callbacks=[stop], verbose=0, shuffle=True,
     )
-    columns = selector.get_support(indices=True)
-    predictor = Predictor(vectorizer, columns, model.get_weights(), list(labels), [0.5] * len(labels), params.label_features)
+    predictor = Predictor(vectorizer, model.get_weights(), list(labels), [0.5] * len(labels))
     probability = np.asarray(predictor.probabilities([texts[i] for i in range(val.start, val.stop)], label_lists[val]))
     predictor.thresholds = [
         params.threshold if params.threshold is not None else best_threshold(Y[val, j], probability[:, j])

@@ -89,7 +89,7 @@ class K8sMLPModelContext(ModelContext):
         metrics = {
             "validation": validation,
             "thresholds": dict(zip(predictor.labels, predictor.thresholds)),
-            "sizes": {"train": len(texts) - n_val, "validation": n_val, "features": len(predictor.columns)},
+            "sizes": {"train": len(texts) - n_val, "validation": n_val, "features": len(predictor.vectorizer.columns)},
             "seed": params.seed,
             "params": vars(params),
         }
