@@ -1,4 +1,4 @@
-"""DFFML's own HTTP service serving services/dffml (our predict and analysis dataflows), over real HTTP:
+"""DFFML's own HTTP service serving dataflows/dffml-service (our predict and analysis dataflows), over real HTTP:
 the stock ``dffml service http server`` and ``k8s-analysis dffml-service``, which starts it safely."""
 import contextlib
 import json
@@ -17,7 +17,7 @@ from dffml_k8s_analysis.serve import service
 
 from conftest import BUG, OTHER, ROOT, VENV_BIN, export, run_cli
 
-MC_CONFIG = str(ROOT / "services" / "dffml")
+MC_CONFIG = str(ROOT / "dataflows" / "dffml-service")
 NOTES = [BUG, OTHER, "", "Update etcd to 3.5.9"]
 
 
@@ -72,7 +72,7 @@ def announced_url(server):
 
 @pytest.fixture(scope="module")
 def stock(workdir, tmp_path_factory):
-    """``dffml service http server -mc-atomic -mc-config services/dffml``, DFFML's own command."""
+    """``dffml service http server -mc-atomic -mc-config dataflows/dffml-service``, DFFML's own command."""
     portfile = tmp_path_factory.mktemp("port") / "port"
     args = [str(VENV_BIN / "dffml"), "service", "http", "server", "-insecure", "-mc-atomic", "-mc-config", MC_CONFIG,
             "-port", "0", "-portfile", str(portfile)]

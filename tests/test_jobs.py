@@ -250,7 +250,7 @@ def test_dockerfile_builds_a_non_root_python_311_slim_image_without_secrets_or_t
     copied = [line.split()[1:-1] for line in lines if line.startswith(("COPY ", "ADD "))]
     sources = {source.rstrip("/") for group in copied for source in group}
     assert sources == {"requirements/py311.txt", "setup.py", "setup.cfg", "pyproject.toml", "README.md", "dffml_k8s_analysis",
-                       "operations", "dataflows", "services"}
+                       "operations", "dataflows"}
     assert not re.search(r"GITHUB_TOKEN|WEBHOOK_SECRET|ARG .*(TOKEN|SECRET)", text)
     ignored = set((ROOT / ".dockerignore").read_text().split())
     assert {".git", ".venv", "data", "out", "__pycache__", ".pytest_cache", "*.sqlite"} <= ignored

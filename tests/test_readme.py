@@ -68,7 +68,7 @@ def test_dffml_commands_name_our_plugins(command):
     assert named and named <= plugins
 
 
-DFFML_ROUTES = {json.loads(path.read_text())["path"] for path in (ROOT / "services" / "dffml" / "mc" / "http").glob("*.json")}
+DFFML_ROUTES = {json.loads(path.read_text())["path"] for path in (ROOT / "dataflows" / "dffml-service" / "mc" / "http").glob("*.json")}
 
 
 @pytest.mark.parametrize("command", [c for c in COMMANDS if words(c)[0] == "curl"])
@@ -106,7 +106,7 @@ def test_the_dffml_users_commands_run_end_to_end_against_the_emulator(emulator, 
     try:
         for command in dffml_users_commands():
             parts = [str(VENV_BIN / part[len(".venv/bin/"):]) if part.startswith(".venv/bin/") else
-                     str(ROOT / part) if part.startswith(("dataflows/", "services/")) else part
+                     str(ROOT / part) if part.startswith("dataflows/") else part
                      for part in words(command)]
             if "github.repo" in command:
                 parts.append(f"{server.url}=github.base_url")

@@ -1,6 +1,6 @@
 """``k8s-analysis dffml-service``: DFFML's own HTTP service, serving only our dataflows (see ``serve/dffml_http.py``).
 
-    k8s-analysis dffml-service --mc-config services/dffml --port 8081
+    k8s-analysis dffml-service --mc-config dataflows/dffml-service --port 8081
     curl -s localhost:8081/predict -H 'Content-Type: application/json' \\
       -d '{"one": [{"value": "Fix a panic in kubelet", "definition": "release_note"}]}'
 
@@ -16,7 +16,7 @@ HELP = "serve our dataflows (POST /predict, /analyze) through DFFML's own HTTP s
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--mc-config", default="services/dffml",
+    parser.add_argument("--mc-config", default="dataflows/dffml-service",
                         help="DFFML multicomm directory: mc/http/*.json routes, df/ dataflows (default: %(default)s)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     parser.add_argument("--port", type=int, default=8081, help="port (default: %(default)s; 0 picks a free one)")

@@ -7,7 +7,7 @@ new dataflow routes. It also answers any ``Content-Type`` from any ``Origin``, s
 the operator visits can POST to it. :class:`GuardedServer` is DFFML's own server class with:
 
 - atomic mode (``-mc-atomic``): none of those routes exist, only the dataflow routes of the
-  ``-mc-config`` directory (``services/dffml``: ``/predict`` and ``/analyze``), and no more can
+  ``-mc-config`` directory (``dataflows/dffml-service``: ``/predict`` and ``/analyze``), and no more can
   be registered; no models or sources are configured, so none can be trained or read;
 - a guard in front of every request: the ``Host`` must be the bound address or a loopback name
   (no DNS rebinding), an ``Origin``, when sent, must be that same host (no cross-site
