@@ -4,12 +4,13 @@ Nothing in it is a pickle or a Keras file, so a model trained on one stack (say 
 Keras 2, scikit-learn 1.5) loads on another (Python 3.13, Keras 3, numpy 2) and gives the same
 probabilities, and loading a directory can never run code from it:
 
-- ``vectorizer.json``: the TfidfVectorizer's settings and its vocabulary, term by column;
-- ``arrays.npz`` (no object arrays): ``idf``, the ``columns`` SelectKBest kept, and the MLP's
-  weights ``w0``, ``w1``, ... in layer order (kernel, bias, kernel, bias, ...);
-- ``features.json`` (the kept terms, for people), ``metrics.json``;
-- ``predictor.json``: the format version, labels, thresholds and settings, written last, so
-  that its presence means the directory is complete.
+- ``vectorizer.json``: the feature settings and each input's vocabulary, term by column;
+- ``arrays.npz`` (no object arrays): the idf vectors (``word_idf``, ``char_idf``), the linear
+  members' coefficients and biases, the MLP's word columns (``mlp_cols``) and its weights
+  ``mlp_w0``..``mlp_w3`` (kernel, bias, kernel, bias);
+- ``features.json`` (the MLP's word features, for people), ``metrics.json``;
+- ``predictor.json``: the format version, labels, thresholds and the labels learned, written
+  last, so that its presence means the directory is complete.
 """
 import functools
 import json
@@ -19,14 +20,12 @@ import tempfile
 from typing import Callable
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 from .classifier import Predictor
+from .features import Features
 
-FORMAT = 2  # 1 was pickles and model.keras
+FORMAT = 3  # 1 was pickles and model.keras, 2 TF-IDF -> SelectKBest -> MLP alone
 FILES = ("vectorizer.json", "arrays.npz", "features.json", "metrics.json", "predictor.json")
-VECTORIZER_SETTINGS = ("analyzer", "binary", "lowercase", "max_df", "min_df", "ngram_range", "norm", "smooth_idf",
-                       "strip_accents", "sublinear_tf", "token_pattern", "use_idf")
 HOW_TO_TRAIN = "run `k8s-analysis train --model-dir {dir}` (or `dffml train -model k8s-mlp -model-directory {dir} ...`)"
 
 
@@ -58,20 +57,6 @@ def write_arrays(path: pathlib.Path, arrays: dict) -> None:
     atomic_write(path, dump)
 
 
-def vectorizer_state(vectorizer: TfidfVectorizer) -> dict:
-    settings = {key: value for key, value in vectorizer.get_params().items() if key in VECTORIZER_SETTINGS}
-    vocabulary = sorted(vectorizer.vocabulary_, key=vectorizer.vocabulary_.get)
-    return {"settings": settings, "dtype": np.dtype(vectorizer.dtype).name, "vocabulary": vocabulary}
-
-
-def vectorizer_from(state: dict, idf: np.ndarray) -> TfidfVectorizer:
-    settings = dict(state["settings"], ngram_range=tuple(state["settings"]["ngram_range"]))
-    vocabulary = {term: column for column, term in enumerate(state["vocabulary"])}
-    vectorizer = TfidfVectorizer(vocabulary=vocabulary, dtype=np.dtype(state["dtype"]), **settings)
-    vectorizer.idf_ = idf
-    return vectorizer
-
-
 def save(directory, predictor: Predictor, metrics: dict) -> pathlib.Path:
     """Write every artifact of a trained classifier into ``directory``."""
     directory = pathlib.Path(directory)
@@ -79,14 +64,13 @@ def save(directory, predictor: Predictor, metrics: dict) -> pathlib.Path:
     stale = directory / "predictor.json"
     if stale.exists():
         stale.unlink()  # the directory is incomplete until the new one is written
-    write_json(directory / "vectorizer.json", vectorizer_state(predictor.vectorizer))
-    weights = {f"w{index}": np.asarray(weight) for index, weight in enumerate(predictor.weights)}
-    write_arrays(directory / "arrays.npz", dict(weights, idf=predictor.vectorizer.idf_, columns=predictor.columns))
+    vectorizer, idf = predictor.features.state()
+    write_json(directory / "vectorizer.json", vectorizer)
+    write_arrays(directory / "arrays.npz", dict(predictor.arrays, **idf))
     write_json(directory / "features.json", predictor.feature_names)
     write_json(directory / "metrics.json", metrics)
     write_json(directory / "predictor.json", {
-        "format": FORMAT, "labels": predictor.labels, "thresholds": predictor.thresholds,
-        "label_features": predictor.label_features,
+        "format": FORMAT, "labels": predictor.labels, "thresholds": predictor.thresholds, "active": predictor.active,
     })
     return directory
 
@@ -97,9 +81,9 @@ def load_predictor(directory) -> Predictor:
     advice = HOW_TO_TRAIN.format(dir=directory)
     if not directory.is_dir():
         raise ArtifactError(f"no trained k8s-mlp model: {directory} is not a directory; {advice}")
-    if (directory / "predictor.json").is_file() and not (directory / "arrays.npz").is_file():
-        if (directory / "vectorizer.pkl").exists():
-            raise ArtifactError(f"{directory} holds a model of an older format (pickles), which is not loaded; {advice}")
+    older = older_format(directory)
+    if older:
+        raise ArtifactError(f"{directory} holds a model of an older format ({older}), which is not loaded; {advice}")
     missing = [name for name in FILES if not (directory / name).is_file()]
     if missing:
         raise ArtifactError(f"no complete k8s-mlp model in {directory}: missing {', '.join(missing)}; {advice}")
@@ -111,15 +95,25 @@ def load_predictor(directory) -> Predictor:
         current = directory / "arrays.npz"
         with np.load(str(current), allow_pickle=False) as stored:
             arrays = {name: stored[name] for name in stored.files}
-        weights = [arrays[f"w{index}"] for index in range(sum(name[1:].isdigit() for name in arrays if name[0] == "w"))]
         current = directory / "vectorizer.json"
-        vectorizer = vectorizer_from(json.loads(current.read_text()), arrays["idf"])
+        features = Features.from_state(json.loads(current.read_text()), arrays)
         current = directory / "predictor.json"
-        predictor = Predictor(vectorizer, arrays["columns"], weights, meta["labels"], meta["thresholds"], meta["label_features"])
-        predictor.predict([""])
+        predictor = Predictor(features, arrays, meta["labels"], meta["thresholds"], meta["active"])
+        predictor.predict([""], [[]])
     except Exception as error:  # any unreadable or inconsistent file
         raise ArtifactError(f"corrupted k8s-mlp model file {current}: {type(error).__name__}: {error}; {advice}") from error
     return predictor
+
+
+def older_format(directory: pathlib.Path) -> str:
+    """What older model ``directory`` holds ("pickles", "format 2"), or "" when none."""
+    if (directory / "vectorizer.pkl").exists() or (directory / "model.keras").exists():
+        return "pickles"
+    try:
+        found = json.loads((directory / "predictor.json").read_text()).get("format")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return f"format {found}" if isinstance(found, int) and not isinstance(found, bool) and found < FORMAT else ""
 
 
 @functools.lru_cache(maxsize=4)
