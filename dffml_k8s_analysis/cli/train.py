@@ -52,7 +52,7 @@ def main(args: argparse.Namespace) -> int:
     from ..model.plugin import K8sMLPModel
 
     texts, label_lists = load_examples(args)
-    config = {"directory": args.model_dir, "all_kinds": args.all_kinds, "label_features": not args.text_only, "seed": args.seed}
+    config = {"directory": args.model_dir, "all_kinds": args.all_kinds, "text_only": args.text_only, "seed": args.seed}
     if args.epochs:
         config["epochs"] = args.epochs
     if args.tune:

@@ -10,7 +10,7 @@ the ``k8s-notes`` and ``k8s-issues`` sources provide them. Records without a
 text (PRs without a release note) are skipped. Each prediction is one
 ``kind/...`` target per label (value True/False, confidence = the
 probability of the chosen value). The labels' ``sig/*`` and ``area/*`` are
-also inputs (``label_features``), optional when predicting. ``accuracy`` is the first label's accuracy
+also inputs, optional when predicting (``text_only`` ignores them). ``accuracy`` is the first label's accuracy
 (``label``), or the micro F1 over all kinds with ``all_kinds``.
 """
 import dataclasses
@@ -49,14 +49,14 @@ class K8sMLPModelConfig:
     threshold: float = field("Decision threshold (the original's 0.6) when fixed_threshold is set", default=0.6)
     fixed_threshold: bool = field("Use threshold instead of the one chosen on the validation split", default=False)
     validation: float = field("Newest share of the training data that chooses the thresholds", default=DEFAULTS.validation)
-    label_features: bool = field("Also learn from the PR's sig/* and area/* labels (optional when predicting)",
-                                 default=DEFAULTS.label_features)
+    text_only: bool = field("Ignore the PR's sig/* and area/* labels (by default they are optional inputs)",
+                            default=not DEFAULTS.label_features)
     seed: int = field("Random seed", default=DEFAULTS.seed)
 
     def params(self) -> classifier.Params:
         """The classifier's Params; ValueError naming a bad setting."""
-        names = [f.name for f in dataclasses.fields(classifier.Params) if f.name != "threshold"]
-        return classifier.Params(threshold=self.threshold if self.fixed_threshold else None,
+        names = [f.name for f in dataclasses.fields(classifier.Params) if f.name not in ("threshold", "label_features")]
+        return classifier.Params(threshold=self.threshold if self.fixed_threshold else None, label_features=not self.text_only,
                                  **{name: getattr(self, name) for name in names})
 
 
