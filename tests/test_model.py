@@ -418,3 +418,15 @@ def test_on_the_real_notes_it_beats_the_linear_baseline_of_the_issue():
     predictor, _ = classifier.train(texts[:cut], labels[:cut], ["kind/bug"], classifier.Params())
     found = classifier.evaluate(predictor, texts[cut:], labels[cut:])
     assert found["accuracy"] > 0.8298 and found["f1"] > 0.7270  # LinearSVC's 0.8298 / 0.7270
+
+
+def test_transform_gives_the_training_rows_fit_features_gave():
+    texts, labels = examples(toy_notes(120))
+    fitted, matrices = features.fit_features(texts, labels, classifier.Params(min_df=1))
+    again = features.transform(fitted, texts, labels)
+    bare = features.transform(fitted, texts)
+    for name in ("word", "nb"):  # with label dropout: the notes with their labels, then without
+        assert np.allclose(matrices[name][:120].toarray(), again[name].toarray())
+        assert np.allclose(matrices[name][120:].toarray(), bare[name].toarray())
+    assert (again["word"] != bare["word"]).nnz > 0  # the label tokens are columns of their own
+    assert np.allclose(matrices["char"].toarray(), again["char"].toarray())
