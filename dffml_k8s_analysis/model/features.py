@@ -20,24 +20,29 @@ import scipy.sparse as sp
 
 from . import text as notes
 
+def _matrix(cols: np.ndarray, lengths: Sequence[int], width: int) -> sp.csr_matrix:
+    """Note x column counts from each note's column ids (``cols``, -1: not counted) laid end to end."""
+    rows = np.repeat(np.arange(len(lengths)), lengths)
+    keep = cols >= 0
+    return sp.csr_matrix((np.ones(int(keep.sum())), (rows[keep], cols[keep])), shape=(len(lengths), width))
+
+
 def count(gram_lists: Sequence[Sequence[str]], index: Dict[str, int]) -> sp.csr_matrix:
     """Note x term counts of the grams found in ``index`` (term -> column)."""
     get = index.get
-    indptr = [0]
-    cols: List[int] = []
-    for grams in gram_lists:
-        cols.extend(j for j in map(get, grams) if j is not None)
-        indptr.append(len(cols))
-    X = sp.csr_matrix((np.ones(len(cols)), np.asarray(cols, dtype=np.int64), np.asarray(indptr, dtype=np.int64)),
-                      shape=(len(gram_lists), len(index)))
-    X.sum_duplicates()
-    return X
+    cols = np.fromiter((get(g, -1) for grams in gram_lists for g in grams), dtype=np.int64)
+    return _matrix(cols, [len(grams) for grams in gram_lists], len(index))
 
 
 def counts_of_all(gram_lists: Sequence[Sequence[str]]) -> Tuple[sp.csr_matrix, np.ndarray]:
     """Counts over every gram seen, and the gram names (columns in name order)."""
-    names = sorted({g for grams in gram_lists for g in grams})
-    return count(gram_lists, {g: i for i, g in enumerate(names)}), np.array(names, dtype=object)
+    index: Dict[str, int] = {}
+    seen = np.fromiter((index.setdefault(g, len(index)) for grams in gram_lists for g in grams), dtype=np.int64)
+    names = np.array(list(index), dtype=object)
+    order = np.argsort(names, kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return _matrix(rank[seen], [len(grams) for grams in gram_lists], len(names)), names[order]
 
 
 def char_counts(norms: Sequence[str], low: int, high: int, index: Optional[Dict[str, int]] = None):
