@@ -42,7 +42,6 @@ NEVER = 2.0  # the threshold of a kind never predicted
 THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.01), 2)
 THRESHOLDS_KINDS = np.round(np.concatenate([np.arange(0.005, 0.05, 0.005), THRESHOLDS]), 3)  # rare kinds' low ones
 SMOOTH = 5  # grid points in the moving average of the binary threshold's objective
-MEMBERS = ("word", "nb", "char", "mlp")
 
 
 @dataclasses.dataclass
@@ -116,10 +115,6 @@ class Predictor:
     @property
     def threshold(self) -> float:
         return self.thresholds[0]
-
-    @property
-    def label_features(self) -> bool:
-        return bool(self.features.settings["label_features"])
 
     @property
     def feature_names(self) -> List[str]:
