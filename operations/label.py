@@ -10,7 +10,8 @@ Two ways in, one reconcile:
   as ``k8s-analysis label`` runs it.
 
 Both give the item and its body; ``k8s.release_note`` (the records' rules)
-extracts the note, ``k8s.predict_note`` predicts, ``k8s.reconcile_labels``
+extracts the note, ``k8s.predict_note`` predicts (from the note and the
+item's sig/area labels), ``k8s.reconcile_labels``
 makes GitHub agree. The bot itself is ``dffml_k8s_analysis.bot``: the
 deliveries in ``webhook.py``, the label and the comment in ``reconcile.py``.
 
@@ -93,19 +94,20 @@ def webhook_item(event: str, payload: Dict[str, Any], only_repo: str) -> Dict[st
 async def fetch_item(repo: str, number: int, base_url: str) -> Dict[str, Any]:
     """An issue or PR and its current body, from GitHub."""
     split_repo(repo)
-    body = await _in_thread(reconcile.issue_body, base_url, repo, number)
-    return {"item": {"repo": repo, "number": number}, "body": body}
+    body, labels = await _in_thread(reconcile.issue_body_and_labels, base_url, repo, number)
+    return {"item": {"repo": repo, "number": number, "labels": labels}, "body": body}
 
 
-@op(name="k8s.predict_note", inputs={"note": parse.RELEASE_NOTE, "model_dir": MODEL_DIR},
+@op(name="k8s.predict_note", inputs={"note": parse.RELEASE_NOTE, "item": ITEM, "model_dir": MODEL_DIR},
     outputs={"prediction": PREDICTION})
-async def predict_note(note: Optional[str], model_dir: str) -> Dict[str, Any]:
-    """The probability of the model's label (``note`` None: no prediction) and its threshold."""
+async def predict_note(note: Optional[str], item: Dict[str, Any], model_dir: str) -> Dict[str, Any]:
+    """The probability of the model's label given the note and the item's labels (``note`` None: no
+    prediction), and its threshold."""
     if note is None:
         return {"prediction": {"note": None}}
     predictor = await _in_thread(cached_predictor, model_dir)
     return {"prediction": {"note": note, "label": predictor.label, "threshold": predictor.threshold,
-                           "probability": predictor.predict([note])[0]}}
+                           "probability": predictor.predict([note], [item.get("labels", [])])[0]}}
 
 
 @op(name="k8s.reconcile_labels", inputs={"item": ITEM, "prediction": PREDICTION, "base_url": BASE_URL},

@@ -83,7 +83,7 @@ async def train_model(notes: List[Dict[str, Any]], model_dir: str, config: Optio
     await train(model, *records)
     metrics = json.loads((model.config.directory / "metrics.json").read_text())
     return {"trained": {"directory": model_dir, "sizes": metrics["sizes"], "thresholds": metrics["thresholds"],
-                        "validation": {key: metrics["validation"][key] for key in ("accuracy", "f1", "epochs")}}}
+                        "validation": {key: metrics["validation"][key] for key in ("accuracy", "f1")}}}
 
 
 @op(name="k8s.note_features", inputs={"note": parse.RELEASE_NOTE, "labels": LABELS},

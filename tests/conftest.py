@@ -69,7 +69,7 @@ def served(server) -> dict:
 
 BUG = "Fixed panic in kubelet when the node is deleted."
 OTHER = "Add support for sidecar containers in kubectl."
-SMALL = classifier.Params(min_df=1, top_k=2000, units=8, epochs=40, patience=3, validation=0.25)
+SMALL = classifier.Params(min_df=1, top_k=2000, units=8, epochs=10, validation=0.25)
 
 
 def emulated_notes(count: int = 1200, seed: int = 5):

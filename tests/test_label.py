@@ -39,10 +39,11 @@ class Bot:
         github.emulator.reset_stats()
 
     def deliver(self, note, action="opened", event="pull_request", number=None, secret=SECRET, signature=None,
-                raw=None, repo=REPO):
+                raw=None, repo=REPO, labels=()):
         member = {"pull_request": "pull_request", "issues": "issue"}.get(event, "pull_request")
         body = f"**Does this PR introduce a user-facing change?**\n```release-note\n{note}\n```\n"
-        data = {"action": action, member: {"number": number or self.number, "body": body},
+        data = {"action": action, member: {"number": number or self.number, "body": body,
+                                           "labels": [{"name": name} for name in labels]},
                 "repository": {"full_name": repo}}
         raw = json.dumps(data).encode() if raw is None else raw
         headers = {"X-GitHub-Event": event, "Content-Type": "application/json"}
@@ -106,6 +107,15 @@ def test_the_original_scenarios(bot, predictor):
     for _ in range(2):
         assert bot.deliver("NONE", action="edited").json()["comment"] == "none"
     assert bot.writes() == {}
+
+
+def test_the_bot_predicts_from_the_note_and_the_prs_labels(bot, predictor):
+    note = "Update the kubelet handling of pod restarts"
+    labels = ["sig/node", "area/kubelet", "size/S"]
+    answer = bot.deliver(note, labels=labels)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["probability"] == pytest.approx(predictor.predict([note], [labels])[0])
+    assert predictor.predict([note], [labels]) != predictor.predict([note])  # the labels made a difference
 
 
 def test_a_non_bug_note_on_a_fresh_pr_adds_no_label_but_says_so(bot):
@@ -218,7 +228,7 @@ def pr_with_note(sample):
 
 
 def expected_labels(predictor, note, before):
-    bug = predictor.predict([note])[0] >= predictor.threshold
+    bug = predictor.predict([note], [before])[0] >= predictor.threshold  # the bot passes the PR's labels
     return [name for name in before if name != "kind/bug"] + (["kind/bug"] if bug else [])
 
 
@@ -232,6 +242,7 @@ def test_label_command_reconciles_one_item_and_reruns_write_nothing(emulator, mo
     first = run_cli(*command)
     assert first.returncode == 0, first.stderr
     assert json.loads(first.stdout)["comment"] == "created"
+    assert json.loads(first.stdout)["probability"] == pytest.approx(predictor.predict([note], [before])[0])
     assert sorted(sample.labels(number)) == sorted(expected_labels(predictor, note, before))
     github.emulator.reset_stats()
     again = run_cli(*command)

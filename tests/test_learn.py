@@ -10,14 +10,14 @@ from dffml import Input
 
 from dffml_k8s_analysis.emulator.rest import EmulatorConfig, running
 from dffml_k8s_analysis.flows import VECTOR, run_flow
-from dffml_k8s_analysis.model import artifacts, vectorizer
+from dffml_k8s_analysis.model import artifacts, classifier, features
 from dffml_k8s_analysis.records.training_data import from_store
 from operations import vectorize
 
 from conftest import BUG, OTHER, ROOT, export, run_cli
 
 # A small recipe: the emulator's few hundred notes, in seconds
-SMALL = {"min_df": 1, "top_k": 2000, "units": 8, "epochs": 40, "patience": 3, "validation": 0.25}
+SMALL = {"min_df": 1, "top_k": 2000, "units": 8, "epochs": 10, "validation": 0.25}
 BODY = "What this PR does.\r\n```release-note\r\n{}\r\n```\r\n"
 
 
@@ -99,19 +99,22 @@ def test_dffml_train_accuracy_predict_with_the_df_source_running_the_extraction_
     assert metrics["sizes"]["train"] + metrics["sizes"]["validation"] == len(texts)
 
 
-def test_the_transform_operation_gives_the_vector_the_model_predicts_from(trained):
+def test_the_transform_operation_gives_the_vectors_the_model_predicts_from(trained):
     _, model_dir = trained
     predictor = artifacts.load_predictor(model_dir)
     got = run(VECTOR, Input(value=BUG, definition=vectorize.parse.RELEASE_NOTE),
               Input(value=str(model_dir), definition=vectorize.DIRECTORY))["vectorize.vector"]
-    row = predictor.vectorizer.transform([BUG]).toarray()[0]
-    names = predictor.vectorizer.feature_names
-    assert got == {names[i]: pytest.approx(float(row[i])) for i in np.flatnonzero(row)}
-    assert len(got) >= 3  # "fixed", "panic", "kubelet", ...
+    rows = features.transform(predictor.features, [BUG])
+    assert set(got) == {"word", "nb", "char"}
+    for name, row in rows.items():
+        row = row.toarray()[0]
+        terms = predictor.features.vocab[name]
+        assert got[name] == {terms[i]: pytest.approx(float(row[i])) for i in np.flatnonzero(row)}
+    assert len(got["word"]) >= 3  # "fixed", "panic", "kubelet", ...
 
 
 def test_the_fit_operation_writes_a_vectorizer_the_transform_operation_reads(store, tmp_path):
-    texts, _ = from_store(store)
+    texts, label_lists = from_store(store)
     directory = tmp_path / "vectorizer"
     result = run_cli("dffml", "dataflow", "run", "single", "-dataflow", "dataflows/vectorize.yaml", "-inputs",
                      "k8s-issues=train.source", f"{store}=train.path", f"{directory}=vectorize.out")
@@ -119,25 +122,28 @@ def test_the_fit_operation_writes_a_vectorizer_the_transform_operation_reads(sto
     fitted = json.loads(result.stdout)[0]["vectorize.fitted"]
     assert fitted["notes"] == len(texts)
     assert sorted(path.name for path in directory.iterdir()) == sorted(artifacts.VECTORIZER_FILES)
-    loaded = artifacts.load_vectorizer(directory)
-    assert fitted["features"] == len(loaded.columns) == len(json.loads((directory / "features.json").read_text()))
+    loaded = artifacts.load_features(directory)
+    expected, _ = features.fit_features(texts, label_lists, classifier.Params())
+    assert loaded.vocab == expected.vocab and fitted["features"] == {k: len(v) for k, v in expected.vocab.items()}
     vector = run(VECTOR, Input(value=BUG, definition=vectorize.parse.RELEASE_NOTE),
                  Input(value=str(directory), definition=vectorize.DIRECTORY))["vectorize.vector"]
-    assert vector and set(vector) <= set(loaded.feature_names)
+    assert vector["word"] and set(vector["word"]) <= set(loaded.vocab["word"])
 
 
 def test_fitting_into_a_model_directory_is_refused(trained):
     _, model_dir = trained
     with pytest.raises(ValueError, match="holds a trained model"):
-        vectorize.fit_vectorizer([{"release_note": BUG, "labels": []}], "kind/bug", str(model_dir))
+        vectorize.fit_vectorizer([{"release_note": BUG, "labels": []}], str(model_dir))
     assert artifacts.load_predictor(model_dir)
 
 
 def test_a_directory_without_a_vectorizer_is_a_clear_error(tmp_path):
     with pytest.raises(artifacts.ArtifactError, match="no complete k8s-mlp vectorizer in .*: missing vectorizer.json"):
-        artifacts.load_vectorizer(tmp_path)
+        artifacts.load_features(tmp_path)
     with pytest.raises(ValueError, match="must be a string"):
-        vectorizer.check_text(None)
+        features.transform(features.Features.from_state(
+            {"settings": dict.fromkeys(features.Features.SETTINGS, 1), "vocab": {"word": [], "nb": [], "char": []}},
+            {"word_idf": np.zeros(0), "char_idf": np.zeros(0)}), [None])
 
 
 def run(dataflow, *inputs) -> dict:

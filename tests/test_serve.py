@@ -43,6 +43,15 @@ def test_single_and_batch_predictions_match_the_model(url, predictor):
     assert predict(url, instances=[]).json() == {"predictions": []}
 
 
+def test_the_prs_labels_are_optional_inputs_beside_the_text(url, predictor):
+    labels = ["sig/node", "area/kubelet"]
+    expected = predictor.predict([BUG, OTHER], [labels, []])
+    assert predict(url, text=BUG, labels=labels).json() == {"result": pytest.approx(expected[0], abs=1e-6)}
+    batch = predict(url, instances=[{"text": BUG, "labels": labels}, OTHER])
+    assert batch.json() == {"predictions": pytest.approx(expected, abs=1e-6)}
+    assert predict(url, instances=[{"text": BUG}]).json() == {"predictions": pytest.approx(predictor.predict([BUG]), abs=1e-6)}
+
+
 def test_readiness_and_health(url, predictor):
     ready = requests.get(url + MODEL_ROUTE)
     assert ready.status_code == 200
@@ -62,7 +71,10 @@ BAD = [
     (b'{"text": null}', 400, '"text" must be a string, got null'),
     (b'{"text": ["fix"]}', 400, '"text" must be a string, got array'),
     (b'{"instances": "fix"}', 400, '"instances" must be a list of strings, got string'),
-    (b'{"instances": ["fix", {"text": "x"}]}', 400, '"instances"[1] must be a string, got object'),
+    (b'{"instances": ["fix", 5]}', 400, '"instances"[1] must be a string or {"text": ..., "labels": [...]}, got number'),
+    (b'{"instances": ["fix", {"txt": "x"}]}', 400, '"instances"[1] must be a string or {"text"'),
+    (b'{"text": "fix", "labels": "sig/node"}', 400, '"labels" must be a list of strings, got string'),
+    (b'{"instances": [{"text": "x", "labels": [1]}]}', 400, '"instances"[0]["labels"] must be a list of strings'),
     (b'{"text": "a", "instances": ["b"]}', 400, "not both"),
 ]
 

@@ -11,7 +11,7 @@ import collections
 import logging
 import threading
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import github
 
@@ -37,11 +37,12 @@ def github_errors(repo: str, number: int):
     return translated(f"{repo}#{number}", f"GitHub for {repo}#{number}")
 
 
-def issue_body(base_url: str, repo: str, number: int) -> Optional[str]:
-    """An issue's or PR's current body from GitHub, its failures as one-line GitHubErrors."""
+def issue_body_and_labels(base_url: str, repo: str, number: int) -> Tuple[Optional[str], List[str]]:
+    """An issue's or PR's current body and label names from GitHub, its failures as one-line GitHubErrors."""
     # Read inside the translation: PyGithub 2.9+ fetches the issue lazily, at its first attribute.
     with github_errors(repo, number):
-        return connect(base_url).get_repo(repo, lazy=True).get_issue(number).body
+        issue = connect(base_url).get_repo(repo, lazy=True).get_issue(number)
+        return issue.body, [label.name for label in issue.labels]
 
 
 def reconcile(base_url: str, repo: str, number: int, prediction: Dict[str, Any]) -> Dict[str, Any]:

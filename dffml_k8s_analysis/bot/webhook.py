@@ -63,7 +63,7 @@ def verify(body: bytes, signature: str, secret: Secret) -> Dict[str, Any]:
 
 
 class Event(NamedTuple):
-    """What a delivery is about: the item (repo, number) and its body, or why it is ignored."""
+    """What a delivery is about: the item (repo, number, label names) and its body, or why it is ignored."""
 
     item: Optional[Dict[str, Any]] = None
     body: Optional[str] = None
@@ -86,4 +86,6 @@ def item_of(event: str, payload: Dict[str, Any], only_repo: str = "") -> Event:
     if only_repo and repo.lower() != only_repo.lower():
         return Event(ignored=f"repository {repo} is not {only_repo}")
     body = item.get("body")
-    return Event({"repo": repo, "number": number}, body if isinstance(body, str) else None)
+    labels = [label.get("name") for label in item.get("labels") or [] if isinstance(label, dict)]
+    return Event({"repo": repo, "number": number, "labels": [name for name in labels if isinstance(name, str)]},
+                 body if isinstance(body, str) else None)

@@ -1,5 +1,7 @@
 """``k8s-analysis predict``: is this release note a bug fix? (and, for an all-kinds model, which kinds)
 
+``--labels sig/node,area/kubelet`` gives the PR's labels as well, as the bot does.
+
 ``--test`` runs the built-in bug-like and non-bug example notes and says
 whether each was classified as expected; the exit status is 1 when one fails.
 """
@@ -13,6 +15,8 @@ HELP = "classify a release note TEXT, or --test the example notes"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("text", nargs="?", help="release note text")
+    parser.add_argument("--labels", default="", metavar="L1,L2",
+                        help="the PR's labels, comma-separated (sig/* and area/* are used), e.g. sig/node,area/kubelet")
     parser.add_argument("--test", action="store_true", help="run the example notes; exit 1 when one is misclassified")
     parser.add_argument("--model-dir", default=DEFAULT_MODEL_DIR, help="artifact directory (default: %(default)s)")
 
@@ -29,7 +33,8 @@ def main(args: argparse.Namespace) -> int:
         raise UserError(str(error)) from error
     if not args.test:
         try:
-            row = predictor.predict_kinds([args.text])[0]
+            labels = [label.strip() for label in args.labels.split(",") if label.strip()]
+            row = predictor.predict_kinds([args.text], [labels])[0]
         except ValueError as error:
             raise UserError(str(error)) from error
         for label, threshold in zip(predictor.labels, predictor.thresholds):

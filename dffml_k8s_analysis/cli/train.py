@@ -4,8 +4,8 @@ The data are the shared release notes (``--source notes``) or the pull
 requests with a release note in an exported SQLite store (``--source
 store``). ``--tune`` first runs the whole tuning grid (see ``k8s-analysis
 tune``) on the newest 15% of the data as validation, prints the table and
-trains with the best point. Writes the model, vectorizer, selector,
-features.json and metrics.json into --model-dir.
+trains with the best point. Writes the model's files (see
+``model/artifacts.py``) into --model-dir.
 """
 import argparse
 import json
@@ -39,9 +39,9 @@ def load_examples(args: argparse.Namespace):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_training_arguments(parser)
     parser.add_argument("--model-dir", default=DEFAULT_MODEL_DIR, help="artifact directory (default: %(default)s)")
-    parser.add_argument("--epochs", type=int, help="maximum epochs")
+    parser.add_argument("--epochs", type=int, help="the MLP's epochs")
     parser.add_argument("--all-kinds", action="store_true", help="multi-label: every kind/* label, not only kind/bug")
-    parser.add_argument("--label-features", action="store_true", help="also learn from the PR's sig/area labels")
+    parser.add_argument("--text-only", action="store_true", help="ignore the PR's sig/area labels (default: learn from them)")
     parser.add_argument("--tune", action="store_true", help="search the grid first and train with the best point")
 
 
@@ -52,12 +52,12 @@ def main(args: argparse.Namespace) -> int:
     from ..model.plugin import K8sMLPModel
 
     texts, label_lists = load_examples(args)
-    config = {"directory": args.model_dir, "all_kinds": args.all_kinds, "label_features": args.label_features, "seed": args.seed}
+    config = {"directory": args.model_dir, "all_kinds": args.all_kinds, "text_only": args.text_only, "seed": args.seed}
     if args.epochs:
         config["epochs"] = args.epochs
     if args.tune:
         best = tune_all(texts, label_lists, pathlib.Path(args.model_dir) / "tuning", args.seed)
-        config.update({name: value for name, value in best.items() if name != "ngram_max"}, ngrams=[1, best["ngram_max"]])
+        config.update(best)
     model = K8sMLPModel(**config)
     noasync.train(model, *[{"release_note": text, "labels": labels} for text, labels in zip(texts, label_lists)])
     metrics = json.loads((pathlib.Path(args.model_dir) / "metrics.json").read_text())

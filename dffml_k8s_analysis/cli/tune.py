@@ -3,7 +3,7 @@
 Each index (0..N-1, see ``--list``) trains one hyperparameter combination and
 writes OUT/point-INDEX.json; the index defaults to $JOB_COMPLETION_INDEX so
 that a Kubernetes Indexed Job runs one point per pod. ``--summary OUT``
-prints the table and the best point by validation F1.
+prints the table and the best point by validation accuracy + F1.
 """
 import argparse
 import os

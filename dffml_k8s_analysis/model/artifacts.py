@@ -4,15 +4,13 @@ Nothing in it is a pickle or a Keras file, so a model trained on one stack (say 
 Keras 2, scikit-learn 1.5) loads on another (Python 3.13, Keras 3, numpy 2) and gives the same
 probabilities, and loading a directory can never run code from it:
 
-- ``vectorizer.json``: the TfidfVectorizer's settings and its vocabulary, term by column, and
-  whether labels are features;
-- ``arrays.npz`` (no object arrays): ``idf``, the ``columns`` SelectKBest kept, and the MLP's
-  weights ``w0``, ``w1``, ... in layer order (kernel, bias, kernel, bias, ...);
-- ``features.json`` (the kept terms, for people), ``metrics.json``;
-- ``predictor.json``: the format version, labels, thresholds and settings, written last, so
-  that its presence means the directory is complete.
-
-A fitted vectorizer alone (``k8s.fit_vectorizer``) is the first three files, without weights.
+- ``vectorizer.json``: the feature settings and each input's vocabulary, term by column;
+- ``arrays.npz`` (no object arrays): the idf vectors (``word_idf``, ``char_idf``), the linear
+  members' coefficients and biases, the MLP's word columns (``mlp_cols``) and its weights
+  ``mlp_w0``..``mlp_w3`` (kernel, bias, kernel, bias);
+- ``features.json`` (the MLP's word features, for people), ``metrics.json``;
+- ``predictor.json``: the format version, labels, thresholds and the labels learned, written
+  last, so that its presence means the directory is complete.
 """
 import functools
 import json
@@ -22,16 +20,13 @@ import tempfile
 from typing import Callable
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 from .classifier import Predictor
-from .vectorizer import Vectorizer
+from .features import Features
 
-FORMAT = 2  # 1 was pickles and model.keras
-VECTORIZER_FILES = ("vectorizer.json", "arrays.npz", "features.json")
-FILES = VECTORIZER_FILES + ("metrics.json", "predictor.json")
-VECTORIZER_SETTINGS = ("analyzer", "binary", "lowercase", "max_df", "min_df", "ngram_range", "norm", "smooth_idf",
-                       "strip_accents", "sublinear_tf", "token_pattern", "use_idf")
+FORMAT = 3  # 1 was pickles and model.keras, 2 TF-IDF -> SelectKBest -> MLP alone
+VECTORIZER_FILES = ("vectorizer.json", "arrays.npz")  # what the k8s.fit_vectorizer operation writes
+FILES = VECTORIZER_FILES + ("features.json", "metrics.json", "predictor.json")
 HOW_TO_TRAIN = "run `k8s-analysis train --model-dir {dir}` (or `dffml train -model k8s-mlp -model-directory {dir} ...`)"
 
 
@@ -63,66 +58,37 @@ def write_arrays(path: pathlib.Path, arrays: dict) -> None:
     atomic_write(path, dump)
 
 
-def vectorizer_state(vectorizer: Vectorizer) -> dict:
-    tfidf = vectorizer.tfidf
-    settings = {key: value for key, value in tfidf.get_params().items() if key in VECTORIZER_SETTINGS}
-    vocabulary = sorted(tfidf.vocabulary_, key=tfidf.vocabulary_.get)
-    return {"settings": settings, "dtype": np.dtype(tfidf.dtype).name, "vocabulary": vocabulary,
-            "label_features": vectorizer.label_features}
-
-
-def vectorizer_from(state: dict, idf: np.ndarray, columns: np.ndarray, label_features: bool) -> Vectorizer:
-    settings = dict(state["settings"], ngram_range=tuple(state["settings"]["ngram_range"]))
-    vocabulary = {term: column for column, term in enumerate(state["vocabulary"])}
-    tfidf = TfidfVectorizer(vocabulary=vocabulary, dtype=np.dtype(state["dtype"]), **settings)
-    tfidf.idf_ = idf
-    return Vectorizer(tfidf, np.asarray(columns), bool(label_features))
-
-
-def prepare(directory) -> pathlib.Path:
-    """``directory``, created, with no ``predictor.json``: incomplete until a new one is written."""
+def _prepare(directory) -> pathlib.Path:
     directory = pathlib.Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     stale = directory / "predictor.json"
     if stale.exists():
-        stale.unlink()
+        stale.unlink()  # the directory is incomplete until the new one is written
     return directory
 
 
-def save_vectorizer(directory, vectorizer: Vectorizer, weights=()) -> pathlib.Path:
-    """Write a fitted vectorizer (and a model's ``weights`` beside its arrays) into ``directory``."""
-    directory = prepare(directory)
-    write_json(directory / "vectorizer.json", vectorizer_state(vectorizer))
-    arrays = {f"w{index}": np.asarray(weight) for index, weight in enumerate(weights)}
-    write_arrays(directory / "arrays.npz", dict(arrays, idf=vectorizer.tfidf.idf_, columns=vectorizer.columns))
-    write_json(directory / "features.json", vectorizer.feature_names)
+def save_features(directory, features: Features, arrays: dict = None) -> pathlib.Path:
+    """Write fitted features (and a model's ``arrays`` beside their idf vectors) into ``directory``."""
+    directory = _prepare(directory)
+    vectorizer, idf = features.state()
+    write_json(directory / "vectorizer.json", vectorizer)
+    write_arrays(directory / "arrays.npz", dict(arrays or {}, **idf))
     return directory
 
 
 def save(directory, predictor: Predictor, metrics: dict) -> pathlib.Path:
     """Write every artifact of a trained classifier into ``directory``."""
-    directory = save_vectorizer(directory, predictor.vectorizer, predictor.weights)
+    directory = save_features(directory, predictor.features, predictor.arrays)
+    write_json(directory / "features.json", predictor.feature_names)
     write_json(directory / "metrics.json", metrics)
     write_json(directory / "predictor.json", {
-        "format": FORMAT, "labels": predictor.labels, "thresholds": predictor.thresholds,
-        "label_features": predictor.vectorizer.label_features,
+        "format": FORMAT, "labels": predictor.labels, "thresholds": predictor.thresholds, "active": predictor.active,
     })
     return directory
 
 
-def check_complete(directory: pathlib.Path, files, what: str, advice: str) -> None:
-    """ArtifactError unless ``directory`` holds ``files``; ``what``: "model" or "vectorizer"."""
-    done = "trained" if what == "model" else "fitted"
-    what = f"k8s-mlp {what}"
-    if not directory.is_dir():
-        raise ArtifactError(f"no {done} {what}: {directory} is not a directory; {advice}")
-    missing = [name for name in files if not (directory / name).is_file()]
-    if missing:
-        raise ArtifactError(f"no complete {what} in {directory}: missing {', '.join(missing)}; {advice}")
-
-
-class Reader:
-    """Reads an artifact directory's files, remembering which one it is at for the error message."""
+class _Reader:
+    """Reads one directory's files, remembering which one it is at for the error message."""
 
     def __init__(self, directory: pathlib.Path):
         self.directory, self.current = directory, directory
@@ -136,26 +102,29 @@ class Reader:
         with np.load(str(self.current), allow_pickle=False) as stored:
             return {name: stored[name] for name in stored.files}
 
-    def vectorizer(self, arrays: dict, label_features=None) -> Vectorizer:
-        state = self.json("vectorizer.json")
-        chosen = state.get("label_features", False) if label_features is None else label_features
-        vectorizer = vectorizer_from(state, arrays["idf"], arrays["columns"], chosen)
-        vectorizer.transform([""])
-        return vectorizer
+    def features(self, arrays: dict) -> Features:
+        return Features.from_state(self.json("vectorizer.json"), arrays)
 
     def failed(self, error: Exception, advice: str) -> ArtifactError:
         return ArtifactError(f"corrupted k8s-mlp model file {self.current}: {type(error).__name__}: {error}; {advice}")
 
 
-def load_vectorizer(directory) -> Vectorizer:
-    """The fitted vectorizer of a vectorizer or model directory; ArtifactError says what is wrong."""
+def _check_complete(directory: pathlib.Path, names, what: str, advice: str) -> None:
+    if not directory.is_dir():
+        raise ArtifactError(f"no trained k8s-mlp {what}: {directory} is not a directory; {advice}")
+    missing = [name for name in names if not (directory / name).is_file()]
+    if missing:
+        raise ArtifactError(f"no complete k8s-mlp {what} in {directory}: missing {', '.join(missing)}; {advice}")
+
+
+def load_features(directory) -> Features:
+    """The fitted features of a model directory or of one the k8s.fit_vectorizer operation wrote."""
     directory = pathlib.Path(directory)
     advice = f"run the k8s.fit_vectorizer operation (or {HOW_TO_TRAIN.format(dir=directory)})"
-    check_complete(directory, VECTORIZER_FILES, "vectorizer", advice)
-    reader = Reader(directory)
+    _check_complete(directory, VECTORIZER_FILES, "vectorizer", advice)
+    reader = _Reader(directory)
     try:
-        model = (directory / "predictor.json").is_file()
-        return reader.vectorizer(reader.arrays(), reader.json("predictor.json")["label_features"] if model else None)
+        return reader.features(reader.arrays())
     except Exception as error:  # any unreadable or inconsistent file
         raise reader.failed(error, advice) from error
 
@@ -164,24 +133,34 @@ def load_predictor(directory) -> Predictor:
     """The Predictor of a trained artifact directory; ArtifactError says what is wrong and what to run."""
     directory = pathlib.Path(directory)
     advice = HOW_TO_TRAIN.format(dir=directory)
-    if (directory / "predictor.json").is_file() and not (directory / "arrays.npz").is_file():
-        if (directory / "vectorizer.pkl").exists():
-            raise ArtifactError(f"{directory} holds a model of an older format (pickles), which is not loaded; {advice}")
-    check_complete(directory, FILES, "model", advice)
-    reader = Reader(directory)
+    older = older_format(directory) if directory.is_dir() else ""
+    if older:
+        raise ArtifactError(f"{directory} holds a model of an older format ({older}), which is not loaded; {advice}")
+    _check_complete(directory, FILES, "model", advice)
+    reader = _Reader(directory)
     try:
         meta = reader.json("predictor.json")
         if meta.get("format") != FORMAT:
             raise ValueError(f"format {meta.get('format')!r}, expected {FORMAT}")
         arrays = reader.arrays()
-        weights = [arrays[f"w{index}"] for index in range(sum(name[1:].isdigit() for name in arrays if name[0] == "w"))]
-        vectorizer = reader.vectorizer(arrays, meta["label_features"])
+        features = reader.features(arrays)
         reader.current = directory / "predictor.json"
-        predictor = Predictor(vectorizer, weights, meta["labels"], meta["thresholds"])
-        predictor.predict([""])
+        predictor = Predictor(features, arrays, meta["labels"], meta["thresholds"], meta["active"])
+        predictor.predict([""], [[]])
     except Exception as error:  # any unreadable or inconsistent file
         raise reader.failed(error, advice) from error
     return predictor
+
+
+def older_format(directory: pathlib.Path) -> str:
+    """What older model ``directory`` holds ("pickles", "format 2"), or "" when none."""
+    if (directory / "vectorizer.pkl").exists() or (directory / "model.keras").exists():
+        return "pickles"
+    try:
+        found = json.loads((directory / "predictor.json").read_text()).get("format")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    return f"format {found}" if isinstance(found, int) and not isinstance(found, bool) and found < FORMAT else ""
 
 
 @functools.lru_cache(maxsize=4)

@@ -1,98 +1,112 @@
-"""The pure ML of ``k8s-mlp``: TF-IDF -> SelectKBest (``vectorizer.py``) -> Keras MLP on sparse input.
+"""The pure ML of ``k8s-mlp``: a Keras MLP averaged with three linear members.
 
-One label (``kind/bug``) or every kind at once (multi-label, one sigmoid per
-kind). The newest ``validation`` share of the training data (by input order,
-which callers keep by PR number) is held out for early stopping and for
-choosing each label's decision threshold (max F1), so the test data is never
-looked at. TensorFlow is imported only when training or loading.
+Predicts ``kind/bug`` (or the first label) from a release note, or every
+kind at once (one-vs-rest, one threshold per kind). Each member gives a
+probability over its inputs (see :mod:`.features`), and the prediction is
+their plain mean:
 
-Input texts: empty strings are valid (the model's answer for a note with no
-known words); None and non-strings raise ValueError; texts longer than
-``vectorizer.MAX_CHARS`` are cut to their first ``MAX_CHARS`` characters.
+1. ``word``: logistic regression (``c_word``) on TF-IDF word 1-2-grams;
+2. ``nb``: NB-weighted logistic regression (NBSVM's log-count ratios, ``c_nb``)
+   on binary word 1-3-grams;
+3. ``char``: logistic regression (``c_char``) on TF-IDF char 2-5-grams;
+4. ``mlp``: a Keras MLP on the ``top_k`` word features by chi2: Dense(units,
+   ReLU, L2) -> Dropout -> Dense(sigmoid), Adam, a few epochs.
+
+Training takes the notes oldest first (callers keep PR order): the members
+are fit on the older part, the threshold that maximises a 5-point moving
+average of accuracy + F1 on the newest ``validation`` share is chosen there
+(max F1 per kind in the all-kinds mode, whose members are class-balanced),
+then every member is refit on all the notes. Kinds with fewer than
+``MIN_KIND_SUPPORT`` examples in the older part are never predicted.
+
+Prediction is NumPy/SciPy only, from plain arrays; TensorFlow is imported
+only to train the MLP, scikit-learn only to fit the logistic regressions.
+Input texts: empty strings are valid; None and non-strings raise
+ValueError; texts longer than ``MAX_CHARS`` are cut.
 """
 import dataclasses
 import os
-import random
+import time
+import warnings
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
-from . import vectorizer as features
+from . import features as vectorize
+from .text import LABEL_PREFIXES, MAX_CHARS, check_text  # noqa: F401  (part of this module's API)
 
-MIN_KIND_SUPPORT = 20  # kinds rarer than this in the training data are not learned
-THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.01), 2)
+MIN_KIND_SUPPORT = 15  # kinds rarer than this (in the part the members first learn from) are never predicted
+NEVER = 2.0  # the threshold of a kind never predicted
+THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.01), 2)
+THRESHOLDS_KINDS = np.round(np.concatenate([np.arange(0.005, 0.05, 0.005), THRESHOLDS]), 3)  # rare kinds' low ones
+SMOOTH = 5  # grid points in the moving average of the binary threshold's objective
 
 
 @dataclasses.dataclass
 class Params:
-    """Hyperparameters; defaults are the tuned recipe, not the original's."""
+    """Hyperparameters; the defaults are the recipe chosen on validation folds of the training era."""
 
-    ngram_max: int = 2
-    min_df: int = 2
-    max_df: float = 1.0
-    top_k: int = 20000
-    layers: int = 1
+    word_ngrams: int = 2
+    nb_ngrams: int = 3
+    char_min: int = 2
+    char_max: int = 5
+    min_df: int = 2  # n-grams in fewer training notes are dropped
+    c_word: float = 2.0
+    c_nb: float = 0.03
+    c_char: float = 2.0
+    top_k: int = 8000  # the MLP's word features, by chi2
     units: int = 32
     dropout: float = 0.5
-    l2: float = 1e-4  # weight decay on the first layer, the one that sees the 20,000 n-grams
+    l2: float = 1e-4
     learning_rate: float = 3e-3
-    epochs: int = 100
-    batch_size: int = 512
-    patience: int = 3
+    epochs: int = 4
+    batch_size: int = 128
     threshold: Optional[float] = None  # None: chosen per label on the validation split
     validation: float = 0.15
-    label_features: bool = False
+    label_features: bool = True  # the PR's sig/* and area/* labels as optional inputs
     seed: int = 0
 
-
-def seed_everything(seed: int):
-    """Seed Python, NumPy and TensorFlow and make TF ops deterministic; returns tf."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # its C++ start-up chatter (CUDA factories) is noise here
-    import tensorflow as tf
-
-    random.seed(seed)
-    np.random.seed(seed)
-    tf.keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
-    return tf
-
-
-def sparse_tensor(tf, X):
-    X = X.tocoo()
-    indices = np.column_stack([X.row, X.col]).astype(np.int64)
-    return tf.sparse.reorder(tf.SparseTensor(indices, X.data.astype(np.float32), X.shape))
-
-
-def build_mlp(tf, inputs: int, outputs: int, params: Params):
-    layer = tf.keras.layers
-    x = entry = tf.keras.Input(shape=(inputs,), sparse=True)
-    decay = tf.keras.regularizers.l2(params.l2) if params.l2 else None
-    for index in range(params.layers):
-        dense = layer.Dense(params.units, activation="relu", kernel_regularizer=decay if index == 0 else None)
-        x = layer.Dropout(params.dropout)(dense(x))
-    model = tf.keras.Model(entry, layer.Dense(outputs, activation="sigmoid")(x))
-    model.compile(tf.keras.optimizers.Adam(params.learning_rate), "binary_crossentropy")
-    return model
+    def __post_init__(self):
+        positive = ("word_ngrams", "nb_ngrams", "char_min", "min_df", "top_k", "units", "epochs", "batch_size")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be 1 or more, got {getattr(self, name)}")
+        if self.char_max < self.char_min:
+            raise ValueError(f"char_max must be char_min ({self.char_min}) or more, got {self.char_max}")
+        for name in ("c_word", "c_nb", "c_char", "learning_rate"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be more than 0, got {getattr(self, name)}")
+        if self.l2 < 0:
+            raise ValueError(f"l2 must be 0 (no weight decay) or more, got {self.l2}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not 0 < self.validation < 1:
+            raise ValueError(f"validation must be in (0, 1), got {self.validation}")
+        if self.threshold is not None and not 0 <= self.threshold <= 1:
+            raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
 
 
-def best_threshold(y, probability) -> float:
-    """The threshold maximising F1; of tied ones the middle, the widest margin on both sides."""
-    scores = np.array([f1_score(y, probability >= t, zero_division=0) for t in THRESHOLDS])
-    tied = np.asarray(THRESHOLDS)[scores == scores.max()]
-    return float(tied[len(tied) // 2])
+def sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
 
 
 class Predictor:
-    """A trained classifier: ``predict(texts)`` gives the first label's probability.
+    """A trained classifier: fitted features, each member's arrays, labels and thresholds.
 
-    Its state is plain: a fitted :class:`~.vectorizer.Vectorizer` and the MLP's weights as arrays.
+    ``arrays``: ``word_coef``/``word_bias``, ``nb_coef``/``nb_bias``, ``char_coef``/``char_bias``
+    (one column per learned label), ``mlp_cols`` (the MLP's word columns) and its Keras
+    weights ``mlp_w0``..``mlp_w3``. ``active`` names the labels learned (the others get 0).
     """
 
-    def __init__(self, vectorizer: features.Vectorizer, weights: List[np.ndarray], labels: List[str],
-                 thresholds: List[float]):
-        self.vectorizer, self.weights = vectorizer, weights
-        self.labels, self.thresholds = labels, thresholds
+    def __init__(self, features: vectorize.Features, arrays: Dict[str, np.ndarray], labels: List[str],
+                 thresholds: List[float], active: List[str]):
+        self.features, self.arrays = features, arrays
+        self.labels, self.thresholds, self.active = list(labels), [float(t) for t in thresholds], list(active)
+        first = np.zeros((len(features.vocab["word"]), arrays["mlp_w0"].shape[1]))
+        first[arrays["mlp_cols"]] = arrays["mlp_w0"]  # X @ first == X[:, mlp_cols] @ w0
+        self._mlp = [first] + [arrays[f"mlp_w{i}"].astype(np.float64) for i in (1, 2, 3)]
 
     @property
     def label(self) -> str:
@@ -102,15 +116,27 @@ class Predictor:
     def threshold(self) -> float:
         return self.thresholds[0]
 
+    @property
+    def feature_names(self) -> List[str]:
+        """The MLP's word features, for people."""
+        return [self.features.vocab["word"][i] for i in self.arrays["mlp_cols"]]
+
+    def member_probabilities(self, texts: Sequence[str], labels=None) -> Dict[str, np.ndarray]:
+        """Each member's (n, active labels) probabilities."""
+        X = vectorize.transform(self.features, texts, labels)
+        a, out = self.arrays, {}
+        for name in ("word", "nb", "char"):
+            out[name] = sigmoid(X[name] @ a[f"{name}_coef"] + a[f"{name}_bias"])
+        first, b0, w1, b1 = self._mlp
+        out["mlp"] = sigmoid(np.maximum(X["word"] @ first + b0, 0) @ w1 + b1)
+        return {name: np.asarray(value, dtype=np.float64) for name, value in out.items()}
+
     def probabilities(self, texts: Sequence[str], labels=None) -> np.ndarray:
-        """(n, labels) probabilities: the MLP's forward pass in NumPy (fast for one text)."""
-        if isinstance(texts, str):
-            raise ValueError("texts must be a list of strings, not one string")
-        x = self.vectorizer.transform(texts, labels)
-        for index in range(0, len(self.weights) - 2, 2):
-            x = np.maximum(x @ self.weights[index] + self.weights[index + 1], 0)
-        z = np.asarray(x @ self.weights[-2] + self.weights[-1])
-        return 1.0 / (1.0 + np.exp(-z))
+        """(n, labels) probabilities, the mean of the members'; ``labels``: per text its PR labels, or None."""
+        mean = np.mean(list(self.member_probabilities(texts, labels).values()), axis=0)
+        out = np.zeros((mean.shape[0], len(self.labels)))
+        out[:, [self.labels.index(label) for label in self.active]] = mean
+        return out
 
     def predict(self, texts: Sequence[str], labels=None) -> List[float]:
         return self.probabilities(texts, labels)[:, 0].tolist()
@@ -123,8 +149,189 @@ class Predictor:
         return probabilities >= np.asarray(self.thresholds)
 
 
+class MLPTrainer:
+    """Trains the Keras MLP member with a minimal loop: one ``tf.function`` step per mini-batch.
+
+    A plain Keras functional model (sparse input -> Dense(ReLU, L2) -> Dropout ->
+    Dense(sigmoid)) and Keras Adam; ``Model.fit`` on sparse input costs several
+    times more per step. Rows are shuffled per epoch by a seeded NumPy generator.
+    One trainer serves both fits of :func:`train`: the weights and the optimizer
+    state are reset to the same seeded start, so the step is traced once.
+    """
+
+    def __init__(self, seed: int):
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # its C++ start-up chatter (CUDA factories) is noise here
+        import tensorflow as tf
+
+        self.tf, self.seed, self.key, self.built = tf, seed, None, None
+
+    def _build(self, inputs: int, outputs: int, params: Params):
+        tf, keras = self.tf, self.tf.keras
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(self.seed)
+        tf.config.experimental.enable_op_determinism()
+        x = keras.Input(shape=(inputs,), sparse=True)
+        decay = keras.regularizers.l2(params.l2) if params.l2 else None
+        h = keras.layers.Dense(params.units, activation="relu", kernel_regularizer=decay)(x)
+        h = keras.layers.Dropout(params.dropout, seed=self.seed)(h)
+        model = keras.Model(x, keras.layers.Dense(outputs, activation="sigmoid")(h))
+        try:  # Keras 2: XLA-compiling each update costs more than it saves on this small model
+            optimizer = keras.optimizers.Adam(learning_rate=params.learning_rate, jit_compile=False)
+        except (TypeError, ValueError):  # Keras 3 has no such argument
+            optimizer = keras.optimizers.Adam(learning_rate=params.learning_rate)
+        variables = model.trainable_variables
+
+        @tf.function(input_signature=[tf.SparseTensorSpec([None, inputs], tf.float32),
+                                      tf.TensorSpec([None, outputs], tf.float32),
+                                      tf.TensorSpec([None], tf.float32),
+                                      tf.TensorSpec([2, outputs], tf.float32)])
+        def step(xb, yb, wb, cw):
+            """Binary cross-entropy, weighted per note (wb) and per class and output (cw[y, k])."""
+            with tf.GradientTape() as tape:
+                prob = tf.clip_by_value(model(xb, training=True), 1e-7, 1 - 1e-7)
+                bce = -(yb * tf.math.log(prob) + (1 - yb) * tf.math.log(1 - prob))
+                loss = tf.reduce_mean(tf.reduce_mean(bce * (yb * cw[1] + (1 - yb) * cw[0]), axis=1) * wb)
+                if model.losses:
+                    loss = loss + tf.add_n(model.losses)
+            optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+            return loss
+
+        self.model, self.optimizer, self.step = model, optimizer, step
+        self.initial = [w.copy() for w in model.get_weights()]
+
+    def train(self, X: sp.csr_matrix, Y: np.ndarray, weight: np.ndarray, balance: bool, params: Params) -> List[np.ndarray]:
+        """The trained weights [kernel, bias, kernel, bias]; ``balance``: weigh each output's classes 50/50."""
+        tf = self.tf
+        width = X.shape[1]
+        inputs = max(width, params.top_k)  # one input width for both fits: traced once
+        key = (inputs, Y.shape[1], params.units, params.l2, params.dropout, params.learning_rate)
+        if self.key != key:
+            self._build(inputs, Y.shape[1], params)
+            self.key = key
+        self.model.set_weights(self.initial)
+        for variable in self.optimizer.variables:  # fresh Adam state (and step count) for every training
+            variable.assign(tf.zeros_like(variable))
+        X = sp.csr_matrix((X.data.astype(np.float32), X.indices, X.indptr), shape=(X.shape[0], inputs))
+        Y = np.asarray(Y, dtype=np.float32)
+        W = np.asarray(weight, dtype=np.float32)
+        share = np.clip(Y.mean(axis=0), 1e-6, 1 - 1e-6)
+        b = 1.0 if balance else 0.0
+        cw = tf.constant(np.stack([(0.5 / (1 - share)) ** b, (0.5 / share) ** b]).astype(np.float32))
+        rng = np.random.default_rng(self.seed)
+        for _ in range(params.epochs):
+            order = rng.permutation(X.shape[0])
+            for start in range(0, X.shape[0], params.batch_size):
+                rows = order[start:start + params.batch_size]
+                xb = X[rows].tocoo()  # row-sorted
+                sparse = tf.SparseTensor(np.column_stack([xb.row, xb.col]).astype(np.int64), xb.data, xb.shape)
+                self.step(sparse, tf.constant(Y[rows]), tf.constant(W[rows]), cw)
+        weights = [np.asarray(w, dtype=np.float32) for w in self.model.get_weights()]
+        weights[0] = weights[0][:width]  # the padding inputs are always zero
+        return weights
+
+
+def class_weights(y: np.ndarray, balance: bool) -> np.ndarray:
+    """Per-note weights for 0/1 targets: 0.5 / class share when balancing, else 1."""
+    share = float(np.mean(y))
+    if not balance or share in (0.0, 1.0):
+        return np.ones(len(y))
+    return np.where(y > 0, 0.5 / share, 0.5 / (1 - share))
+
+
+def logistic(X, Y, C: float, seed: int, balance: bool):
+    """L2 logistic regression per column of Y (liblinear dual, seeded); (coef V x K, bias K)."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    coefs, biases = [], []
+    for k in range(Y.shape[1]):
+        model = LogisticRegression(C=C, solver="liblinear", dual=True, max_iter=1000, random_state=seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(X, Y[:, k], sample_weight=class_weights(Y[:, k], balance))
+        coefs.append(model.coef_[0])
+        biases.append(model.intercept_[0])
+    return np.stack(coefs, axis=1), np.asarray(biases)
+
+
+def nb_ratio(X, y, alpha: float = 1.0) -> np.ndarray:
+    """NBSVM's log-count ratio of each binary feature between the classes."""
+    p = alpha + np.asarray(X.T @ (y == 1)).ravel()
+    q = alpha + np.asarray(X.T @ (y == 0)).ravel()
+    return np.log(p / p.sum()) - np.log(q / q.sum())
+
+
+def chi2_top(X, Y, k: int) -> np.ndarray:
+    """The k columns of highest chi2 against any label column (sklearn's chi2 statistic), ascending."""
+    if X.shape[1] <= k:
+        return np.arange(X.shape[1])
+    X = sp.csr_matrix(X)
+    total = np.asarray(X.sum(axis=0)).ravel()
+    best = np.zeros(X.shape[1])
+    for j in range(Y.shape[1]):
+        y = np.asarray(Y[:, j]) > 0
+        positive = np.asarray(X[y].sum(axis=0)).ravel()
+        share = y.mean()
+        score = np.zeros(X.shape[1])
+        for observed, expected in ((positive, total * share), (total - positive, total * (1 - share))):
+            ok = expected > 0
+            score[ok] += (observed[ok] - expected[ok]) ** 2 / expected[ok]
+        best = np.maximum(best, score)
+    return np.sort(np.argsort(-best, kind="stable")[:k])
+
+
+def fit_members(counts: vectorize.TrainingCounts, rows: np.ndarray, Y: np.ndarray, params: Params,
+                trainer: MLPTrainer):
+    """Fit the features and every member on the notes ``rows``; (features, arrays)."""
+    features, X = vectorize.fit_counts(counts, rows, params)
+    balance = Y.shape[1] > 1  # class-balanced members in the all-kinds mode
+    doubled = np.vstack([Y, Y]) if params.label_features else Y  # the word/nb rows: with, then without labels
+    arrays = {}
+    arrays["word_coef"], arrays["word_bias"] = logistic(X["word"], doubled, params.c_word, params.seed, balance)
+    coefs, biases = [], []
+    for k in range(doubled.shape[1]):
+        ratio = nb_ratio(X["nb"], doubled[:, k])
+        coef, bias = logistic((X["nb"] @ sp.diags(ratio)).tocsr(), doubled[:, [k]], params.c_nb, params.seed, balance)
+        coefs.append(coef[:, 0] * ratio)  # the weights of the binary features themselves
+        biases.append(bias[0])
+    arrays["nb_coef"], arrays["nb_bias"] = np.stack(coefs, axis=1), np.asarray(biases)
+    arrays["char_coef"], arrays["char_bias"] = logistic(X["char"], Y, params.c_char, params.seed, balance)
+    columns = chi2_top(X["word"], doubled, params.top_k)
+    arrays["mlp_cols"] = columns.astype(np.int64)
+    Xm, Ym = X["word"][:, columns], doubled
+    if params.label_features:  # each note once, its labels dropped for a seeded random half
+        n = len(rows)
+        pick = np.where(np.random.default_rng(params.seed).random(n) < 0.5, np.arange(n) + n, np.arange(n))
+        Xm, Ym = Xm[pick], doubled[pick]
+    for i, weights in enumerate(trainer.train(Xm, Ym, np.ones(len(Ym)), balance, params)):
+        arrays[f"mlp_w{i}"] = weights
+    return features, arrays
+
+
+def acc_f1(y, decided):
+    """Accuracy and F1 of the positive class."""
+    y, d = np.asarray(y).astype(bool), np.asarray(decided).astype(bool)
+    tp, fp, fn = np.sum(y & d), np.sum(~y & d), np.sum(y & ~d)
+    return float(np.mean(y == d)), float(2 * tp / (2 * tp + fp + fn)) if tp else 0.0
+
+
+def choose_threshold(y, probability, objective: str = "acc+f1", grid=THRESHOLDS, smooth: int = 1) -> float:
+    """The grid point maximising the objective (its ``smooth``-point moving average); of tied ones the middle."""
+    found = np.array([sum(acc_f1(y, probability >= t)) if objective == "acc+f1" else acc_f1(y, probability >= t)[1]
+                      for t in grid])
+    if smooth > 1:
+        found = np.convolve(np.pad(found, smooth // 2, mode="edge"), np.ones(smooth) / smooth, mode="valid")
+    tied = np.asarray(grid)[np.isclose(found, found.max())]
+    return float(tied[len(tied) // 2])
+
+
+def validation_size(count: int, share: float) -> int:
+    """How many of the newest notes choose the thresholds."""
+    return int(round(count * share))
+
+
 def targets(label_lists: Sequence[Sequence[str]], labels: List[str]) -> np.ndarray:
-    return np.array([[label in have for label in labels] for have in label_lists], dtype=np.float32)
+    return np.array([[label in have for label in labels] for have in label_lists], dtype=np.float64).reshape(-1, len(labels))
 
 
 def kinds_of(label_lists: Sequence[Sequence[str]]) -> List[str]:
@@ -137,43 +344,44 @@ def kinds_of(label_lists: Sequence[Sequence[str]]) -> List[str]:
     return sorted(label for label, count in counts.items() if count >= MIN_KIND_SUPPORT)
 
 
-def fit_vectorizer(texts: Sequence[str], label_lists: Sequence[Sequence[str]], Y: np.ndarray, params: Params):
-    """The recipe's features (``params``' n-grams, document frequencies, top k), fitted: (Vectorizer, rows)."""
-    return features.fit(texts, label_lists, Y, params.ngram_max, params.min_df, params.max_df, params.top_k,
-                        params.label_features)
-
-
 def train(texts: Sequence[str], label_lists: Sequence[Sequence[str]], labels: List[str], params: Params):
-    """Fit on the data (ordered oldest first); returns (Predictor, validation metrics)."""
+    """Fit on the notes (oldest first) and their PR labels; returns (Predictor, validation metrics).
+
+    ``label_lists`` are the targets (``labels`` names the ones to learn) and, with
+    ``label_features``, the sig/area inputs too.
+    """
     if len(texts) != len(label_lists):
         raise ValueError(f"{len(texts)} texts but {len(label_lists)} label lists")
+    started = time.perf_counter()
     Y = targets(label_lists, labels)
-    n_val = int(len(texts) * params.validation)
-    if n_val < 2 or len(texts) - n_val < 2:
-        raise ValueError(f"too few examples to train on: {len(texts)}")
-    missing = [label for label, column in zip(labels, Y[: len(Y) - n_val].T) if column.min() == column.max()]
-    if missing:
-        raise ValueError(f"the training data needs examples with and without each label; not so for {missing}")
-    tf = seed_everything(params.seed)
-    vectorizer, X = fit_vectorizer(texts, label_lists, Y, params)
-    fit, val = slice(0, len(texts) - n_val), slice(len(texts) - n_val, len(texts))
-    positive = float(Y[fit, 0].mean())
-    # class balance for one label; several labels share each example, so no weights
-    weights = np.where(Y[fit, 0] > 0, 0.5 / positive, 0.5 / (1 - positive)) if len(labels) == 1 else None
-    model = build_mlp(tf, X.shape[1], len(labels), params)
-    stop = tf.keras.callbacks.EarlyStopping(patience=params.patience, restore_best_weights=True)
-    history = model.fit(
-        sparse_tensor(tf, X[fit]), Y[fit], sample_weight=weights, validation_data=(sparse_tensor(tf, X[val]), Y[val]),
-        epochs=params.epochs, batch_size=params.batch_size, callbacks=[stop], verbose=0, shuffle=True,
-    )
-    predictor = Predictor(vectorizer, model.get_weights(), list(labels), [0.5] * len(labels))
-    probability = np.asarray(predictor.probabilities([texts[i] for i in range(val.start, val.stop)], label_lists[val]))
-    predictor.thresholds = [
-        params.threshold if params.threshold is not None else best_threshold(Y[val, j], probability[:, j])
-        for j in range(len(labels))
-    ]
-    validation = scores(Y[val], predictor.decide(probability), labels)
-    validation["epochs"] = int(np.argmin(history.history["val_loss"])) + 1
+    n, multi = len(texts), len(labels) > 1
+    n_val = validation_size(n, params.validation)
+    if n_val < 2 or n - n_val < 2:
+        raise ValueError(f"too few examples to train on: {n}")
+    fit, val = np.arange(n - n_val), np.arange(n - n_val, n)
+    support = Y[fit].sum(axis=0)
+    if not 0 < support[0] < len(fit):
+        raise ValueError(f"the training data needs examples with and without each label; not so for {labels[:1]}")
+    active = [j for j in range(len(labels)) if j == 0 or (MIN_KIND_SUPPORT <= support[j] < len(fit))]
+    counts = vectorize.TrainingCounts(vectorize.Docs(texts, label_lists, max(params.word_ngrams, params.nb_ngrams)), params)
+    trainer = MLPTrainer(params.seed)
+    names = [labels[j] for j in active]
+    inner = Predictor(*fit_members(counts, fit, Y[fit][:, active], params, trainer), labels, [NEVER] * len(labels), names)
+    probability = inner.probabilities([texts[i] for i in val], [label_lists[i] for i in val])
+    thresholds = [NEVER] * len(labels)
+    for j in active:
+        if params.threshold is not None:
+            thresholds[j] = params.threshold
+        elif Y[val, j].sum() == 0:
+            thresholds[j] = 0.5
+        elif multi:
+            thresholds[j] = choose_threshold(Y[val, j], probability[:, j], "f1", THRESHOLDS_KINDS)
+        else:
+            thresholds[j] = choose_threshold(Y[val, j], probability[:, j], "acc+f1", THRESHOLDS, SMOOTH)
+    inner.thresholds = thresholds
+    validation = scores(Y[val], inner.decide(probability), labels)
+    predictor = Predictor(*fit_members(counts, np.arange(n), Y[:, active], params, trainer), labels, thresholds, names)
+    validation["seconds"] = round(time.perf_counter() - started, 3)
     return predictor, validation
 
 
@@ -204,5 +412,6 @@ def scores(Y: np.ndarray, decided: np.ndarray, labels: List[str]) -> dict:
 
 
 def evaluate(predictor: Predictor, texts: Sequence[str], label_lists: Sequence[Sequence[str]]) -> dict:
+    """Scores on labelled notes; their sig/area labels are given to the model as inputs."""
     decided = predictor.decide(predictor.probabilities(texts, label_lists))
     return scores(targets(label_lists, predictor.labels), decided, predictor.labels)

@@ -9,9 +9,11 @@ labels feature (``labels``: a list such as ["kind/bug", "sig/node"]); both
 the ``k8s-notes`` and ``k8s-issues`` sources provide them. Records without a
 text (PRs without a release note) are skipped. Each prediction is one
 ``kind/...`` target per label (value True/False, confidence = the
-probability of the chosen value). ``accuracy`` is the first label's accuracy
+probability of the chosen value). The labels' ``sig/*`` and ``area/*`` are
+also inputs, optional when predicting (``text_only`` ignores them). ``accuracy`` is the first label's accuracy
 (``label``), or the micro F1 over all kinds with ``all_kinds``.
 """
+import dataclasses
 import pathlib
 from typing import AsyncIterator, List, Tuple
 
@@ -29,35 +31,33 @@ class K8sMLPModelConfig:
     labels: str = field("Feature holding the PR's labels (list of strings)", default="labels")
     label: str = field("Label to predict", default="kind/bug")
     all_kinds: bool = field("Predict every kind/* of the training data (multi-label)", default=False)
-    ngrams: List[int] = field("Word n-gram range: min max", default_factory=lambda: [1, DEFAULTS.ngram_max])
-    min_df: int = field("Ignore n-grams in fewer notes", default=DEFAULTS.min_df)
-    max_df: float = field("Ignore n-grams in a larger share of notes", default=DEFAULTS.max_df)
-    top_k: int = field("SelectKBest: keep this many n-grams", default=DEFAULTS.top_k)
-    layers: int = field("Hidden layers", default=DEFAULTS.layers)
-    units: int = field("Units per hidden layer", default=DEFAULTS.units)
-    dropout: float = field("Dropout after each hidden layer", default=DEFAULTS.dropout)
-    l2: float = field("L2 weight decay on the first layer (0: none)", default=DEFAULTS.l2)
-    learning_rate: float = field("Adam learning rate", default=DEFAULTS.learning_rate)
-    epochs: int = field("Maximum epochs", default=DEFAULTS.epochs)
-    batch_size: int = field("Batch size", default=DEFAULTS.batch_size)
-    patience: int = field("Early stopping patience (epochs without lower validation loss)", default=DEFAULTS.patience)
+    word_ngrams: int = field("Word n-grams of the TF-IDF member and the MLP: 1..N", default=DEFAULTS.word_ngrams)
+    nb_ngrams: int = field("Word n-grams of the NB-weighted member: 1..N", default=DEFAULTS.nb_ngrams)
+    char_min: int = field("Shortest char n-gram of the char member", default=DEFAULTS.char_min)
+    char_max: int = field("Longest char n-gram of the char member", default=DEFAULTS.char_max)
+    min_df: int = field("Ignore n-grams in fewer training notes", default=DEFAULTS.min_df)
+    c_word: float = field("Inverse regularisation C of the word TF-IDF logistic regression", default=DEFAULTS.c_word)
+    c_nb: float = field("Inverse regularisation C of the NB-weighted logistic regression", default=DEFAULTS.c_nb)
+    c_char: float = field("Inverse regularisation C of the char TF-IDF logistic regression", default=DEFAULTS.c_char)
+    top_k: int = field("MLP: keep this many word n-grams, by chi2", default=DEFAULTS.top_k)
+    units: int = field("MLP: units of its hidden layer", default=DEFAULTS.units)
+    dropout: float = field("MLP: dropout after the hidden layer", default=DEFAULTS.dropout)
+    l2: float = field("MLP: L2 weight decay on the hidden layer (0: none)", default=DEFAULTS.l2)
+    learning_rate: float = field("MLP: Adam learning rate", default=DEFAULTS.learning_rate)
+    epochs: int = field("MLP: epochs", default=DEFAULTS.epochs)
+    batch_size: int = field("MLP: batch size", default=DEFAULTS.batch_size)
     threshold: float = field("Decision threshold (the original's 0.6) when fixed_threshold is set", default=0.6)
-    fixed_threshold: bool = field("Use threshold instead of the max-F1 one of the validation split", default=False)
-    validation: float = field("Newest share of the training data held out for early stopping and thresholds", default=DEFAULTS.validation)
-    label_features: bool = field("Also learn from the PR's sig/* and area/* labels", default=False)
+    fixed_threshold: bool = field("Use threshold instead of the one chosen on the validation split", default=False)
+    validation: float = field("Newest share of the training data that chooses the thresholds", default=DEFAULTS.validation)
+    text_only: bool = field("Ignore the PR's sig/* and area/* labels (by default they are optional inputs)",
+                            default=not DEFAULTS.label_features)
     seed: int = field("Random seed", default=DEFAULTS.seed)
 
     def params(self) -> classifier.Params:
-        if len(self.ngrams) != 2 or self.ngrams[0] != 1 or self.ngrams[1] < 1:
-            raise ValueError(f"ngrams must be '1 N' with N >= 1, got {self.ngrams}")
-        if self.l2 < 0:
-            raise ValueError(f"l2 must be 0 (no weight decay) or more, got {self.l2}")
-        return classifier.Params(
-            ngram_max=self.ngrams[1], min_df=self.min_df, max_df=self.max_df, top_k=self.top_k, layers=self.layers,
-            units=self.units, dropout=self.dropout, l2=self.l2, learning_rate=self.learning_rate, epochs=self.epochs,
-            batch_size=self.batch_size, patience=self.patience, validation=self.validation,
-            threshold=self.threshold if self.fixed_threshold else None, label_features=self.label_features, seed=self.seed,
-        )
+        """The classifier's Params; ValueError naming a bad setting."""
+        names = [f.name for f in dataclasses.fields(classifier.Params) if f.name not in ("threshold", "label_features")]
+        return classifier.Params(threshold=self.threshold if self.fixed_threshold else None, label_features=not self.text_only,
+                                 **{name: getattr(self, name) for name in names})
 
 
 class K8sMLPModelContext(ModelContext):
@@ -85,11 +85,11 @@ class K8sMLPModelContext(ModelContext):
             labels += [kind for kind in classifier.kinds_of(label_lists) if kind != cfg.label]
         params = cfg.params()
         predictor, validation = classifier.train(texts, label_lists, labels, params)
-        n_val = int(len(texts) * params.validation)
+        n_val = classifier.validation_size(len(texts), params.validation)
         metrics = {
             "validation": validation,
             "thresholds": dict(zip(predictor.labels, predictor.thresholds)),
-            "sizes": {"train": len(texts) - n_val, "validation": n_val, "features": len(predictor.vectorizer.columns)},
+            "sizes": {"train": len(texts) - n_val, "validation": n_val, "features": len(predictor.feature_names)},
             "seed": params.seed,
             "params": vars(params),
         }
@@ -116,7 +116,7 @@ class K8sMLPModelContext(ModelContext):
 
 @entrypoint("k8s-mlp")
 class K8sMLPModel(Model):
-    """TF-IDF n-grams -> SelectKBest -> Keras MLP: a PR's kind (default kind/bug) from its release note."""
+    """A Keras MLP averaged with three linear members: a PR's kind (default kind/bug) from its release note."""
 
     CONFIG = K8sMLPModelConfig
     CONTEXT = K8sMLPModelContext

@@ -4,7 +4,9 @@ Routes (JSON in and out; errors are ``{"error": "..."}``):
 
 - ``POST /v1/models/kubernetes-analysis:predict``: ``{"text": "..."}`` ->
   ``{"result": p}``; ``{"instances": ["...", ...]}`` -> ``{"predictions": [p, ...]}``
-  (p: the probability of the model's label, kind/bug by default);
+  (p: the probability of the model's label, kind/bug by default); optional PR
+  labels: ``"labels": ["sig/node", ...]`` beside ``text``, and instances as
+  ``{"text": "...", "labels": [...]}``;
 - ``GET /v1/models/kubernetes-analysis``: readiness, 200 with the model's
   labels and thresholds once loaded, 503 with the reason otherwise;
 - ``GET /healthz``: liveness, 200 while the process serves;
@@ -95,7 +97,7 @@ LOADING = web.AppKey("loading", asyncio.Future)
 
 
 def texts_of(data) -> tuple:
-    """(texts, batch?) of a predict body; Failure 400 naming what is wrong."""
+    """(texts, label lists, batch?) of a predict body; Failure 400 naming what is wrong."""
     if not isinstance(data, dict):
         raise Failure(400, f'the body must be a JSON object with "text" or "instances", got {kind(data)}')
     if "text" in data and "instances" in data:
@@ -105,14 +107,29 @@ def texts_of(data) -> tuple:
     if "text" in data:
         if not isinstance(data["text"], str):
             raise Failure(400, f'"text" must be a string, got {kind(data["text"])}')
-        return [data["text"]], False
+        return [data["text"]], [labels_of(data, '"labels"')], False
     instances = data["instances"]
     if not isinstance(instances, list):
         raise Failure(400, f'"instances" must be a list of strings, got {kind(instances)}')
+    texts, label_lists = [], []
     for index, text in enumerate(instances):
+        if isinstance(text, dict) and isinstance(text.get("text"), str):
+            text, labels = text["text"], labels_of(text, f'"instances"[{index}]["labels"]')
+        else:
+            labels = []
         if not isinstance(text, str):
-            raise Failure(400, f'"instances"[{index}] must be a string, got {kind(text)}')
-    return instances, True
+            raise Failure(400, f'"instances"[{index}] must be a string or {{"text": ..., "labels": [...]}}, got {kind(text)}')
+        texts.append(text)
+        label_lists.append(labels)
+    return texts, label_lists, True
+
+
+def labels_of(data: dict, where: str) -> list:
+    """The optional "labels" of a body or an instance: a list of strings (the PR's labels)."""
+    labels = data.get("labels", [])
+    if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
+        raise Failure(400, f"{where} must be a list of strings, got {kind(labels)}")
+    return labels
 
 
 def kind(value) -> str:
@@ -144,8 +161,8 @@ def build_app(config: ServeConfig) -> web.Application:
 
     async def predict(request: web.Request) -> web.Response:
         predictor = await state.current()
-        texts, batch = texts_of(await read_json(request))
-        probabilities = predictor.predict(texts) if texts else []
+        texts, label_lists, batch = texts_of(await read_json(request))
+        probabilities = predictor.predict(texts, label_lists) if texts else []
         return web.json_response({"predictions": probabilities} if batch else {"result": probabilities[0]})
 
     async def readiness(request: web.Request) -> web.Response:
