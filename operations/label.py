@@ -6,10 +6,11 @@ Two ways in, one reconcile:
   the JSON; ``k8s.webhook_item`` keeps ``pull_request`` and ``issues`` events
   whose action is opened, edited or reopened (anything else becomes an
   "ignored" outcome);
-- an item by number (``k8s.fetch_item``: ``github.repo`` + ``github.number``),
-  as ``k8s-analysis label`` runs it.
+- an item by number (``k8s.number_item``: ``github.repo`` + ``github.number``),
+  as ``k8s-analysis label`` and the service's webhook queue run it.
 
-Both give the item and its body; ``k8s.release_note`` (the records' rules)
+Both give the item; ``k8s.fetch_item`` reads its body as GitHub has it now
+(never the delivery's copy), ``k8s.release_note`` (the records' rules)
 extracts the note, ``k8s.predict_note`` predicts, ``k8s.reconcile_labels``
 makes GitHub agree. The bot itself is ``dffml_k8s_analysis.bot``: the
 deliveries in ``webhook.py``, the label and the comment in ``reconcile.py``.
@@ -25,7 +26,7 @@ from dffml import Definition, Input, op
 
 from dffml_k8s_analysis.bot import reconcile, webhook
 from dffml_k8s_analysis.bot.webhook import Secret
-from dffml_k8s_analysis.github.client import split_repo
+from dffml_k8s_analysis.github.client import check_repo
 from dffml_k8s_analysis.model.artifacts import cached_predictor
 from operations import parse
 from operations.github import BASE_URL, REPO
@@ -41,20 +42,6 @@ ITEM = Definition(name="label.item", primitive="Dict[str, Any]")
 MODEL_DIR = Definition(name="label.model_dir", primitive="str", default="out/model")
 PREDICTION = Definition(name="label.prediction", primitive="Dict[str, Any]")
 OUTCOME = Definition(name="label.outcome", primitive="Dict[str, Any]")
-
-
-def webhook_inputs(body: bytes, signature: str, event: str, secret: Secret, base_url: str, model_dir: str,
-                   only_repo: str = "") -> list:
-    """The label dataflow's inputs for one webhook delivery."""
-    return [
-        Input(value=body, definition=WEBHOOK_BODY),
-        Input(value=signature, definition=WEBHOOK_SIGNATURE),
-        Input(value=event, definition=WEBHOOK_EVENT),
-        Input(value=secret, definition=WEBHOOK_SECRET),
-        Input(value=only_repo, definition=WEBHOOK_REPO),
-        Input(value=base_url, definition=BASE_URL),
-        Input(value=model_dir, definition=MODEL_DIR),
-    ]
 
 
 def item_inputs(repo: str, number: int, base_url: str, model_dir: str) -> list:
@@ -79,22 +66,25 @@ def verify_webhook(body: bytes, signature: str, secret: Secret) -> Dict[str, Any
 
 
 @op(name="k8s.webhook_item", inputs={"event": WEBHOOK_EVENT, "payload": PAYLOAD, "only_repo": WEBHOOK_REPO},
-    outputs={"item": ITEM, "body": parse.BODY, "outcome": OUTCOME})
+    outputs={"item": ITEM, "outcome": OUTCOME})
 def webhook_item(event: str, payload: Dict[str, Any], only_repo: str) -> Dict[str, Any]:
-    """The issue or PR of an opened/edited/reopened event and its body; other events are ignored."""
+    """The issue or PR of an opened/edited/reopened event; other events are ignored."""
     found = webhook.item_of(event, payload, only_repo)
     if found.ignored:
         return {"outcome": {"ignored": found.ignored}}
-    return {"item": found.item, "body": found.body}
+    return {"item": found.item}
 
 
-@op(name="k8s.fetch_item", inputs={"repo": REPO, "number": NUMBER, "base_url": BASE_URL},
-    outputs={"item": ITEM, "body": parse.BODY})
-async def fetch_item(repo: str, number: int, base_url: str) -> Dict[str, Any]:
-    """An issue or PR and its current body, from GitHub."""
-    split_repo(repo)
-    body = await _in_thread(reconcile.issue_body, base_url, repo, number)
-    return {"item": {"repo": repo, "number": number}, "body": body}
+@op(name="k8s.number_item", inputs={"repo": REPO, "number": NUMBER}, outputs={"item": ITEM})
+def number_item(repo: str, number: int) -> Dict[str, Any]:
+    """The issue or PR ``number`` of ``repo`` (OWNER/NAME, checked)."""
+    return {"item": {"repo": check_repo(repo), "number": number}}
+
+
+@op(name="k8s.fetch_item", inputs={"item": ITEM, "base_url": BASE_URL}, outputs={"body": parse.BODY})
+async def fetch_item(item: Dict[str, Any], base_url: str) -> Dict[str, Any]:
+    """The item's body as GitHub has it now."""
+    return {"body": await _in_thread(reconcile.issue_body, base_url, item["repo"], item["number"])}
 
 
 @op(name="k8s.predict_note", inputs={"note": parse.RELEASE_NOTE, "model_dir": MODEL_DIR},

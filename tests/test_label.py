@@ -3,6 +3,7 @@ import json
 import logging
 import socket
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pkg_resources
@@ -10,9 +11,10 @@ import pytest
 import requests
 
 from dffml_k8s_analysis.bot.reconcile import MARKER
-from dffml_k8s_analysis.bot.webhook import SIGNATURE_HEADER, Secret
+from dffml_k8s_analysis.bot.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, Secret
 from dffml_k8s_analysis.model import artifacts
 from dffml_k8s_analysis.records import parse
+from dffml_k8s_analysis.serve.deliveries import settled
 from dffml_k8s_analysis.serve.service import ServeConfig, running
 
 from conftest import BUG, OTHER, REPO, admin, run_cli
@@ -27,6 +29,10 @@ def predictor(model_dir):
     return artifacts.load_predictor(model_dir)
 
 
+def note_body(note):
+    return f"**Does this PR introduce a user-facing change?**\n```release-note\n{note}\n```\n"
+
+
 class Bot:
     """An emulated GitHub, one of its PRs with known labels, and the service with the webhook on."""
 
@@ -38,19 +44,35 @@ class Bot:
             self.sample.set_labels(number, START_LABELS, time.time())
         github.emulator.reset_stats()
 
-    def deliver(self, note, action="opened", event="pull_request", number=None, secret=SECRET, signature=None,
-                raw=None, repo=REPO):
+    def delivery(self, note, action="opened", event="pull_request", number=None, repo=REPO, edit=True):
+        """The raw payload of a delivery about the item with ``note``; ``edit``: the author writes it on GitHub first."""
+        number = number or self.number
+        if edit and note is not None:
+            self.sample.set_body(number, note_body(note), time.time())
         member = {"pull_request": "pull_request", "issues": "issue"}.get(event, "pull_request")
-        body = f"**Does this PR introduce a user-facing change?**\n```release-note\n{note}\n```\n"
-        data = {"action": action, member: {"number": number or self.number, "body": body},
+        item = self.sample.item(number, "") if 1 <= number <= self.sample.count else {}
+        data = {"action": action, member: {"number": number, "body": note_body(note),
+                                           "updated_at": item.get("updated_at")},
                 "repository": {"full_name": repo}}
-        raw = json.dumps(data).encode() if raw is None else raw
-        headers = {"X-GitHub-Event": event, "Content-Type": "application/json"}
+        return json.dumps(data).encode()
+
+    def deliver(self, note=None, action="opened", event="pull_request", number=None, secret=SECRET, signature=None,
+                raw=None, repo=REPO, delivery=None):
+        """POST a delivery (made by :meth:`delivery` unless ``raw``); the service's immediate answer."""
+        raw = self.delivery(note, action, event, number, repo) if raw is None else raw
+        headers = {"X-GitHub-Event": event, "Content-Type": "application/json",
+                   DELIVERY_HEADER: delivery or str(uuid.uuid4())}
         if signature is None:
             signature = Secret(secret).sign(raw)
         if signature:
             headers[SIGNATURE_HEADER] = signature
         return requests.post(self.url + "/webhook", data=raw, headers=headers)
+
+    def label(self, note=None, **delivery):
+        """Deliver, wait for the queue, and return the outcome."""
+        answer = self.deliver(note, **delivery)
+        assert answer.status_code == 202, answer.text
+        return settled(self.url, answer.json()["queued"])["outcome"]
 
     def labels(self, number=None):
         return self.sample.labels(number or self.number)
@@ -68,57 +90,57 @@ class Bot:
 
 
 @pytest.fixture
-def bot(emulator, model_dir):  # noqa: F811
+def bot(emulator, model_dir, tmp_path):  # noqa: F811
     github = emulator(items=40)
-    config = ServeConfig(str(model_dir), base_url=github.url, repo=REPO, secret=Secret(SECRET))
+    config = ServeConfig(str(model_dir), base_url=github.url, repo=REPO, secret=Secret(SECRET),
+                         state=str(tmp_path / "bot.sqlite"), retry_backoff_s=0.1)
     with running(config) as url:
         yield Bot(github, url)
 
 
 def test_the_original_scenarios(bot, predictor):
     bug, other = predictor.predict([BUG, OTHER])
-    opened = bot.deliver(BUG)
-    assert opened.status_code == 200, opened.text
-    assert opened.json() == {"repo": REPO, "number": bot.number, "note": True, "probability": pytest.approx(bug),
+    opened = bot.label(BUG)
+    assert opened == {"repo": REPO, "number": bot.number, "note": True, "probability": pytest.approx(bug),
                              "threshold": predictor.threshold, "label": "added", "comment": "created"}
     assert bot.labels() == START_LABELS + ["kind/bug"]
     [(comment_id, body)] = bot.comments()
     assert f"probability {bug:.3f}, threshold {predictor.threshold:.2f}" in body and "Added the `kind/bug`" in body
 
     bot.github.emulator.reset_stats()
-    replay = bot.deliver(BUG)
-    assert replay.json()["label"] == "kept" and replay.json()["comment"] == "unchanged"
+    replay = bot.label(BUG)
+    assert replay["label"] == "kept" and replay["comment"] == "unchanged"
     assert bot.writes() == {}
     assert bot.comments() == [(comment_id, body)]
 
-    edited = bot.deliver(OTHER, action="edited")
-    assert edited.json()["label"] == "removed" and edited.json()["comment"] == "edited"
+    edited = bot.label(OTHER, action="edited")
+    assert edited["label"] == "removed" and edited["comment"] == "edited"
     assert bot.labels() == START_LABELS
     [(same_id, body)] = bot.comments()
     assert same_id == comment_id
     assert f"probability {other:.3f}" in body and "Removed the `kind/bug`" in body
 
-    none = bot.deliver("NONE", action="edited")
-    assert none.json() == {"repo": REPO, "number": bot.number, "note": False, "label": "untouched", "comment": "deleted"}
+    none = bot.label("NONE", action="edited")
+    assert none == {"repo": REPO, "number": bot.number, "note": False, "label": "untouched", "comment": "deleted"}
     assert bot.comments() == [] and bot.labels() == START_LABELS
 
     bot.github.emulator.reset_stats()
     for _ in range(2):
-        assert bot.deliver("NONE", action="edited").json()["comment"] == "none"
+        assert bot.label("NONE", action="edited")["comment"] == "none"
     assert bot.writes() == {}
 
 
 def test_a_non_bug_note_on_a_fresh_pr_adds_no_label_but_says_so(bot):
-    answer = bot.deliver(OTHER, action="reopened")
-    assert answer.json()["label"] == "not added" and answer.json()["comment"] == "created"
+    answer = bot.label(OTHER, action="reopened")
+    assert answer["label"] == "not added" and answer["comment"] == "created"
     assert bot.labels() == START_LABELS
     assert "Did not add the `kind/bug`" in bot.comments()[0][1]
     assert bot.writes() == {"comment_create": 1}
 
 
 def test_issues_events_are_labelled_too(bot):
-    answer = bot.deliver(BUG, event="issues", number=bot.issue)
-    assert answer.json()["label"] == "added"
+    answer = bot.label(BUG, event="issues", number=bot.issue)
+    assert answer["label"] == "added"
     assert bot.labels(bot.issue) == START_LABELS + ["kind/bug"] and len(bot.comments(bot.issue)) == 1
 
 
@@ -133,7 +155,7 @@ def test_bad_signatures_get_401_and_no_github_call(bot, how):
         "sha1 form": "sha1=" + Secret(SECRET).sign(raw)[7:47],
         "garbage": "sha256=ünïcode",
     }[how]
-    answer = bot.deliver(BUG, raw=raw, signature=signature)
+    answer = bot.deliver(raw=raw, signature=signature)
     assert answer.status_code == 401
     assert SIGNATURE_HEADER in answer.json()["error"]
     assert bot.stats()["requests"] == 0
@@ -160,7 +182,7 @@ def test_other_events_are_ignored_with_2xx(bot, event, action, repo, reason):
     (b'{"action": "opened", "pull_request": {"body": "x"}, "repository": {"full_name": "a/b"}}', "pull_request.number"),
 ])
 def test_signed_but_malformed_payloads_get_400(bot, raw, message):
-    answer = bot.deliver(BUG, raw=raw)
+    answer = bot.deliver(raw=raw)
     assert answer.status_code == 400 and message in answer.json()["error"]
     assert bot.stats()["requests"] == 0
 
@@ -172,38 +194,44 @@ def test_signed_but_malformed_payloads_get_400(bot, raw, message):
 ])
 def test_github_failing_mid_reconcile_is_retried_and_never_makes_two_comments(bot, faults, status):
     admin(bot.github, "PATCH", "config", **faults)
-    assert bot.deliver(BUG).json()["label"] == "added"
-    assert bot.deliver(OTHER, action="edited").json()["label"] == "removed"
-    assert bot.deliver(BUG, action="edited").json()["label"] == "added"
+    assert bot.label(BUG)["label"] == "added"
+    assert bot.label(OTHER, action="edited")["label"] == "removed"
+    assert bot.label(BUG, action="edited")["label"] == "added"
     assert bot.labels() == START_LABELS + ["kind/bug"]
     assert len(bot.comments()) == 1
     assert bot.stats()["by_status"].get(status, 0) > 0  # the faults really happened
 
 
 def test_concurrent_deliveries_for_one_item_make_one_comment(bot):
+    raw = bot.delivery(BUG)
     with ThreadPoolExecutor(4) as pool:
-        answers = list(pool.map(lambda _: bot.deliver(BUG), range(4)))
-    assert [a.status_code for a in answers] == [200] * 4
-    assert sorted(a.json()["comment"] for a in answers) == ["created", "unchanged", "unchanged", "unchanged"]
+        answers = list(pool.map(lambda _: bot.deliver(raw=raw), range(4)))
+    assert [a.status_code for a in answers] == [202] * 4
+    outcomes = [settled(bot.url, a.json()["queued"])["outcome"] for a in answers]
+    assert sorted(o["comment"] for o in outcomes) == ["created", "unchanged", "unchanged", "unchanged"]
     assert len(bot.comments()) == 1 and bot.writes() == {"labels_add": 1, "comment_create": 1}
 
 
-def test_github_unreachable_answers_502_naming_it(model_dir):  # noqa: F811
+def test_github_unreachable_is_a_failed_delivery_naming_it(model_dir, tmp_path):  # noqa: F811
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
-    config = ServeConfig(str(model_dir), base_url=closed, secret=Secret(SECRET))
+    config = ServeConfig(str(model_dir), base_url=closed, secret=Secret(SECRET), state=str(tmp_path / "bot.sqlite"),
+                         retry_backoff_s=0.05)
     raw = json.dumps({"action": "opened", "pull_request": {"number": 1, "body": BUG},
                       "repository": {"full_name": REPO}}).encode()
     with running(config) as url:
         answer = requests.post(url + "/webhook", data=raw, headers={
-            "X-GitHub-Event": "pull_request", SIGNATURE_HEADER: Secret(SECRET).sign(raw)})
-    assert answer.status_code == 502 and "cannot reach GitHub for kubernetes/kubernetes#1" in answer.json()["error"]
+            "X-GitHub-Event": "pull_request", SIGNATURE_HEADER: Secret(SECRET).sign(raw), DELIVERY_HEADER: "d-1"})
+        assert answer.status_code == 202
+        found = settled(url, "d-1")
+    assert found["state"] == "failed"
+    assert "cannot reach GitHub for kubernetes/kubernetes#1" in found["outcome"]["error"]
 
 
 def test_the_secret_never_reaches_the_logs(bot, caplog):
     with caplog.at_level(logging.DEBUG):
-        bot.deliver(BUG)
+        bot.label(BUG)
         bot.deliver(BUG, secret="wrong")
     assert caplog.records and SECRET not in caplog.text
 

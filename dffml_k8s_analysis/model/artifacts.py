@@ -108,6 +108,9 @@ def load_predictor(directory) -> Predictor:
         meta = json.loads(current.read_text())
         if meta.get("format") != FORMAT:
             raise ValueError(f"format {meta.get('format')!r}, expected {FORMAT}")
+        labels, thresholds = meta.get("labels"), meta.get("thresholds")
+        if not (isinstance(labels, list) and labels and isinstance(thresholds, list) and len(thresholds) == len(labels)):
+            raise ValueError("it needs one or more labels, each with a threshold")
         current = directory / "arrays.npz"
         with np.load(str(current), allow_pickle=False) as stored:
             arrays = {name: stored[name] for name in stored.files}
