@@ -54,7 +54,8 @@ def _limit_connections(server: web.Server, limit: int) -> None:
         nonlocal refused
         made(handler, transport)
         if len(server.connections) > limit:
-            transport.close()
+            # Once the handler's task has started: closing it before makes aiohttp's task fail an assertion.
+            asyncio.get_running_loop().call_soon(handler.force_close)
             refused += 1
             if refused in (1, 10, 100, 1000) or refused % 10000 == 0:  # a few lines, not one per connection
                 LOGGER.warning("%d connections refused past the limit of %d open ones", refused, limit)

@@ -17,7 +17,7 @@ from dffml_k8s_analysis.records import parse
 from dffml_k8s_analysis.serve.deliveries import settled
 from dffml_k8s_analysis.serve.service import ServeConfig, running
 
-from conftest import BUG, OTHER, REPO, admin, run_cli
+from conftest import BUG, OTHER, REPO, admin, run_cli, serve_process
 
 SECRET = "test-webhook-secret"
 MUTATING = {"labels_add", "labels_set", "label_remove", "comment_create", "comment_edit", "comment_delete"}
@@ -57,9 +57,9 @@ class Bot:
         return json.dumps(data).encode()
 
     def deliver(self, note=None, action="opened", event="pull_request", number=None, secret=SECRET, signature=None,
-                raw=None, repo=REPO, delivery=None):
+                raw=None, repo=REPO, delivery=None, edit=True):
         """POST a delivery (made by :meth:`delivery` unless ``raw``); the service's immediate answer."""
-        raw = self.delivery(note, action, event, number, repo) if raw is None else raw
+        raw = self.delivery(note, action, event, number, repo, edit) if raw is None else raw
         headers = {"X-GitHub-Event": event, "Content-Type": "application/json",
                    DELIVERY_HEADER: delivery or str(uuid.uuid4())}
         if signature is None:
@@ -292,3 +292,125 @@ def test_dffml_dataflow_run_on_label_yaml(emulator, model_dir, predictor):  # no
     outcome = json.loads(result.stdout)[0]["label.outcome"]
     assert outcome["number"] == number and outcome["comment"] == "created"
     assert sorted(sample.labels(number)) == sorted(expected_labels(predictor, note, before))
+
+
+def test_only_comments_written_by_the_bots_own_account_are_its_own(emulator, model_dir, tmp_path, monkeypatch):
+    github = emulator(items=40, users={"bot-token": "k8s-release-bot"})
+    monkeypatch.setenv("GITHUB_TOKEN", "bot-token")
+    config = ServeConfig(str(model_dir), base_url=github.url, repo=REPO, secret=Secret(SECRET),
+                         state=str(tmp_path / "bot.sqlite"))
+    with running(config) as url:
+        bot = Bot(github, url)
+        lookalike = f"{MARKER}\nI wrote this myself, marker and all."
+        theirs = bot.sample.add_comment(bot.number, lookalike, "someone", time.time())
+        assert bot.label(BUG)["comment"] == "created"
+        assert bot.label(OTHER, action="edited")["comment"] == "edited"
+        assert bot.label("NONE", action="edited")["comment"] == "deleted"
+    assert bot.sample.comment(theirs, "")["body"] == lookalike  # never edited, never deleted
+    assert [c for c in bot.comments() if c[0] != theirs] == []
+    assert bot.stats()["by_route"]["user"] == 1  # the bot's login is asked once
+
+
+def test_decisions_follow_github_not_the_delivery_and_replays_change_nothing(bot, tmp_path):
+    d1 = bot.delivery(BUG)  # the author writes a bug note: delivery d1
+    assert bot.label(raw=d1, delivery="d1")["label"] == "added"
+    assert bot.label(OTHER, action="edited", delivery="d2")["label"] == "removed"  # then a feature note: d2
+    again = bot.deliver(raw=d1, delivery="d1")
+    assert again.status_code == 200 and again.json()["ignored"] == "delivery d1 was received before"
+    renamed = bot.label(raw=d1, delivery="d1-with-another-id")  # the id is not signed: an older payload anyway
+    assert "is older than" in renamed["ignored"]
+    lying = bot.label(BUG, action="edited", edit=False)  # a new delivery whose payload says bug; GitHub says not
+    assert lying["label"] == "not added" and lying["probability"] < lying["threshold"]
+    assert "kind/bug" not in bot.labels() and len(bot.comments()) == 1
+
+
+def test_deliveries_seen_are_remembered_across_a_restart(emulator, model_dir, tmp_path):
+    github = emulator(items=40)
+    config = ServeConfig(str(model_dir), base_url=github.url, repo=REPO, secret=Secret(SECRET),
+                         state=str(tmp_path / "bot.sqlite"))
+    with running(config) as url:
+        bot = Bot(github, url)
+        raw = bot.delivery(BUG)
+        assert bot.label(raw=raw, delivery="once")["label"] == "added"
+    with running(config) as url:
+        bot.url = url
+        again = bot.deliver(raw=raw, delivery="once")
+    assert again.status_code == 200 and "received before" in again.json()["ignored"]
+
+
+@pytest.mark.parametrize("header", ["", "a" * 101, "../x", "d 1"])
+def test_a_missing_or_malformed_delivery_id_gets_400(bot, header):
+    raw = bot.delivery(BUG)
+    headers = {"X-GitHub-Event": "pull_request", SIGNATURE_HEADER: Secret(SECRET).sign(raw), DELIVERY_HEADER: header}
+    answer = requests.post(bot.url + "/webhook", data=raw, headers=headers)
+    assert answer.status_code == 400 and DELIVERY_HEADER in answer.json()["error"]
+
+
+@pytest.mark.parametrize("full_name", ["kubernetes/kubernetes?x=1", "kubernetes/kubernetes#f", "../..", "a/b/c",
+                                       "-a/b", "a/..", "a/b c"])
+def test_a_repository_name_github_would_not_allow_gets_400_and_no_github_call(emulator, model_dir, tmp_path,
+                                                                               full_name):
+    github = emulator(items=40)
+    config = ServeConfig(str(model_dir), base_url=github.url, secret=Secret(SECRET), state=str(tmp_path / "b.sqlite"))
+    with running(config) as url:
+        answer = Bot(github, url).deliver(BUG, repo=full_name)
+    assert answer.status_code == 400 and "repository must be OWNER/NAME" in answer.json()["error"]
+    assert github.emulator.stats["requests"] == 0
+
+
+def test_deeply_nested_json_in_a_signed_delivery_gets_400(bot):
+    answer = bot.deliver(raw=b"[" * 100_000 + b"]" * 100_000)
+    assert answer.status_code == 400 and answer.json() == {"error": "the payload is JSON nested too deeply"}
+
+
+def test_during_a_github_outage_deliveries_are_answered_at_once_and_fail_in_bounded_tries(bot):
+    admin(bot.github, "PATCH", "config", fault_rate=1.0)
+    raws = [bot.delivery(BUG, number=number, edit=False) for number in range(1, 11)]
+    started = time.monotonic()
+    with ThreadPoolExecutor(10) as pool:
+        answers = list(pool.map(lambda raw: bot.deliver(raw=raw), raws))
+    answered = time.monotonic() - started
+    assert [a.status_code for a in answers] == [202] * 10 and answered < 2, answered
+    errors = {settled(bot.url, a.json()["queued"])["outcome"]["error"] for a in answers}
+    assert all(e.startswith("GitHub answered 502 to kubernetes/kubernetes#") for e in errors), errors
+    from dffml_k8s_analysis.bot.reconcile import GITHUB_RETRIES
+    from dffml_k8s_analysis.serve.deliveries import ATTEMPTS
+    assert bot.stats()["requests"] <= 10 * ATTEMPTS * (GITHUB_RETRIES + 1)
+
+
+def test_a_hanging_github_does_not_hold_the_webhook(bot):
+    admin(bot.github, "PATCH", "config", latency_ms=60_000)
+    started = time.monotonic()
+    answer = bot.deliver(BUG, edit=False)
+    assert answer.status_code == 202 and time.monotonic() - started < 2
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["one-state-file", "a-state-file-each"])
+def test_two_server_processes_receiving_the_same_deliveries_post_one_comment(emulator, model_dir, tmp_path, shared):
+    """Two replicas at 100 ms GitHub latency: with the shared file a lease per item, without it convergence."""
+    github = emulator(items=40, latency_ms=100)
+    env = {"WEBHOOK_SECRET": SECRET}
+    common = ["--model-dir", str(model_dir), "--base-url", github.url, "--repo", REPO]
+    with serve_process(*common, "--state", str(tmp_path / "a.sqlite"), env=env) as (_, first), \
+            serve_process(*common, "--state", str(tmp_path / ("a.sqlite" if shared else "b.sqlite")), env=env) as (_, second):
+        bot = Bot(github, first)
+        numbers = [n for n in range(1, 41) if bot.sample.is_pr[n]][:3]
+        sent = []
+        for number in numbers:
+            raw = bot.delivery(BUG, number=number)
+            for delivery in (f"same-{number}", f"other-{number}"):  # one id to both, then one id each
+                for url in (first, second):
+                    sent.append((url, raw, delivery if delivery.startswith("same") else f"{delivery}-{url[-5:]}"))
+        def post(job):
+            url, raw, delivery = job
+            return url, requests.post(url + "/webhook", data=raw, headers={
+                "X-GitHub-Event": "pull_request", SIGNATURE_HEADER: Secret(SECRET).sign(raw), DELIVERY_HEADER: delivery})
+        with ThreadPoolExecutor(len(sent)) as pool:
+            answers = list(pool.map(post, sent))
+        for url, answer in answers:
+            assert answer.status_code in (200, 202), answer.text
+            if answer.status_code == 202:
+                assert settled(url, answer.json()["queued"])["state"] == "done"
+    for number in numbers:
+        assert len(bot.comments(number)) == 1, number
+        assert bot.labels(number).count("kind/bug") == 1
