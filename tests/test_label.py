@@ -414,3 +414,12 @@ def test_two_server_processes_receiving_the_same_deliveries_post_one_comment(emu
     for number in numbers:
         assert len(bot.comments(number)) == 1, number
         assert bot.labels(number).count("kind/bug") == 1
+
+
+def test_an_unusable_state_file_is_one_line(model_dir, tmp_path):
+    (tmp_path / "file").write_text("not a directory")
+    result = run_cli("k8s-analysis", "serve", "--model-dir", str(model_dir), "--port", "0", "--state",
+                     str(tmp_path / "file" / "bot.sqlite"), env={"WEBHOOK_SECRET": SECRET})
+    assert result.returncode == 1
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("k8s-analysis")]
+    assert line.startswith("k8s-analysis: error: cannot use the bot's state file ")

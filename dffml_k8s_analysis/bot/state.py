@@ -20,6 +20,8 @@ import time
 import uuid
 from typing import Any, AsyncIterator, Dict, Iterator, Optional
 
+from ..errors import UserError
+
 KEEP = 10_000
 LEASE_S = 120.0
 LEASE_POLL_S = 0.05
@@ -36,14 +38,17 @@ CREATE TABLE IF NOT EXISTS leases (repo TEXT NOT NULL, number INTEGER NOT NULL, 
 
 
 class BotState:
-    """The shared file at ``path`` (created with its directory when missing)."""
+    """The shared file at ``path`` (created with its directory when missing); UserError when it cannot be used."""
 
     def __init__(self, path: str):
         self.path = path
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        with self._transaction() as db:
-            for statement in filter(str.strip, SCHEMA.split(";")):
-                db.execute(statement)
+        try:
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+            with self._transaction() as db:
+                for statement in filter(str.strip, SCHEMA.split(";")):
+                    db.execute(statement)
+        except (OSError, sqlite3.Error) as error:
+            raise UserError(f"cannot use the bot's state file {path}: {error}") from None
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
