@@ -23,7 +23,7 @@ from typing import Any, AsyncIterator, Dict, Iterator, Optional
 from ..errors import UserError
 
 KEEP = 10_000
-LEASE_S = 120.0
+LEASE_S = 900.0  # longer than the longest reconcile (every retry of a hanging GitHub)
 LEASE_POLL_S = 0.05
 
 SCHEMA = """
