@@ -29,7 +29,7 @@ MERGE = DataFlow.auto(merge_shards)
 ANALYZE = DataFlow.auto(analyze.load, analyze.view, plot.chart, GetMulti)
 ANALYZE.seed.append(Input(value=[plot.RESULT.name, analyze.LOADED.name], definition=GetMulti.op.inputs["spec"]))
 
-LABEL = DataFlow.auto(label.verify_webhook, label.webhook_item, label.fetch_item, extract_release_note,
+LABEL = DataFlow.auto(label.verify_webhook, label.webhook_item, label.number_item, label.fetch_item, extract_release_note,
                       label.predict_note, label.reconcile_labels, GetSingle)
 LABEL.seed.append(Input(value=[label.OUTCOME.name], definition=GetSingle.op.inputs["spec"]))
 
@@ -141,7 +141,7 @@ def run_analyze(store: str, views: List[str], subset: str = "all", include: str 
 
 
 async def run_label(inputs: List[Input]) -> dict:
-    """Run the label dataflow on ``label.webhook_inputs(...)`` or ``label.item_inputs(...)``; its outcome."""
+    """Run the label dataflow on ``label.item_inputs(...)`` (or a delivery's inputs); its outcome."""
     return (await run_flow(LABEL, inputs))[label.OUTCOME.name]
 
 

@@ -6,12 +6,12 @@ Two ways in, one reconcile:
   the JSON; ``k8s.webhook_item`` keeps ``pull_request`` and ``issues`` events
   whose action is opened, edited or reopened (anything else becomes an
   "ignored" outcome);
-- an item by number (``k8s.fetch_item``: ``github.repo`` + ``github.number``),
-  as ``k8s-analysis label`` runs it.
+- an item by number (``k8s.number_item``: ``github.repo`` + ``github.number``),
+  as ``k8s-analysis label`` and the service's webhook queue run it.
 
-Both give the item and its body; ``k8s.release_note`` (the records' rules)
-extracts the note, ``k8s.predict_note`` predicts (from the note and the
-item's sig/area labels), ``k8s.reconcile_labels``
+Both give the item; ``k8s.fetch_item`` reads its body and labels as GitHub has them now
+(never the delivery's copy), ``k8s.release_note`` (the records' rules) extracts the note,
+``k8s.predict_note`` predicts from the note and the item's sig/area labels, ``k8s.reconcile_labels``
 makes GitHub agree. The bot itself is ``dffml_k8s_analysis.bot``: the
 deliveries in ``webhook.py``, the label and the comment in ``reconcile.py``.
 
@@ -20,13 +20,13 @@ webhook secret travels as a :class:`~dffml_k8s_analysis.bot.webhook.Secret`,
 whose repr hides it, so neither shows in DFFML's logs of the inputs.
 """
 import asyncio
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from dffml import Definition, Input, op
 
 from dffml_k8s_analysis.bot import reconcile, webhook
 from dffml_k8s_analysis.bot.webhook import Secret
-from dffml_k8s_analysis.github.client import split_repo
+from dffml_k8s_analysis.github.client import check_repo
 from dffml_k8s_analysis.model.artifacts import cached_predictor
 from operations import parse
 from operations.github import BASE_URL, REPO
@@ -39,23 +39,10 @@ WEBHOOK_REPO = Definition(name="webhook.only_repo", primitive="str", default="")
 PAYLOAD = Definition(name="webhook.payload", primitive="Dict[str, Any]")
 NUMBER = Definition(name="github.number", primitive="int")
 ITEM = Definition(name="label.item", primitive="Dict[str, Any]")
+LABELS = Definition(name="label.labels", primitive="List[str]")  # the item's label names on GitHub now
 MODEL_DIR = Definition(name="label.model_dir", primitive="str", default="out/model")
 PREDICTION = Definition(name="label.prediction", primitive="Dict[str, Any]")
 OUTCOME = Definition(name="label.outcome", primitive="Dict[str, Any]")
-
-
-def webhook_inputs(body: bytes, signature: str, event: str, secret: Secret, base_url: str, model_dir: str,
-                   only_repo: str = "") -> list:
-    """The label dataflow's inputs for one webhook delivery."""
-    return [
-        Input(value=body, definition=WEBHOOK_BODY),
-        Input(value=signature, definition=WEBHOOK_SIGNATURE),
-        Input(value=event, definition=WEBHOOK_EVENT),
-        Input(value=secret, definition=WEBHOOK_SECRET),
-        Input(value=only_repo, definition=WEBHOOK_REPO),
-        Input(value=base_url, definition=BASE_URL),
-        Input(value=model_dir, definition=MODEL_DIR),
-    ]
 
 
 def item_inputs(repo: str, number: int, base_url: str, model_dir: str) -> list:
@@ -80,34 +67,38 @@ def verify_webhook(body: bytes, signature: str, secret: Secret) -> Dict[str, Any
 
 
 @op(name="k8s.webhook_item", inputs={"event": WEBHOOK_EVENT, "payload": PAYLOAD, "only_repo": WEBHOOK_REPO},
-    outputs={"item": ITEM, "body": parse.BODY, "outcome": OUTCOME})
+    outputs={"item": ITEM, "outcome": OUTCOME})
 def webhook_item(event: str, payload: Dict[str, Any], only_repo: str) -> Dict[str, Any]:
-    """The issue or PR of an opened/edited/reopened event and its body; other events are ignored."""
+    """The issue or PR of an opened/edited/reopened event; other events are ignored."""
     found = webhook.item_of(event, payload, only_repo)
     if found.ignored:
         return {"outcome": {"ignored": found.ignored}}
-    return {"item": found.item, "body": found.body}
+    return {"item": found.item}
 
 
-@op(name="k8s.fetch_item", inputs={"repo": REPO, "number": NUMBER, "base_url": BASE_URL},
-    outputs={"item": ITEM, "body": parse.BODY})
-async def fetch_item(repo: str, number: int, base_url: str) -> Dict[str, Any]:
-    """An issue or PR and its current body, from GitHub."""
-    split_repo(repo)
-    body, labels = await _in_thread(reconcile.issue_body_and_labels, base_url, repo, number)
-    return {"item": {"repo": repo, "number": number, "labels": labels}, "body": body}
+@op(name="k8s.number_item", inputs={"repo": REPO, "number": NUMBER}, outputs={"item": ITEM})
+def number_item(repo: str, number: int) -> Dict[str, Any]:
+    """The issue or PR ``number`` of ``repo`` (OWNER/NAME, checked)."""
+    return {"item": {"repo": check_repo(repo), "number": number}}
 
 
-@op(name="k8s.predict_note", inputs={"note": parse.RELEASE_NOTE, "item": ITEM, "model_dir": MODEL_DIR},
+@op(name="k8s.fetch_item", inputs={"item": ITEM, "base_url": BASE_URL}, outputs={"body": parse.BODY, "labels": LABELS})
+async def fetch_item(item: Dict[str, Any], base_url: str) -> Dict[str, Any]:
+    """The item's body and label names as GitHub has them now."""
+    body, labels = await _in_thread(reconcile.issue_body_and_labels, base_url, item["repo"], item["number"])
+    return {"body": body, "labels": labels}
+
+
+@op(name="k8s.predict_note", inputs={"note": parse.RELEASE_NOTE, "labels": LABELS, "model_dir": MODEL_DIR},
     outputs={"prediction": PREDICTION})
-async def predict_note(note: Optional[str], item: Dict[str, Any], model_dir: str) -> Dict[str, Any]:
+async def predict_note(note: Optional[str], labels: List[str], model_dir: str) -> Dict[str, Any]:
     """The probability of the model's label given the note and the item's labels (``note`` None: no
     prediction), and its threshold."""
     if note is None:
         return {"prediction": {"note": None}}
     predictor = await _in_thread(cached_predictor, model_dir)
     return {"prediction": {"note": note, "label": predictor.label, "threshold": predictor.threshold,
-                           "probability": predictor.predict([note], [item.get("labels", [])])[0]}}
+                           "probability": predictor.predict([note], [labels])[0]}}
 
 
 @op(name="k8s.reconcile_labels", inputs={"item": ITEM, "prediction": PREDICTION, "base_url": BASE_URL},

@@ -1,4 +1,5 @@
 """Shared fixtures: emulators on loopback, the CLI in-process and as a subprocess."""
+import contextlib
 import os
 import pathlib
 import subprocess
@@ -88,3 +89,21 @@ def model_dir(tmp_path_factory):
         predictor, validation = classifier.train(list(texts), list(labels), ["kind/bug"], SMALL)
         artifacts.save(directory, predictor, {"validation": validation})
     return directory
+
+
+@contextlib.contextmanager
+def serve_process(*args, env=None):
+    """``k8s-analysis serve --port 0 ARGS`` as a subprocess: yields (process, base URL) once the model is loaded."""
+    server = subprocess.Popen([str(VENV_BIN / "k8s-analysis"), "serve", "--port", "0", *args], cwd=str(ROOT),
+                              env=dict(os.environ, **(env or {})), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    try:
+        bound = server.stdout.readline()
+        while " on http://" not in bound and bound:
+            bound = server.stdout.readline()
+        assert " on http://" in bound, server.stderr.read()
+        assert server.stdout.readline().strip() == "k8s-analysis serve: model ready"
+        yield server, bound.split(" on ")[1].strip()
+    finally:
+        server.terminate()
+        server.output = server.communicate(timeout=60)  # (stdout, stderr) for the test to read

@@ -3,6 +3,7 @@ import json
 import logging
 import socket
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pkg_resources
@@ -10,12 +11,13 @@ import pytest
 import requests
 
 from dffml_k8s_analysis.bot.reconcile import MARKER
-from dffml_k8s_analysis.bot.webhook import SIGNATURE_HEADER, Secret
+from dffml_k8s_analysis.bot.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, Secret
 from dffml_k8s_analysis.model import artifacts
 from dffml_k8s_analysis.records import parse
+from dffml_k8s_analysis.serve.deliveries import settled
 from dffml_k8s_analysis.serve.service import ServeConfig, running
 
-from conftest import BUG, OTHER, REPO, admin, run_cli
+from conftest import BUG, OTHER, REPO, admin, run_cli, serve_process
 
 SECRET = "test-webhook-secret"
 MUTATING = {"labels_add", "labels_set", "label_remove", "comment_create", "comment_edit", "comment_delete"}
@@ -25,6 +27,10 @@ START_LABELS = ["sig/node", "size/S"]
 @pytest.fixture(scope="module")
 def predictor(model_dir):
     return artifacts.load_predictor(model_dir)
+
+
+def note_body(note):
+    return f"**Does this PR introduce a user-facing change?**\n```release-note\n{note}\n```\n"
 
 
 class Bot:
@@ -38,20 +44,35 @@ class Bot:
             self.sample.set_labels(number, START_LABELS, time.time())
         github.emulator.reset_stats()
 
-    def deliver(self, note, action="opened", event="pull_request", number=None, secret=SECRET, signature=None,
-                raw=None, repo=REPO, labels=()):
+    def delivery(self, note, action="opened", event="pull_request", number=None, repo=REPO, edit=True):
+        """The raw payload of a delivery about the item with ``note``; ``edit``: the author writes it on GitHub first."""
+        number = number or self.number
+        if edit and note is not None:
+            self.sample.set_body(number, note_body(note), time.time())
         member = {"pull_request": "pull_request", "issues": "issue"}.get(event, "pull_request")
-        body = f"**Does this PR introduce a user-facing change?**\n```release-note\n{note}\n```\n"
-        data = {"action": action, member: {"number": number or self.number, "body": body,
-                                           "labels": [{"name": name} for name in labels]},
+        item = self.sample.item(number, "") if 1 <= number <= self.sample.count else {}
+        data = {"action": action, member: {"number": number, "body": note_body(note),
+                                           "updated_at": item.get("updated_at")},
                 "repository": {"full_name": repo}}
-        raw = json.dumps(data).encode() if raw is None else raw
-        headers = {"X-GitHub-Event": event, "Content-Type": "application/json"}
+        return json.dumps(data).encode()
+
+    def deliver(self, note=None, action="opened", event="pull_request", number=None, secret=SECRET, signature=None,
+                raw=None, repo=REPO, delivery=None, edit=True):
+        """POST a delivery (made by :meth:`delivery` unless ``raw``); the service's immediate answer."""
+        raw = self.delivery(note, action, event, number, repo, edit) if raw is None else raw
+        headers = {"X-GitHub-Event": event, "Content-Type": "application/json",
+                   DELIVERY_HEADER: delivery or str(uuid.uuid4())}
         if signature is None:
             signature = Secret(secret).sign(raw)
         if signature:
             headers[SIGNATURE_HEADER] = signature
         return requests.post(self.url + "/webhook", data=raw, headers=headers)
+
+    def label(self, note=None, **delivery):
+        """Deliver, wait for the queue, and return the outcome."""
+        answer = self.deliver(note, **delivery)
+        assert answer.status_code == 202, answer.text
+        return settled(self.url, answer.json()["queued"])["outcome"]
 
     def labels(self, number=None):
         return self.sample.labels(number or self.number)
@@ -69,66 +90,66 @@ class Bot:
 
 
 @pytest.fixture
-def bot(emulator, model_dir):  # noqa: F811
+def bot(emulator, model_dir, tmp_path):  # noqa: F811
     github = emulator(items=40)
-    config = ServeConfig(str(model_dir), base_url=github.url, repo=REPO, secret=Secret(SECRET))
+    config = ServeConfig(str(model_dir), base_url=github.url, repo=REPO, secret=Secret(SECRET),
+                         state=str(tmp_path / "bot.sqlite"), retry_backoff_s=0.1)
     with running(config) as url:
         yield Bot(github, url)
 
 
 def test_the_original_scenarios(bot, predictor):
-    bug, other = predictor.predict([BUG, OTHER])
-    opened = bot.deliver(BUG)
-    assert opened.status_code == 200, opened.text
-    assert opened.json() == {"repo": REPO, "number": bot.number, "note": True, "probability": pytest.approx(bug),
+    bug, other = predictor.predict([BUG, OTHER], [START_LABELS] * 2)  # the PR's labels on GitHub are inputs
+    opened = bot.label(BUG)
+    assert opened == {"repo": REPO, "number": bot.number, "note": True, "probability": pytest.approx(bug),
                              "threshold": predictor.threshold, "label": "added", "comment": "created"}
     assert bot.labels() == START_LABELS + ["kind/bug"]
     [(comment_id, body)] = bot.comments()
     assert f"probability {bug:.3f}, threshold {predictor.threshold:.2f}" in body and "Added the `kind/bug`" in body
 
     bot.github.emulator.reset_stats()
-    replay = bot.deliver(BUG)
-    assert replay.json()["label"] == "kept" and replay.json()["comment"] == "unchanged"
+    replay = bot.label(BUG)
+    assert replay["label"] == "kept" and replay["comment"] == "unchanged"
     assert bot.writes() == {}
     assert bot.comments() == [(comment_id, body)]
 
-    edited = bot.deliver(OTHER, action="edited")
-    assert edited.json()["label"] == "removed" and edited.json()["comment"] == "edited"
+    edited = bot.label(OTHER, action="edited")
+    assert edited["label"] == "removed" and edited["comment"] == "edited"
     assert bot.labels() == START_LABELS
     [(same_id, body)] = bot.comments()
     assert same_id == comment_id
     assert f"probability {other:.3f}" in body and "Removed the `kind/bug`" in body
 
-    none = bot.deliver("NONE", action="edited")
-    assert none.json() == {"repo": REPO, "number": bot.number, "note": False, "label": "untouched", "comment": "deleted"}
+    none = bot.label("NONE", action="edited")
+    assert none == {"repo": REPO, "number": bot.number, "note": False, "label": "untouched", "comment": "deleted"}
     assert bot.comments() == [] and bot.labels() == START_LABELS
 
     bot.github.emulator.reset_stats()
     for _ in range(2):
-        assert bot.deliver("NONE", action="edited").json()["comment"] == "none"
+        assert bot.label("NONE", action="edited")["comment"] == "none"
     assert bot.writes() == {}
 
 
-def test_the_bot_predicts_from_the_note_and_the_prs_labels(bot, predictor):
+def test_the_bot_predicts_from_the_note_and_the_prs_labels_on_github(bot, predictor):
     note = "Update the kubelet handling of pod restarts"
     labels = ["sig/node", "area/kubelet", "size/S"]
-    answer = bot.deliver(note, labels=labels)
-    assert answer.status_code == 200, answer.text
-    assert answer.json()["probability"] == pytest.approx(predictor.predict([note], [labels])[0])
+    bot.sample.set_labels(bot.number, labels, time.time())
+    outcome = bot.label(note)
+    assert outcome["probability"] == pytest.approx(predictor.predict([note], [labels])[0])
     assert predictor.predict([note], [labels]) != predictor.predict([note])  # the labels made a difference
 
 
 def test_a_non_bug_note_on_a_fresh_pr_adds_no_label_but_says_so(bot):
-    answer = bot.deliver(OTHER, action="reopened")
-    assert answer.json()["label"] == "not added" and answer.json()["comment"] == "created"
+    answer = bot.label(OTHER, action="reopened")
+    assert answer["label"] == "not added" and answer["comment"] == "created"
     assert bot.labels() == START_LABELS
     assert "Did not add the `kind/bug`" in bot.comments()[0][1]
     assert bot.writes() == {"comment_create": 1}
 
 
 def test_issues_events_are_labelled_too(bot):
-    answer = bot.deliver(BUG, event="issues", number=bot.issue)
-    assert answer.json()["label"] == "added"
+    answer = bot.label(BUG, event="issues", number=bot.issue)
+    assert answer["label"] == "added"
     assert bot.labels(bot.issue) == START_LABELS + ["kind/bug"] and len(bot.comments(bot.issue)) == 1
 
 
@@ -143,7 +164,7 @@ def test_bad_signatures_get_401_and_no_github_call(bot, how):
         "sha1 form": "sha1=" + Secret(SECRET).sign(raw)[7:47],
         "garbage": "sha256=ünïcode",
     }[how]
-    answer = bot.deliver(BUG, raw=raw, signature=signature)
+    answer = bot.deliver(raw=raw, signature=signature)
     assert answer.status_code == 401
     assert SIGNATURE_HEADER in answer.json()["error"]
     assert bot.stats()["requests"] == 0
@@ -170,7 +191,7 @@ def test_other_events_are_ignored_with_2xx(bot, event, action, repo, reason):
     (b'{"action": "opened", "pull_request": {"body": "x"}, "repository": {"full_name": "a/b"}}', "pull_request.number"),
 ])
 def test_signed_but_malformed_payloads_get_400(bot, raw, message):
-    answer = bot.deliver(BUG, raw=raw)
+    answer = bot.deliver(raw=raw)
     assert answer.status_code == 400 and message in answer.json()["error"]
     assert bot.stats()["requests"] == 0
 
@@ -182,38 +203,44 @@ def test_signed_but_malformed_payloads_get_400(bot, raw, message):
 ])
 def test_github_failing_mid_reconcile_is_retried_and_never_makes_two_comments(bot, faults, status):
     admin(bot.github, "PATCH", "config", **faults)
-    assert bot.deliver(BUG).json()["label"] == "added"
-    assert bot.deliver(OTHER, action="edited").json()["label"] == "removed"
-    assert bot.deliver(BUG, action="edited").json()["label"] == "added"
+    assert bot.label(BUG)["label"] == "added"
+    assert bot.label(OTHER, action="edited")["label"] == "removed"
+    assert bot.label(BUG, action="edited")["label"] == "added"
     assert bot.labels() == START_LABELS + ["kind/bug"]
     assert len(bot.comments()) == 1
     assert bot.stats()["by_status"].get(status, 0) > 0  # the faults really happened
 
 
 def test_concurrent_deliveries_for_one_item_make_one_comment(bot):
+    raw = bot.delivery(BUG)
     with ThreadPoolExecutor(4) as pool:
-        answers = list(pool.map(lambda _: bot.deliver(BUG), range(4)))
-    assert [a.status_code for a in answers] == [200] * 4
-    assert sorted(a.json()["comment"] for a in answers) == ["created", "unchanged", "unchanged", "unchanged"]
+        answers = list(pool.map(lambda _: bot.deliver(raw=raw), range(4)))
+    assert [a.status_code for a in answers] == [202] * 4
+    outcomes = [settled(bot.url, a.json()["queued"])["outcome"] for a in answers]
+    assert sorted(o["comment"] for o in outcomes) == ["created", "unchanged", "unchanged", "unchanged"]
     assert len(bot.comments()) == 1 and bot.writes() == {"labels_add": 1, "comment_create": 1}
 
 
-def test_github_unreachable_answers_502_naming_it(model_dir):  # noqa: F811
+def test_github_unreachable_is_a_failed_delivery_naming_it(model_dir, tmp_path):  # noqa: F811
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
-    config = ServeConfig(str(model_dir), base_url=closed, secret=Secret(SECRET))
+    config = ServeConfig(str(model_dir), base_url=closed, secret=Secret(SECRET), state=str(tmp_path / "bot.sqlite"),
+                         retry_backoff_s=0.05)
     raw = json.dumps({"action": "opened", "pull_request": {"number": 1, "body": BUG},
                       "repository": {"full_name": REPO}}).encode()
     with running(config) as url:
         answer = requests.post(url + "/webhook", data=raw, headers={
-            "X-GitHub-Event": "pull_request", SIGNATURE_HEADER: Secret(SECRET).sign(raw)})
-    assert answer.status_code == 502 and "cannot reach GitHub for kubernetes/kubernetes#1" in answer.json()["error"]
+            "X-GitHub-Event": "pull_request", SIGNATURE_HEADER: Secret(SECRET).sign(raw), DELIVERY_HEADER: "d-1"})
+        assert answer.status_code == 202
+        found = settled(url, "d-1")
+    assert found["state"] == "failed"
+    assert "cannot reach GitHub for kubernetes/kubernetes#1" in found["outcome"]["error"]
 
 
 def test_the_secret_never_reaches_the_logs(bot, caplog):
     with caplog.at_level(logging.DEBUG):
-        bot.deliver(BUG)
+        bot.label(BUG)
         bot.deliver(BUG, secret="wrong")
     assert caplog.records and SECRET not in caplog.text
 
@@ -275,3 +302,134 @@ def test_dffml_dataflow_run_on_label_yaml(emulator, model_dir, predictor):  # no
     outcome = json.loads(result.stdout)[0]["label.outcome"]
     assert outcome["number"] == number and outcome["comment"] == "created"
     assert sorted(sample.labels(number)) == sorted(expected_labels(predictor, note, before))
+
+
+def test_only_comments_written_by_the_bots_own_account_are_its_own(emulator, model_dir, tmp_path, monkeypatch):
+    github = emulator(items=40, users={"bot-token": "k8s-release-bot"})
+    monkeypatch.setenv("GITHUB_TOKEN", "bot-token")
+    config = ServeConfig(str(model_dir), base_url=github.url, repo=REPO, secret=Secret(SECRET),
+                         state=str(tmp_path / "bot.sqlite"))
+    with running(config) as url:
+        bot = Bot(github, url)
+        lookalike = f"{MARKER}\nI wrote this myself, marker and all."
+        theirs = bot.sample.add_comment(bot.number, lookalike, "someone", time.time())
+        assert bot.label(BUG)["comment"] == "created"
+        assert bot.label(OTHER, action="edited")["comment"] == "edited"
+        assert bot.label("NONE", action="edited")["comment"] == "deleted"
+    assert bot.sample.comment(theirs, "")["body"] == lookalike  # never edited, never deleted
+    assert [c for c in bot.comments() if c[0] != theirs] == []
+    assert bot.stats()["by_route"]["user"] == 1  # the bot's login is asked once
+
+
+def test_decisions_follow_github_not_the_delivery_and_replays_change_nothing(bot, tmp_path):
+    d1 = bot.delivery(BUG)  # the author writes a bug note: delivery d1
+    assert bot.label(raw=d1, delivery="d1")["label"] == "added"
+    assert bot.label(OTHER, action="edited", delivery="d2")["label"] == "removed"  # then a feature note: d2
+    again = bot.deliver(raw=d1, delivery="d1")
+    assert again.status_code == 200 and again.json()["ignored"] == "delivery d1 was received before"
+    renamed = bot.label(raw=d1, delivery="d1-with-another-id")  # the id is not signed: an older payload anyway
+    assert "is older than" in renamed["ignored"]
+    lying = bot.label(BUG, action="edited", edit=False)  # a new delivery whose payload says bug; GitHub says not
+    assert lying["label"] == "not added" and lying["probability"] < lying["threshold"]
+    assert "kind/bug" not in bot.labels() and len(bot.comments()) == 1
+
+
+def test_deliveries_seen_are_remembered_across_a_restart(emulator, model_dir, tmp_path):
+    github = emulator(items=40)
+    config = ServeConfig(str(model_dir), base_url=github.url, repo=REPO, secret=Secret(SECRET),
+                         state=str(tmp_path / "bot.sqlite"))
+    with running(config) as url:
+        bot = Bot(github, url)
+        raw = bot.delivery(BUG)
+        assert bot.label(raw=raw, delivery="once")["label"] == "added"
+    with running(config) as url:
+        bot.url = url
+        again = bot.deliver(raw=raw, delivery="once")
+    assert again.status_code == 200 and "received before" in again.json()["ignored"]
+
+
+@pytest.mark.parametrize("header", ["", "a" * 101, "../x", "d 1"])
+def test_a_missing_or_malformed_delivery_id_gets_400(bot, header):
+    raw = bot.delivery(BUG)
+    headers = {"X-GitHub-Event": "pull_request", SIGNATURE_HEADER: Secret(SECRET).sign(raw), DELIVERY_HEADER: header}
+    answer = requests.post(bot.url + "/webhook", data=raw, headers=headers)
+    assert answer.status_code == 400 and DELIVERY_HEADER in answer.json()["error"]
+
+
+@pytest.mark.parametrize("full_name", ["kubernetes/kubernetes?x=1", "kubernetes/kubernetes#f", "../..", "a/b/c",
+                                       "-a/b", "a/..", "a/b c"])
+def test_a_repository_name_github_would_not_allow_gets_400_and_no_github_call(emulator, model_dir, tmp_path,
+                                                                               full_name):
+    github = emulator(items=40)
+    config = ServeConfig(str(model_dir), base_url=github.url, secret=Secret(SECRET), state=str(tmp_path / "b.sqlite"))
+    with running(config) as url:
+        answer = Bot(github, url).deliver(BUG, repo=full_name)
+    assert answer.status_code == 400 and "repository must be OWNER/NAME" in answer.json()["error"]
+    assert github.emulator.stats["requests"] == 0
+
+
+def test_deeply_nested_json_in_a_signed_delivery_gets_400(bot):
+    answer = bot.deliver(raw=b"[" * 100_000 + b"]" * 100_000)
+    assert answer.status_code == 400 and answer.json() == {"error": "the payload is JSON nested too deeply"}
+
+
+def test_during_a_github_outage_deliveries_are_answered_at_once_and_fail_in_bounded_tries(bot):
+    admin(bot.github, "PATCH", "config", fault_rate=1.0)
+    raws = [bot.delivery(BUG, number=number, edit=False) for number in range(1, 11)]
+    started = time.monotonic()
+    with ThreadPoolExecutor(10) as pool:
+        answers = list(pool.map(lambda raw: bot.deliver(raw=raw), raws))
+    answered = time.monotonic() - started
+    assert [a.status_code for a in answers] == [202] * 10 and answered < 2, answered
+    errors = {settled(bot.url, a.json()["queued"])["outcome"]["error"] for a in answers}
+    assert all(e.startswith("GitHub answered 502 to kubernetes/kubernetes#") for e in errors), errors
+    from dffml_k8s_analysis.bot.reconcile import GITHUB_RETRIES
+    from dffml_k8s_analysis.serve.deliveries import ATTEMPTS
+    assert bot.stats()["requests"] <= 10 * ATTEMPTS * (GITHUB_RETRIES + 1)
+
+
+def test_a_hanging_github_does_not_hold_the_webhook(bot):
+    admin(bot.github, "PATCH", "config", latency_ms=60_000)
+    started = time.monotonic()
+    answer = bot.deliver(BUG, edit=False)
+    assert answer.status_code == 202 and time.monotonic() - started < 2
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["one-state-file", "a-state-file-each"])
+def test_two_server_processes_receiving_the_same_deliveries_post_one_comment(emulator, model_dir, tmp_path, shared):
+    """Two replicas at 100 ms GitHub latency: with the shared file a lease per item, without it convergence."""
+    github = emulator(items=40, latency_ms=100)
+    env = {"WEBHOOK_SECRET": SECRET}
+    common = ["--model-dir", str(model_dir), "--base-url", github.url, "--repo", REPO]
+    with serve_process(*common, "--state", str(tmp_path / "a.sqlite"), env=env) as (_, first), \
+            serve_process(*common, "--state", str(tmp_path / ("a.sqlite" if shared else "b.sqlite")), env=env) as (_, second):
+        bot = Bot(github, first)
+        numbers = [n for n in range(1, 41) if bot.sample.is_pr[n]][:3]
+        sent = []
+        for number in numbers:
+            raw = bot.delivery(BUG, number=number)
+            for delivery in (f"same-{number}", f"other-{number}"):  # one id to both, then one id each
+                for url in (first, second):
+                    sent.append((url, raw, delivery if delivery.startswith("same") else f"{delivery}-{url[-5:]}"))
+        def post(job):
+            url, raw, delivery = job
+            return url, requests.post(url + "/webhook", data=raw, headers={
+                "X-GitHub-Event": "pull_request", SIGNATURE_HEADER: Secret(SECRET).sign(raw), DELIVERY_HEADER: delivery})
+        with ThreadPoolExecutor(len(sent)) as pool:
+            answers = list(pool.map(post, sent))
+        for url, answer in answers:
+            assert answer.status_code in (200, 202), answer.text
+            if answer.status_code == 202:
+                assert settled(url, answer.json()["queued"])["state"] == "done"
+    for number in numbers:
+        assert len(bot.comments(number)) == 1, number
+        assert bot.labels(number).count("kind/bug") == 1
+
+
+def test_an_unusable_state_file_is_one_line(model_dir, tmp_path):
+    (tmp_path / "file").write_text("not a directory")
+    result = run_cli("k8s-analysis", "serve", "--model-dir", str(model_dir), "--port", "0", "--state",
+                     str(tmp_path / "file" / "bot.sqlite"), env={"WEBHOOK_SECRET": SECRET})
+    assert result.returncode == 1
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("k8s-analysis")]
+    assert line.startswith("k8s-analysis: error: cannot use the bot's state file ")

@@ -3,15 +3,18 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
+import time
 
 import pytest
 import requests
 
 from dffml_k8s_analysis.model import artifacts
+from dffml_k8s_analysis.http_limits import Limits
 from dffml_k8s_analysis.serve.service import MAX_BODY, MODEL_ROUTE, PREDICT_ROUTE, ServeConfig, running
 
-from conftest import BUG, OTHER, ROOT, VENV_BIN
+from conftest import BUG, OTHER, ROOT, VENV_BIN, run_cli, serve_process
 
 @pytest.fixture(scope="module")
 def predictor(model_dir):
@@ -109,7 +112,7 @@ def test_without_a_model_predictions_and_readiness_answer_503(tmp_path):
     with running(ServeConfig(str(tmp_path / "none"))) as base:
         for answer in (predict(base, text=BUG), requests.get(base + MODEL_ROUTE)):
             assert answer.status_code == 503
-            assert str(tmp_path / "none") in answer.json()["error"] and "k8s-analysis train" in answer.json()["error"]
+            assert answer.json() == {"error": "model not loaded; the server's log says why"}  # no server path
         assert requests.get(base + "/healthz").status_code == 200
         assert requests.post(base + "/webhook", data=b"{}").status_code == 503  # no secret configured
 
@@ -177,3 +180,67 @@ def test_a_promoted_model_is_served_without_a_restart(model_dir, tmp_path):
         assert first != 0.77
         assert requests.get(base + MODEL_ROUTE).json()["threshold"] == 0.77
         assert requests.post(base + PREDICT_ROUTE, json={"text": BUG}).status_code == 200
+
+
+def test_deeply_nested_json_gets_400(url):
+    answer = requests.post(url + PREDICT_ROUTE, data=b'{"text": ' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+    assert answer.status_code == 400 and answer.json() == {"error": "invalid JSON: nested too deeply"}
+
+
+def test_a_model_without_labels_is_refused_at_load(model_dir, tmp_path):
+    broken = tmp_path / "model"
+    shutil.copytree(str(model_dir), str(broken))
+    meta = json.loads((broken / "predictor.json").read_text())
+    (broken / "predictor.json").write_text(json.dumps(dict(meta, labels=[], thresholds=[])))
+    with running(ServeConfig(str(broken))) as base:
+        assert requests.get(base + MODEL_ROUTE).status_code == 503
+        assert requests.post(base + PREDICT_ROUTE, json={"text": BUG}).status_code == 503
+    result = run_cli("k8s-analysis", "predict", "--model-dir", str(broken), BUG)
+    assert result.returncode == 1 and result.stdout == ""
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("k8s-analysis")]
+    assert "it needs one or more labels, each with a threshold" in line
+
+
+@pytest.mark.parametrize("where", ["port in use", "bad host"])
+def test_serve_that_cannot_bind_exits_1_with_one_line_every_time(model_dir, where):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = ["--port", str(taken.getsockname()[1])] if where == "port in use" else ["--host", "256.0.0.1"]
+        for _ in range(3):
+            result = run_cli("k8s-analysis", "serve", "--model-dir", str(model_dir), *address, timeout=60)
+            assert result.returncode == 1, result.stderr
+            lines = [line for line in result.stderr.splitlines() if "k8s-analysis" in line]
+            assert len(lines) == 1 and lines[0].startswith("k8s-analysis: error: cannot listen on "), result.stderr
+
+
+def test_stalled_and_idle_connections_are_dropped_and_bounded(model_dir):
+    """A client that never finishes its headers or its body is dropped; 1,500 idle ones (past the limit) use no more fds than the limit."""
+    limits = Limits()
+    with serve_process("--model-dir", str(model_dir)) as (server, base):
+        host, port = base.rsplit("/", 1)[1].split(":")
+        stalled = socket.create_connection((host, int(port)))
+        stalled.sendall(b"POST " + PREDICT_ROUTE.encode() + b" HTTP/1.1\r\nHost: x\r\n")  # headers never finished
+        body = socket.create_connection((host, int(port)))
+        body.sendall(b"POST " + PREDICT_ROUTE.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        idle = [socket.create_connection((host, int(port))) for _ in range(1500)]
+        fds = len(os.listdir(f"/proc/{server.pid}/fd"))
+        answer = requests.post(base + PREDICT_ROUTE, json={"text": BUG}, timeout=5)  # a new client is still served
+        assert answer.status_code == 200
+        assert closed_within(stalled, limits.header_timeout + 5) < limits.header_timeout + 2
+        assert closed_within(body, limits.body_timeout + 5) < limits.body_timeout + 2
+        for connection in idle:
+            connection.close()
+    assert fds < limits.max_connections + 100, fds
+    err = server.output[1]
+    assert "Traceback" not in err and len(err) < 10_000, err[-2000:]
+
+
+def closed_within(connection, timeout):
+    """Seconds until the server closed ``connection`` (reading whatever it answered first)."""
+    started = time.monotonic()
+    connection.settimeout(timeout)
+    with connection:
+        while connection.recv(4096):
+            pass
+    return time.monotonic() - started

@@ -4,16 +4,21 @@
 secret, compared in constant time; a delivery without it, or with a wrong one,
 is refused before any GitHub call. ``pull_request`` and ``issues`` events whose
 action is opened, edited or reopened are about an item; any other is ignored,
-with the reason. The secret travels as a :class:`Secret`, whose repr hides it.
+with the reason. Only the item's repository, number and ``updated_at`` are taken
+from a delivery: what to do is decided from the item as GitHub has it now. The
+secret travels as a :class:`Secret`, whose repr hides it.
 """
 import hashlib
 import hmac
 import json
 from typing import Any, Dict, NamedTuple, Optional
 
+from ..github.client import GitHubError, check_repo
+
 EVENTS = {"pull_request": "pull_request", "issues": "issue"}  # event -> payload member
 ACTIONS = ("opened", "edited", "reopened")
 SIGNATURE_HEADER = "X-Hub-Signature-256"
+DELIVERY_HEADER = "X-GitHub-Delivery"
 
 
 class WebhookError(ValueError):
@@ -57,21 +62,23 @@ def verify(body: bytes, signature: str, secret: Secret) -> Dict[str, Any]:
         payload = json.loads(body)
     except ValueError as error:
         raise WebhookError(400, f"the payload is not valid JSON: {error}") from None
+    except RecursionError:
+        raise WebhookError(400, "the payload is JSON nested too deeply") from None
     if not isinstance(payload, dict):
         raise WebhookError(400, f"the payload must be a JSON object, got {type(payload).__name__}")
     return payload
 
 
 class Event(NamedTuple):
-    """What a delivery is about: the item (repo, number, label names) and its body, or why it is ignored."""
+    """What a delivery is about: the item (repo, number), its ``updated_at`` in the payload, or why it is ignored."""
 
     item: Optional[Dict[str, Any]] = None
-    body: Optional[str] = None
+    updated_at: Optional[str] = None
     ignored: Optional[str] = None
 
 
 def item_of(event: str, payload: Dict[str, Any], only_repo: str = "") -> Event:
-    """The issue or PR of an opened/edited/reopened event and its body; other events are ignored."""
+    """The issue or PR of an opened/edited/reopened event; other events are ignored; WebhookError 400 if malformed."""
     if event not in EVENTS:
         return Event(ignored=f"event {event or '(none)'!r} is not handled")
     action = payload.get("action")
@@ -83,9 +90,18 @@ def item_of(event: str, payload: Dict[str, Any], only_repo: str = "") -> Event:
     number = item.get("number") if isinstance(item, dict) else None
     if not isinstance(number, int) or isinstance(number, bool) or not isinstance(repo, str):
         raise WebhookError(400, f"a {event} payload needs {EVENTS[event]}.number and repository.full_name")
+    try:
+        check_repo(repo)
+    except GitHubError as error:
+        raise WebhookError(400, f"repository.full_name: {error}") from None
     if only_repo and repo.lower() != only_repo.lower():
         return Event(ignored=f"repository {repo} is not {only_repo}")
-    body = item.get("body")
-    labels = [label.get("name") for label in item.get("labels") or [] if isinstance(label, dict)]
-    return Event({"repo": repo, "number": number, "labels": [name for name in labels if isinstance(name, str)]},
-                 body if isinstance(body, str) else None)
+    updated_at = item.get("updated_at")
+    return Event({"repo": repo, "number": number}, updated_at if isinstance(updated_at, str) else None)
+
+
+def delivery_id(value: str) -> str:
+    """The ``X-GitHub-Delivery`` header's id (a GUID); WebhookError 400 when missing or not one."""
+    if not value or len(value) > 100 or not all(c.isascii() and (c.isalnum() or c == "-") for c in value):
+        raise WebhookError(400, f"missing or malformed {DELIVERY_HEADER} header")
+    return value

@@ -17,6 +17,7 @@ import pathlib
 import secrets
 import shutil
 import time
+import uuid
 
 import requests
 
@@ -99,27 +100,28 @@ class Demo:
     def serve_and_label(self) -> None:
         from ..bot.reconcile import MARKER
         from ..bot.webhook import Secret
+        from ..serve.deliveries import settled
         from ..serve.service import PREDICT_ROUTE, ServeConfig, running as serving
 
         secret = secrets.token_hex(16)
-        config = ServeConfig(self.model, self.github.url, REPO, Secret(secret))
+        config = ServeConfig(self.model, self.github.url, REPO, Secret(secret), str(self.out / "bot.sqlite"))
         with serving(config) as url:
             self.step(f"serve the model at {url}; one prediction")
             answer = requests.post(url + PREDICT_ROUTE, json={"text": BUG_NOTE}).json()
             print(f"POST {PREDICT_ROUTE} {{\"text\": \"{BUG_NOTE}\"}} -> {answer}")
             number = self.open_pr_without_bug_label()
             self.step(f"a signed webhook: PR #{number} edited to a bug-like release note")
-            payload = {
-                "action": "edited",
-                "pull_request": {"number": number, "body": f"```release-note\n{BUG_NOTE}\n```\n"},
-                "repository": {"full_name": REPO},
-            }
+            note = f"```release-note\n{BUG_NOTE}\n```\n"
+            self.github.emulator.sample.set_body(number, note, time.time())  # the author's edit on GitHub
+            payload = {"action": "edited", "pull_request": {"number": number, "body": note},
+                       "repository": {"full_name": REPO}}
             body = json.dumps(payload).encode()
             signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
             response = requests.post(url + "/webhook", data=body, headers={
                 "X-GitHub-Event": "pull_request", "X-Hub-Signature-256": signature,
-                "Content-Type": "application/json"})
+                "X-GitHub-Delivery": str(uuid.uuid4()), "Content-Type": "application/json"})
             print(f"POST /webhook -> {response.status_code} {response.text.strip()}")
+            print(f"labelled in the background: {settled(url, response.json().get('queued', ''))['outcome']}")
         self.step(f"what the bot left on PR #{number}")
         issue = f"/repos/{REPO}/issues/{number}"
         labels = [label["name"] for label in requests.get(self.github.url + issue + "/labels").json()]

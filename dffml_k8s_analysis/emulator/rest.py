@@ -21,11 +21,12 @@ import os
 import random
 import signal
 import time
-from typing import Callable, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 from aiohttp import web
 
 from .. import background
+from ..http_limits import BodyTimeout, read_body, start_site
 from ..records import shared_data
 from . import graphql
 from .sample import Sample, iso, label_json, node_id, user_json
@@ -66,6 +67,7 @@ class EmulatorConfig:
     secondary_every: int = 0
     secondary_retry_after: int = 1
     large_listing: int = 10000
+    users: Dict[str, str] = dataclasses.field(default_factory=dict)  # token -> login (others: USER_LOGIN)
 
 
 class ApiError(Exception):
@@ -313,6 +315,11 @@ class Emulator:
         scheme, _, value = request.headers.get("Authorization", "").partition(" ")
         return scheme.lower() in ("token", "bearer") and value.strip() == self.config.token
 
+    def login(self, request: web.Request) -> str:
+        """The account of the request's token: ``users[token]``, else :data:`USER_LOGIN`."""
+        _scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        return self.config.users.get(token.strip(), USER_LOGIN)
+
     def _refusal(self, request: web.Request, fault_roll: float) -> Optional[ApiError]:
         """The error that answers this request before any handler runs, if any."""
         config = self.config
@@ -480,7 +487,7 @@ class Emulator:
     async def _create_comment(self, request: web.Request) -> web.Response:
         number = self._number(request)
         body = await self._comment_body(request)
-        comment_id = self.sample.add_comment(number, body, USER_LOGIN, time.time())
+        comment_id = self.sample.add_comment(number, body, self.login(request), time.time())
         return json_response(self.sample.comment(comment_id, api_base(request)), 201)
 
     async def _comment_body(self, request: web.Request) -> str:
@@ -567,7 +574,7 @@ class Emulator:
                                             "graphql": graphql}, "rate": core})
 
     async def _user(self, request: web.Request) -> web.Response:
-        return json_response(dict(user_json(USER_LOGIN, api_base(request)),
+        return json_response(dict(user_json(self.login(request), api_base(request)),
                                   name="Emulator User", public_repos=1))
 
     # Admin
@@ -632,9 +639,11 @@ async def handle(request: web.Request, handler: Callable) -> web.Response:
 async def read_json(request: web.Request):
     """The request's JSON body; 400 "Problems parsing JSON" when it is not JSON."""
     try:
-        return json.loads(await request.text())
-    except ValueError:
+        return json.loads(await read_body(request))
+    except (ValueError, RecursionError):
         raise ApiError(400, "Problems parsing JSON") from None
+    except BodyTimeout as error:
+        raise ApiError(408, str(error)) from None
 
 
 # Running the server
@@ -650,10 +659,7 @@ class Running:
 
 async def _start(emulator: Emulator, host: str, port: int) -> web.AppRunner:
     """Bind and start serving; the bound port is ``runner.addresses[0][1]``."""
-    runner = web.AppRunner(emulator.app(), access_log=None, shutdown_timeout=1.0)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
-    return runner
+    return await start_site(emulator.app(), host, port, shutdown_timeout=1.0)
 
 
 @contextlib.contextmanager

@@ -251,6 +251,7 @@ class Sample:
         self._issue_comments: Dict[int, List[int]] = {}  # number -> comment ids
         self._next_comment_id = 1_000_000_001
         self._edited: Set[int] = set()
+        self._bodies: Dict[int, Optional[str]] = {}  # number -> body written since generation
         self._sorted: Dict[Tuple[str, str], array.array] = {}
         self._generate()
 
@@ -346,7 +347,7 @@ class Sample:
             item["draft"] = not closed and rng.random() < 0.08
             item["pull_request"] = self._pull_request(repo_api, number,
                                                       iso(closed) if merged else None)
-        item["body"] = body
+        item["body"] = self._bodies.get(number, body)
         closer = pick(rng, LOGINS)
         if detail:
             item["closed_by"] = user_json(closer, api) if closed else None
@@ -400,6 +401,11 @@ class Sample:
         self.updated[number] = max(int(now), self.updated[number] + 1)
         self._sorted = {key: value for key, value in self._sorted.items()
                         if key[0] == "created"}
+
+    def set_body(self, number: int, body: Optional[str], now: float) -> None:
+        """Replace an item's body (as its author editing it would)."""
+        self._bodies[number] = body
+        self._bump(number, now)
 
     def set_labels(self, number: int, names: Sequence[str], now: float) -> List[str]:
         """Replace an item's labels (duplicates dropped, order kept)."""

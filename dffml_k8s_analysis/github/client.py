@@ -10,6 +10,7 @@ import contextlib
 import datetime
 import logging
 import os
+import re
 import threading
 import time
 from email.utils import parsedate_to_datetime
@@ -81,12 +82,25 @@ def split_repo(repo: str) -> Tuple[str, str]:
     return parts[0], parts[1]
 
 
-def connect(base_url: str = DEFAULT_BASE_URL, timeout: int = 30) -> github.Github:
+OWNER_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})")  # GitHub's user and organisation names
+NAME_RE = re.compile(r"[A-Za-z0-9._-]{1,100}")  # GitHub's repository names
+
+
+def check_repo(name: str) -> str:
+    """``name`` when it is a GitHub ``OWNER/NAME`` (GitHub's characters only); GitHubError otherwise."""
+    owner, _, repo = (name if isinstance(name, str) else "").partition("/")
+    if not (OWNER_RE.fullmatch(owner) and NAME_RE.fullmatch(repo) and repo not in (".", "..")):
+        raise GitHubError(f"repository must be OWNER/NAME in GitHub's letters, digits, '-', '_' and '.', got {name!r}")
+    return name
+
+
+def connect(base_url: str = DEFAULT_BASE_URL, timeout: int = 30, retries: int = 10) -> github.Github:
     """A PyGithub client for ``base_url`` with the token from ``GITHUB_TOKEN``.
 
     api.github.com without a token is refused up front: 60 requests an hour
     cannot export anything. Other servers (Enterprise, the emulator) may allow
-    anonymous access.
+    anonymous access. ``retries``: tries again after a 5xx, a 429 or a dropped
+    connection; once they are spent, the last answer is the error ("GitHub answered 502").
     """
     token = os.environ.get(TOKEN_ENV) or None
     if token is None and base_url.rstrip("/") == DEFAULT_BASE_URL:
@@ -94,12 +108,15 @@ def connect(base_url: str = DEFAULT_BASE_URL, timeout: int = 30) -> github.Githu
     # Refused connections fail fast (a wrong URL should not hang for minutes);
     # dropped ones, 5xx and rate limits are retried with backoff.
     retry = github.GithubRetry(
-        total=10,
+        total=retries,
         connect=2,
         backoff_factor=0.5,
         backoff_max=30,
         status_forcelist=list(range(500, 600)) + [429],
         secondary_rate_wait=5,
+        raise_on_status=False,
+        # PyGithub's methods plus PATCH: the bot's only PATCH, a comment's edit, is idempotent
+        allowed_methods=urllib3.util.Retry.DEFAULT_ALLOWED_METHODS | {"GET", "POST", "PATCH"},
     )
     return github.Github(
         auth=github.Auth.Token(token) if token else None,

@@ -142,6 +142,9 @@ def load_predictor(directory) -> Predictor:
         meta = reader.json("predictor.json")
         if meta.get("format") != FORMAT:
             raise ValueError(f"format {meta.get('format')!r}, expected {FORMAT}")
+        labels, thresholds = meta.get("labels"), meta.get("thresholds")
+        if not (isinstance(labels, list) and labels and isinstance(thresholds, list) and len(thresholds) == len(labels)):
+            raise ValueError("it needs one or more labels, each with a threshold")
         arrays = reader.arrays()
         features = reader.features(arrays)
         reader.current = directory / "predictor.json"

@@ -10,13 +10,17 @@ Routes (JSON in and out; errors are ``{"error": "..."}``):
 - ``GET /v1/models/kubernetes-analysis``: readiness, 200 with the model's
   labels and thresholds once loaded, 503 with the reason otherwise;
 - ``GET /healthz``: liveness, 200 while the process serves;
-- ``POST /webhook``: GitHub deliveries, run through the label dataflow
-  (``operations.label``, over the bot in ``dffml_k8s_analysis.bot``): 401
-  unsigned, 400 malformed, 200 with the outcome, 502 when GitHub keeps
-  failing, 503 without a secret or a model.
+- ``POST /webhook``: GitHub deliveries: 401 unsigned, 400 malformed, 200
+  ignored (another event, a delivery id seen before), 202 queued (the label
+  dataflow runs in the background, :mod:`.deliveries`), 503 without a secret
+  or a model;
+- ``GET /webhook/deliveries/{id}``: what became of a delivery (queued, done,
+  ignored, failed) and its outcome.
 
-Bad input: invalid JSON, a missing ``text``, wrong types -> 400 naming the
-problem; a body over 1 MiB -> 413; unknown route -> 404; wrong method -> 405.
+Bad input: invalid or too deeply nested JSON, a missing ``text``, wrong types
+-> 400 naming the problem; a body over 1 MiB -> 413; a body not sent within
+the read timeout -> the connection is closed; unknown route -> 404; wrong
+method -> 405. Every connection keeps :mod:`~dffml_k8s_analysis.http_limits`.
 Only these routes exist, so the service is safe to expose; it binds
 127.0.0.1 unless told otherwise. DFFML's own HTTP API
 (``dffml service http server -models ...``) serves the same model directory
@@ -32,14 +36,15 @@ from typing import Callable, Iterator, Optional
 
 from aiohttp import web
 
-from operations.label import webhook_inputs
-
-from .. import background, flows
-from ..bot.webhook import SIGNATURE_HEADER, Secret, WebhookError
-from ..errors import first_cause
-from ..github.client import DEFAULT_BASE_URL, GitHubError
+from .. import background
+from ..bot import webhook as deliveries_in
+from ..bot.state import BotState
+from ..bot.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, Secret, WebhookError
+from ..github.client import DEFAULT_BASE_URL
+from ..http_limits import BodyTimeout, Limits, read_body as read_within_limits, start_site
 from ..model import artifacts
 from ..model.artifacts import ArtifactError
+from .deliveries import MODEL_NOT_LOADED, DeliveryQueue
 
 LOGGER = logging.getLogger(__name__)
 
@@ -55,6 +60,9 @@ class ServeConfig:
     base_url: str = DEFAULT_BASE_URL
     repo: str = ""  # webhook: only this repository's events (empty: any)
     secret: Optional[Secret] = None  # None disables the webhook
+    state: str = "out/bot/state.sqlite"  # the bot's memory, shared by the replicas (bot.state)
+    limits: Limits = Limits()
+    retry_backoff_s: float = 1.0  # the webhook queue's first wait before trying GitHub again
 
 
 class Failure(Exception):
@@ -72,7 +80,12 @@ class ModelState:
         self.model_dir = model_dir
         self.predictor = None
         self.version = None
-        self.problem = "the model is loading"
+        self.problem = "the model is loading"  # for the server's own output: it may name paths
+        self.loading: Optional[asyncio.Future] = None
+
+    def begin(self) -> None:
+        """Start the first load (once the server listens, so a failed bind leaves no thread behind)."""
+        self.loading = asyncio.ensure_future(self.load())
 
     async def load(self) -> None:
         self.version = artifacts.version(self.model_dir)
@@ -84,16 +97,16 @@ class ModelState:
             LOGGER.error("model not loaded: %s", error)
 
     async def current(self):
-        """The predictor of the model directory as it is now; Failure 503 when there is none."""
+        """The predictor of the model directory as it is now; Failure 503 (naming no path) when there is none."""
         if self.version is not None and artifacts.version(self.model_dir) != self.version:
             await self.load()
         if self.predictor is None:
-            raise Failure(503, f"model not loaded: {self.problem}")
+            raise Failure(503, "the model is loading" if self.version is None else MODEL_NOT_LOADED)
         return self.predictor
 
 
 STATE = web.AppKey("state", ModelState)
-LOADING = web.AppKey("loading", asyncio.Future)
+QUEUE = web.AppKey("queue", DeliveryQueue)
 
 
 def texts_of(data) -> tuple:
@@ -142,9 +155,11 @@ async def read_body(request: web.Request) -> bytes:
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise Failure(413, f"the body is {request.content_length} bytes; the limit is {MAX_BODY}")
     try:
-        return await request.read()
+        return await read_within_limits(request)
     except web.HTTPRequestEntityTooLarge:
         raise Failure(413, f"the body is over the limit of {MAX_BODY} bytes") from None
+    except BodyTimeout as error:
+        raise Failure(408, str(error)) from None
 
 
 async def read_json(request: web.Request):
@@ -153,6 +168,8 @@ async def read_json(request: web.Request):
         return json.loads(body)
     except ValueError as error:  # includes bad UTF-8
         raise Failure(400, f"invalid JSON: {error}") from None
+    except RecursionError:
+        raise Failure(400, "invalid JSON: nested too deeply") from None
 
 
 def build_app(config: ServeConfig) -> web.Application:
@@ -174,26 +191,38 @@ def build_app(config: ServeConfig) -> web.Application:
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
-    async def webhook(request: web.Request) -> web.Response:
+    def queue() -> DeliveryQueue:
         if config.secret is None:
             raise Failure(503, "the webhook is disabled: set WEBHOOK_SECRET")
-        inputs = webhook_inputs(
-            await read_body(request), request.headers.get(SIGNATURE_HEADER, ""),
-            request.headers.get("X-GitHub-Event", ""), config.secret, config.base_url, config.model_dir, config.repo)
-        try:
-            return web.json_response(await flows.run_label(inputs))
-        except Exception as error:
-            cause = first_cause(error, (WebhookError, ArtifactError, GitHubError))
-            if isinstance(cause, WebhookError):
-                raise Failure(cause.status, str(cause)) from None
-            if isinstance(cause, ArtifactError):
-                raise Failure(503, f"model not loaded: {cause}") from None
-            if isinstance(cause, GitHubError):
-                raise Failure(502, str(cause)) from None
-            raise
+        return app[QUEUE]
 
-    async def start_loading(app: web.Application) -> None:
-        app[LOADING] = asyncio.ensure_future(state.load())
+    async def webhook(request: web.Request) -> web.Response:
+        deliveries = queue()
+        body = await read_body(request)
+        try:
+            payload = deliveries_in.verify(body, request.headers.get(SIGNATURE_HEADER, ""), config.secret)
+            event = deliveries_in.item_of(request.headers.get("X-GitHub-Event", ""), payload, config.repo)
+            if event.ignored:
+                return web.json_response({"ignored": event.ignored})
+            delivery = deliveries_in.delivery_id(request.headers.get(DELIVERY_HEADER, ""))
+        except WebhookError as error:
+            raise Failure(error.status, str(error)) from None
+        await state.current()  # no model: 503, and GitHub delivers again later
+        if not deliveries.submit(delivery, event.item, event.updated_at):
+            return web.json_response({"ignored": f"delivery {delivery} was received before", "delivery": delivery})
+        return web.json_response(dict(event.item, queued=delivery), status=202)
+
+    async def delivery(request: web.Request) -> web.Response:
+        found = queue().state.delivery(request.match_info["id"])
+        if found is None:
+            raise Failure(404, f"no delivery {request.match_info['id']} among those remembered")
+        return web.json_response(found)
+
+    async def start_queue(app: web.Application) -> None:
+        app[QUEUE].start()
+
+    async def stop_queue(app: web.Application) -> None:
+        await app[QUEUE].stop()
 
     app = web.Application(middlewares=[errors_as_json], client_max_size=MAX_BODY)
     app.add_routes([
@@ -201,8 +230,12 @@ def build_app(config: ServeConfig) -> web.Application:
         web.get(MODEL_ROUTE, readiness),
         web.get("/healthz", health),
         web.post("/webhook", webhook),
+        web.get("/webhook/deliveries/{id}", delivery),
     ])
-    app.on_startup.append(start_loading)
+    if config.secret is not None:
+        app[QUEUE] = DeliveryQueue(BotState(config.state), config.base_url, config.model_dir, config.retry_backoff_s)
+        app.on_startup.append(start_queue)
+        app.on_cleanup.append(stop_queue)
     app[STATE] = state
     return app
 
@@ -224,10 +257,9 @@ async def errors_as_json(request: web.Request, handler: Callable) -> web.StreamR
 
 
 async def start(config: ServeConfig, host: str, port: int) -> web.AppRunner:
-    """Serve on ``host:port`` (0: a free port); the bound port is ``runner.addresses[0][1]``."""
-    runner = web.AppRunner(build_app(config), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    """Serve on ``host:port`` (0: a free port), then load the model; the bound port is ``runner.addresses[0][1]``."""
+    runner = await start_site(build_app(config), host, port, config.limits)
+    runner.app[STATE].begin()
     return runner
 
 
@@ -240,8 +272,8 @@ async def serve_forever(config: ServeConfig, host: str, port: int, announce: Cal
         loop.add_signal_handler(signum, stop.set)
     try:
         announce(f"serving {config.model_dir} on http://{host}:{runner.addresses[0][1]}")
-        await runner.app[LOADING]
         state = runner.app[STATE]
+        await state.loading
         announce("model ready" if state.predictor else f"model not loaded: {state.problem}")
         await stop.wait()
     finally:
@@ -252,5 +284,6 @@ async def serve_forever(config: ServeConfig, host: str, port: int, announce: Cal
 def running(config: ServeConfig, host: str = "127.0.0.1") -> Iterator[str]:
     """Serve from a background thread on a free port; yields the base URL once the model load finished."""
     with background.in_thread(lambda: start(config, host, 0), "k8s-analysis-serve") as (loop, runner):
-        asyncio.run_coroutine_threadsafe(asyncio.wait_for(runner.app[LOADING], None), loop).result()  # loaded or failed
+        loading = runner.app[STATE].loading
+        asyncio.run_coroutine_threadsafe(asyncio.wait_for(loading, None), loop).result()  # loaded or failed
         yield f"http://{host}:{runner.addresses[0][1]}"
