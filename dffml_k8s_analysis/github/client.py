@@ -2,9 +2,9 @@
 
 PyGithub does the HTTP, authentication, retries (5xx, dropped connections,
 secondary limits with Retry-After, a spent primary budget until its reset).
-What is ours: following the listing's Link header (cursor or page links, as
-the server gives them), conditional requests, waiting *before* a request when
-the budget is already spent, and one clear error per failure.
+What is ours: conditional requests, waiting *before* a request when the
+budget is already spent, and one clear error per failure (:mod:`.listing`
+walks the issues listing).
 """
 import contextlib
 import datetime
@@ -13,12 +13,11 @@ import os
 import threading
 import time
 from email.utils import parsedate_to_datetime
-from typing import Dict, Iterator, NamedTuple, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import github
 import requests
 import urllib3.exceptions
-from requests.utils import parse_header_links
 
 LOGGER = logging.getLogger(__name__)
 
@@ -29,19 +28,13 @@ TOKEN_ENV = "GITHUB_TOKEN"
 class GitHubError(Exception):
     """A failure worth one clear line to the user (never holds the token).
 
-    ``transient``: worth trying again later (5xx, rate limits, lost connections).
+    ``transient``: worth trying again later (5xx, rate limits, lost connections);
+    ``status``: the HTTP status GitHub answered, if it answered.
     """
 
-    def __init__(self, message: str, transient: bool = False):
+    def __init__(self, message: str, transient: bool = False, status: Optional[int] = None):
         super().__init__(message)
-        self.transient = transient
-
-
-class Page(NamedTuple):
-    items: list
-    url: str
-    etag: Optional[str]
-    not_modified: bool
+        self.transient, self.status = transient, status
 
 
 class Budget:
@@ -152,35 +145,9 @@ def translated(what: str, unreachable: str):
         if isinstance(error.data, dict) and error.data.get("errors"):
             message = "; ".join(str(e.get("message", e)) for e in error.data["errors"])
         transient = error.status >= 500 or isinstance(error, github.RateLimitExceededException)
-        raise GitHubError(f"GitHub answered {error.status} to {what}: {message}", transient) from None
+        raise GitHubError(f"GitHub answered {error.status} to {what}: {message}", transient, error.status) from None
     except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
         raise GitHubError(f"cannot reach {unreachable}: {type(error).__name__}", transient=True) from None
-
-
-def walk(gh: github.Github, budget: Budget, url: str, params: dict, etag: Optional[str] = None) -> Iterator[Page]:
-    """Pages of a listing, following the Link header's ``next`` until there is none.
-
-    ``etag`` applies to the first page only; a 304 yields one empty page with
-    ``not_modified`` set and ends the walk.
-    """
-    while url:
-        headers, data = get_json(gh, budget, url, params, etag)
-        yield Page(
-            items=data or [],
-            url=url,
-            etag=headers.get("etag"),
-            not_modified=data is None,
-        )
-        if data is None:
-            return
-        url, params, etag = _next_link(headers.get("link")), None, None
-
-
-def _next_link(link: Optional[str]) -> Optional[str]:
-    for entry in parse_header_links(link or ""):
-        if entry.get("rel") == "next":
-            return entry["url"]
-    return None
 
 
 def server_time(headers: Dict[str, str]) -> str:

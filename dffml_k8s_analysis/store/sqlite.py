@@ -101,8 +101,13 @@ class Store:
         window: Optional[int] = None,
         checkpoint: Optional[str] = None,
         high_water: Optional[str] = None,
+        resume: Optional[str] = None,
     ) -> int:
-        """Upsert a page of items and advance a window or the high-water mark, atomically."""
+        """Upsert a page of items and advance a window or the high-water mark, atomically.
+
+        ``checkpoint`` and ``resume`` (the link to continue from) are where a
+        rerun of ``window`` (None: the final pass) continues.
+        """
         rows = [
             (item["number"], item["updated_at"], int("pull_request" in item), json.dumps(item, ensure_ascii=False))
             for item in items
@@ -111,6 +116,8 @@ class Store:
             self.db.executemany(UPSERT, rows)
             if window is not None and checkpoint is not None:
                 self.db.execute("UPDATE windows SET checkpoint = ? WHERE idx = ?", (checkpoint, window))
+            if checkpoint is not None:
+                self._set(_resume_key(window), {"checkpoint": checkpoint, "url": resume})
             if high_water is not None:
                 self._set("high_water", high_water)
         return len(rows)
@@ -172,12 +179,20 @@ class Store:
             (key, json.dumps(value)),
         )
 
+    def resume(self, window: Optional[int] = None) -> dict:
+        """Where a rerun of ``window`` (None: the final pass) continues: checkpoint and link, or {}."""
+        return self.get(_resume_key(window), {})
+
     def etag(self, url: str) -> Optional[str]:
         row = self.db.execute("SELECT etag FROM etags WHERE url = ?", (url,)).fetchone()
         return row[0] if row else None
 
-    def set_etag(self, url: str, etag: str) -> None:
+    def set_etag(self, url: str, etag: Optional[str]) -> None:
+        """Remember the ETag of ``url`` (None: forget it)."""
         with self._transaction():
+            if etag is None:
+                self.db.execute("DELETE FROM etags WHERE url = ?", (url,))
+                return
             self.db.execute(
                 "INSERT INTO etags (url, etag) VALUES (?, ?) "
                 "ON CONFLICT(url) DO UPDATE SET etag = excluded.etag",
@@ -190,6 +205,7 @@ class Store:
         """Replace any previous plan with a new one."""
         with self._transaction():
             self.db.execute("DELETE FROM windows")
+            self.db.execute("DELETE FROM state WHERE key LIKE 'resume/%'")
             self.db.executemany(
                 "INSERT INTO windows (idx, start, end) VALUES (?, ?, ?)",
                 [(w["idx"], w["start"], w["end"]) for w in windows],
@@ -216,9 +232,13 @@ class Store:
         """Mark the export complete: drop the plan, keep the high-water mark."""
         with self._transaction():
             self.db.execute("DELETE FROM windows")
-            self.db.execute("DELETE FROM state WHERE key = 'plan'")
+            self.db.execute("DELETE FROM state WHERE key = 'plan' OR key LIKE 'resume/%'")
             if high_water is not None:
                 self._set("high_water", high_water)
+
+
+def _resume_key(window: Optional[int]) -> str:
+    return "resume/final" if window is None else f"resume/{window}"
 
 
 class _Transaction:
