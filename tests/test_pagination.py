@@ -152,3 +152,29 @@ def test_a_stored_page_link_resumes_one_page_back_and_cursor_links_as_they_are()
     assert listing.back_one_page("http://h/r/issues?page=1") == "http://h/r/issues?page=1"
     real = "https://api.github.com/repositories/1/issues?per_page=100&after=Y3Vyc29yOnYy&page=2"
     assert listing.is_cursor_link(real) and listing.back_one_page(real) == real
+
+
+def test_a_second_export_on_the_same_store_fails_at_once_naming_the_first(emulator, tmp_path):
+    server = emulator(items=1500, latency_ms=300)
+    store = tmp_path / "k.sqlite"
+    command = [str(VENV_BIN / "k8s-analysis"), "export", "--repo", REPO, "--base-url", server.url,
+               "--store", str(store), "--quiet", "--workers", "2"]
+    first = subprocess.Popen(command, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (store.exists() and (tmp_path / "k.sqlite.lock").exists()):
+            assert first.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        started = time.monotonic()
+        second = subprocess.run(command + ["--update"], cwd=str(ROOT), capture_output=True, text=True, timeout=60)
+        assert first.poll() is None  # the first is still writing
+    finally:
+        out, err = first.communicate(timeout=120)
+    assert second.returncode == 1 and second.stdout == ""
+    assert second.stderr.strip() == (f"k8s-analysis: error: store {store} is in use by another export "
+                                     f"(process {first.pid}): wait for it to finish, or stop it")
+    assert time.monotonic() - started < 30
+    assert first.returncode == 0, err
+    assert stored(store) == served(server)
+    assert not (tmp_path / "k.sqlite.lock").exists()
+    assert export(server.url, store, "--update") == 0  # free again

@@ -27,6 +27,7 @@ from typing import Dict, List, Optional
 from tqdm import tqdm
 
 from .. import jobindex
+from ..store.lock import StoreLock
 from ..store.sqlite import Store, StoreError, default_path
 from . import timeutil
 from . import listing
@@ -47,6 +48,7 @@ class Session:
         self.repo = repo
         self.base_url = base_url
         self.store_path = str(store or default_path(repo))
+        self.store_lock = StoreLock(self.store_path)
         self.budget = Budget()
         self.lock = threading.Lock()
         self.fetched = 0
@@ -75,11 +77,16 @@ _SESSIONS: Dict[str, Session] = {}
 
 
 def new_session(repo: str, base_url: str, store: Optional[str], quiet: bool = False) -> Session:
-    """Start this process's session for a store: one progress bar, one request count."""
+    """Start this process's session for a store: one progress bar, one request count, the store's lock."""
     sess = Session(repo, base_url, store, quiet)
     old = _SESSIONS.pop(sess.store_path, None)
     if old is not None:
-        old.bar.close()
+        close_session(old)
+    try:
+        sess.store_lock.acquire()
+    except StoreError:
+        sess.bar.close()
+        raise
     _SESSIONS[sess.store_path] = sess
     return sess
 
@@ -94,7 +101,9 @@ def get_session(fields: dict) -> Session:
 
 def close_session(sess: Session) -> None:
     sess.bar.close()
-    _SESSIONS.pop(sess.store_path, None)
+    sess.store_lock.release()
+    if _SESSIONS.get(sess.store_path) is sess:
+        del _SESSIONS[sess.store_path]
 
 
 def plan(sess: Session, mode: str, windows: int, shard: Optional[dict] = None) -> List[dict]:
