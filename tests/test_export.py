@@ -152,11 +152,14 @@ def test_unreachable_base_url_is_a_clear_error_and_leaves_the_store_alone(emulat
     assert store.read_bytes() == before
 
 
+REPO_RULE = "repository must be OWNER/NAME (letters, digits, '-'; also '.', '_' in NAME)"
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--repo", "kubernetes"], "repository must be OWNER/NAME, got 'kubernetes'"),
-        (["--repo", "a/b/c"], "repository must be OWNER/NAME, got 'a/b/c'"),
+        *[(["--repo", name], f"{REPO_RULE}, got {name!r}")
+          for name in ("kubernetes", "a/b/c", "../..", "a/b?x=1", "a/b#f", "a/..", "a-/b", "a b/c", "a/b\n")],
         (["--workers", "0"], "--workers must be at least 1, got 0"),
     ],
 )

@@ -59,7 +59,10 @@ def table(numbers: Dict[str, Any]) -> List[str]:
 def main(args: argparse.Namespace) -> int:
     from .. import flows
     from ..errors import UserError
+    from ..github.client import split_repo
 
+    if args.store is None:
+        split_repo(args.repo)  # the store's name is made of it
     if args.count < 1:
         raise UserError(f"--count must be at least 1, got {args.count}")
     try:

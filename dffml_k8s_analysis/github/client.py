@@ -10,6 +10,7 @@ import contextlib
 import datetime
 import logging
 import os
+import re
 import threading
 import time
 from email.utils import parsedate_to_datetime
@@ -66,12 +67,22 @@ class Budget:
                 self.remaining = None
 
 
+# GitHub's rules: a login is letters, digits and inner hyphens (at most 39); a
+# repository name letters, digits, '.', '-' and '_' (at most 100), never '.' or '..'.
+REPO_NAME = re.compile(r"(?P<owner>[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?)/(?P<name>[A-Za-z0-9._-]{1,100})")
+
+
 def split_repo(repo: str) -> Tuple[str, str]:
-    """Check and split ``OWNER/NAME``."""
-    parts = (repo or "").split("/")
-    if len(parts) != 2 or not all(parts) or any(c.isspace() for c in repo):
-        raise GitHubError(f"repository must be OWNER/NAME, got {repo!r}")
-    return parts[0], parts[1]
+    """Check ``OWNER/NAME`` against GitHub's rules for names and split it.
+
+    Every entry point calls it (options, dataflow inputs, webhook payloads), so a
+    name never becomes a path or a query: ``../..``, ``a/b?x=1``, ``a/b#f`` fail.
+    """
+    match = REPO_NAME.fullmatch(repo) if isinstance(repo, str) else None
+    if match is None or match["name"] in (".", ".."):
+        raise GitHubError(f"repository must be OWNER/NAME (letters, digits, '-'; also '.', '_' in NAME), "
+                          f"got {repo!r}")
+    return match["owner"], match["name"]
 
 
 def connect(base_url: str = DEFAULT_BASE_URL, timeout: int = 30) -> github.Github:
