@@ -8,7 +8,7 @@ import fcntl
 import os
 import pathlib
 
-from .sqlite import StoreError
+from .sqlite import StoreError, unwritable
 
 
 class StoreLock:
@@ -39,7 +39,7 @@ class StoreLock:
             os.ftruncate(self.fd, 0)
             os.write(self.fd, str(os.getpid()).encode())
         except OSError as error:
-            raise StoreError(f"cannot write beside the store {self.store}: {error.strerror}") from None
+            raise unwritable(self.store.parent, error.strerror) from None
         return self
 
     def release(self) -> None:

@@ -8,7 +8,9 @@ closed each item (from the issue events listing, which the issues listing lacks)
 Every write is one transaction (WAL journal), so a crash at any moment leaves
 a consistent store and a rerun resumes from the last committed page.
 """
+import contextlib
 import json
+import os
 import pathlib
 import sqlite3
 from typing import Dict, Iterable, Iterator, List, Optional
@@ -64,22 +66,75 @@ def default_path(repo: str) -> pathlib.Path:
     return pathlib.Path("data", repo.replace("/", "__") + ".sqlite")
 
 
+def _tables(db) -> Dict[str, List[str]]:
+    """Table name -> column names of a database (SQLite's own tables left out)."""
+    names = [name for (name,) in db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+    return {name: [column for (column,) in db.execute("SELECT name FROM pragma_table_info(?)", (name,))]
+            for name in names}
+
+
+def _schema_tables() -> Dict[str, List[str]]:
+    db = sqlite3.connect(":memory:")
+    db.executescript(SCHEMA)
+    return _tables(db)
+
+
+TABLES = _schema_tables()
+
+
+def unwritable(directory: pathlib.Path, reason: str) -> StoreError:
+    """The error for a store whose directory cannot be written (the store, its journal, its lock live there)."""
+    return StoreError(f"cannot write in {directory}, the store's directory: {reason}")
+
+
 class Store:
-    """A repository's items and sync state in one SQLite file."""
+    """A repository's items and sync state in one SQLite file.
+
+    ``create`` (the export): created if missing, written. Otherwise (analyze,
+    train, merge's shards) it must exist and is opened read-only, so a store on a
+    read-only disk or directory can still be read. Either way a file of another
+    program is refused before anything is written to it.
+    """
 
     def __init__(self, path, create: bool = True):
         self.path = pathlib.Path(path)
         if not create and not self.path.is_file():
             raise StoreError(f"store {self.path} does not exist: run `k8s-analysis export` first")
+        directory = self.path.parent
         if create:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise unwritable(directory, error.strerror) from None
+            if not os.access(directory, os.W_OK):
+                raise unwritable(directory, "not writable")
         try:
-            self.db = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.executescript(SCHEMA)
+            self.db = self._connect(create)
+            tables = _tables(self.db)
+            if (tables or not create) and not ("items" in tables and all(
+                    TABLES.get(name) == columns for name, columns in tables.items())):
+                self.db.close()
+                raise StoreError(f"{self.path} is not a k8s-analysis store (its tables: "
+                                 f"{', '.join(sorted(tables)) or 'none'}): choose another --store")
+            if create:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute("PRAGMA synchronous=NORMAL")
+                self.db.executescript(SCHEMA)
         except sqlite3.DatabaseError as error:
-            raise StoreError(f"store {self.path} is not a usable SQLite file: {error}") from error
+            raise StoreError(f"store {self.path} is not a usable SQLite file: {error}") from None
+
+    def _connect(self, create: bool) -> sqlite3.Connection:
+        if create:
+            return sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
+        uri = self.path.resolve().as_uri()
+        db = sqlite3.connect(uri + "?mode=ro", uri=True, timeout=60, isolation_level=None)
+        try:
+            db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        except sqlite3.OperationalError:  # a WAL store in a read-only directory: no -shm can be made
+            db.close()
+            db = sqlite3.connect(uri + "?mode=ro&immutable=1", uri=True, isolation_level=None)
+        return db
 
     def close(self):
         self.db.close()
@@ -91,7 +146,7 @@ class Store:
         self.close()
 
     def _transaction(self):
-        return _Transaction(self.db)
+        return _Transaction(self)
 
     # Items
 
@@ -132,10 +187,22 @@ class Store:
     def max_updated_at(self) -> Optional[str]:
         return self.db.execute("SELECT MAX(updated_at) FROM items").fetchone()[0]
 
-    def raw_items(self) -> Iterator[dict]:
-        """Every stored item as the API returned it, by number."""
-        for (raw,) in self.db.execute("SELECT raw FROM items ORDER BY number"):
-            yield json.loads(raw)
+    def raw_items(self, problems: Optional[List[str]] = None) -> Iterator[dict]:
+        """Every stored item as the API returned it, by number.
+
+        An item whose JSON is invalid is a StoreError, or, given ``problems``, a
+        message there and skipped. A damaged file is a StoreError.
+        """
+        try:
+            for number, raw in self.db.execute("SELECT number, raw FROM items ORDER BY number"):
+                try:
+                    yield json.loads(raw)
+                except ValueError:
+                    if problems is None:
+                        raise StoreError(f"store {self.path}: item #{number} is not valid JSON") from None
+                    problems.append(f"#{number}: its stored JSON is invalid")
+        except sqlite3.DatabaseError as error:
+            raise StoreError(f"store {self.path} is damaged ({error}): export again into a new store") from None
 
     def versions(self) -> Dict[int, str]:
         """number -> updated_at for every stored item."""
@@ -166,7 +233,14 @@ class Store:
 
     def get(self, key: str, default=None):
         row = self.db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
-        return json.loads(row[0]) if row else default
+        try:
+            return json.loads(row[0]) if row else default
+        except ValueError:
+            raise self._damaged_state(key) from None
+
+    def _damaged_state(self, key: str) -> StoreError:
+        return StoreError(f"store {self.path}: its sync state {key!r} is damaged; remove it with "
+                          f"sqlite3 {self.path} \"DELETE FROM state WHERE key = '{key}'\" and rerun")
 
     def set(self, key: str, value) -> None:
         with self._transaction():
@@ -214,7 +288,10 @@ class Store:
 
     def plan(self) -> Optional[dict]:
         """The export plan in progress, if an export has not finished."""
-        return self.get("plan")
+        plan = self.get("plan")
+        if plan is not None and not (isinstance(plan, dict) and isinstance(plan.get("started_at"), str)):
+            raise self._damaged_state("plan")
+        return plan
 
     def windows(self) -> List[dict]:
         """The plan's windows with their checkpoints and done flags."""
@@ -242,13 +319,28 @@ def _resume_key(window: Optional[int]) -> str:
 
 
 class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on error."""
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on error; SQLite's errors (a full disk) as one StoreError."""
 
-    def __init__(self, db):
-        self.db = db
+    def __init__(self, store: Store):
+        self.store = store
 
     def __enter__(self):
-        self.db.execute("BEGIN IMMEDIATE")
+        self._run("BEGIN IMMEDIATE")
 
-    def __exit__(self, exc_type, *exc):
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+    def __exit__(self, exc_type, error, _traceback):
+        if exc_type is None:
+            self._run("COMMIT")
+            return
+        with contextlib.suppress(sqlite3.Error):
+            self.store.db.execute("ROLLBACK")
+        if isinstance(error, sqlite3.Error):
+            raise self._failed(error) from None
+
+    def _run(self, sql: str) -> None:
+        try:
+            self.store.db.execute(sql)
+        except sqlite3.Error as error:
+            raise self._failed(error) from None
+
+    def _failed(self, error: sqlite3.Error) -> StoreError:
+        return StoreError(f"cannot write the store {self.store.path}: {error}")
