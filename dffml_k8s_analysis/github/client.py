@@ -13,6 +13,7 @@ import os
 import re
 import threading
 import time
+import urllib.parse
 from email.utils import parsedate_to_datetime
 from typing import Dict, Optional, Tuple
 
@@ -24,6 +25,9 @@ LOGGER = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.github.com"
 TOKEN_ENV = "GITHUB_TOKEN"
+TIMEOUT_ENV = "GITHUB_TIMEOUT"
+DEFAULT_TIMEOUT = 20
+READ_RETRIES = 4  # a stalled or dropped response is retried this often, then reported
 
 
 class GitHubError(Exception):
@@ -85,13 +89,37 @@ def split_repo(repo: str) -> Tuple[str, str]:
     return match["owner"], match["name"]
 
 
-def connect(base_url: str = DEFAULT_BASE_URL, timeout: int = 30) -> github.Github:
+def check_base_url(base_url: str) -> str:
+    """``base_url`` if it is an http(s) URL with a host, else a one-line GitHubError."""
+    try:
+        parts = urllib.parse.urlsplit(base_url) if isinstance(base_url, str) else None
+        valid = parts is not None and parts.scheme in ("http", "https") and bool(parts.hostname)
+        valid = valid and (parts.port is None or parts.port > 0)
+    except ValueError:
+        valid = False
+    if not valid:
+        raise GitHubError(f"the base URL must be http(s)://HOST[:PORT][/PATH], like {DEFAULT_BASE_URL}, "
+                          f"got {base_url!r}")
+    return base_url
+
+
+def timeout() -> int:
+    """Seconds to wait for a response: GITHUB_TIMEOUT, else DEFAULT_TIMEOUT."""
+    value = os.environ.get(TIMEOUT_ENV) or str(DEFAULT_TIMEOUT)
+    if not value.isdigit() or int(value) < 1:
+        raise GitHubError(f"{TIMEOUT_ENV} must be a whole number of seconds, at least 1, got {value!r}")
+    return int(value)
+
+
+def connect(base_url: str = DEFAULT_BASE_URL) -> github.Github:
     """A PyGithub client for ``base_url`` with the token from ``GITHUB_TOKEN``.
 
     api.github.com without a token is refused up front: 60 requests an hour
     cannot export anything. Other servers (Enterprise, the emulator) may allow
-    anonymous access.
+    anonymous access. A server that does not answer within ``timeout()`` is
+    retried READ_RETRIES times, then reported.
     """
+    check_base_url(base_url)
     token = os.environ.get(TOKEN_ENV) or None
     if token is None and base_url.rstrip("/") == DEFAULT_BASE_URL:
         raise GitHubError(f"{TOKEN_ENV} is not set: create a token and export {TOKEN_ENV}=... (it is never logged)")
@@ -100,6 +128,7 @@ def connect(base_url: str = DEFAULT_BASE_URL, timeout: int = 30) -> github.Githu
     retry = github.GithubRetry(
         total=10,
         connect=2,
+        read=READ_RETRIES,
         backoff_factor=0.5,
         backoff_max=30,
         status_forcelist=list(range(500, 600)) + [429],
@@ -108,7 +137,7 @@ def connect(base_url: str = DEFAULT_BASE_URL, timeout: int = 30) -> github.Githu
     return github.Github(
         auth=github.Auth.Token(token) if token else None,
         base_url=base_url.rstrip("/"),
-        timeout=timeout,
+        timeout=timeout(),
         retry=retry,
         seconds_between_requests=None,
         seconds_between_writes=None,
@@ -152,13 +181,28 @@ def translated(what: str, unreachable: str):
     except github.UnknownObjectException:
         raise GitHubError(f"not found: {what} (check the repository name and the token's access)") from None
     except github.GithubException as error:
-        message = error.data.get("message") if isinstance(error.data, dict) else error.data
+        if not (isinstance(error.data, dict) and "message" in error.data):
+            raise GitHubError(f"{unreachable} answered {error.status} to {what} without GitHub's error body: "
+                              "is it a GitHub API root (https://api.github.com, https://HOST/api/v3)?",
+                              error.status >= 500, error.status) from None
+        message = error.data.get("message")
         if isinstance(error.data, dict) and error.data.get("errors"):
             message = "; ".join(str(e.get("message", e)) for e in error.data["errors"])
         transient = error.status >= 500 or isinstance(error, github.RateLimitExceededException)
         raise GitHubError(f"GitHub answered {error.status} to {what}: {message}", transient, error.status) from None
     except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
+        if _timed_out(error):
+            raise GitHubError(f"{unreachable} did not answer within {timeout()} s, {READ_RETRIES + 1} times: "
+                              f"check the URL, or retry later ({TIMEOUT_ENV} sets the wait)", transient=True) from None
         raise GitHubError(f"cannot reach {unreachable}: {type(error).__name__}", transient=True) from None
+
+
+def _timed_out(error: BaseException) -> bool:
+    """Whether a request failed because the server sent no answer in time (behind requests' wrappers)."""
+    if isinstance(error, (requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError)):
+        return True
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    return isinstance(reason, urllib3.exceptions.ReadTimeoutError)
 
 
 def server_time(headers: Dict[str, str]) -> str:

@@ -31,7 +31,7 @@ from ..store.lock import StoreLock
 from ..store.sqlite import Store, StoreError, default_path
 from . import timeutil
 from . import listing
-from .client import Budget, GitHubError, connect, get_json, server_time, split_repo
+from .client import Budget, GitHubError, check_base_url, connect, get_json, server_time, split_repo
 
 PER_PAGE = listing.PER_PAGE
 MIN_WINDOW_PAGES = 10
@@ -46,7 +46,7 @@ class Session:
     def __init__(self, repo: str, base_url: str, store: Optional[str], quiet: bool = False):
         self.owner, self.name = split_repo(repo)
         self.repo = repo
-        self.base_url = base_url
+        self.base_url = check_base_url(base_url)
         self.store_path = str(store or default_path(repo))
         self.store_lock = StoreLock(self.store_path)
         self.budget = Budget()
@@ -97,6 +97,12 @@ def get_session(fields: dict) -> Session:
     if sess is None:
         sess = new_session(fields["repo"], fields["base_url"], fields["store"], fields.get("quiet", False))
     return sess
+
+
+def close_sessions() -> None:
+    """Close what a failed run left open: progress bars, store locks."""
+    for sess in list(_SESSIONS.values()):
+        close_session(sess)
 
 
 def close_session(sess: Session) -> None:
