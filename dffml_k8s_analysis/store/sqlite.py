@@ -109,6 +109,8 @@ class Store:
                 raise unwritable(directory, error.strerror) from None
             if not os.access(directory, os.W_OK):
                 raise unwritable(directory, "not writable")
+            if self.path.exists() and not os.access(self.path, os.W_OK):
+                raise StoreError(f"store {self.path} is read-only: the export needs to write it")
         try:
             self.db = self._connect(create)
             tables = _tables(self.db)
@@ -179,13 +181,11 @@ class Store:
 
     def count(self) -> Dict[str, int]:
         """Items stored, split into issues and pull requests."""
-        total, prs = self.db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(is_pull_request), 0) FROM items"
-        ).fetchone()
+        ((total, prs),) = self._rows("SELECT COUNT(*), COALESCE(SUM(is_pull_request), 0) FROM items")
         return {"items": total, "issues": total - prs, "pull_requests": prs}
 
     def max_updated_at(self) -> Optional[str]:
-        return self.db.execute("SELECT MAX(updated_at) FROM items").fetchone()[0]
+        return self._rows("SELECT MAX(updated_at) FROM items")[0][0]
 
     def raw_items(self, problems: Optional[List[str]] = None) -> Iterator[dict]:
         """Every stored item as the API returned it, by number.
@@ -202,11 +202,21 @@ class Store:
                         raise StoreError(f"store {self.path}: item #{number} is not valid JSON") from None
                     problems.append(f"#{number}: its stored JSON is invalid")
         except sqlite3.DatabaseError as error:
-            raise StoreError(f"store {self.path} is damaged ({error}): export again into a new store") from None
+            raise self._damaged(error) from None
+
+    def _rows(self, sql: str, args: tuple = ()) -> list:
+        """All rows of a query; a damaged file is a StoreError."""
+        try:
+            return self.db.execute(sql, args).fetchall()
+        except sqlite3.DatabaseError as error:
+            raise self._damaged(error) from None
+
+    def _damaged(self, error: sqlite3.DatabaseError) -> StoreError:
+        return StoreError(f"store {self.path} is damaged ({error}): export again into a new store")
 
     def versions(self) -> Dict[int, str]:
         """number -> updated_at for every stored item."""
-        return dict(self.db.execute("SELECT number, updated_at FROM items"))
+        return dict(self._rows("SELECT number, updated_at FROM items"))
 
     def save_closers(self, rows: Iterable[tuple], progress: dict) -> None:
         """Upsert (number, login, closed_at) rows, the latest close winning, with the walk's progress."""
@@ -227,14 +237,14 @@ class Store:
 
     def closers(self) -> Dict[int, Optional[str]]:
         """number -> login of who last closed it (None for deleted users)."""
-        return dict(self.db.execute("SELECT number, login FROM closers"))
+        return dict(self._rows("SELECT number, login FROM closers"))
 
     # Sync state
 
     def get(self, key: str, default=None):
-        row = self.db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        rows = self._rows("SELECT value FROM state WHERE key = ?", (key,))
         try:
-            return json.loads(row[0]) if row else default
+            return json.loads(rows[0][0]) if rows else default
         except ValueError:
             raise self._damaged_state(key) from None
 
@@ -258,8 +268,8 @@ class Store:
         return self.get(_resume_key(window), {})
 
     def etag(self, url: str) -> Optional[str]:
-        row = self.db.execute("SELECT etag FROM etags WHERE url = ?", (url,)).fetchone()
-        return row[0] if row else None
+        rows = self._rows("SELECT etag FROM etags WHERE url = ?", (url,))
+        return rows[0][0] if rows else None
 
     def set_etag(self, url: str, etag: Optional[str]) -> None:
         """Remember the ETag of ``url`` (None: forget it)."""
@@ -295,7 +305,7 @@ class Store:
 
     def windows(self) -> List[dict]:
         """The plan's windows with their checkpoints and done flags."""
-        cursor = self.db.execute("SELECT idx, start, end, checkpoint, done FROM windows ORDER BY idx")
+        cursor = self._rows("SELECT idx, start, end, checkpoint, done FROM windows ORDER BY idx")
         return [
             {"idx": idx, "start": start, "end": end, "checkpoint": checkpoint, "done": bool(done)}
             for idx, start, end, checkpoint, done in cursor
