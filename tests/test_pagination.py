@@ -7,6 +7,7 @@ import subprocess
 import time
 
 import pytest
+import requests
 
 from dffml_k8s_analysis.github import listing
 from dffml_k8s_analysis.store.sqlite import Store
@@ -178,3 +179,20 @@ def test_a_second_export_on_the_same_store_fails_at_once_naming_the_first(emulat
     assert stored(store) == served(server)
     assert not (tmp_path / "k.sqlite.lock").exists()
     assert export(server.url, store, "--update") == 0  # free again
+
+
+def test_the_emulator_serves_page_links_the_offset_422_and_an_exclusive_since(emulator):
+    server = emulator(items=500, link_style="page", page_offset_limit=200)
+    url = f"{server.url}/repos/{REPO}/issues"
+    query = {"state": "all", "sort": "updated", "direction": "asc", "per_page": 100}
+    first = requests.get(url, params=query)
+    assert first.links["next"]["url"].endswith("page=2") and "after=" not in first.links["next"]["url"]
+    assert requests.get(url, params=dict(query, page=2)).status_code == 200
+    deep = requests.get(url, params=dict(query, page=3))
+    assert deep.status_code == 422 and deep.json()["message"].startswith("Pagination with the page parameter")
+    second = first.json()[0]["updated_at"]
+    at = requests.get(url, params=dict(query, since=second)).json()
+    assert at[0]["updated_at"] == second
+    admin(server, "PATCH", "config", since_exclusive=True, link_style="cursor")
+    after = requests.get(url, params=dict(query, since=second))
+    assert all(item["updated_at"] > second for item in after.json()) and "after=" in after.links["next"]["url"]
