@@ -18,12 +18,11 @@ import threading
 import pytest
 
 from dffml_k8s_analysis import flows
+from dffml_k8s_analysis.cli import main as cli
 from dffml_k8s_analysis.errors import first_cause
 from dffml_k8s_analysis.github.client import GitHubError
 
-from conftest import REPO, ROOT, VENV_BIN, export, run_cli, served, stored
-
-from dffml_k8s_analysis.cli import main as cli
+from conftest import REPO, ROOT, VENV_BIN, export, served, stored
 
 
 def one_line(capsys) -> str:

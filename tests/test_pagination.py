@@ -2,7 +2,6 @@
 
 Real HTTP against the emulator, real SQLite, real processes killed with SIGKILL.
 """
-import signal
 import subprocess
 import time
 
@@ -12,7 +11,7 @@ import requests
 from dffml_k8s_analysis.github import listing
 from dffml_k8s_analysis.store.sqlite import Store
 
-from conftest import REPO, ROOT, VENV_BIN, admin, export, served, stored
+from conftest import REPO, ROOT, VENV_BIN, admin, export, kill_when, served, stored
 
 
 def last_line(capsys) -> str:
@@ -131,16 +130,7 @@ def test_five_kills_in_a_row_inside_a_same_second_block_still_converge(emulator,
                "--store", str(store), "--update", "--quiet"]
     progress = [block_stored(store, items, second)]
     for _ in range(5):
-        process = subprocess.Popen(command, cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        try:
-            deadline = time.monotonic() + 60
-            while block_stored(store, items, second) < progress[-1] + 300:
-                assert process.poll() is None, process.communicate()
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
-            process.send_signal(signal.SIGKILL)
-        finally:
-            process.wait()
+        kill_when(command, lambda: block_stored(store, items, second) >= progress[-1] + 300)
         progress.append(block_stored(store, items, second))
     assert progress == sorted(progress) and progress[-1] >= progress[0] + 1500  # each run went further
     admin(server, "PATCH", "config", latency_ms=0)

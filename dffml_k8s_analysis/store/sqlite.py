@@ -133,8 +133,10 @@ class Store:
         db = sqlite3.connect(uri + "?mode=ro", uri=True, timeout=60, isolation_level=None)
         try:
             db.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
-        except sqlite3.OperationalError:  # a WAL store in a read-only directory: no -shm can be made
-            db.close()
+        except sqlite3.OperationalError:
+            if os.access(self.path.parent, os.W_OK):
+                raise
+            db.close()  # a WAL store in a read-only directory, where no -shm can be made: nobody writes it
             db = sqlite3.connect(uri + "?mode=ro&immutable=1", uri=True, isolation_level=None)
         return db
 
