@@ -116,7 +116,7 @@ def _block_from_the_end(gh, budget: Budget, path: str, since: str, until: Option
         met = any(item["number"] in seen for item in data)
         inside = [item for item in data if item["number"] not in seen
                   and (until is None or item["updated_at"] < until)]
-        yield Step(inside, None, None)
+        yield Step(inside, None, None)  # ``seen`` stays the other end's: only meeting it closes the gap
         if met:
             return
         url, query = next_link(headers.get("link")), None
