@@ -29,8 +29,7 @@ from tqdm import tqdm
 from .. import jobindex
 from ..store.lock import StoreLock
 from ..store.sqlite import Store, StoreError, default_path
-from . import timeutil
-from . import listing
+from . import listing, timeutil
 from .client import Budget, GitHubError, check_base_url, connect, get_json, server_time, split_repo
 
 PER_PAGE = listing.PER_PAGE
