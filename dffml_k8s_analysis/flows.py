@@ -18,6 +18,7 @@ from operations.github import export_closers, export_flow, merge_shards
 from operations.parse import RELEASE_NOTE, extract_release_note
 
 from .analysis.views import VIEWS
+from .github import export
 from .model.plugin import K8sMLPModel
 
 
@@ -101,9 +102,12 @@ def run_export(repo: str, base_url: str, store: str = "", update: bool = False, 
         Input(value=until, definition=ops.UNTIL),
     ]
     with logging_redirect_tqdm():
-        summary = asyncio.run(run_flow(UPDATE if update else EXPORT, common + sizing))["summary"]
-        if closers:
-            summary["closers"] = asyncio.run(run_flow(CLOSERS, common))["summary"]
+        try:
+            summary = asyncio.run(run_flow(UPDATE if update else EXPORT, common + sizing))["summary"]
+            if closers:
+                summary["closers"] = asyncio.run(run_flow(CLOSERS, common))["summary"]
+        finally:
+            export.close_sessions()
     return summary
 
 
@@ -117,7 +121,10 @@ def run_merge(repo: str, base_url: str, store: str, paths: List[str], quiet: boo
         Input(value=quiet, definition=ops.QUIET),
     ]
     with logging_redirect_tqdm():
-        return asyncio.run(run_flow(MERGE, inputs))["summary"]
+        try:
+            return asyncio.run(run_flow(MERGE, inputs))["summary"]
+        finally:
+            export.close_sessions()
 
 
 def run_analyze(store: str, views: List[str], subset: str = "all", include: str = "", exclude: str = "",

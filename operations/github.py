@@ -83,9 +83,10 @@ async def plan_export(
             index = jobindex.job_index(shards)
         except ValueError as error:
             raise export.GitHubError(str(error)) from None
-        if "{index}" not in store:
-            raise export.GitHubError(f"a sharded export's store must contain {{index}}, got {store!r}")
-        store, shard = store.format(index=index), {"index": index, "count": shards, "until": until}
+        if "{index}" not in store or set("{}") & set(store.replace("{index}", "")):
+            raise export.GitHubError(f"a sharded export's store must contain {{index}} and no other braces, "
+                                     f"got {store!r}")
+        store, shard = store.replace("{index}", str(index)), {"index": index, "count": shards, "until": until}
     sess = export.new_session(repo, base_url, store or None, quiet)
     planned = await _in_pool(workers, export.plan, sess, mode, windows or 4 * workers, shard)
     fields = dict(export.sess_fields(sess), workers=workers, quiet=quiet)

@@ -4,6 +4,7 @@ from typing import Any, Dict
 from dffml import Definition, op
 
 from dffml_k8s_analysis.analysis.charts import render
+from dffml_k8s_analysis.errors import UserError
 from operations.analyze import NUMBERS
 
 OUT = Definition(name="analyze.out", primitive="str", default="out/analysis")
@@ -13,4 +14,8 @@ RESULT = Definition(name="analyze.result", primitive="Dict[str, Any]")
 @op(name="k8s.chart", inputs={"numbers": NUMBERS, "out": OUT}, outputs={"result": RESULT})
 def chart(numbers: Dict[str, Any], out: str) -> Dict[str, Any]:
     """A view's chart and numbers on disk, and the numbers with the files' paths."""
-    return {"result": dict(numbers, files=render(numbers, out))}
+    try:
+        files = render(numbers, out)
+    except OSError as error:
+        raise UserError(f"cannot write the charts in {out}: {error.strerror or error}") from None
+    return {"result": dict(numbers, files=files)}

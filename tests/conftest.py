@@ -2,8 +2,10 @@
 import contextlib
 import os
 import pathlib
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import requests
@@ -55,6 +57,20 @@ def run_cli(*args, env=None, timeout=120, cwd=ROOT):
         [str(VENV_BIN / args[0]), *args[1:]],
         cwd=str(cwd), env=merged, capture_output=True, text=True, timeout=timeout,
     )
+
+
+def kill_when(command, reached, timeout=60):
+    """Run ``command`` (a list) in the checkout; SIGKILL it as soon as ``reached()``; it must not end first."""
+    process = subprocess.Popen(command, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + timeout
+        while not reached():
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait()
 
 
 def stored(store) -> dict:

@@ -1,8 +1,5 @@
 """Export and update against the emulator over real HTTP into real SQLite."""
 import json
-import signal
-import subprocess
-import time
 
 import pytest
 import yaml
@@ -11,7 +8,7 @@ from dffml_k8s_analysis.flows import DATAFLOWS
 from dffml_k8s_analysis.github import export as export_mod
 from dffml_k8s_analysis.store.sqlite import Store
 
-from conftest import REPO, ROOT, VENV_BIN, admin, export, run_cli, served, stored
+from conftest import REPO, ROOT, VENV_BIN, admin, export, kill_when, run_cli, served, stored
 
 
 def test_export_of_a_large_listing_equals_the_served_items(emulator, tmp_path, capsys):
@@ -81,16 +78,7 @@ def test_sigkill_mid_export_then_rerun_resumes_without_loss(emulator, tmp_path):
     store = tmp_path / "k.sqlite"
     command = [str(VENV_BIN / "k8s-analysis"), "export", "--repo", REPO, "--base-url", server.url,
                "--store", str(store), "--workers", "2", "--quiet"]
-    process = subprocess.Popen(command, cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 60
-        while _count(store) < 1500:  # wait until a good part is committed
-            assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
-        process.send_signal(signal.SIGKILL)
-    finally:
-        process.wait()
+    kill_when(command, lambda: _count(store) >= 1500)  # once a good part is committed
     partial = _count(store)
     assert 1500 <= partial < 6000
     with Store(store) as db:
@@ -153,11 +141,14 @@ def test_unreachable_base_url_is_a_clear_error_and_leaves_the_store_alone(emulat
     assert store.read_bytes() == before
 
 
+REPO_RULE = "repository must be OWNER/NAME (letters, digits, '-'; also '.', '_' in NAME)"
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--repo", "kubernetes"], "repository must be OWNER/NAME, got 'kubernetes'"),
-        (["--repo", "a/b/c"], "repository must be OWNER/NAME, got 'a/b/c'"),
+        *[(["--repo", name], f"{REPO_RULE}, got {name!r}")
+          for name in ("kubernetes", "a/b/c", "../..", "a/b?x=1", "a/b#f", "a/..", "a-/b", "a b/c", "a/b\n")],
         (["--workers", "0"], "--workers must be at least 1, got 0"),
     ],
 )

@@ -68,17 +68,25 @@ def test_record_of_a_pull_request():
     assert rec["label_groups"] == {"kind": ["bug"], "sig": ["node"], "": ["lgtm"]}
 
 
+T0 = "2020-01-01T00:00:00Z"
+
+
 def test_issues_have_no_release_note_even_with_a_block():
-    raw = {"number": 1, "created_at": "x", "updated_at": "y", "body": "```release-note\nx\n```", "user": None}
+    raw = {"number": 1, "created_at": T0, "updated_at": T0, "body": "```release-note\nx\n```", "user": None}
     rec = record(raw)
     assert rec["pull_request"] is False and rec["release_note"] is None and rec["author"] is None
 
 
 def test_malformed_items_are_counted_not_fatal():
-    good = {"number": 1, "created_at": "a", "updated_at": "b", "body": None, "user": None, "labels": None}
-    parsed, problems = records([good, None, {"number": "x"}, {"number": 3, "created_at": "a"}, good])
+    good = {"number": 1, "created_at": T0, "updated_at": T0, "body": None, "user": None, "labels": None}
+    garbage = dict(good, number=4, created_at="garbage")
+    unfinished = dict(good, number=5, closed_at="2020-13-01T00:00:00Z")
+    parsed, problems = records([good, None, {"number": "x"}, {"number": 3, "created_at": T0}, garbage, unfinished,
+                                good])
     assert [r["number"] for r in parsed] == [1, 1]
-    assert problems == ["not an object: NoneType", "no number: 'x'", "#3: no updated_at"]
+    assert problems == ["not an object: NoneType", "no number: 'x'", "#3: no updated_at",
+                        "#4: created_at is not a timestamp: 'garbage'",
+                        "#5: closed_at is not a timestamp: '2020-13-01T00:00:00Z'"]
 
 
 def test_label_groups_split_at_the_first_slash():

@@ -12,7 +12,7 @@ import pathlib
 from ..analysis.tables import text
 from ..analysis.views import PERIODS, VIEWS
 from ..records.selection import Filter
-from ..store.sqlite import default_path
+from ..store.sqlite import Store, default_path
 
 HELP = ("charts and numbers: created/closed over time, labels, users, release notes, time to close, sig/ backlog; "
         "--report: one HTML page (dataflows/analyze.yaml)")
@@ -42,18 +42,23 @@ def main(args: argparse.Namespace) -> int:
     from .. import flows
     from ..analysis.report import write_report
     from ..errors import UserError
+    from ..github.client import split_repo
 
+    if args.store is None:
+        split_repo(args.repo)  # the store's name is made of it
     if args.count < 1:
         raise UserError(f"--count must be at least 1, got {args.count}")
     try:
         Filter.of(args.include, args.exclude)
     except ValueError as error:
         raise UserError(f"--{error}") from None
+    store = str(args.store or default_path(args.repo))
+    with Store(store, create=False):
+        pass  # a missing or foreign store is refused before --out is made
     try:
         pathlib.Path(args.out).mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise UserError(f"cannot write to --out {args.out}: {error.strerror}") from None
-    store = str(args.store or default_path(args.repo))
     result = flows.run_analyze(store, args.views or list(VIEWS), args.subset, args.include, args.exclude,
                                args.count, args.period, args.out)
     loaded = result["loaded"]

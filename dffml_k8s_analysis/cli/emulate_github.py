@@ -9,7 +9,7 @@ import argparse
 import asyncio
 import sys
 
-from ..emulator.rest import Emulator, EmulatorConfig, serve_forever
+from ..emulator.rest import LINK_STYLES, Emulator, EmulatorConfig, serve_forever
 
 HELP = "serve an emulated GitHub REST API on 127.0.0.1 with sample data"
 
@@ -33,6 +33,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="fraction of requests whose connection is dropped")
     parser.add_argument("--secondary-every", type=int, default=defaults.secondary_every,
                         help="every Kth request hits a secondary rate limit")
+    parser.add_argument("--link-style", choices=LINK_STYLES, default=defaults.link_style,
+                        help="the issues listing's links: cursors (after) or page numbers")
+    parser.add_argument("--page-offset-limit", type=int, default=defaults.page_offset_limit,
+                        help="answer the large-dataset 422 to page numbers past this offset (0: page 100 of "
+                        "listings over 10,000 items)")
+    parser.add_argument("--since-exclusive", action="store_true",
+                        help="since means strictly after (GitHub documents at or after)")
     parser.add_argument("--no-notes", action="store_true",
                         help="generate release notes instead of using the real ones")
 
@@ -43,7 +50,8 @@ def main(args: argparse.Namespace) -> int:
         items=args.items, seed=args.seed, use_notes=not args.no_notes,
         latency_ms=args.latency_ms, rate_limit=args.rate_limit,
         rate_reset_s=args.rate_reset, token=args.token, fault_rate=args.fault_rate,
-        drop_rate=args.drop_rate, secondary_every=args.secondary_every)
+        drop_rate=args.drop_rate, secondary_every=args.secondary_every, link_style=args.link_style,
+        page_offset_limit=args.page_offset_limit, since_exclusive=args.since_exclusive)
     asyncio.run(serve_forever(Emulator(config), args.host, args.port, args.portfile))
     return 0
 

@@ -55,6 +55,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="k8s-analysis: %(message)s",
     )
+    if not args.verbose:  # its retries are ours to report, in one line when they fail
+        logging.getLogger("urllib3").setLevel(logging.ERROR)
     try:
         return args.func(args)
     except KeyboardInterrupt:

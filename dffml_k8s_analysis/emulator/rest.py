@@ -46,7 +46,9 @@ LARGE_PAGE_MESSAGE = ("Pagination with the page parameter is not supported for l
 USER_LOGIN = "emulator-user"
 REPO_ID = 20580498
 CONFIGURABLE = ("latency_ms", "fault_rate", "drop_rate", "secondary_every",
-                "rate_limit", "rate_reset_s", "token")
+                "rate_limit", "rate_reset_s", "token", "link_style", "page_offset_limit",
+                "since_exclusive")
+LINK_STYLES = ("cursor", "page")
 
 
 @dataclasses.dataclass
@@ -68,6 +70,12 @@ class EmulatorConfig:
     secondary_retry_after: int = 1
     large_listing: int = 10000
     users: Dict[str, str] = dataclasses.field(default_factory=dict)  # token -> login (others: USER_LOGIN)
+    # the issues listing's links: ``cursor`` (after/before) or ``page`` (page=N)
+    link_style: str = "cursor"
+    # > 0: the large-dataset 422 for any page-numbered request past this offset
+    page_offset_limit: int = 0
+    # ``since`` as strictly after (a 2026 report) instead of at or after (the docs)
+    since_exclusive: bool = False
 
 
 class ApiError(Exception):
@@ -412,10 +420,12 @@ class Emulator:
     async def _issues(self, request: web.Request) -> web.Response:
         self._check_repo(request)
         query = ListQuery.parse(request.query)
+        if query.page is None and not (query.after or query.before) and self.config.link_style == "page":
+            query.page = 1
         sample, modulus = self.sample, self.sample.modulus
         sel = self._selection(query)
         size = len(sel)
-        if query.page is not None and query.page >= 100 and size > self.config.large_listing:
+        if query.page is not None and self._too_deep(query, size):
             raise ApiError(422, LARGE_PAGE_MESSAGE, LIST_DOCS)
         position = query.after or query.before
         cursor = position[0] * modulus + position[1] if position else None
@@ -429,16 +439,24 @@ class Emulator:
             links = self._cursor_links(request, query, keys, a > 0, b < size)
         return json_response(items, headers={"Link": link_header(links)} if links else None)
 
+    def _too_deep(self, query: ListQuery, size: int) -> bool:
+        """Whether a page-numbered request gets the large-dataset 422."""
+        limit = self.config.page_offset_limit
+        if limit > 0:
+            return (query.page - 1) * query.per_page >= limit
+        return query.page >= 100 and size > self.config.large_listing
+
     def _selection(self, query: ListQuery):
         """Ascending composite keys of the items the listing's filters keep."""
         sample, modulus = self.sample, self.sample.modulus
         keys = sample.sorted_keys(query.sort, query.state)
         start = 0
-        if query.since is not None and query.sort == "updated":
-            start = bisect.bisect_left(keys, query.since * modulus)
+        since = None if query.since is None else query.since + int(self.config.since_exclusive)
+        if since is not None and query.sort == "updated":
+            start = bisect.bisect_left(keys, since * modulus)
         checks = []
-        if query.since is not None and query.sort != "updated":
-            since, updated = query.since, sample.updated
+        if since is not None and query.sort != "updated":
+            updated = sample.updated
             checks.append(lambda number: updated[number] >= since)
         if query.labels:
             wanted = set(query.labels)
@@ -608,6 +626,8 @@ class Emulator:
         data = await read_json(request)
         if not isinstance(data, dict) or not set(data) <= set(CONFIGURABLE):
             raise ApiError(422, "configurable fields: " + ", ".join(CONFIGURABLE))
+        if data.get("link_style", LINK_STYLES[0]) not in LINK_STYLES:
+            raise ApiError(422, "link_style must be one of: " + ", ".join(LINK_STYLES))
         for name, value in data.items():
             setattr(self.config, name, value)
         if "rate_limit" in data or "rate_reset_s" in data:

@@ -2,19 +2,20 @@
 
 A full export splits the repository's ``updated_at`` range into time windows.
 Each window walks ``GET /repos/{o}/{r}/issues?state=all&since=START&sort=updated
-&direction=asc&per_page=100`` by its Link header (cursor links, so the 422 that
-GitHub gives to ``page=100`` on large listings never comes up) until it sees an
-item updated at or after its end. Windows are independent and run concurrently.
+&direction=asc&per_page=100`` (see :mod:`.listing`: cursor links, fresh
+``since`` requests where GitHub gives page numbers) until it sees an item
+updated at or after its end. Windows are independent and run concurrently.
 When all are done, a final pass from the export's start time catches the items
 that changed while the export ran, and records the high-water mark.
 
 An update is that final pass alone, from the high-water mark minus an overlap.
-Its first request is conditional: when nothing changed GitHub answers 304,
-which costs no rate limit.
+When the last update's listing was one short page, its request is repeated
+conditionally: when nothing changed GitHub answers 304, which costs no rate limit.
 
-Every page is committed with its window's checkpoint (or the high-water mark)
-in one transaction, so a crash loses at most the page in flight and a rerun
-resumes from the checkpoints.
+Every page is committed with its window's checkpoint and the link to continue
+from (or the high-water mark) in one transaction, so a crash loses at most the
+page in flight and a rerun resumes where it stopped, even inside thousands of
+items sharing one second.
 """
 import datetime
 import glob
@@ -26,11 +27,12 @@ from typing import Dict, List, Optional
 from tqdm import tqdm
 
 from .. import jobindex
+from ..store.lock import StoreLock
 from ..store.sqlite import Store, StoreError, default_path
-from . import timeutil
-from .client import Budget, GitHubError, connect, get_json, server_time, split_repo, walk
+from . import listing, timeutil
+from .client import Budget, GitHubError, check_base_url, connect, get_json, server_time, split_repo
 
-PER_PAGE = 100
+PER_PAGE = listing.PER_PAGE
 MIN_WINDOW_PAGES = 10
 # Refetch what changed in the last minutes before the high-water mark: cheap
 # insurance against items committed late on GitHub's side.
@@ -43,8 +45,9 @@ class Session:
     def __init__(self, repo: str, base_url: str, store: Optional[str], quiet: bool = False):
         self.owner, self.name = split_repo(repo)
         self.repo = repo
-        self.base_url = base_url
+        self.base_url = check_base_url(base_url)
         self.store_path = str(store or default_path(repo))
+        self.store_lock = StoreLock(self.store_path)
         self.budget = Budget()
         self.lock = threading.Lock()
         self.fetched = 0
@@ -73,11 +76,16 @@ _SESSIONS: Dict[str, Session] = {}
 
 
 def new_session(repo: str, base_url: str, store: Optional[str], quiet: bool = False) -> Session:
-    """Start this process's session for a store: one progress bar, one request count."""
+    """Start this process's session for a store: one progress bar, one request count, the store's lock."""
     sess = Session(repo, base_url, store, quiet)
     old = _SESSIONS.pop(sess.store_path, None)
     if old is not None:
-        old.bar.close()
+        close_session(old)
+    try:
+        sess.store_lock.acquire()
+    except StoreError:
+        sess.bar.close()
+        raise
     _SESSIONS[sess.store_path] = sess
     return sess
 
@@ -90,9 +98,17 @@ def get_session(fields: dict) -> Session:
     return sess
 
 
+def close_sessions() -> None:
+    """Close what a failed run left open: progress bars, store locks."""
+    for sess in list(_SESSIONS.values()):
+        close_session(sess)
+
+
 def close_session(sess: Session) -> None:
     sess.bar.close()
-    _SESSIONS.pop(sess.store_path, None)
+    sess.store_lock.release()
+    if _SESSIONS.get(sess.store_path) is sess:
+        del _SESSIONS[sess.store_path]
 
 
 def plan(sess: Session, mode: str, windows: int, shard: Optional[dict] = None) -> List[dict]:
@@ -185,19 +201,16 @@ def split_windows(start: str, end: str, count: int) -> List[dict]:
 def export_window(sess: Session, window: dict) -> Dict[str, int]:
     """Walk one window from its checkpoint to its end, committing page by page."""
     gh = sess.client()
-    since = window.get("checkpoint") or window["start"]
-    params = {"state": "all", "sort": "updated", "direction": "asc", "per_page": PER_PAGE, "since": since}
     requests = stored = 0
     with Store(sess.store_path) as store:
-        for page in walk(gh, sess.budget, sess.issues_url, params):
+        position = store.resume(window["idx"])
+        # a second back from the start: an exclusive ``since`` loses nothing either
+        since = listing.restart_since(position.get("checkpoint") or window.get("checkpoint") or window["start"])
+        for step in listing.pages(gh, sess.budget, sess.issues_url, since, window["end"], position.get("url")):
             requests += 1
-            inside = [item for item in page.items if item["updated_at"] < window["end"]]
-            # Items past the end belong to a later window or the final pass.
-            if inside:
-                stored += store.save_page(inside, window=window["idx"], checkpoint=inside[-1]["updated_at"])
-            sess.advance(len(inside))
-            if len(inside) < len(page.items):
-                break
+            stored += store.save_page(step.items, window=window["idx"], checkpoint=step.checkpoint,
+                                      resume=step.resume)
+            sess.advance(len(step.items))
         store.finish_window(window["idx"])
     return {"window": window["idx"], "requests": requests, "items": stored}
 
@@ -205,9 +218,11 @@ def export_window(sess: Session, window: dict) -> Dict[str, int]:
 def final_pass(sess: Session) -> dict:
     """Fetch everything updated since the export start (or the high-water mark).
 
-    Run after all windows are done. Advances the high-water mark page by page,
-    uses and refreshes the ETag of its first request, finishes the plan, and
-    returns the run's summary.
+    Run after all windows are done. Advances the high-water mark page by page
+    and finishes the plan. Its first request is conditional only when the same
+    request was a whole listing of less than a page last time: then a 304 proves
+    that nothing changed (a first page unchanged proves nothing about the next).
+    Returns the run's summary.
     """
     gh = sess.client()
     with Store(sess.store_path) as store:
@@ -218,18 +233,22 @@ def final_pass(sess: Session) -> dict:
         if since is None:
             raise GitHubError(f"store {sess.store_path} has no export to finish")
         since = timeutil.shift(since, -OVERLAP)
-        params = {"state": "all", "sort": "updated", "direction": "asc", "per_page": PER_PAGE, "since": since}
+        position = store.resume()
         etag_key = f"{sess.issues_url}?since={since}"
+        etag = None if position else store.etag(etag_key)
+        if position:
+            since = listing.restart_since(position["checkpoint"])
         high_water = store.get("high_water")
-        first = True
-        for page in walk(gh, sess.budget, sess.issues_url, params, etag=store.etag(etag_key)):
-            if first and page.etag:
-                store.set_etag(etag_key, page.etag)
-            first = False
-            if page.items:
-                high_water = max(high_water or "", page.items[-1]["updated_at"])
-                store.save_page(page.items, high_water=high_water)
-            sess.advance(len(page.items))
+        requests = 0
+        for step in listing.pages(gh, sess.budget, sess.issues_url, since, None, position.get("url"), etag):
+            requests += 1
+            if step.checkpoint:  # never past what is stored: not from a block's other end
+                high_water = max(high_water or "", step.checkpoint)
+            store.save_page(step.items, checkpoint=step.checkpoint, resume=step.resume, high_water=high_water)
+            sess.advance(len(step.items))
+            if step.last and not step.not_modified:
+                whole = requests == 1 and not position and len(step.items) < listing.PER_PAGE
+                store.set_etag(etag_key, step.etag if whole else None)
         store.finish_plan(high_water or store.max_updated_at())
         return summary(sess, store)
 

@@ -20,9 +20,11 @@ from .selection import Filter, select
 
 def read_records(path) -> Tuple[List[dict], List[str]]:
     """Every parseable item of a store as a record, in one pass, and the problems of the others."""
+    unreadable: List[str] = []
     with Store(path, create=False) as store:
         closers = store.closers()
-        records, problems = parse.records(store.raw_items())
+        records, problems = parse.records(store.raw_items(unreadable))
+    problems = unreadable + problems
     for rec in records:
         if rec["closed_by"] is None:
             rec["closed_by"] = closers.get(rec["number"])

@@ -19,6 +19,8 @@ Release-note rules (the original's and Kubernetes' own, made explicit):
 import re
 from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
+from ..github import timeutil
+
 FENCE = re.compile(r"```[ \t]*release-note(?P<action>-action-required)?[ \t]*(?:\n|$)", re.IGNORECASE)
 CLOSING = re.compile(r"```(?P<info>[^\s`]*)")
 NO_NOTE = re.compile(r"^\W*(none|n/?a|todo|tbd)?\W*$", re.IGNORECASE)
@@ -78,9 +80,15 @@ def record(raw: Any) -> Dict[str, Any]:
     number = raw.get("number")
     if not isinstance(number, int) or isinstance(number, bool):
         raise Malformed(f"no number: {number!r}")
-    for key in ("created_at", "updated_at"):
+    for key in ("created_at", "updated_at", "closed_at"):
+        if key == "closed_at" and raw.get(key) is None:
+            continue
         if not isinstance(raw.get(key), str):
             raise Malformed(f"#{number}: no {key}")
+        try:
+            timeutil.parse(raw[key])
+        except ValueError:
+            raise Malformed(f"#{number}: {key} is not a timestamp: {raw[key][:40]!r}") from None
     user = raw.get("user") if isinstance(raw.get("user"), dict) else {}
     labels = [label.get("name") for label in raw.get("labels") or [] if isinstance(label, dict)]
     labels = [name for name in labels if isinstance(name, str)]

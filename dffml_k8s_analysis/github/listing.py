@@ -1,0 +1,145 @@
+"""Walking the issues listing by ``updated_at`` so that it cannot get stuck, loop or skip.
+
+GitHub pages the listing by cursor (``after``), which is followed as given. When
+it hands out page numbers instead, a fresh ``since`` request from the last item
+seen replaces the page link whenever that moves forward in time, so deep page
+numbers (and GitHub's large-dataset 422) only come up inside a block of items
+sharing one second. There the page links are the only way on; when they end in
+the 422, the block is finished from its other end (``direction=desc``) until the
+walk meets an item it has already seen, and the walk goes on past the block.
+
+Every restart goes back one second, so a ``since`` that is exclusive (strictly
+after, as a 2026 report claims) loses nothing either; upserts remove the overlap.
+"""
+import datetime
+import logging
+from typing import Iterator, NamedTuple, Optional, Set
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
+
+from requests.utils import parse_header_links
+
+from . import timeutil
+from .client import Budget, GitHubError, get_json
+
+LOGGER = logging.getLogger(__name__)
+PER_PAGE = 100
+SECOND = datetime.timedelta(seconds=1)
+
+
+class Step(NamedTuple):
+    """One page of a walk and where a rerun may continue after it.
+
+    ``checkpoint``: the ``updated_at`` a rerun restarts from (None: unchanged);
+    ``resume``: the link to continue from (None: a fresh request from the checkpoint);
+    ``last``: nothing follows this page; ``not_modified``: the conditional request got 304.
+    """
+
+    items: list
+    checkpoint: Optional[str]
+    resume: Optional[str]
+    etag: Optional[str] = None
+    last: bool = False
+    not_modified: bool = False
+
+
+def params(since: str, direction: str = "asc") -> dict:
+    return {"state": "all", "sort": "updated", "direction": direction, "per_page": PER_PAGE, "since": since}
+
+
+def restart_since(checkpoint: str) -> str:
+    """The ``since`` of a fresh request that loses nothing at or after ``checkpoint``."""
+    return timeutil.shift(checkpoint, -SECOND)
+
+
+def pages(gh, budget: Budget, path: str, since: str, until: Optional[str] = None,
+          resume: Optional[str] = None, etag: Optional[str] = None) -> Iterator[Step]:
+    """Every item updated in [since, until) (until None: to the end), page by page, ascending.
+
+    ``resume``: a link a previous walk stored (a page link is taken one page
+    back, as items that changed since then shift the pages). ``etag``: sent with
+    the first request; a 304 yields one empty step with ``not_modified``.
+    """
+    url, query = (back_one_page(resume), None) if resume else (path, params(since))
+    seen: Set[int] = set()  # numbers met since the last fresh request
+    while True:
+        try:
+            headers, data = get_json(gh, budget, url, query, etag)
+        except GitHubError as error:
+            if error.status != 422 or query is not None:
+                raise
+            if resume is not None:  # a stale stored link: start afresh from the checkpoint
+                url, query, resume = path, params(since), None
+                continue
+            yield from _block_from_the_end(gh, budget, path, since, until, seen)
+            since = timeutil.shift(since, 2 * SECOND)  # past the block [since, since + 1 s]
+            url, query, seen = path, params(since), set()
+            continue
+        resume = etag = None
+        if data is None:
+            yield Step([], None, None, headers.get("etag"), last=True, not_modified=True)
+            return
+        inside = [item for item in data if until is None or item["updated_at"] < until]
+        seen.update(item["number"] for item in inside)
+        following = next_link(headers.get("link"))
+        done = following is None or len(inside) < len(data)
+        checkpoint = inside[-1]["updated_at"] if inside else None
+        if done or is_cursor_link(following) or not data:
+            yield Step(inside, checkpoint, None if done else following, headers.get("etag"), last=done)
+            if done:
+                return
+            url, query = following, None
+            continue
+        fresh = restart_since(data[-1]["updated_at"])
+        if fresh > since:  # page numbers: a fresh request from the last item moves forward
+            yield Step(inside, checkpoint, None, headers.get("etag"))
+            url, query, since, seen = path, params(fresh), fresh, set()
+        else:  # inside a block of one second: only the page links go on
+            yield Step(inside, checkpoint, following, headers.get("etag"))
+            url, query = following, None
+
+
+def _block_from_the_end(gh, budget: Budget, path: str, since: str, until: Optional[str],
+                        seen: Set[int]) -> Iterator[Step]:
+    """After the large-dataset 422 inside the block at ``since``: walk down from the newest until a seen item."""
+    LOGGER.info("large-dataset 422 inside the items of %s: listing them from the other end", since)
+    url, query = path, params(since, "desc")
+    while url:
+        try:
+            headers, data = get_json(gh, budget, url, query)
+        except GitHubError as error:
+            if error.status != 422:
+                raise
+            raise GitHubError(
+                f"too many items updated at {since} for GitHub's page-numbered listing to reach "
+                f"from either end ({len(seen)} from the start): rerun later, when it gives cursor links"
+            ) from None
+        met = any(item["number"] in seen for item in data)
+        inside = [item for item in data if item["number"] not in seen
+                  and (until is None or item["updated_at"] < until)]
+        yield Step(inside, None, None)  # ``seen`` stays the other end's: only meeting it closes the gap
+        if met:
+            return
+        url, query = next_link(headers.get("link")), None
+
+
+def next_link(link: Optional[str]) -> Optional[str]:
+    for entry in parse_header_links(link or ""):
+        if entry.get("rel") == "next":
+            return entry["url"]
+    return None
+
+
+def is_cursor_link(url: str) -> bool:
+    """Whether a link continues by cursor (``after`` wins over ``page``, as on GitHub)."""
+    query = parse_qs(urlsplit(url).query)
+    return "after" in query or "before" in query or "page" not in query
+
+
+def back_one_page(url: str) -> str:
+    """A page-numbered link moved one page back (cursor links are returned as they are)."""
+    if is_cursor_link(url):
+        return url
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    query["page"] = [str(max(1, int(query["page"][0]) - 1))]
+    return urlunsplit(parts._replace(query=urlencode(query, doseq=True)))
