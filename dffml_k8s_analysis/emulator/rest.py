@@ -27,7 +27,7 @@ from aiohttp import web
 
 from .. import background
 from ..records import shared_data
-from . import graphql
+from . import graphql, secondary
 from .sample import Sample, iso, label_json, node_id, user_json
 
 DOCS = "https://docs.github.com/rest"
@@ -38,14 +38,14 @@ SECONDARY_DOCS = ("https://docs.github.com/rest/overview/rate-limits-for-the-res
 RATE_MESSAGE = ("API rate limit exceeded for user ID 1. (But here's the good news: "
                 "Authenticated requests get a higher rate limit. Check out the "
                 "documentation for more details.)")
-SECONDARY_MESSAGE = ("You have exceeded a secondary rate limit. Please wait a few minutes "
-                     "before you try again.")
+SECONDARY_MESSAGE = secondary.MESSAGE
 LARGE_PAGE_MESSAGE = ("Pagination with the page parameter is not supported for large "
                       "datasets, please use cursor based pagination (after/before)")
 USER_LOGIN = "emulator-user"
 REPO_ID = 20580498
-CONFIGURABLE = ("latency_ms", "fault_rate", "drop_rate", "secondary_every",
+CONFIGURABLE = ("latency_ms", "latency_spread_ms", "fault_rate", "drop_rate", "secondary_every",
                 "rate_limit", "rate_reset_s", "token")
+GRAPHQL_RATE_LIMIT = 5000
 
 
 @dataclasses.dataclass
@@ -66,6 +66,15 @@ class EmulatorConfig:
     secondary_every: int = 0
     secondary_retry_after: int = 1
     large_listing: int = 10000
+    # GitHub's secondary limits (see .secondary); window_s shortens the minute in tests
+    latency_spread_ms: float = 0.0  # latency uniform in latency_ms +- this (seeded)
+    secondary_limits: bool = True
+    secondary_window_s: float = 60.0
+    secondary_points: int = 900
+    secondary_graphql_points: int = 2000
+    secondary_cpu_s: float = 90.0
+    secondary_graphql_cpu_s: float = 60.0
+    secondary_concurrency: int = 100
 
 
 class ApiError(Exception):
@@ -245,9 +254,15 @@ class Emulator:
         self.sample = Sample(self.config.items, self.config.seed, self.config.owner,
                              self.config.repo, notes)
         self._faults = random.Random(self.config.seed + 7919)
+        self._latencies = random.Random(self.config.seed + 104729)
         self._sequence = 0
         self._remaining = self.config.rate_limit
+        self._graphql_remaining = GRAPHQL_RATE_LIMIT
         self._reset = time.time() + self.config.rate_reset_s
+        config = self.config
+        self.secondary = secondary.SecondaryLimits(
+            config.secondary_window_s, config.secondary_points, config.secondary_graphql_points,
+            config.secondary_cpu_s, config.secondary_graphql_cpu_s, config.secondary_concurrency)
         self.reset_stats()
 
     def app(self) -> web.Application:
@@ -286,6 +301,7 @@ class Emulator:
     def reset_stats(self) -> None:
         """Zero the request counters."""
         self.stats = {"requests": 0, "dropped": 0, "by_status": {}, "by_route": {}}
+        self.secondary.reset_stats()
 
     def _count(self, route: str, status: int) -> None:
         self.stats["requests"] += 1
@@ -299,13 +315,21 @@ class Emulator:
             periods = math.floor((now - self._reset) / self.config.rate_reset_s) + 1
             self._reset += periods * self.config.rate_reset_s
             self._remaining = self.config.rate_limit
+            self._graphql_remaining = GRAPHQL_RATE_LIMIT
 
-    def _rate_headers(self) -> dict:
-        return {"X-RateLimit-Limit": str(self.config.rate_limit),
-                "X-RateLimit-Remaining": str(self._remaining),
+    def _rate_headers(self, resource: str = "core") -> dict:
+        limit, remaining = self._budget(resource)
+        return {"X-RateLimit-Limit": str(limit),
+                "X-RateLimit-Remaining": str(remaining),
                 "X-RateLimit-Reset": str(math.ceil(self._reset)),
-                "X-RateLimit-Used": str(self.config.rate_limit - self._remaining),
-                "X-RateLimit-Resource": "core"}
+                "X-RateLimit-Used": str(limit - remaining),
+                "X-RateLimit-Resource": resource}
+
+    def _budget(self, resource: str) -> Tuple[int, int]:
+        """(limit, remaining) of a primary rate-limit resource: ``core`` or ``graphql``."""
+        if resource == "graphql":
+            return GRAPHQL_RATE_LIMIT, self._graphql_remaining
+        return self.config.rate_limit, self._remaining
 
     def _authorized(self, request: web.Request) -> bool:
         if not self.config.token:
@@ -324,7 +348,7 @@ class Emulator:
         if fault_roll < config.fault_rate:
             return ApiError(502, "Server Error")
         self._refill()
-        if self._remaining <= 0 and request.match_info.route.name != "rate_limit":
+        if self._budget(resource_of(request))[1] <= 0 and request.match_info.route.name != "rate_limit":
             return ApiError(403, RATE_MESSAGE, RATE_DOCS)
         return None
 
@@ -332,8 +356,43 @@ class Emulator:
     async def _middleware(self, request: web.Request, handler: Callable) -> web.StreamResponse:
         if request.path.startswith("/_emulator/"):
             return await handle(request, handler)
-        if self.config.latency_ms > 0:
-            await asyncio.sleep(self.config.latency_ms / 1000)
+        latency = self._latency()
+        ticket, limited = self._admit(request, latency)
+        if limited is not None:
+            response = limited.response()
+            response.headers.update(self._rate_headers(resource_of(request)))
+            self._count(request.match_info.route.name or "unknown", response.status)
+            return response
+        started = time.monotonic()
+        try:
+            return await self._serve(request, handler, latency)
+        finally:
+            if ticket is not None:
+                self.secondary.finish(ticket, time.monotonic() - started)
+
+    # Secondary limits and latency
+
+    def _latency(self) -> float:
+        """This request's latency in seconds: ``latency_ms`` +- ``latency_spread_ms``, seeded."""
+        config = self.config
+        spread = config.latency_spread_ms * (2 * self._latencies.random() - 1) if config.latency_spread_ms else 0
+        return max(0.0, config.latency_ms + spread) / 1000
+
+    def _admit(self, request: web.Request, latency: float):
+        """(ticket, None) when the secondary limits let the request through, else (None, ApiError)."""
+        if not self.config.secondary_limits:
+            return None, None
+        resource = resource_of(request)
+        cost = 1 if request.method in ("GET", "HEAD") or resource == "graphql" else 5
+        ticket, refusal = self.secondary.admit(request.headers.get("Authorization", ""), resource, cost, latency)
+        if refusal is None:
+            return ticket, None
+        headers = {"Retry-After": str(refusal.retry_after)} if refusal.retry_after else {}
+        return None, ApiError(refusal.status, SECONDARY_MESSAGE, SECONDARY_DOCS, headers)
+
+    async def _serve(self, request: web.Request, handler: Callable, latency: float) -> web.StreamResponse:
+        if latency > 0:
+            await asyncio.sleep(latency)
         self._sequence += 1
         drop_roll, fault_roll = self._faults.random(), self._faults.random()
         if drop_roll < self.config.drop_rate:
@@ -342,7 +401,7 @@ class Emulator:
             raise asyncio.CancelledError()
         refusal = self._refusal(request, fault_roll)
         response = refusal.response() if refusal else await self._answer(request, handler)
-        response.headers.update(self._rate_headers())
+        response.headers.update(self._rate_headers(resource_of(request)))
         self._count(request.match_info.route.name or "unknown", response.status)
         return response
 
@@ -354,7 +413,9 @@ class Emulator:
             if etag_matches(request.headers.get("If-None-Match", ""), etag):
                 return web.Response(status=304, headers={"ETag": etag})
             response.headers["ETag"] = etag
-        if request.match_info.route.name != "rate_limit":
+        if request.match_info.route.name == "graphql":
+            self._graphql_remaining -= 1
+        elif request.match_info.route.name != "rate_limit":
             self._remaining -= 1
         return response
 
@@ -562,7 +623,8 @@ class Emulator:
                 "used": self.config.rate_limit - self._remaining, "resource": "core"}
         search = {"limit": 30, "remaining": 30, "reset": math.ceil(time.time()) + 60,
                   "used": 0, "resource": "search"}
-        graphql = dict(core, limit=5000, remaining=5000, used=0, resource="graphql")
+        graphql = dict(core, limit=GRAPHQL_RATE_LIMIT, remaining=self._graphql_remaining,
+                       used=GRAPHQL_RATE_LIMIT - self._graphql_remaining, resource="graphql")
         return json_response({"resources": {"core": core, "search": search,
                                             "graphql": graphql}, "rate": core})
 
@@ -574,7 +636,8 @@ class Emulator:
 
     async def _admin_stats(self, request: web.Request) -> web.Response:
         self._refill()
-        return json_response(dict(self.stats, rate_remaining=self._remaining))
+        return json_response(dict(self.stats, rate_remaining=self._remaining,
+                                  graphql_remaining=self._graphql_remaining, **self.secondary.stats))
 
     async def _admin_reset_stats(self, request: web.Request) -> web.Response:
         self.reset_stats()
@@ -617,6 +680,11 @@ class Emulator:
         api = api_base(request)
         return json_response([self.sample.item(number, api)
                               for number in range(1, self.sample.count + 1)])
+
+
+def resource_of(request: web.Request) -> str:
+    """The rate-limit resource a request is charged to: ``graphql`` or ``core``."""
+    return "graphql" if request.match_info.route.name == "graphql" else "core"
 
 
 async def handle(request: web.Request, handler: Callable) -> web.Response:

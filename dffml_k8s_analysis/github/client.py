@@ -1,13 +1,15 @@
 """Talking to the GitHub REST API (or the emulator) through PyGithub.
 
-PyGithub does the HTTP, authentication, retries (5xx, dropped connections,
-secondary limits with Retry-After, a spent primary budget until its reset).
-What is ours: following the listing's Link header (cursor or page links, as
-the server gives them), conditional requests, waiting *before* a request when
-the budget is already spent, and one clear error per failure.
+PyGithub does the HTTP and authentication; urllib3 retries 5xx and dropped
+connections. What is ours: pacing every request under GitHub's secondary
+limits (:mod:`.pacing`) and waiting out its rate-limit answers (secondary:
+``Retry-After`` or a backoff, with no request leaving meanwhile; primary: the
+reset), following the listing's Link header (cursor or page links, as the
+server gives them), conditional requests, and one clear error per failure.
 """
 import contextlib
 import datetime
+import itertools
 import logging
 import os
 import threading
@@ -16,14 +18,20 @@ from email.utils import parsedate_to_datetime
 from typing import Dict, Iterator, NamedTuple, Optional, Tuple
 
 import github
+import github.Requester
 import requests
 import urllib3.exceptions
 from requests.utils import parse_header_links
+from urllib3.util import Retry
+
+from . import pacing
 
 LOGGER = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.github.com"
 TOKEN_ENV = "GITHUB_TOKEN"
+# Rate-limit answers in a row before a request fails (waits: Retry-After, or 1, 2, 4, ... windows)
+MAX_LIMITED_ATTEMPTS = 8
 
 
 class GitHubError(Exception):
@@ -45,32 +53,41 @@ class Page(NamedTuple):
 
 
 class Budget:
-    """Rate-limit budget seen in response headers, shared by a process's threads."""
+    """Primary rate-limit budgets seen in response headers, per resource, shared by a process's threads."""
 
     def __init__(self):
         self.lock = threading.Lock()
-        self.remaining: Optional[int] = None
-        self.limit: Optional[int] = None
-        self.reset: float = 0.0
+        self.seen: Dict[str, Tuple[int, Optional[int], float]] = {}  # resource -> remaining, limit, reset
         self.requests = 0
+
+    @property
+    def remaining(self) -> Optional[int]:
+        return self.seen.get("core", (None,))[0]
+
+    @property
+    def limit(self) -> Optional[int]:
+        return self.seen.get("core", (None, None))[1]
 
     def record(self, headers: Dict[str, str]) -> None:
         with self.lock:
             self.requests += 1
             if "x-ratelimit-remaining" in headers:
-                self.remaining = int(headers["x-ratelimit-remaining"])
-                self.limit = int(headers.get("x-ratelimit-limit", 0)) or None
-                self.reset = float(headers.get("x-ratelimit-reset", 0))
+                self.seen[headers.get("x-ratelimit-resource", "core")] = (
+                    int(headers["x-ratelimit-remaining"]),
+                    int(headers.get("x-ratelimit-limit", 0)) or None,
+                    float(headers.get("x-ratelimit-reset", 0)),
+                )
 
-    def wait_if_spent(self) -> None:
+    def wait_if_spent(self, resource: str = "core") -> None:
         """Sleep until the reset when the last response said the budget is spent."""
         with self.lock:
-            delay = self.reset - time.time() + 1 if self.remaining == 0 else 0
+            remaining, _, reset = self.seen.get(resource, (None, None, 0.0))
+            delay = reset - time.time() + 1 if remaining == 0 else 0
         if delay > 0:
-            LOGGER.warning("rate limit spent: waiting %.0f s for the reset", delay)
+            LOGGER.warning("%s rate limit spent: waiting %.0f s for the reset", resource, delay)
             time.sleep(delay)
             with self.lock:
-                self.remaining = None
+                self.seen.pop(resource, None)
 
 
 def split_repo(repo: str) -> Tuple[str, str]:
@@ -92,14 +109,16 @@ def connect(base_url: str = DEFAULT_BASE_URL, timeout: int = 30) -> github.Githu
     if token is None and base_url.rstrip("/") == DEFAULT_BASE_URL:
         raise GitHubError(f"{TOKEN_ENV} is not set: create a token and export {TOKEN_ENV}=... (it is never logged)")
     # Refused connections fail fast (a wrong URL should not hang for minutes);
-    # dropped ones, 5xx and rate limits are retried with backoff.
-    retry = github.GithubRetry(
+    # dropped ones and 5xx are retried with backoff. Rate-limit answers (403,
+    # 429) are not retried here but in _request, which stops every thread.
+    retry = Retry(
         total=10,
         connect=2,
         backoff_factor=0.5,
         backoff_max=30,
-        status_forcelist=list(range(500, 600)) + [429],
-        secondary_rate_wait=5,
+        status_forcelist=list(range(500, 600)),
+        allowed_methods=Retry.DEFAULT_ALLOWED_METHODS | {"GET", "POST"},
+        raise_on_status=False,
     )
     return github.Github(
         auth=github.Auth.Token(token) if token else None,
@@ -120,19 +139,53 @@ def get_json(gh: github.Github, budget: Budget, url: str, params=None, etag=None
 
 
 def graphql(gh: github.Github, budget: Budget, query: str, variables: dict) -> dict:
-    """POST a GraphQL query; return its ``data``. Errors become GitHubError."""
+    """POST a GraphQL query; return its ``data``. Errors become GitHubError.
+
+    Paced on GraphQL's own budget: a query costs 1 point, a mutation 5.
+    """
     url = gh.requester.graphql_url
-    _headers, data = _request(gh, budget, url, lambda: gh.requester.graphql_query(query, variables))
+    cost = 5 if query.lstrip().startswith("mutation") else 1
+    _headers, data = _request(gh, budget, url, lambda: gh.requester.graphql_query(query, variables),
+                              "graphql", cost)
     return data["data"]
 
 
-def _request(gh: github.Github, budget: Budget, url: str, call):
-    budget.wait_if_spent()
-    with translated(_path(url), gh.requester.base_url):
-        response_headers, data = call()
-    lower = {key.lower(): value for key, value in response_headers.items()}
-    budget.record(lower)
-    return lower, data
+def pacer_of(gh: github.Github) -> pacing.Pacer:
+    """The process's pacer for this client's API root and token."""
+    return pacing.pacer_for(gh.requester.base_url, os.environ.get(TOKEN_ENV))
+
+
+def _request(gh: github.Github, budget: Budget, url: str, call, resource: str = "core", cost: float = 1):
+    pacer, what = pacer_of(gh), _path(url)
+    for attempt in itertools.count(1):
+        budget.wait_if_spent(resource)
+        with translated(what, gh.requester.base_url):
+            try:
+                with pacer.request(resource, cost):
+                    response_headers, data = call()
+            except github.GithubException as error:
+                if attempt == MAX_LIMITED_ATTEMPTS or not _rate_limited(error, pacer, budget, what):
+                    raise
+                continue
+        pacer.succeeded()
+        lower = {key.lower(): value for key, value in response_headers.items()}
+        budget.record(lower)
+        return lower, data
+
+
+def _rate_limited(error: github.GithubException, pacer: pacing.Pacer, budget: Budget, what: str) -> bool:
+    """Whether ``error`` is a rate-limit answer; if so, note it so the next attempt waits."""
+    if error.status not in (403, 429):
+        return False
+    headers = {key.lower(): value for key, value in (error.headers or {}).items()}
+    budget.record(headers)
+    if headers.get("x-ratelimit-remaining") == "0":  # primary: wait_if_spent waits for the reset
+        return True
+    message = error.data.get("message", "") if isinstance(error.data, dict) else ""
+    if error.status == 429 or "retry-after" in headers or github.Requester.Requester.isSecondaryRateLimitError(message):
+        pacer.secondary_limit(error.status, headers.get("retry-after"), what)
+        return True
+    return False
 
 
 @contextlib.contextmanager

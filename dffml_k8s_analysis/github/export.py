@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from .. import jobindex
 from ..store.sqlite import Store, StoreError, default_path
-from . import timeutil
+from . import pacing, timeutil
 from .client import Budget, GitHubError, connect, get_json, server_time, split_repo, walk
 
 PER_PAGE = 100
@@ -93,6 +93,17 @@ def get_session(fields: dict) -> Session:
 def close_session(sess: Session) -> None:
     sess.bar.close()
     _SESSIONS.pop(sess.store_path, None)
+
+
+def check_workers(workers: int) -> None:
+    """Refuse more concurrent windows than the pacer lets requests fly (GITHUB_PACE_* checked too)."""
+    try:
+        cap = pacing.Limits.from_env().max_in_flight
+    except ValueError as error:
+        raise GitHubError(str(error)) from None
+    if workers > cap:
+        raise GitHubError(f"workers {workers} is over the concurrency cap of {cap} requests in flight "
+                          f"({pacing.ENV_PREFIX}CONCURRENCY / {pacing.ENV_PREFIX}SHARE)")
 
 
 def plan(sess: Session, mode: str, windows: int, shard: Optional[dict] = None) -> List[dict]:
