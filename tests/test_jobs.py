@@ -15,7 +15,6 @@ import pytest
 import yaml
 
 from dffml_k8s_analysis.github.pacing import Limits
-
 from dffml_k8s_analysis.model import tuning
 from dffml_k8s_analysis.store.sqlite import Store
 
