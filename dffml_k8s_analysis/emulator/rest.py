@@ -172,7 +172,7 @@ class ListQuery:
         labels = [name.strip() for name in query.get("labels", "").split(",") if name.strip()]
         return cls(
             state=choice_param(query, "state", ("open", "closed", "all")),
-            sort=choice_param(query, "sort", ("created", "updated", "comments")),
+            sort=lenient_choice(query, "sort", ("created", "updated", "comments")),
             direction=choice_param(query, "direction", ("desc", "asc")),
             since=parse_since(query["since"]) if "since" in query else None,
             labels=labels,
@@ -191,16 +191,16 @@ def page_size(query) -> int:
 def window(sel, query: ListQuery, cursor: Optional[int]) -> Tuple[int, int]:
     """Index range [a, b) of the ascending keys ``sel`` that the requested page shows."""
     size, per_page, ascending = len(sel), query.per_page, query.direction == "asc"
-    if query.page is not None:
-        skip = (query.page - 1) * per_page
-        a, b = (skip, skip + per_page) if ascending else (size - skip - per_page, size - skip)
-    elif cursor is not None:
+    if cursor is not None:  # a cursor wins over a page number, as on GitHub
         if (query.after is not None) == ascending:  # towards higher keys
             a = bisect.bisect_right(sel, cursor)
             b = a + per_page
         else:
             b = bisect.bisect_left(sel, cursor)
             a = b - per_page
+    elif query.page is not None:
+        skip = (query.page - 1) * per_page
+        a, b = (skip, skip + per_page) if ascending else (size - skip - per_page, size - skip)
     else:
         a, b = (0, per_page) if ascending else (size - per_page, size)
     a = min(max(a, 0), size)
@@ -232,6 +232,19 @@ def cursor_link(request: web.Request, rel: str, name: str, cursor: str) -> Tuple
              if key not in ("page", "after", "before")}
     query[name] = cursor
     return rel, str(request.url.with_query(query))
+
+
+def by_repository_id(routes: List[web.RouteDef], prefix: str) -> List[web.RouteDef]:
+    """The routes under ``prefix`` again under ``/repositories/{id}``, where GitHub's links point."""
+    return [web.RouteDef(route.method, r"/repositories/{repository_id:\d+}" + route.path[len(prefix):], route.handler,
+                         dict(route.kwargs, name=route.kwargs["name"] + "_by_id"))
+            for route in routes if route.path.startswith(prefix)]
+
+
+def lenient_choice(query, name: str, allowed: Tuple[str, ...]) -> str:
+    """A parameter GitHub ignores when invalid: ``allowed[0]`` then."""
+    value = query.get(name, allowed[0])
+    return value if value in allowed else allowed[0]
 
 
 def api_base(request: web.Request) -> str:
@@ -271,7 +284,7 @@ class Emulator:
         repo = "/repos/{owner}/{repo}"
         issue = repo + r"/issues/{number:\d+}"
         comment = repo + r"/issues/comments/{id:\d+}"
-        app.add_routes([
+        routes = [
             web.get(repo, self._repository, name="repo"),
             web.get(repo + "/issues", self._issues, name="issues_list"),
             web.get(issue, self._issue, name="issue"),
@@ -293,7 +306,8 @@ class Emulator:
             web.patch("/_emulator/config", self._admin_config),
             web.get("/_emulator/items", self._admin_items),
             web.get("/_emulator/dump", self._admin_dump),
-        ])
+        ]
+        app.add_routes(routes + by_repository_id(routes, repo))
         return app
 
     # Budget, faults and statistics
@@ -432,6 +446,10 @@ class Emulator:
 
     def _check_repo(self, request: web.Request) -> None:
         match = request.match_info
+        if "repository_id" in match:
+            if match["repository_id"] != str(REPO_ID):
+                raise ApiError(404, "Not Found")
+            return
         if (match["owner"].lower(), match["repo"].lower()) != (
                 self.config.owner.lower(), self.config.repo.lower()):
             raise ApiError(404, "Not Found")
@@ -469,15 +487,15 @@ class Emulator:
         sample, modulus = self.sample, self.sample.modulus
         sel = self._selection(query)
         size = len(sel)
-        if query.page is not None and query.page >= 100 and size > self.config.large_listing:
-            raise ApiError(422, LARGE_PAGE_MESSAGE, LIST_DOCS)
         position = query.after or query.before
+        if position is None and query.page is not None and query.page >= 100 and size > self.config.large_listing:
+            raise ApiError(422, LARGE_PAGE_MESSAGE, LIST_DOCS)
         cursor = position[0] * modulus + position[1] if position else None
         a, b = window(sel, query, cursor)
         keys = list(sel[a:b]) if query.direction == "asc" else list(reversed(sel[a:b]))
         api = api_base(request)
         items = [sample.item(key % modulus, api) for key in keys]
-        if query.page is not None:
+        if query.page is not None and position is None:
             links = page_links(request, query.page, max(1, math.ceil(size / query.per_page)))
         else:
             links = self._cursor_links(request, query, keys, a > 0, b < size)

@@ -93,6 +93,13 @@ WHY = ("This fixes the behaviour reported by users on the mailing list.",
        "Keeps our dependencies up to date.", "See the linked issue for details.")
 ISSUE_TITLES = ("{c} fails to {symptom_short}", "[Flaky test] {feature} e2e",
                 "{c}: {feature} does not work", "Support {feature} in {c}")
+COMMENT_BODIES = ("/lgtm", "/approve", "/retest", "/assign", "/triage accepted", "/sig node",
+                  "Thanks for the fix!", "Could you add a unit test for this?",
+                  "I can reproduce this on v1.30.", "This looks good to me, one nit inline.")
+# Generated comments have ids GENERATED_COMMENTS + number * COMMENTS_PER_ITEM + index;
+# comments created through the API count up from 1,000,000,001.
+GENERATED_COMMENTS = 10_000_000_000
+COMMENTS_PER_ITEM = 1000
 SYMPTOM_SHORT = ("start pods after restart", "update node status", "mount volumes",
                  "shut down cleanly")
 
@@ -271,7 +278,7 @@ class Sample:
             self.created[number], self.updated[number] = created, updated
             if rng.random() < 0.85:
                 self.closed[number] = created + int((updated - created) * rng.uniform(0.8, 1.0))
-            self.comment_counts[number] = int(rng.expovariate(1 / 6))
+            self.comment_counts[number] = min(COMMENTS_PER_ITEM - 1, int(rng.expovariate(1 / 6)))
             if rng.random() >= 0.6:
                 self._labels[number] = _issue_labels(rng)
                 continue
@@ -408,11 +415,29 @@ class Sample:
         return self.labels(number)
 
     def comment_ids(self, number: int) -> List[int]:
-        """Ids of the comments stored for an item, oldest first."""
-        return list(self._issue_comments.get(number, ()))
+        """Ids of an item's comments, oldest first: as many as its ``comments`` count says."""
+        return list(self._thread(number))
+
+    def _thread(self, number: int) -> List[int]:
+        """The item's comment ids; its generated comments are made on first use."""
+        if number not in self._issue_comments:
+            rng = random.Random(self.seed * 1_000_033 + number)
+            created, updated = self.created[number], self.updated[number]
+            ids = []
+            for index in range(self.comment_counts[number]):
+                comment_id = GENERATED_COMMENTS + number * COMMENTS_PER_ITEM + index
+                moment = created + int((updated - created) * (index + rng.random()) / self.comment_counts[number])
+                self._comments[comment_id] = {"number": number, "body": pick(rng, COMMENT_BODIES),
+                                              "login": pick(rng, LOGINS), "created": moment, "updated": moment}
+                ids.append(comment_id)
+            self._issue_comments[number] = ids
+        return self._issue_comments[number]
 
     def comment(self, comment_id: int, api: str) -> Optional[dict]:
-        """A stored comment as GitHub serves it, or None."""
+        """A comment as GitHub serves it, or None."""
+        number = (comment_id - GENERATED_COMMENTS) // COMMENTS_PER_ITEM
+        if comment_id >= GENERATED_COMMENTS and 1 <= number <= self.count:
+            self._thread(number)
         record = self._comments.get(comment_id)
         if record is None:
             return None
@@ -434,24 +459,24 @@ class Sample:
         self._next_comment_id += 1
         self._comments[comment_id] = {"number": number, "body": body, "login": login,
                                       "created": int(now), "updated": int(now)}
-        self._issue_comments.setdefault(number, []).append(comment_id)
+        self._thread(number).append(comment_id)
         self._comments_changed(number, now)
         return comment_id
 
     def edit_comment(self, comment_id: int, body: str, now: float) -> bool:
         """Change a comment's body; False when it does not exist."""
-        record = self._comments.get(comment_id)
-        if record is None:
+        if self.comment(comment_id, "") is None:
             return False
+        record = self._comments[comment_id]
         record["body"], record["updated"] = body, int(now)
         self._bump(record["number"], now)
         return True
 
     def delete_comment(self, comment_id: int, now: float) -> bool:
         """Delete a comment; False when it does not exist."""
-        record = self._comments.pop(comment_id, None)
-        if record is None:
+        if self.comment(comment_id, "") is None:
             return False
+        record = self._comments.pop(comment_id)
         self._issue_comments[record["number"]].remove(comment_id)
         self._comments_changed(record["number"], now)
         return True
