@@ -32,6 +32,7 @@ DEFAULT_BASE_URL = "https://api.github.com"
 TOKEN_ENV = "GITHUB_TOKEN"
 # Rate-limit answers in a row before a request fails (waits: Retry-After, or 1, 2, 4, ... windows)
 MAX_LIMITED_ATTEMPTS = 8
+SECONDARY_WAIT = 60  # GitHub: without Retry-After, wait at least a minute
 
 
 class GitHubError(Exception):
@@ -98,28 +99,30 @@ def split_repo(repo: str) -> Tuple[str, str]:
     return parts[0], parts[1]
 
 
-def connect(base_url: str = DEFAULT_BASE_URL, timeout: int = 30) -> github.Github:
+def connect(base_url: str = DEFAULT_BASE_URL, timeout: int = 30, paced: bool = False) -> github.Github:
     """A PyGithub client for ``base_url`` with the token from ``GITHUB_TOKEN``.
 
     api.github.com without a token is refused up front: 60 requests an hour
     cannot export anything. Other servers (Enterprise, the emulator) may allow
-    anonymous access.
+    anonymous access. ``paced``: for :func:`get_json` and :func:`graphql`,
+    which pace requests and wait out rate-limit answers themselves; otherwise
+    (the bot's few calls through PyGithub's objects) PyGithub's GithubRetry
+    waits them out: Retry-After, else at least 60 s, then backing off.
     """
     token = os.environ.get(TOKEN_ENV) or None
     if token is None and base_url.rstrip("/") == DEFAULT_BASE_URL:
         raise GitHubError(f"{TOKEN_ENV} is not set: create a token and export {TOKEN_ENV}=... (it is never logged)")
     # Refused connections fail fast (a wrong URL should not hang for minutes);
-    # dropped ones and 5xx are retried with backoff. Rate-limit answers (403,
-    # 429) are not retried here but in _request, which stops every thread.
-    retry = Retry(
-        total=10,
-        connect=2,
-        backoff_factor=0.5,
-        backoff_max=30,
-        status_forcelist=list(range(500, 600)),
-        allowed_methods=Retry.DEFAULT_ALLOWED_METHODS | {"GET", "POST"},
-        raise_on_status=False,
-    )
+    # dropped ones and 5xx are retried with backoff. Paced, rate-limit answers
+    # (403, 429) are not retried here but in _request, which stops every thread.
+    backoff = dict(total=10, connect=2, backoff_factor=0.5, backoff_max=30)
+    server_errors = list(range(500, 600))
+    if paced:
+        retry = Retry(status_forcelist=server_errors, allowed_methods=Retry.DEFAULT_ALLOWED_METHODS | {"GET", "POST"},
+                      raise_on_status=False, **backoff)
+    else:
+        retry = github.GithubRetry(status_forcelist=server_errors + [429], secondary_rate_wait=SECONDARY_WAIT,
+                                   **backoff)
     return github.Github(
         auth=github.Auth.Token(token) if token else None,
         base_url=base_url.rstrip("/"),

@@ -56,7 +56,7 @@ class Session:
         return f"/repos/{self.owner}/{self.name}/issues"
 
     def client(self):
-        return connect(self.base_url)
+        return connect(self.base_url, paced=True)
 
     def advance(self, items: int) -> None:
         """Count fetched items on the progress bar, with requests and budget."""
