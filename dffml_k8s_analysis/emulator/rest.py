@@ -28,7 +28,7 @@ from aiohttp import web
 from .. import background
 from ..records import shared_data
 from . import graphql, secondary
-from .sample import Sample, iso, label_json, node_id, user_json
+from .sample import Sample, iso, label_json, repository_json, user_json
 
 DOCS = "https://docs.github.com/rest"
 LIST_DOCS = "https://docs.github.com/rest/issues/issues#list-repository-issues"
@@ -465,21 +465,10 @@ class Emulator:
     async def _repository(self, request: web.Request) -> web.Response:
         self._check_repo(request)
         api, config = api_base(request), self.config
-        url = "{}/repos/{}/{}".format(api, config.owner, config.repo)
         owner = dict(user_json(config.owner, api), type="Organization")
         open_count = len(self.sample.sorted_keys("created", "open"))
-        return json_response({
-            "id": REPO_ID, "node_id": node_id("Repository", REPO_ID), "name": config.repo,
-            "full_name": "{}/{}".format(config.owner, config.repo), "owner": owner,
-            "private": False, "html_url": "https://github.com/{}/{}".format(
-                config.owner, config.repo),
-            "description": "Emulated repository", "fork": False, "url": url,
-            "issues_url": url + "/issues{/number}", "labels_url": url + "/labels{/name}",
-            "created_at": iso(1401580800), "updated_at": iso(int(time.time())),
-            "pushed_at": iso(int(time.time())), "has_issues": True, "archived": False,
-            "disabled": False, "visibility": "public", "default_branch": "master",
-            "open_issues_count": open_count, "open_issues": open_count,
-        })
+        return json_response(repository_json(owner, config.repo, REPO_ID, api, open_count, 1401580800,
+                                             int(time.time())))
 
     async def _issues(self, request: web.Request) -> web.Response:
         self._check_repo(request)
@@ -647,8 +636,11 @@ class Emulator:
                                             "graphql": graphql}, "rate": core})
 
     async def _user(self, request: web.Request) -> web.Response:
-        return json_response(dict(user_json(USER_LOGIN, api_base(request)),
-                                  name="Emulator User", public_repos=1))
+        """GET /user: the token's account, as a public-user object."""
+        return json_response(dict(user_json(USER_LOGIN, api_base(request)), name="Emulator User", company=None,
+                                  blog="", location=None, email=None, hireable=None, bio=None, public_repos=1,
+                                  public_gists=0, followers=0, following=0, created_at=iso(1401580800),
+                                  updated_at=iso(1401580800)))
 
     # Admin
 
