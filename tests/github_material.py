@@ -15,7 +15,8 @@ import tarfile
 import jsonschema
 import pytest
 
-CACHE = pathlib.Path(os.environ.get("XDG_CACHE_HOME", pathlib.Path.home() / ".cache")) / "dffml-k8s-analysis" / "npm"
+CACHE_ROOT = pathlib.Path(os.environ.get("XDG_CACHE_HOME", pathlib.Path.home() / ".cache")) / "dffml-k8s-analysis"
+CACHE = CACHE_ROOT / "npm"
 PACKAGES = {
     "openapi": "@octokit/openapi@23.0.2",
     "webhooks": "@octokit/openapi-webhooks@12.1.0",

@@ -46,6 +46,7 @@ REPO_ID = 20580498
 CONFIGURABLE = ("latency_ms", "latency_spread_ms", "fault_rate", "drop_rate", "secondary_every",
                 "rate_limit", "rate_reset_s", "token")
 GRAPHQL_RATE_LIMIT = 5000
+PUBLIC_URL = web.AppKey("public_url", str)
 
 
 @dataclasses.dataclass
@@ -75,6 +76,7 @@ class EmulatorConfig:
     secondary_cpu_s: float = 90.0
     secondary_graphql_cpu_s: float = 60.0
     secondary_concurrency: int = 100
+    public_url: str = ""  # e.g. https://api.github.com: the API root the JSON bodies name
 
 
 class ApiError(Exception):
@@ -248,8 +250,8 @@ def lenient_choice(query, name: str, allowed: Tuple[str, ...]) -> str:
 
 
 def api_base(request: web.Request) -> str:
-    """The API root as the client reached it, e.g. ``http://127.0.0.1:5000``."""
-    return "{}://{}".format(request.scheme, request.host)
+    """The API root bodies name: ``public_url`` when configured, else as the client reached it."""
+    return request.app[PUBLIC_URL] or "{}://{}".format(request.scheme, request.host)
 
 
 def etag_matches(header: str, etag: str) -> bool:
@@ -281,6 +283,7 @@ class Emulator:
     def app(self) -> web.Application:
         """The aiohttp application serving the API and the admin routes."""
         app = web.Application(middlewares=[self._middleware])
+        app[PUBLIC_URL] = self.config.public_url
         repo = "/repos/{owner}/{repo}"
         issue = repo + r"/issues/{number:\d+}"
         comment = repo + r"/issues/comments/{id:\d+}"
