@@ -114,7 +114,7 @@ def test_workers_over_the_concurrency_cap_are_refused(emulator, tmp_path):
 def test_a_share_divides_every_budget():
     limits = Limits(share=4)
     assert limits.points("core") == 200 and limits.points("graphql") == 450
-    assert limits.response("core") == 20 and limits.max_in_flight == 6
+    assert limits.response("core") == 21.25 and limits.max_in_flight == 6
 
 
 def test_limits_from_the_environment_are_checked():

@@ -98,6 +98,7 @@ class SecondaryLimits:
         token, entry = ticket
         token.in_flight -= 1
         entry[1] = max(entry[1], seconds)
+        self.stats["response_s"] += entry[1]
 
     def reset_stats(self) -> None:
-        self.stats = {"secondary_limited": 0, "sent_while_limited": 0, "secondary_by_reason": {}}
+        self.stats = {"secondary_limited": 0, "sent_while_limited": 0, "secondary_by_reason": {}, "response_s": 0.0}
