@@ -1,7 +1,8 @@
 """GitHub's own published material, fetched with ``npm pack`` into a cache, for the tests.
 
 ``@octokit/openapi`` (the api.github.com OpenAPI description), ``@octokit/openapi-webhooks``
-(the webhook payloads) and ``@octokit/fixtures`` (recorded exchanges with api.github.com).
+(the webhook payloads' schemas), ``@octokit/webhooks-examples`` (payloads GitHub sent) and
+``@octokit/fixtures`` (recorded exchanges with api.github.com).
 Tests that need them skip, saying why, where npm or the registry is not available.
 """
 import functools
@@ -21,6 +22,7 @@ PACKAGES = {
     "openapi": "@octokit/openapi@23.0.2",
     "webhooks": "@octokit/openapi-webhooks@12.1.0",
     "fixtures": "@octokit/fixtures@23.1.2",
+    "webhook-examples": "@octokit/webhooks-examples@7.6.1",
 }
 
 
@@ -92,12 +94,34 @@ def response_errors(method: str, path: str, status: int, body) -> list:
     return sorted(_messages(_validator(document, pointer), body))
 
 
-def webhook_errors(event: str, action: str, payload) -> list:
+def webhook_errors(event: str, action, payload) -> list:
     """What is wrong with ``payload`` as GitHub's ``event`` webhook with ``action``."""
     document = _description("webhooks")
-    name = f"{event.replace('_', '-')}-{action}"
+    name = event.replace("_", "-") + (f"-{action.replace('_', '-')}" if action else "")
     return sorted(_messages(_validator(document, f"#/webhooks/{name}/post/requestBody/content/application~1json/schema"),
                             payload))
+
+
+def webhook_payload(event: str, action: str = None) -> dict:
+    """A payload GitHub sent for ``event``, valid against today's schema for ``event`` and ``action``.
+
+    Recorded examples of ``action`` come first; older examples lack newer fields, so the first
+    that validates is taken, another action's turned into ``action`` if need be.
+    """
+    with open(package("webhook-examples") / "api.github.com" / "index.json") as fh:
+        (examples,) = [entry["examples"] for entry in json.load(fh) if entry["name"] == event]
+    ordered = sorted(examples, key=lambda example: example.get("action") != action)
+    errors = []
+    for example in ordered:
+        payload = json.loads(json.dumps(example))
+        if action is not None and payload.get("action") != action:
+            payload["action"] = action
+            if action == "edited":
+                payload["changes"] = {"body": {"from": ""}}
+        errors = webhook_errors(event, action, payload)
+        if not errors:
+            return payload
+    raise AssertionError(f"no example of {event} {action} validates: {errors[:3]}")
 
 
 def _messages(validator, body) -> list:

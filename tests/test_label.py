@@ -16,6 +16,7 @@ from dffml_k8s_analysis.records import parse
 from dffml_k8s_analysis.serve.service import ServeConfig, running
 
 from conftest import BUG, OTHER, REPO, admin, run_cli
+from github_material import webhook_errors, webhook_payload
 
 SECRET = "test-webhook-secret"
 MUTATING = {"labels_add", "labels_set", "label_remove", "comment_create", "comment_edit", "comment_delete"}
@@ -25,6 +26,19 @@ START_LABELS = ["sig/node", "size/S"]
 @pytest.fixture(scope="module")
 def predictor(model_dir):
     return artifacts.load_predictor(model_dir)
+
+
+def payload(note, action="opened", event="pull_request", number=1, repo=REPO):
+    """A webhook GitHub sent (``@octokit/webhooks-examples``, valid against its schema) about ``number``."""
+    data = webhook_payload(event, None if event == "ping" else action)
+    member = {"pull_request": "pull_request", "issues": "issue", "issue_comment": "issue"}.get(event)
+    if member:
+        data[member].update(number=number, body=f"**Does this PR introduce a user-facing change?**\n"
+                                                f"```release-note\n{note}\n```\n")
+    data["repository"].update(full_name=repo, name=repo.split("/")[1])
+    data["repository"]["owner"]["login"] = repo.split("/")[0]
+    assert webhook_errors(event, None if event == "ping" else action, data) == []
+    return data
 
 
 class Bot:
@@ -40,11 +54,7 @@ class Bot:
 
     def deliver(self, note, action="opened", event="pull_request", number=None, secret=SECRET, signature=None,
                 raw=None, repo=REPO):
-        member = {"pull_request": "pull_request", "issues": "issue"}.get(event, "pull_request")
-        body = f"**Does this PR introduce a user-facing change?**\n```release-note\n{note}\n```\n"
-        data = {"action": action, member: {"number": number or self.number, "body": body},
-                "repository": {"full_name": repo}}
-        raw = json.dumps(data).encode() if raw is None else raw
+        raw = json.dumps(payload(note, action, event, number or self.number, repo)).encode() if raw is None else raw
         headers = {"X-GitHub-Event": event, "Content-Type": "application/json"}
         if signature is None:
             signature = Secret(secret).sign(raw)
@@ -124,8 +134,7 @@ def test_issues_events_are_labelled_too(bot):
 
 @pytest.mark.parametrize("how", ["wrong secret", "missing", "tampered", "sha1 form", "garbage"])
 def test_bad_signatures_get_401_and_no_github_call(bot, how):
-    raw = json.dumps({"action": "opened", "pull_request": {"number": bot.number, "body": BUG},
-                      "repository": {"full_name": REPO}}).encode()
+    raw = json.dumps(payload(BUG, number=bot.number)).encode()
     signature = {
         "wrong secret": Secret("another").sign(raw),
         "missing": "",
@@ -144,7 +153,7 @@ def test_bad_signatures_get_401_and_no_github_call(bot, how):
     ("ping", "opened", REPO, "event 'ping' is not handled"),
     ("issue_comment", "created", REPO, "event 'issue_comment' is not handled"),
     ("pull_request", "closed", REPO, "pull_request action 'closed' is not handled"),
-    ("pull_request", "labeled", REPO, "pull_request action 'labeled' is not handled"),
+    ("pull_request", "ready_for_review", REPO, "pull_request action 'ready_for_review' is not handled"),
     ("pull_request", "opened", "someone/else", "repository someone/else is not kubernetes/kubernetes"),
 ])
 def test_other_events_are_ignored_with_2xx(bot, event, action, repo, reason):
@@ -193,8 +202,7 @@ def test_github_unreachable_answers_502_naming_it(model_dir):  # noqa: F811
         probe.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
     config = ServeConfig(str(model_dir), base_url=closed, secret=Secret(SECRET))
-    raw = json.dumps({"action": "opened", "pull_request": {"number": 1, "body": BUG},
-                      "repository": {"full_name": REPO}}).encode()
+    raw = json.dumps(payload(BUG)).encode()
     with running(config) as url:
         answer = requests.post(url + "/webhook", data=raw, headers={
             "X-GitHub-Event": "pull_request", SIGNATURE_HEADER: Secret(SECRET).sign(raw)})
