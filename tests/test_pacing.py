@@ -170,3 +170,13 @@ def test_points_are_spaced_evenly():
         pass
     assert pacer._delay(clock.now, "core", 1) == (pytest.approx(0.1), "600 points per window")
     assert pacer._delay(clock.now, "graphql", 1) == (0.0, "")
+
+
+def test_closers_are_paced_on_graphqls_own_budget(emulator, tmp_path, monkeypatch):
+    server = limited_emulator(emulator, items=1500, secondary_graphql_points=4)
+    pace(monkeypatch, rest_points=25, response_s=1.2, graphql_points=3, concurrency=4)
+    store = tmp_path / "k.sqlite"
+    assert export(server.url, store, "--workers", "4", "--closers") == 0
+    stats = admin(server, "GET", "stats")
+    assert stats["by_route"]["graphql"] >= 10  # more than one window's GraphQL budget
+    assert stats["secondary_limited"] == 0 and stats["graphql_remaining"] == 5000 - stats["by_route"]["graphql"]

@@ -33,6 +33,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="fraction of requests whose connection is dropped")
     parser.add_argument("--secondary-every", type=int, default=defaults.secondary_every,
                         help="every Kth request hits a secondary rate limit")
+    parser.add_argument("--latency-spread-ms", type=float, default=defaults.latency_spread_ms,
+                        help="latency uniform in --latency-ms +- this (seeded)")
+    parser.add_argument("--no-secondary-limits", action="store_true",
+                        help="do not enforce GitHub's secondary limits (900 points and 90 s of response "
+                        "time per window, 100 concurrent requests)")
+    parser.add_argument("--secondary-window", type=float, default=defaults.secondary_window_s,
+                        help="seconds of the secondary limits' rolling window (GitHub: 60)")
+    parser.add_argument("--public-url", default="", help="the API root the bodies name, e.g. https://api.github.com")
     parser.add_argument("--no-notes", action="store_true",
                         help="generate release notes instead of using the real ones")
 
@@ -43,7 +51,9 @@ def main(args: argparse.Namespace) -> int:
         items=args.items, seed=args.seed, use_notes=not args.no_notes,
         latency_ms=args.latency_ms, rate_limit=args.rate_limit,
         rate_reset_s=args.rate_reset, token=args.token, fault_rate=args.fault_rate,
-        drop_rate=args.drop_rate, secondary_every=args.secondary_every)
+        drop_rate=args.drop_rate, secondary_every=args.secondary_every,
+        latency_spread_ms=args.latency_spread_ms, secondary_limits=not args.no_secondary_limits,
+        secondary_window_s=args.secondary_window, public_url=args.public_url)
     asyncio.run(serve_forever(Emulator(config), args.host, args.port, args.portfile))
     return 0
 
