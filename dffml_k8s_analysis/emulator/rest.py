@@ -67,16 +67,17 @@ class EmulatorConfig:
     secondary_every: int = 0
     secondary_retry_after: int = 1
     large_listing: int = 10000
-    # GitHub's secondary limits (see .secondary); window_s shortens the minute in tests
-    latency_spread_ms: float = 0.0  # latency uniform in latency_ms +- this (seeded)
+    # GitHub's secondary limits (see .secondary), per rolling window (a minute; shorter in tests):
+    # points (a GET costs 1, a write 5, a GraphQL query 1), seconds of response time, requests in flight
     secondary_limits: bool = True
+    latency_spread_ms: float = 0.0  # latency uniform in latency_ms +- this (seeded)
     secondary_window_s: float = 60.0
     secondary_points: int = 900
     secondary_graphql_points: int = 2000
+    public_url: str = ""  # e.g. https://api.github.com: the API root the JSON bodies name
     secondary_cpu_s: float = 90.0
     secondary_graphql_cpu_s: float = 60.0
     secondary_concurrency: int = 100
-    public_url: str = ""  # e.g. https://api.github.com: the API root the JSON bodies name
 
 
 class ApiError(Exception):
