@@ -59,6 +59,7 @@ class Budget:
     def __init__(self):
         self.lock = threading.Lock()
         self.seen: Dict[str, Tuple[int, Optional[int], float]] = {}  # resource -> remaining, limit, reset
+        self.logged: Dict[str, float] = {}  # resource -> the reset last waited for
         self.requests = 0
 
     @property
@@ -84,8 +85,12 @@ class Budget:
         with self.lock:
             remaining, _, reset = self.seen.get(resource, (None, None, 0.0))
             delay = reset - time.time() + 1 if remaining == 0 else 0
+            first = delay > 0 and self.logged.get(resource) != reset  # one line per reset, not per thread
+            if first:
+                self.logged[resource] = reset
         if delay > 0:
-            LOGGER.warning("%s rate limit spent: waiting %.0f s for the reset", resource, delay)
+            if first:
+                LOGGER.warning("%s rate limit spent: waiting %.0f s for the reset", resource, delay)
             time.sleep(delay)
             with self.lock:
                 self.seen.pop(resource, None)
