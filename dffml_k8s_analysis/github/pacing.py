@@ -93,8 +93,6 @@ class Pacer:
         self.estimate = 0.5  # seconds a request is expected to take; learnt as they finish
         self.blocked_until = 0.0
         self.strikes = 0
-        self.limited = 0  # secondary-limit answers received
-        self.waited = 0.0  # seconds spent waiting for admission
 
     @contextlib.contextmanager
     def request(self, resource: str = "core", cost: float = 1.0):
@@ -110,7 +108,6 @@ class Pacer:
                 self.cond.notify_all()
 
     def _admit(self, resource: str, cost: float) -> _Entry:
-        started = self.clock()
         logged = False
         with self.cond:
             while True:
@@ -127,7 +124,6 @@ class Pacer:
             self.in_flight += 1
             entry = _Entry(now, resource)
             self.ledger.append(entry)
-            self.waited += now - started
             return entry
 
     def _delay(self, now: float, resource: str, cost: float) -> Tuple[float, str]:
@@ -164,7 +160,6 @@ class Pacer:
     def secondary_limit(self, status: int, retry_after: Optional[str], what: str) -> float:
         """Stop every request after a secondary-limit answer; return the wait in seconds."""
         with self.cond:
-            self.limited += 1
             try:
                 wait = max(float(retry_after), 1.0)
                 reason = f"Retry-After {retry_after}"
