@@ -140,7 +140,7 @@ def test_without_retry_after_the_wait_is_a_window_then_doubles_and_is_logged_onc
         assert pacer.secondary_limit(429, None, "/x") == 60
         assert pacer.secondary_limit(429, None, "/x") == 120  # a second answer to a request already sent
         assert len(caplog.messages) == 1 and "no Retry-After" in caplog.messages[0]
-        assert pacer._delay(clock.now, "core", 1) == (120, "secondary rate limit")
+        assert pacer._delay(clock.now, "core") == (120, "secondary rate limit")
         clock.now += 121
         assert pacer.secondary_limit(403, "7", "/x") == 7
         assert len(caplog.messages) == 2 and "Retry-After 7" in caplog.messages[1]
@@ -156,11 +156,11 @@ def test_response_time_of_the_window_holds_the_next_request_back():
         with pacer.request():
             clock.now += 0.6
     # 1.8 s used in the window, the estimate is about 0.56 s: wait until the first leaves
-    delay, reason = pacer._delay(clock.now, "core", 1)
+    delay, reason = pacer._delay(clock.now, "core")
     assert reason == "2 s of response time per window"
     assert delay == pytest.approx(60 - 1.8, abs=0.01)
     clock.now += delay
-    assert pacer._delay(clock.now, "core", 1) == (0.0, "")
+    assert pacer._delay(clock.now, "core") == (0.0, "")
 
 
 def test_points_are_spaced_evenly():
@@ -168,8 +168,8 @@ def test_points_are_spaced_evenly():
     pacer = Pacer(Limits(window_s=60, rest_points=600), clock)
     with pacer.request():
         pass
-    assert pacer._delay(clock.now, "core", 1) == (pytest.approx(0.1), "600 points per window")
-    assert pacer._delay(clock.now, "graphql", 1) == (0.0, "")
+    assert pacer._delay(clock.now, "core") == (pytest.approx(0.1), "600 points per window")
+    assert pacer._delay(clock.now, "graphql") == (0.0, "")
 
 
 def test_closers_are_paced_on_graphqls_own_budget(emulator, tmp_path, monkeypatch):

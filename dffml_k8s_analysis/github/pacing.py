@@ -112,7 +112,7 @@ class Pacer:
         with self.cond:
             while True:
                 now = self.clock()
-                delay, reason = self._delay(now, resource, cost)
+                delay, reason = self._delay(now, resource)
                 if delay <= 0:
                     break
                 if not logged and delay >= 1:
@@ -126,7 +126,7 @@ class Pacer:
             self.ledger.append(entry)
             return entry
 
-    def _delay(self, now: float, resource: str, cost: float) -> Tuple[float, str]:
+    def _delay(self, now: float, resource: str) -> Tuple[float, str]:
         """Seconds to wait before a request may leave (0: now), and why."""
         if now < self.blocked_until:
             return self.blocked_until - now, "secondary rate limit"
