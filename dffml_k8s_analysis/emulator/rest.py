@@ -3,8 +3,9 @@
 It serves a deterministic :class:`~dffml_k8s_analysis.emulator.sample.Sample` with GitHub's
 semantics: issue listing with filters, page and cursor pagination and the
 large-dataset page limit, comments and labels, ETags and conditional requests,
-the primary rate limit (``X-RateLimit-*`` headers, 403 when spent), secondary rate
-limits, token checks, latency, 502 faults and dropped connections.
+the primary rate limits of REST and GraphQL (``X-RateLimit-*`` headers, 403 when
+spent), GitHub's secondary limits (:mod:`.secondary`) and injected ones, the paths
+under ``/repositories/{id}``, token checks, latency, 502 faults and dropped connections.
 
 ``/_emulator/`` routes inspect and steer it (stats, touch items, change config).
 """
