@@ -212,7 +212,7 @@ def translated(what: str, unreachable: str):
         message = error.data.get("message") if isinstance(error.data, dict) else error.data
         if isinstance(error.data, dict) and error.data.get("errors"):
             message = "; ".join(str(e.get("message", e)) for e in error.data["errors"])
-        transient = error.status >= 500 or isinstance(error, github.RateLimitExceededException)
+        transient = error.status >= 500 or error.status == 429 or isinstance(error, github.RateLimitExceededException)
         raise GitHubError(f"GitHub answered {error.status} to {what}: {message}", transient) from None
     except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
         raise GitHubError(f"cannot reach {unreachable}: {type(error).__name__}", transient=True) from None
