@@ -77,6 +77,7 @@ async def plan_export(
     """
     if workers < 1:
         raise export.GitHubError(f"workers must be at least 1, got {workers}")
+    export.check_workers(workers)
     shard = None
     if shards:
         try:

@@ -22,8 +22,8 @@ ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 @pytest.fixture(scope="module")
 def big():
-    """A 12,000-item emulator shared by the read-only tests."""
-    with running(EmulatorConfig(items=12000, use_notes=False)) as server:
+    """A 12,000-item emulator shared by the read-only tests (unpaced: no secondary limits)."""
+    with running(EmulatorConfig(items=12000, use_notes=False, secondary_limits=False)) as server:
         yield server
 
 
@@ -130,7 +130,7 @@ def test_labels_filter_requires_all_labels(big, http):
 
 @pytest.mark.parametrize("params, field", [
     ({"state": "bogus"}, "state"), ({"since": "yesterday"}, "since"),
-    ({"per_page": "ten"}, "per_page"), ({"sort": "stars"}, "sort"),
+    ({"per_page": "ten"}, "per_page"),
     ({"direction": "up"}, "direction"), ({"after": "not-a-cursor"}, "after"),
 ])
 def test_invalid_parameters_give_422(big, http, params, field):
@@ -139,6 +139,28 @@ def test_invalid_parameters_give_422(big, http, params, field):
     body = response.json()
     assert body["message"] == "Validation Failed"
     assert body["errors"][0]["field"] == field
+
+
+def test_an_invalid_sort_is_ignored_as_on_github(big, http):
+    params = {"state": "all", "per_page": 10}
+    assert http.get(big.url + ISSUES, params=dict(params, sort="stars")).json() == \
+        http.get(big.url + ISSUES, params=params).json()
+
+
+def test_repository_id_paths_serve_the_same_and_a_cursor_wins_over_a_page(big, http):
+    repository = http.get(big.url + "/repos/kubernetes/kubernetes").json()
+    by_id = big.url + "/repositories/{}".format(repository["id"])
+    assert http.get(by_id).json()["full_name"] == "kubernetes/kubernetes"
+    params = {"state": "all", "per_page": 100, "sort": "updated", "direction": "asc"}
+    first = http.get(by_id + "/issues", params=params)
+    assert first.json() == http.get(big.url + ISSUES, params=params).json()
+    after = urllib.parse.parse_qs(urllib.parse.urlparse(first.links["next"]["url"]).query)["after"][0]
+    # a link shaped like GitHub's: the cursor and a page number; far past page 100, no 422
+    second = http.get(by_id + "/issues", params=dict(params, after=after, page=150))
+    assert second.status_code == 200
+    assert second.json() == http.get(first.links["next"]["url"]).json()
+    assert http.get(by_id + "/issues/7").json()["number"] == 7
+    assert http.get(big.url + "/repositories/1/issues").status_code == 404
 
 
 def test_unknown_repository_and_item_give_404(big, http):
@@ -246,23 +268,33 @@ def test_labels_add_and_remove_with_encoded_slash(small, http):
     assert [label["name"] for label in http.get(url).json()] == ["area/kubelet"]
 
 
+def test_comment_counts_match_the_comment_listings(small, http):
+    for item in http.get(small.url + ISSUES, params={"state": "all", "per_page": 100}).json()[:40]:
+        listed = http.get(item["comments_url"], params={"per_page": 100}).json()
+        assert len(listed) == item["comments"], item["number"]
+        assert all(c["issue_url"] == item["url"] and item["created_at"] <= c["created_at"] <= item["updated_at"]
+                   for c in listed)
+
+
 def test_comments_create_edit_delete(small, http):
     url = small.url + ISSUES + "/9/comments"
+    existing = [c["body"] for c in http.get(url, params={"per_page": 100}).json()]
+    assert len(existing) == http.get(small.url + ISSUES + "/9").json()["comments"]
     created = http.post(url, json={"body": "first"})
     assert created.status_code == 201
     comment = created.json()
     assert comment["body"] == "first" and comment["issue_url"].endswith("/issues/9")
     http.post(url, json={"body": "second"})
-    assert [c["body"] for c in http.get(url).json()] == ["first", "second"]
-    assert http.get(small.url + ISSUES + "/9").json()["comments"] == 2
+    assert [c["body"] for c in http.get(url, params={"per_page": 100}).json()] == existing + ["first", "second"]
+    assert http.get(small.url + ISSUES + "/9").json()["comments"] == len(existing) + 2
     edited = http.patch(comment["url"], json={"body": "changed"})
     assert edited.json()["body"] == "changed"
     assert http.delete(comment["url"]).status_code == 204
     assert http.get(comment["url"]).status_code == 404
-    assert [c["body"] for c in http.get(url).json()] == ["second"]
+    assert [c["body"] for c in http.get(url, params={"per_page": 100}).json()] == existing + ["second"]
     assert http.post(url, json={"text": "x"}).status_code == 422
-    paged = http.get(url, params={"per_page": 1, "page": 1})
-    assert len(paged.json()) == 1 and "next" not in paged.links
+    paged = http.get(url, params={"per_page": 1, "page": len(existing) + 1})
+    assert [c["body"] for c in paged.json()] == ["second"] and "next" not in paged.links
 
 
 def test_writes_bump_updated_at_for_since_queries(small, http):

@@ -14,6 +14,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from dffml_k8s_analysis.github.pacing import Limits
 from dffml_k8s_analysis.model import tuning
 from dffml_k8s_analysis.store.sqlite import Store
 
@@ -188,6 +189,10 @@ def test_export_job_shards_match_its_input_and_stay_under_githubs_concurrency_li
     assert spec["completions"] == int(inputs["export.shards"]) > 1
     assert spec["parallelism"] < spec["completions"]
     assert spec["parallelism"] * int(inputs["export.workers"]) <= MAX_CONCURRENT_REQUESTS
+    # the pods divide the token's pacing budget between them, and each pod's workers fit its share
+    (share,) = [var for var in container["env"] if var["name"] == "GITHUB_PACE_SHARE"]
+    assert int(share["value"]) == spec["parallelism"]
+    assert int(inputs["export.workers"]) <= Limits.from_env({"GITHUB_PACE_SHARE": share["value"]}).max_in_flight
     assert "{index}" in inputs["export.store"]
     assert inputs["export.until"] == "$(EXPORT_UNTIL)"
     (until,) = [var for var in container["env"] if var["name"] == "EXPORT_UNTIL"]

@@ -18,6 +18,7 @@ from dffml_k8s_analysis.serve.deliveries import settled
 from dffml_k8s_analysis.serve.service import ServeConfig, running
 
 from conftest import BUG, OTHER, REPO, admin, run_cli, serve_process
+from github_material import webhook_errors, webhook_payload
 
 SECRET = "test-webhook-secret"
 MUTATING = {"labels_add", "labels_set", "label_remove", "comment_create", "comment_edit", "comment_delete"}
@@ -31,6 +32,20 @@ def predictor(model_dir):
 
 def note_body(note):
     return f"**Does this PR introduce a user-facing change?**\n```release-note\n{note}\n```\n"
+
+
+def payload(note, action="opened", event="pull_request", number=1, repo=REPO, updated_at=None):
+    """A webhook GitHub sent (``@octokit/webhooks-examples``, valid against its schema) about ``number``."""
+    data = webhook_payload(event, None if event == "ping" else action)
+    member = {"pull_request": "pull_request", "issues": "issue", "issue_comment": "issue"}.get(event)
+    if member:
+        data[member].update(number=number, body=note_body(note))
+        if updated_at:
+            data[member]["updated_at"] = updated_at
+    data["repository"].update(full_name=repo, name=repo.split("/")[1])
+    data["repository"]["owner"]["login"] = repo.split("/")[0]
+    assert webhook_errors(event, None if event == "ping" else action, data) == []
+    return data
 
 
 class Bot:
@@ -49,12 +64,8 @@ class Bot:
         number = number or self.number
         if edit and note is not None:
             self.sample.set_body(number, note_body(note), time.time())
-        member = {"pull_request": "pull_request", "issues": "issue"}.get(event, "pull_request")
         item = self.sample.item(number, "") if 1 <= number <= self.sample.count else {}
-        data = {"action": action, member: {"number": number, "body": note_body(note),
-                                           "updated_at": item.get("updated_at")},
-                "repository": {"full_name": repo}}
-        return json.dumps(data).encode()
+        return json.dumps(payload(note, action, event, number, repo, item.get("updated_at"))).encode()
 
     def deliver(self, note=None, action="opened", event="pull_request", number=None, secret=SECRET, signature=None,
                 raw=None, repo=REPO, delivery=None, edit=True):
@@ -155,8 +166,7 @@ def test_issues_events_are_labelled_too(bot):
 
 @pytest.mark.parametrize("how", ["wrong secret", "missing", "tampered", "sha1 form", "garbage"])
 def test_bad_signatures_get_401_and_no_github_call(bot, how):
-    raw = json.dumps({"action": "opened", "pull_request": {"number": bot.number, "body": BUG},
-                      "repository": {"full_name": REPO}}).encode()
+    raw = json.dumps(payload(BUG, number=bot.number)).encode()
     signature = {
         "wrong secret": Secret("another").sign(raw),
         "missing": "",
@@ -175,7 +185,7 @@ def test_bad_signatures_get_401_and_no_github_call(bot, how):
     ("ping", "opened", REPO, "event 'ping' is not handled"),
     ("issue_comment", "created", REPO, "event 'issue_comment' is not handled"),
     ("pull_request", "closed", REPO, "pull_request action 'closed' is not handled"),
-    ("pull_request", "labeled", REPO, "pull_request action 'labeled' is not handled"),
+    ("pull_request", "ready_for_review", REPO, "pull_request action 'ready_for_review' is not handled"),
     ("pull_request", "opened", "someone/else", "repository someone/else is not kubernetes/kubernetes"),
 ])
 def test_other_events_are_ignored_with_2xx(bot, event, action, repo, reason):
@@ -227,8 +237,7 @@ def test_github_unreachable_is_a_failed_delivery_naming_it(model_dir, tmp_path):
         closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
     config = ServeConfig(str(model_dir), base_url=closed, secret=Secret(SECRET), state=str(tmp_path / "bot.sqlite"),
                          retry_backoff_s=0.05)
-    raw = json.dumps({"action": "opened", "pull_request": {"number": 1, "body": BUG},
-                      "repository": {"full_name": REPO}}).encode()
+    raw = json.dumps(payload(BUG)).encode()
     with running(config) as url:
         answer = requests.post(url + "/webhook", data=raw, headers={
             "X-GitHub-Event": "pull_request", SIGNATURE_HEADER: Secret(SECRET).sign(raw), DELIVERY_HEADER: "d-1"})

@@ -40,6 +40,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "listings over 10,000 items)")
     parser.add_argument("--since-exclusive", action="store_true",
                         help="since means strictly after (GitHub documents at or after)")
+    parser.add_argument("--latency-spread-ms", type=float, default=defaults.latency_spread_ms,
+                        help="latency uniform in --latency-ms +- this (seeded)")
+    parser.add_argument("--no-secondary-limits", action="store_true",
+                        help="do not enforce GitHub's secondary limits (900 points and 90 s of response "
+                        "time per window, 100 concurrent requests)")
+    parser.add_argument("--secondary-window", type=float, default=defaults.secondary_window_s,
+                        help="seconds of the secondary limits' rolling window (GitHub: 60)")
+    parser.add_argument("--public-url", default="", help="the API root the bodies name, e.g. https://api.github.com")
     parser.add_argument("--no-notes", action="store_true",
                         help="generate release notes instead of using the real ones")
 
@@ -51,7 +59,9 @@ def main(args: argparse.Namespace) -> int:
         latency_ms=args.latency_ms, rate_limit=args.rate_limit,
         rate_reset_s=args.rate_reset, token=args.token, fault_rate=args.fault_rate,
         drop_rate=args.drop_rate, secondary_every=args.secondary_every, link_style=args.link_style,
-        page_offset_limit=args.page_offset_limit, since_exclusive=args.since_exclusive)
+        page_offset_limit=args.page_offset_limit, since_exclusive=args.since_exclusive,
+        latency_spread_ms=args.latency_spread_ms, secondary_limits=not args.no_secondary_limits,
+        secondary_window_s=args.secondary_window, public_url=args.public_url)
     asyncio.run(serve_forever(Emulator(config), args.host, args.port, args.portfile))
     return 0
 

@@ -3,8 +3,9 @@
 It serves a deterministic :class:`~dffml_k8s_analysis.emulator.sample.Sample` with GitHub's
 semantics: issue listing with filters, page and cursor pagination and the
 large-dataset page limit, comments and labels, ETags and conditional requests,
-the primary rate limit (``X-RateLimit-*`` headers, 403 when spent), secondary rate
-limits, token checks, latency, 502 faults and dropped connections.
+the primary rate limits of REST and GraphQL (``X-RateLimit-*`` headers, 403 when
+spent), GitHub's secondary limits (:mod:`.secondary`) and injected ones, the paths
+under ``/repositories/{id}``, token checks, latency, 502 faults and dropped connections.
 
 ``/_emulator/`` routes inspect and steer it (stats, touch items, change config).
 """
@@ -28,8 +29,8 @@ from aiohttp import web
 from .. import background
 from ..http_limits import BodyTimeout, read_body, start_site
 from ..records import shared_data
-from . import graphql
-from .sample import Sample, iso, label_json, node_id, user_json
+from . import graphql, secondary
+from .sample import Sample, iso, label_json, repository_json, user_json
 
 DOCS = "https://docs.github.com/rest"
 LIST_DOCS = "https://docs.github.com/rest/issues/issues#list-repository-issues"
@@ -39,16 +40,16 @@ SECONDARY_DOCS = ("https://docs.github.com/rest/overview/rate-limits-for-the-res
 RATE_MESSAGE = ("API rate limit exceeded for user ID 1. (But here's the good news: "
                 "Authenticated requests get a higher rate limit. Check out the "
                 "documentation for more details.)")
-SECONDARY_MESSAGE = ("You have exceeded a secondary rate limit. Please wait a few minutes "
-                     "before you try again.")
+SECONDARY_MESSAGE = secondary.MESSAGE
 LARGE_PAGE_MESSAGE = ("Pagination with the page parameter is not supported for large "
                       "datasets, please use cursor based pagination (after/before)")
 USER_LOGIN = "emulator-user"
 REPO_ID = 20580498
-CONFIGURABLE = ("latency_ms", "fault_rate", "drop_rate", "secondary_every",
-                "rate_limit", "rate_reset_s", "token", "link_style", "page_offset_limit",
-                "since_exclusive")
+CONFIGURABLE = ("latency_ms", "latency_spread_ms", "fault_rate", "drop_rate", "secondary_every",
+                "rate_limit", "rate_reset_s", "token", "link_style", "page_offset_limit", "since_exclusive")
 LINK_STYLES = ("cursor", "page")
+GRAPHQL_RATE_LIMIT = 5000
+PUBLIC_URL = web.AppKey("public_url", str)
 
 
 @dataclasses.dataclass
@@ -76,6 +77,17 @@ class EmulatorConfig:
     page_offset_limit: int = 0
     # ``since`` as strictly after (a 2026 report) instead of at or after (the docs)
     since_exclusive: bool = False
+    # GitHub's secondary limits (see .secondary), per rolling window (a minute; shorter in tests):
+    # points (a GET costs 1, a write 5, a GraphQL query 1), seconds of response time, requests in flight
+    secondary_limits: bool = True
+    latency_spread_ms: float = 0.0  # latency uniform in latency_ms +- this (seeded)
+    secondary_window_s: float = 60.0
+    secondary_points: int = 900
+    secondary_graphql_points: int = 2000
+    public_url: str = ""  # e.g. https://api.github.com: the API root the JSON bodies name
+    secondary_cpu_s: float = 90.0
+    secondary_graphql_cpu_s: float = 60.0
+    secondary_concurrency: int = 100
 
 
 class ApiError(Exception):
@@ -173,7 +185,7 @@ class ListQuery:
         labels = [name.strip() for name in query.get("labels", "").split(",") if name.strip()]
         return cls(
             state=choice_param(query, "state", ("open", "closed", "all")),
-            sort=choice_param(query, "sort", ("created", "updated", "comments")),
+            sort=lenient_choice(query, "sort", ("created", "updated", "comments")),
             direction=choice_param(query, "direction", ("desc", "asc")),
             since=parse_since(query["since"]) if "since" in query else None,
             labels=labels,
@@ -192,16 +204,16 @@ def page_size(query) -> int:
 def window(sel, query: ListQuery, cursor: Optional[int]) -> Tuple[int, int]:
     """Index range [a, b) of the ascending keys ``sel`` that the requested page shows."""
     size, per_page, ascending = len(sel), query.per_page, query.direction == "asc"
-    if query.page is not None:
-        skip = (query.page - 1) * per_page
-        a, b = (skip, skip + per_page) if ascending else (size - skip - per_page, size - skip)
-    elif cursor is not None:
+    if cursor is not None:  # a cursor wins over a page number, as on GitHub
         if (query.after is not None) == ascending:  # towards higher keys
             a = bisect.bisect_right(sel, cursor)
             b = a + per_page
         else:
             b = bisect.bisect_left(sel, cursor)
             a = b - per_page
+    elif query.page is not None:
+        skip = (query.page - 1) * per_page
+        a, b = (skip, skip + per_page) if ascending else (size - skip - per_page, size - skip)
     else:
         a, b = (0, per_page) if ascending else (size - per_page, size)
     a = min(max(a, 0), size)
@@ -235,9 +247,22 @@ def cursor_link(request: web.Request, rel: str, name: str, cursor: str) -> Tuple
     return rel, str(request.url.with_query(query))
 
 
+def by_repository_id(routes: List[web.RouteDef], prefix: str) -> List[web.RouteDef]:
+    """The routes under ``prefix`` again under ``/repositories/{id}``, where GitHub's links point."""
+    return [web.RouteDef(route.method, r"/repositories/{repository_id:\d+}" + route.path[len(prefix):], route.handler,
+                         dict(route.kwargs, name=route.kwargs["name"] + "_by_id"))
+            for route in routes if route.path.startswith(prefix)]
+
+
+def lenient_choice(query, name: str, allowed: Tuple[str, ...]) -> str:
+    """A parameter GitHub ignores when invalid: ``allowed[0]`` then."""
+    value = query.get(name, allowed[0])
+    return value if value in allowed else allowed[0]
+
+
 def api_base(request: web.Request) -> str:
-    """The API root as the client reached it, e.g. ``http://127.0.0.1:5000``."""
-    return "{}://{}".format(request.scheme, request.host)
+    """The API root bodies name: ``public_url`` when configured, else as the client reached it."""
+    return request.app[PUBLIC_URL] or "{}://{}".format(request.scheme, request.host)
 
 
 def etag_matches(header: str, etag: str) -> bool:
@@ -255,18 +280,25 @@ class Emulator:
         self.sample = Sample(self.config.items, self.config.seed, self.config.owner,
                              self.config.repo, notes)
         self._faults = random.Random(self.config.seed + 7919)
+        self._latencies = random.Random(self.config.seed + 104729)
         self._sequence = 0
         self._remaining = self.config.rate_limit
+        self._graphql_remaining = GRAPHQL_RATE_LIMIT
         self._reset = time.time() + self.config.rate_reset_s
+        config = self.config
+        self.secondary = secondary.SecondaryLimits(
+            config.secondary_window_s, config.secondary_points, config.secondary_graphql_points,
+            config.secondary_cpu_s, config.secondary_graphql_cpu_s, config.secondary_concurrency)
         self.reset_stats()
 
     def app(self) -> web.Application:
         """The aiohttp application serving the API and the admin routes."""
         app = web.Application(middlewares=[self._middleware])
+        app[PUBLIC_URL] = self.config.public_url
         repo = "/repos/{owner}/{repo}"
         issue = repo + r"/issues/{number:\d+}"
         comment = repo + r"/issues/comments/{id:\d+}"
-        app.add_routes([
+        routes = [
             web.get(repo, self._repository, name="repo"),
             web.get(repo + "/issues", self._issues, name="issues_list"),
             web.get(issue, self._issue, name="issue"),
@@ -288,7 +320,8 @@ class Emulator:
             web.patch("/_emulator/config", self._admin_config),
             web.get("/_emulator/items", self._admin_items),
             web.get("/_emulator/dump", self._admin_dump),
-        ])
+        ]
+        app.add_routes(routes + by_repository_id(routes, repo))
         return app
 
     # Budget, faults and statistics
@@ -296,6 +329,7 @@ class Emulator:
     def reset_stats(self) -> None:
         """Zero the request counters."""
         self.stats = {"requests": 0, "dropped": 0, "by_status": {}, "by_route": {}}
+        self.secondary.reset_stats()
 
     def _count(self, route: str, status: int) -> None:
         self.stats["requests"] += 1
@@ -309,13 +343,21 @@ class Emulator:
             periods = math.floor((now - self._reset) / self.config.rate_reset_s) + 1
             self._reset += periods * self.config.rate_reset_s
             self._remaining = self.config.rate_limit
+            self._graphql_remaining = GRAPHQL_RATE_LIMIT
 
-    def _rate_headers(self) -> dict:
-        return {"X-RateLimit-Limit": str(self.config.rate_limit),
-                "X-RateLimit-Remaining": str(self._remaining),
+    def _rate_headers(self, resource: str = "core") -> dict:
+        limit, remaining = self._budget(resource)
+        return {"X-RateLimit-Limit": str(limit),
+                "X-RateLimit-Remaining": str(remaining),
                 "X-RateLimit-Reset": str(math.ceil(self._reset)),
-                "X-RateLimit-Used": str(self.config.rate_limit - self._remaining),
-                "X-RateLimit-Resource": "core"}
+                "X-RateLimit-Used": str(limit - remaining),
+                "X-RateLimit-Resource": resource}
+
+    def _budget(self, resource: str) -> Tuple[int, int]:
+        """(limit, remaining) of a primary rate-limit resource: ``core`` or ``graphql``."""
+        if resource == "graphql":
+            return GRAPHQL_RATE_LIMIT, self._graphql_remaining
+        return self.config.rate_limit, self._remaining
 
     def _authorized(self, request: web.Request) -> bool:
         if not self.config.token:
@@ -339,7 +381,7 @@ class Emulator:
         if fault_roll < config.fault_rate:
             return ApiError(502, "Server Error")
         self._refill()
-        if self._remaining <= 0 and request.match_info.route.name != "rate_limit":
+        if self._budget(resource_of(request))[1] <= 0 and request.match_info.route.name != "rate_limit":
             return ApiError(403, RATE_MESSAGE, RATE_DOCS)
         return None
 
@@ -347,8 +389,43 @@ class Emulator:
     async def _middleware(self, request: web.Request, handler: Callable) -> web.StreamResponse:
         if request.path.startswith("/_emulator/"):
             return await handle(request, handler)
-        if self.config.latency_ms > 0:
-            await asyncio.sleep(self.config.latency_ms / 1000)
+        latency = self._latency()
+        ticket, limited = self._admit(request, latency)
+        if limited is not None:
+            response = limited.response()
+            response.headers.update(self._rate_headers(resource_of(request)))
+            self._count(request.match_info.route.name or "unknown", response.status)
+            return response
+        started = time.monotonic()
+        try:
+            return await self._serve(request, handler, latency)
+        finally:
+            if ticket is not None:
+                self.secondary.finish(ticket, time.monotonic() - started)
+
+    # Secondary limits and latency
+
+    def _latency(self) -> float:
+        """This request's latency in seconds: ``latency_ms`` +- ``latency_spread_ms``, seeded."""
+        config = self.config
+        spread = config.latency_spread_ms * (2 * self._latencies.random() - 1) if config.latency_spread_ms else 0
+        return max(0.0, config.latency_ms + spread) / 1000
+
+    def _admit(self, request: web.Request, latency: float):
+        """(ticket, None) when the secondary limits let the request through, else (None, ApiError)."""
+        if not self.config.secondary_limits:
+            return None, None
+        resource = resource_of(request)
+        cost = 1 if request.method in ("GET", "HEAD") or resource == "graphql" else 5
+        ticket, refusal = self.secondary.admit(request.headers.get("Authorization", ""), resource, cost, latency)
+        if refusal is None:
+            return ticket, None
+        headers = {"Retry-After": str(refusal.retry_after)} if refusal.retry_after else {}
+        return None, ApiError(refusal.status, SECONDARY_MESSAGE, SECONDARY_DOCS, headers)
+
+    async def _serve(self, request: web.Request, handler: Callable, latency: float) -> web.StreamResponse:
+        if latency > 0:
+            await asyncio.sleep(latency)
         self._sequence += 1
         drop_roll, fault_roll = self._faults.random(), self._faults.random()
         if drop_roll < self.config.drop_rate:
@@ -357,7 +434,7 @@ class Emulator:
             raise asyncio.CancelledError()
         refusal = self._refusal(request, fault_roll)
         response = refusal.response() if refusal else await self._answer(request, handler)
-        response.headers.update(self._rate_headers())
+        response.headers.update(self._rate_headers(resource_of(request)))
         self._count(request.match_info.route.name or "unknown", response.status)
         return response
 
@@ -369,7 +446,9 @@ class Emulator:
             if etag_matches(request.headers.get("If-None-Match", ""), etag):
                 return web.Response(status=304, headers={"ETag": etag})
             response.headers["ETag"] = etag
-        if request.match_info.route.name != "rate_limit":
+        if request.match_info.route.name == "graphql":
+            self._graphql_remaining -= 1
+        elif request.match_info.route.name != "rate_limit":
             self._remaining -= 1
         return response
 
@@ -386,6 +465,10 @@ class Emulator:
 
     def _check_repo(self, request: web.Request) -> None:
         match = request.match_info
+        if "repository_id" in match:
+            if match["repository_id"] != str(REPO_ID):
+                raise ApiError(404, "Not Found")
+            return
         if (match["owner"].lower(), match["repo"].lower()) != (
                 self.config.owner.lower(), self.config.repo.lower()):
             raise ApiError(404, "Not Found")
@@ -401,21 +484,10 @@ class Emulator:
     async def _repository(self, request: web.Request) -> web.Response:
         self._check_repo(request)
         api, config = api_base(request), self.config
-        url = "{}/repos/{}/{}".format(api, config.owner, config.repo)
         owner = dict(user_json(config.owner, api), type="Organization")
         open_count = len(self.sample.sorted_keys("created", "open"))
-        return json_response({
-            "id": REPO_ID, "node_id": node_id("Repository", REPO_ID), "name": config.repo,
-            "full_name": "{}/{}".format(config.owner, config.repo), "owner": owner,
-            "private": False, "html_url": "https://github.com/{}/{}".format(
-                config.owner, config.repo),
-            "description": "Emulated repository", "fork": False, "url": url,
-            "issues_url": url + "/issues{/number}", "labels_url": url + "/labels{/name}",
-            "created_at": iso(1401580800), "updated_at": iso(int(time.time())),
-            "pushed_at": iso(int(time.time())), "has_issues": True, "archived": False,
-            "disabled": False, "visibility": "public", "default_branch": "master",
-            "open_issues_count": open_count, "open_issues": open_count,
-        })
+        return json_response(repository_json(owner, config.repo, REPO_ID, api, open_count, 1401580800,
+                                             int(time.time())))
 
     async def _issues(self, request: web.Request) -> web.Response:
         self._check_repo(request)
@@ -425,15 +497,15 @@ class Emulator:
         sample, modulus = self.sample, self.sample.modulus
         sel = self._selection(query)
         size = len(sel)
-        if query.page is not None and self._too_deep(query, size):
-            raise ApiError(422, LARGE_PAGE_MESSAGE, LIST_DOCS)
         position = query.after or query.before
+        if position is None and query.page is not None and self._too_deep(query, size):  # a cursor wins
+            raise ApiError(422, LARGE_PAGE_MESSAGE, LIST_DOCS)
         cursor = position[0] * modulus + position[1] if position else None
         a, b = window(sel, query, cursor)
         keys = list(sel[a:b]) if query.direction == "asc" else list(reversed(sel[a:b]))
         api = api_base(request)
         items = [sample.item(key % modulus, api) for key in keys]
-        if query.page is not None:
+        if query.page is not None and position is None:
             links = page_links(request, query.page, max(1, math.ceil(size / query.per_page)))
         else:
             links = self._cursor_links(request, query, keys, a > 0, b < size)
@@ -587,19 +659,24 @@ class Emulator:
                 "used": self.config.rate_limit - self._remaining, "resource": "core"}
         search = {"limit": 30, "remaining": 30, "reset": math.ceil(time.time()) + 60,
                   "used": 0, "resource": "search"}
-        graphql = dict(core, limit=5000, remaining=5000, used=0, resource="graphql")
+        graphql = dict(core, limit=GRAPHQL_RATE_LIMIT, remaining=self._graphql_remaining,
+                       used=GRAPHQL_RATE_LIMIT - self._graphql_remaining, resource="graphql")
         return json_response({"resources": {"core": core, "search": search,
                                             "graphql": graphql}, "rate": core})
 
     async def _user(self, request: web.Request) -> web.Response:
-        return json_response(dict(user_json(self.login(request), api_base(request)),
-                                  name="Emulator User", public_repos=1))
+        """GET /user: the token's account, as a public-user object."""
+        return json_response(dict(user_json(self.login(request), api_base(request)), name="Emulator User", company=None,
+                                  blog="", location=None, email=None, hireable=None, bio=None, public_repos=1,
+                                  public_gists=0, followers=0, following=0, created_at=iso(1401580800),
+                                  updated_at=iso(1401580800)))
 
     # Admin
 
     async def _admin_stats(self, request: web.Request) -> web.Response:
         self._refill()
-        return json_response(dict(self.stats, rate_remaining=self._remaining))
+        return json_response(dict(self.stats, rate_remaining=self._remaining,
+                                  graphql_remaining=self._graphql_remaining, **self.secondary.stats))
 
     async def _admin_reset_stats(self, request: web.Request) -> web.Response:
         self.reset_stats()
@@ -644,6 +721,11 @@ class Emulator:
         api = api_base(request)
         return json_response([self.sample.item(number, api)
                               for number in range(1, self.sample.count + 1)])
+
+
+def resource_of(request: web.Request) -> str:
+    """The rate-limit resource a request is charged to: ``graphql`` or ``core``."""
+    return "graphql" if request.match_info.route.name == "graphql" else "core"
 
 
 async def handle(request: web.Request, handler: Callable) -> web.Response:

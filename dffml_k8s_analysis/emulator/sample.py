@@ -93,6 +93,13 @@ WHY = ("This fixes the behaviour reported by users on the mailing list.",
        "Keeps our dependencies up to date.", "See the linked issue for details.")
 ISSUE_TITLES = ("{c} fails to {symptom_short}", "[Flaky test] {feature} e2e",
                 "{c}: {feature} does not work", "Support {feature} in {c}")
+COMMENT_BODIES = ("/lgtm", "/approve", "/retest", "/assign", "/triage accepted", "/sig node",
+                  "Thanks for the fix!", "Could you add a unit test for this?",
+                  "I can reproduce this on v1.30.", "This looks good to me, one nit inline.")
+# Generated comments have ids GENERATED_COMMENTS + number * COMMENTS_PER_ITEM + index;
+# comments created through the API count up from 1,000,000,001.
+GENERATED_COMMENTS = 10_000_000_000
+COMMENTS_PER_ITEM = 1000
 SYMPTOM_SHORT = ("start pods after restart", "update node status", "mount volumes",
                  "shut down cleanly")
 
@@ -125,12 +132,62 @@ def user_json(login: str, api: str) -> dict:
 @functools.lru_cache(maxsize=4096)
 def _user_json(login: str, api: str) -> dict:
     ident = user_id(login)
+    url = "{}/users/{}".format(api, login)
     return {
         "login": login, "id": ident, "node_id": node_id("User", ident),
         "avatar_url": "https://avatars.githubusercontent.com/u/{}?v=4".format(ident),
-        "gravatar_id": "", "url": "{}/users/{}".format(api, login),
-        "html_url": "https://github.com/" + login, "type": "User", "site_admin": False,
+        "gravatar_id": "", "url": url, "html_url": "https://github.com/" + login,
+        "followers_url": url + "/followers", "following_url": url + "/following{/other_user}",
+        "gists_url": url + "/gists{/gist_id}", "starred_url": url + "/starred{/owner}{/repo}",
+        "subscriptions_url": url + "/subscriptions", "organizations_url": url + "/orgs",
+        "repos_url": url + "/repos", "events_url": url + "/events{/privacy}",
+        "received_events_url": url + "/received_events", "type": "User", "user_view_type": "public",
+        "site_admin": False,
     }
+
+
+# A repository's URL templates, as GitHub writes them after its API URL
+REPOSITORY_URLS = {
+    "forks_url": "/forks", "keys_url": "/keys{/key_id}", "collaborators_url": "/collaborators{/collaborator}",
+    "teams_url": "/teams", "hooks_url": "/hooks", "issue_events_url": "/issues/events{/number}",
+    "events_url": "/events", "assignees_url": "/assignees{/user}", "branches_url": "/branches{/branch}",
+    "tags_url": "/tags", "blobs_url": "/git/blobs{/sha}", "git_tags_url": "/git/tags{/sha}",
+    "git_refs_url": "/git/refs{/sha}", "trees_url": "/git/trees{/sha}", "statuses_url": "/statuses/{sha}",
+    "languages_url": "/languages", "stargazers_url": "/stargazers", "contributors_url": "/contributors",
+    "subscribers_url": "/subscribers", "subscription_url": "/subscription", "commits_url": "/commits{/sha}",
+    "git_commits_url": "/git/commits{/sha}", "comments_url": "/comments{/number}",
+    "issue_comment_url": "/issues/comments{/number}", "contents_url": "/contents/{+path}",
+    "compare_url": "/compare/{base}...{head}", "merges_url": "/merges", "archive_url": "/{archive_format}{/ref}",
+    "downloads_url": "/downloads", "issues_url": "/issues{/number}", "pulls_url": "/pulls{/number}",
+    "milestones_url": "/milestones{/number}", "notifications_url": "/notifications{?since,all,participating}",
+    "labels_url": "/labels{/name}", "releases_url": "/releases{/id}", "deployments_url": "/deployments",
+}
+APACHE = {"key": "apache-2.0", "name": "Apache License 2.0", "spdx_id": "Apache-2.0",
+          "url": "https://api.github.com/licenses/apache-2.0", "node_id": "MDc6TGljZW5zZTI="}
+
+
+def repository_json(owner: dict, name: str, ident: int, api: str, open_count: int, created: int, now: int) -> dict:
+    """A GitHub full-repository object for ``owner`` (a user object) and ``name``."""
+    full_name = "{}/{}".format(owner["login"], name)
+    url = "{}/repos/{}".format(api, full_name)
+    html = "https://github.com/" + full_name
+    repository = {"id": ident, "node_id": node_id("Repository", ident), "name": name, "full_name": full_name,
+                  "private": False, "owner": owner, "html_url": html, "description": "Emulated repository",
+                  "fork": False, "url": url}
+    repository.update((field, url + suffix) for field, suffix in REPOSITORY_URLS.items())
+    repository.update({
+        "created_at": iso(created), "updated_at": iso(now), "pushed_at": iso(now),
+        "git_url": "git://github.com/{}.git".format(full_name), "ssh_url": "git@github.com:{}.git".format(full_name),
+        "clone_url": html + ".git", "svn_url": html, "homepage": "https://kubernetes.io", "size": 1250000,
+        "stargazers_count": 118000, "watchers_count": 118000, "language": "Go", "has_issues": True,
+        "has_projects": True, "has_downloads": True, "has_wiki": True, "has_pages": False,
+        "has_discussions": False, "forks_count": 41000, "mirror_url": None, "archived": False, "disabled": False,
+        "open_issues_count": open_count, "license": APACHE, "allow_forking": True, "is_template": False,
+        "web_commit_signoff_required": False, "topics": ["kubernetes"], "visibility": "public", "forks": 41000,
+        "open_issues": open_count, "watchers": 118000, "default_branch": "master", "network_count": 41000,
+        "subscribers_count": 3200,
+    })
+    return repository
 
 
 def label_json(name: str, repo_api: str) -> dict:
@@ -272,7 +329,7 @@ class Sample:
             self.created[number], self.updated[number] = created, updated
             if rng.random() < 0.85:
                 self.closed[number] = created + int((updated - created) * rng.uniform(0.8, 1.0))
-            self.comment_counts[number] = int(rng.expovariate(1 / 6))
+            self.comment_counts[number] = min(COMMENTS_PER_ITEM - 1, int(rng.expovariate(1 / 6)))
             if rng.random() >= 0.6:
                 self._labels[number] = _issue_labels(rng)
                 continue
@@ -414,11 +471,29 @@ class Sample:
         return self.labels(number)
 
     def comment_ids(self, number: int) -> List[int]:
-        """Ids of the comments stored for an item, oldest first."""
-        return list(self._issue_comments.get(number, ()))
+        """Ids of an item's comments, oldest first: as many as its ``comments`` count says."""
+        return list(self._thread(number))
+
+    def _thread(self, number: int) -> List[int]:
+        """The item's comment ids; its generated comments are made on first use."""
+        if number not in self._issue_comments:
+            rng = random.Random(self.seed * 1_000_033 + number)
+            created, updated = self.created[number], self.updated[number]
+            ids = []
+            for index in range(self.comment_counts[number]):
+                comment_id = GENERATED_COMMENTS + number * COMMENTS_PER_ITEM + index
+                moment = created + int((updated - created) * (index + rng.random()) / self.comment_counts[number])
+                self._comments[comment_id] = {"number": number, "body": pick(rng, COMMENT_BODIES),
+                                              "login": pick(rng, LOGINS), "created": moment, "updated": moment}
+                ids.append(comment_id)
+            self._issue_comments[number] = ids
+        return self._issue_comments[number]
 
     def comment(self, comment_id: int, api: str) -> Optional[dict]:
-        """A stored comment as GitHub serves it, or None."""
+        """A comment as GitHub serves it, or None."""
+        number = (comment_id - GENERATED_COMMENTS) // COMMENTS_PER_ITEM
+        if comment_id >= GENERATED_COMMENTS and 1 <= number <= self.count:
+            self._thread(number)
         record = self._comments.get(comment_id)
         if record is None:
             return None
@@ -440,24 +515,24 @@ class Sample:
         self._next_comment_id += 1
         self._comments[comment_id] = {"number": number, "body": body, "login": login,
                                       "created": int(now), "updated": int(now)}
-        self._issue_comments.setdefault(number, []).append(comment_id)
+        self._thread(number).append(comment_id)
         self._comments_changed(number, now)
         return comment_id
 
     def edit_comment(self, comment_id: int, body: str, now: float) -> bool:
         """Change a comment's body; False when it does not exist."""
-        record = self._comments.get(comment_id)
-        if record is None:
+        if self.comment(comment_id, "") is None:
             return False
+        record = self._comments[comment_id]
         record["body"], record["updated"] = body, int(now)
         self._bump(record["number"], now)
         return True
 
     def delete_comment(self, comment_id: int, now: float) -> bool:
         """Delete a comment; False when it does not exist."""
-        record = self._comments.pop(comment_id, None)
-        if record is None:
+        if self.comment(comment_id, "") is None:
             return False
+        record = self._comments.pop(comment_id)
         self._issue_comments[record["number"]].remove(comment_id)
         self._comments_changed(record["number"], now)
         return True

@@ -1,13 +1,15 @@
 """Talking to the GitHub REST API (or the emulator) through PyGithub.
 
-PyGithub does the HTTP, authentication, retries (5xx, dropped connections,
-secondary limits with Retry-After, a spent primary budget until its reset).
-What is ours: conditional requests, waiting *before* a request when the
-budget is already spent, and one clear error per failure (:mod:`.listing`
+PyGithub does the HTTP and authentication; urllib3 retries 5xx and dropped
+connections. What is ours: pacing every request under GitHub's secondary
+limits (:mod:`.pacing`) and waiting out its rate-limit answers (secondary:
+``Retry-After`` or a backoff, with no request leaving meanwhile; primary: the
+reset), conditional requests, and one clear error per failure (:mod:`.listing`
 walks the issues listing).
 """
 import contextlib
 import datetime
+import itertools
 import logging
 import os
 import re
@@ -18,8 +20,12 @@ from email.utils import parsedate_to_datetime
 from typing import Dict, Optional, Tuple
 
 import github
+import github.Requester
 import requests
 import urllib3.exceptions
+from urllib3.util import Retry
+
+from . import pacing
 
 LOGGER = logging.getLogger(__name__)
 
@@ -28,6 +34,9 @@ TOKEN_ENV = "GITHUB_TOKEN"
 TIMEOUT_ENV = "GITHUB_TIMEOUT"
 DEFAULT_TIMEOUT = 20
 READ_RETRIES = 4  # a stalled or dropped response is retried this often, then reported
+# Rate-limit answers in a row before a request fails (waits: Retry-After, or 1, 2, 4, ... windows)
+MAX_LIMITED_ATTEMPTS = 8
+SECONDARY_WAIT = 60  # GitHub: without Retry-After, wait at least a minute
 
 
 class GitHubError(Exception):
@@ -43,32 +52,46 @@ class GitHubError(Exception):
 
 
 class Budget:
-    """Rate-limit budget seen in response headers, shared by a process's threads."""
+    """Primary rate-limit budgets seen in response headers, per resource, shared by a process's threads."""
 
     def __init__(self):
         self.lock = threading.Lock()
-        self.remaining: Optional[int] = None
-        self.limit: Optional[int] = None
-        self.reset: float = 0.0
+        self.seen: Dict[str, Tuple[int, Optional[int], float]] = {}  # resource -> remaining, limit, reset
+        self.logged: Dict[str, float] = {}  # resource -> the reset last waited for
         self.requests = 0
+
+    @property
+    def remaining(self) -> Optional[int]:
+        return self.seen.get("core", (None,))[0]
+
+    @property
+    def limit(self) -> Optional[int]:
+        return self.seen.get("core", (None, None))[1]
 
     def record(self, headers: Dict[str, str]) -> None:
         with self.lock:
             self.requests += 1
             if "x-ratelimit-remaining" in headers:
-                self.remaining = int(headers["x-ratelimit-remaining"])
-                self.limit = int(headers.get("x-ratelimit-limit", 0)) or None
-                self.reset = float(headers.get("x-ratelimit-reset", 0))
+                self.seen[headers.get("x-ratelimit-resource", "core")] = (
+                    int(headers["x-ratelimit-remaining"]),
+                    int(headers.get("x-ratelimit-limit", 0)) or None,
+                    float(headers.get("x-ratelimit-reset", 0)),
+                )
 
-    def wait_if_spent(self) -> None:
+    def wait_if_spent(self, resource: str = "core") -> None:
         """Sleep until the reset when the last response said the budget is spent."""
         with self.lock:
-            delay = self.reset - time.time() + 1 if self.remaining == 0 else 0
+            remaining, _, reset = self.seen.get(resource, (None, None, 0.0))
+            delay = reset - time.time() + 1 if remaining == 0 else 0
+            first = delay > 0 and self.logged.get(resource) != reset  # one line per reset, not per thread
+            if first:
+                self.logged[resource] = reset
         if delay > 0:
-            LOGGER.warning("rate limit spent: waiting %.0f s for the reset", delay)
+            if first:
+                LOGGER.warning("%s rate limit spent: waiting %.0f s for the reset", resource, delay)
             time.sleep(delay)
             with self.lock:
-                self.remaining = None
+                self.seen.pop(resource, None)
 
 
 # GitHub's rules: a login is letters, digits and inner hyphens (at most 39); a
@@ -117,7 +140,8 @@ def default_timeout() -> int:
     return int(value)
 
 
-def connect(base_url: str = DEFAULT_BASE_URL, timeout: Optional[int] = None, retries: int = 10) -> github.Github:
+def connect(base_url: str = DEFAULT_BASE_URL, timeout: Optional[int] = None, retries: int = 10,
+            paced: bool = False) -> github.Github:
     """A PyGithub client for ``base_url`` with the token from ``GITHUB_TOKEN``.
 
     api.github.com without a token is refused up front: 60 requests an hour
@@ -126,25 +150,28 @@ def connect(base_url: str = DEFAULT_BASE_URL, timeout: Optional[int] = None, ret
     :func:`default_timeout`) is retried READ_RETRIES times, then reported; ``retries``: tries
     again after a 5xx, a 429 or a dropped connection; once they are spent, the last answer is
     the error ("GitHub answered 502").
+    ``paced``: for :func:`get_json` and :func:`graphql`,
+    which pace requests and wait out rate-limit answers themselves; otherwise
+    (the bot's few calls through PyGithub's objects) PyGithub's GithubRetry
+    waits them out: Retry-After, else at least 60 s, then backing off.
     """
     check_base_url(base_url)
     token = os.environ.get(TOKEN_ENV) or None
     if token is None and base_url.rstrip("/") == DEFAULT_BASE_URL:
         raise GitHubError(f"{TOKEN_ENV} is not set: create a token and export {TOKEN_ENV}=... (it is never logged)")
     # Refused connections fail fast (a wrong URL should not hang for minutes);
-    # dropped ones, 5xx and rate limits are retried with backoff.
-    retry = github.GithubRetry(
-        total=retries,
-        connect=2,
-        read=READ_RETRIES,
-        backoff_factor=0.5,
-        backoff_max=30,
-        status_forcelist=list(range(500, 600)) + [429],
-        secondary_rate_wait=5,
-        raise_on_status=False,
+    # dropped ones and 5xx are retried with backoff. Paced, rate-limit answers
+    # (403, 429) are not retried here but in _request, which stops every thread.
+    backoff = dict(total=retries, connect=2, read=READ_RETRIES, backoff_factor=0.5, backoff_max=30,
+                   raise_on_status=False)
+    server_errors = list(range(500, 600))
+    if paced:
+        retry = Retry(status_forcelist=server_errors, allowed_methods=Retry.DEFAULT_ALLOWED_METHODS | {"GET", "POST"},
+                      **backoff)
+    else:
         # PyGithub's methods plus PATCH: the bot's only PATCH, a comment's edit, is idempotent
-        allowed_methods=urllib3.util.Retry.DEFAULT_ALLOWED_METHODS | {"GET", "POST", "PATCH"},
-    )
+        retry = github.GithubRetry(status_forcelist=server_errors + [429], secondary_rate_wait=SECONDARY_WAIT,
+                                   allowed_methods=Retry.DEFAULT_ALLOWED_METHODS | {"GET", "POST", "PATCH"}, **backoff)
     return github.Github(
         auth=github.Auth.Token(token) if token else None,
         base_url=base_url.rstrip("/"),
@@ -164,19 +191,53 @@ def get_json(gh: github.Github, budget: Budget, url: str, params=None, etag=None
 
 
 def graphql(gh: github.Github, budget: Budget, query: str, variables: dict) -> dict:
-    """POST a GraphQL query; return its ``data``. Errors become GitHubError."""
+    """POST a GraphQL query; return its ``data``. Errors become GitHubError.
+
+    Paced on GraphQL's own budget: a query costs 1 point, a mutation 5.
+    """
     url = gh.requester.graphql_url
-    _headers, data = _request(gh, budget, url, lambda: gh.requester.graphql_query(query, variables))
+    cost = 5 if query.lstrip().startswith("mutation") else 1
+    _headers, data = _request(gh, budget, url, lambda: gh.requester.graphql_query(query, variables),
+                              "graphql", cost)
     return data["data"]
 
 
-def _request(gh: github.Github, budget: Budget, url: str, call):
-    budget.wait_if_spent()
-    with translated(_path(url), gh.requester.base_url):
-        response_headers, data = call()
-    lower = {key.lower(): value for key, value in response_headers.items()}
-    budget.record(lower)
-    return lower, data
+def pacer_of(gh: github.Github) -> pacing.Pacer:
+    """The process's pacer for this client's API root and token."""
+    return pacing.pacer_for(gh.requester.base_url, os.environ.get(TOKEN_ENV))
+
+
+def _request(gh: github.Github, budget: Budget, url: str, call, resource: str = "core", cost: float = 1):
+    pacer, what = pacer_of(gh), _path(url)
+    for attempt in itertools.count(1):
+        budget.wait_if_spent(resource)
+        with translated(what, gh.requester.base_url):
+            try:
+                with pacer.request(resource, cost):
+                    response_headers, data = call()
+            except github.GithubException as error:
+                if attempt == MAX_LIMITED_ATTEMPTS or not _rate_limited(error, pacer, budget, what):
+                    raise
+                continue
+        pacer.succeeded()
+        lower = {key.lower(): value for key, value in response_headers.items()}
+        budget.record(lower)
+        return lower, data
+
+
+def _rate_limited(error: github.GithubException, pacer: pacing.Pacer, budget: Budget, what: str) -> bool:
+    """Whether ``error`` is a rate-limit answer; if so, note it so the next attempt waits."""
+    if error.status not in (403, 429):
+        return False
+    headers = {key.lower(): value for key, value in (error.headers or {}).items()}
+    budget.record(headers)
+    if headers.get("x-ratelimit-remaining") == "0":  # primary: wait_if_spent waits for the reset
+        return True
+    message = error.data.get("message", "") if isinstance(error.data, dict) else ""
+    if error.status == 429 or "retry-after" in headers or github.Requester.Requester.isSecondaryRateLimitError(message):
+        pacer.secondary_limit(error.status, headers.get("retry-after"), what)
+        return True
+    return False
 
 
 @contextlib.contextmanager
@@ -199,7 +260,7 @@ def translated(what: str, unreachable: str):
         message = error.data.get("message")
         if isinstance(error.data, dict) and error.data.get("errors"):
             message = "; ".join(str(e.get("message", e)) for e in error.data["errors"])
-        transient = error.status >= 500 or isinstance(error, github.RateLimitExceededException)
+        transient = error.status >= 500 or error.status == 429 or isinstance(error, github.RateLimitExceededException)
         raise GitHubError(f"GitHub answered {error.status} to {what}: {message}", transient, error.status) from None
     except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
         if _timed_out(error):

@@ -29,7 +29,7 @@ from tqdm import tqdm
 from .. import jobindex
 from ..store.lock import StoreLock
 from ..store.sqlite import Store, StoreError, default_path
-from . import listing, timeutil
+from . import listing, pacing, timeutil
 from .client import Budget, GitHubError, check_base_url, connect, get_json, server_time, split_repo
 
 PER_PAGE = listing.PER_PAGE
@@ -59,7 +59,7 @@ class Session:
         return f"/repos/{self.owner}/{self.name}/issues"
 
     def client(self):
-        return connect(self.base_url)
+        return connect(self.base_url, paced=True)
 
     def advance(self, items: int) -> None:
         """Count fetched items on the progress bar, with requests and budget."""
@@ -109,6 +109,17 @@ def close_session(sess: Session) -> None:
     sess.store_lock.release()
     if _SESSIONS.get(sess.store_path) is sess:
         del _SESSIONS[sess.store_path]
+
+
+def check_workers(workers: int) -> None:
+    """Refuse more concurrent windows than the pacer lets requests fly (GITHUB_PACE_* checked too)."""
+    try:
+        cap = pacing.Limits.from_env().max_in_flight
+    except ValueError as error:
+        raise GitHubError(str(error)) from None
+    if workers > cap:
+        raise GitHubError(f"workers {workers} is over the concurrency cap of {cap} requests in flight "
+                          f"({pacing.ENV_PREFIX}CONCURRENCY / {pacing.ENV_PREFIX}SHARE)")
 
 
 def plan(sess: Session, mode: str, windows: int, shard: Optional[dict] = None) -> List[dict]:

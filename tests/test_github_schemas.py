@@ -1,0 +1,63 @@
+"""Every JSON body the emulator serves on the routes the project uses validates against
+GitHub's own OpenAPI description (``@octokit/openapi``, api.github.com)."""
+import pytest
+import requests
+
+from dffml_k8s_analysis.emulator.rest import EmulatorConfig, running
+
+from github_material import response_errors
+
+REPO = "/repos/kubernetes/kubernetes"
+
+
+@pytest.fixture(scope="module")
+def server():
+    with running(EmulatorConfig(items=300, use_notes=False, secondary_limits=False)) as running_server:
+        yield running_server
+
+
+def check(method, template, status, answer):
+    assert answer.status_code == status, answer.text
+    assert response_errors(method, template, status, answer.json()) == []
+
+
+def test_listing_pages_of_every_kind_validate(server):
+    url = server.url + REPO + "/issues"
+    for params in ({"state": "all", "per_page": 100, "sort": "updated", "direction": "asc"},
+                   {"state": "closed", "per_page": 100}, {"state": "open", "per_page": 100, "labels": "kind/bug"}):
+        answer = requests.get(url, params=params)
+        check("GET", "/repos/{owner}/{repo}/issues", 200, answer)
+        assert len(answer.json()) > 0
+
+
+def test_repository_issue_and_rate_limit_validate(server):
+    check("GET", "/repos/{owner}/{repo}", 200, requests.get(server.url + REPO))
+    for number in range(1, 40):
+        check("GET", "/repos/{owner}/{repo}/issues/{issue_number}", 200,
+              requests.get(f"{server.url}{REPO}/issues/{number}"))
+    check("GET", "/rate_limit", 200, requests.get(server.url + "/rate_limit"))
+    check("GET", "/user", 200, requests.get(server.url + "/user"))
+
+
+def test_comments_and_labels_validate_through_the_bots_writes(server):
+    issue = f"{server.url}{REPO}/issues/12"
+    created = requests.post(issue + "/comments", json={"body": "<!-- RELNOTE_PREDICTION --> hello"})
+    check("POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments", 201, created)
+    check("GET", "/repos/{owner}/{repo}/issues/{issue_number}/comments", 200, requests.get(issue + "/comments"))
+    comment = created.json()["url"]
+    check("GET", "/repos/{owner}/{repo}/issues/comments/{comment_id}", 200, requests.get(comment))
+    check("PATCH", "/repos/{owner}/{repo}/issues/comments/{comment_id}", 200,
+          requests.patch(comment, json={"body": "edited"}))
+    check("POST", "/repos/{owner}/{repo}/issues/{issue_number}/labels", 200,
+          requests.post(issue + "/labels", json={"labels": ["kind/bug"]}))
+    check("PUT", "/repos/{owner}/{repo}/issues/{issue_number}/labels", 200,
+          requests.put(issue + "/labels", json={"labels": ["kind/bug", "sig/node"]}))
+    check("GET", "/repos/{owner}/{repo}/issues/{issue_number}/labels", 200, requests.get(issue + "/labels"))
+    check("DELETE", "/repos/{owner}/{repo}/issues/{issue_number}/labels/{name}", 200,
+          requests.delete(issue + "/labels/kind%2Fbug"))
+
+
+def test_error_bodies_validate(server):
+    check("GET", "/repos/{owner}/{repo}/issues/{issue_number}", 404, requests.get(f"{server.url}{REPO}/issues/99999"))
+    check("GET", "/repos/{owner}/{repo}/issues", 422,
+          requests.get(server.url + REPO + "/issues", params={"state": "bogus"}))
