@@ -128,9 +128,9 @@ def build_store(store: Path, items: int) -> float:
 
 
 def dump_blob(store: Path, blob: Path) -> None:
-    from dffml_k8s_analysis.store.sqlite import Store
+    from dffml_k8s_analysis.store import open_store
 
-    with Store(store, create=False) as db, open(blob, "w") as handle:
+    with open_store(store) as db, open(blob, "w") as handle:
         json.dump(list(db.raw_items()), handle)
 
 

@@ -19,6 +19,7 @@ from dffml import DataFlow, Definition, Input, Stage, op
 from dffml_k8s_analysis import jobindex
 from dffml_k8s_analysis.github import closers, export
 from dffml_k8s_analysis.github.client import DEFAULT_BASE_URL
+from dffml_k8s_analysis.store import is_postgres
 
 REPO = Definition(name="github.repo", primitive="str")
 BASE_URL = Definition(name="github.base_url", primitive="str", default=DEFAULT_BASE_URL)
@@ -72,23 +73,26 @@ async def plan_export(
     ``windows`` is how many time windows to split a full export into (0: four
     per worker, which evens out busy and quiet periods). With ``shards`` > 0 this
     is one pod of an Indexed Job: ``JOB_COMPLETION_INDEX`` picks its windows of
-    the range up to ``until``, and ``store`` must hold ``{index}`` so that
-    each pod writes its own shard (``k8s.merge_shards`` combines them).
+    the range up to ``until``. A SQLite ``store`` must hold ``{index}`` so that
+    each pod writes its own shard (``k8s.merge_shards`` combines them); into a
+    PostgreSQL store every pod writes directly, and a plain export afterwards
+    runs the final pass.
     """
     if workers < 1:
         raise export.GitHubError(f"workers must be at least 1, got {workers}")
     export.check_workers(workers)
-    shard = None
+    shard, shared = None, shards > 0 and is_postgres(store)
     if shards:
         try:
             index = jobindex.job_index(shards)
         except ValueError as error:
             raise export.GitHubError(str(error)) from None
-        if "{index}" not in store or set("{}") & set(store.replace("{index}", "")):
+        if not shared and ("{index}" not in store or set("{}") & set(store.replace("{index}", ""))):
             raise export.GitHubError(f"a sharded export's store must contain {{index}} and no other braces, "
                                      f"got {store!r}")
-        store, shard = store.replace("{index}", str(index)), {"index": index, "count": shards, "until": until}
-    sess = export.new_session(repo, base_url, store or None, quiet)
+        store = store.replace("{index}", str(index))
+        shard = {"index": index, "count": shards, "until": until, "shared": shared}
+    sess = export.new_session(repo, base_url, store or None, quiet, shared)
     planned = await _in_pool(workers, export.plan, sess, mode, windows or 4 * workers, shard)
     fields = dict(export.sess_fields(sess), workers=workers, quiet=quiet)
     return {"plan": fields, "windows": [dict(window, **fields) for window in planned]}

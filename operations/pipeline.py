@@ -20,7 +20,7 @@ from typing import Any, Dict
 from dffml import Definition, Input, Stage, op, run
 
 from dffml_k8s_analysis.model import versions
-from dffml_k8s_analysis.store.sqlite import default_path
+from dffml_k8s_analysis.store import repo_spec
 
 from . import github as export_ops
 
@@ -44,7 +44,7 @@ async def pipeline_update(repo: str, base_url: str, store: str, model_dir: str, 
         (quiet, export_ops.QUIET))]
     async for _ctx, results in run(export_ops.export_flow("update"), inputs):  # one context
         summary = results["summary"]
-    store = store or str(default_path(repo))
+    store = repo_spec(store, repo)
     version = versions.data_version(store)
     return {"state": {
         "store": store, "model_dir": model_dir, "update": summary, "version": version,

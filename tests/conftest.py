@@ -15,11 +15,39 @@ from dffml_k8s_analysis.emulator.rest import EmulatorConfig, running
 from dffml_k8s_analysis.emulator.sample import Sample
 from dffml_k8s_analysis.model import artifacts, classifier
 from dffml_k8s_analysis.records import parse
-from dffml_k8s_analysis.store.sqlite import Store
+from dffml_k8s_analysis.store import PASSWORD_FILE_ENV, open_store
+
+import pg_server
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 VENV_BIN = pathlib.Path(sys.executable).parent
 REPO = "kubernetes/kubernetes"
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One throwaway PostgreSQL server for the session; the store finds its password through the env file."""
+    server = pg_server.Server()
+    if server.bin is None:
+        pytest.skip(pg_server.INSTALL)
+    with server:
+        before = os.environ.get(PASSWORD_FILE_ENV)
+        os.environ[PASSWORD_FILE_ENV] = server.password_file
+        try:
+            yield server
+        finally:
+            if before is None:
+                del os.environ[PASSWORD_FILE_ENV]
+            else:
+                os.environ[PASSWORD_FILE_ENV] = before
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_spec(request, tmp_path):
+    """A store SPEC on each backend: a new SQLite file, or a new database of the session's PostgreSQL server."""
+    if request.param == "sqlite":
+        return str(tmp_path / "k.sqlite")
+    return request.getfixturevalue("postgres_server").create_database()
 
 
 @pytest.fixture
@@ -75,7 +103,7 @@ def kill_when(command, reached, timeout=60):
 
 def stored(store) -> dict:
     """number -> raw item of a store."""
-    with Store(store, create=False) as db:
+    with open_store(store, create=False) as db:
         return {item["number"]: item for item in db.raw_items()}
 
 

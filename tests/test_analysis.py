@@ -17,7 +17,7 @@ from dffml_k8s_analysis.emulator.sample import Sample
 from dffml_k8s_analysis.records.issues_source import read_records
 from dffml_k8s_analysis.records.parse import records as parse_records
 from dffml_k8s_analysis.records.selection import Filter, select
-from dffml_k8s_analysis.store.sqlite import Store
+from dffml_k8s_analysis.store import open_store
 from test_source import make_store, raw
 
 
@@ -25,7 +25,7 @@ def sample_store(path, count: int) -> str:
     """A store of the emulator's first ``count`` sample items (as its REST API serves them), synced."""
     sample = Sample(count, seed=1)
     items = [sample.item(number, "http://127.0.0.1", detail=True) for number in range(1, count + 1)]
-    with Store(path) as store:
+    with open_store(path, create=True) as store:
         store.save_page(items, high_water=max(item["updated_at"] for item in items))
     return str(path)
 

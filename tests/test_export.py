@@ -6,7 +6,7 @@ import yaml
 
 from dffml_k8s_analysis.flows import DATAFLOWS
 from dffml_k8s_analysis.github import export as export_mod
-from dffml_k8s_analysis.store.sqlite import Store
+from dffml_k8s_analysis.store import open_store
 
 from conftest import REPO, ROOT, VENV_BIN, admin, export, kill_when, run_cli, served, stored
 
@@ -35,7 +35,7 @@ def test_update_fetches_the_changed_items_with_few_requests(emulator, tmp_path):
     assert export(server.url, store, "--update") == 0
     assert admin(server, "GET", "stats")["requests"] <= 7  # 5 pages of changes + overlap
     assert stored(store) == served(server)
-    with Store(store) as db:
+    with open_store(store, create=True) as db:
         assert db.get("high_water") == max(item["updated_at"] for item in served(server).values())
     assert len(touched) == 500
 
@@ -81,7 +81,7 @@ def test_sigkill_mid_export_then_rerun_resumes_without_loss(emulator, tmp_path):
     kill_when(command, lambda: _count(store) >= 1500)  # once a good part is committed
     partial = _count(store)
     assert 1500 <= partial < 6000
-    with Store(store) as db:
+    with open_store(store, create=True) as db:
         assert db.plan() is not None  # the unfinished plan is what the rerun resumes
     admin(server, "POST", "reset-stats")
     admin(server, "PATCH", "config", latency_ms=0)
@@ -89,14 +89,14 @@ def test_sigkill_mid_export_then_rerun_resumes_without_loss(emulator, tmp_path):
     assert stored(store) == served(server)
     # resumed, not restarted: fewer requests than the 60 pages of a whole export
     assert admin(server, "GET", "stats")["requests"] < 60 - partial // 100 + 10
-    with Store(store) as db:
+    with open_store(store, create=True) as db:
         assert db.plan() is None and db.windows() == []
 
 
 def _count(store) -> int:
     if not store.exists():
         return 0
-    with Store(store) as db:
+    with open_store(store, create=True) as db:
         return db.count()["items"]
 
 
@@ -216,7 +216,7 @@ def test_closers_of_every_closed_item_cost_one_request_per_hundred(emulator, tmp
         closed_by = sample.item(number, "", detail=True)["closed_by"]
         if closed_by is not None:
             expected[number] = None if closed_by["login"] == "ghost" else closed_by["login"]
-    with Store(store) as db:
+    with open_store(store, create=True) as db:
         assert db.closers() == expected
         assert db.get("closers_progress") is None and db.get("closers")["since"]
     graphql = admin(server, "GET", "stats")["by_route"]["graphql"]

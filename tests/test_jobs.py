@@ -16,7 +16,7 @@ import yaml
 
 from dffml_k8s_analysis.github.pacing import Limits
 from dffml_k8s_analysis.model import tuning
-from dffml_k8s_analysis.store.sqlite import Store
+from dffml_k8s_analysis.store import open_store
 
 from conftest import ROOT, VENV_BIN, admin, export, served, stored
 
@@ -385,7 +385,7 @@ def test_update_cronjob_waits_for_the_store_then_runs_the_pipeline(emulator, tmp
     finish(pod.start(pod.argv(env), env))  # first model: trained, gated, promoted
     first = os.readlink(env["MODEL_DIR"])
     assert os.path.isfile(os.path.join(env["MODEL_DIR"], "metrics.json"))
-    with Store(env["STORE"], create=False) as db:
+    with open_store(env["STORE"]) as db:
         assert db.closers()  # the closers dataflow ran
 
     finish(pod.start(pod.argv(env), env))  # nothing changed: the same model serves

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from dffml_k8s_analysis.github import listing
-from dffml_k8s_analysis.store.sqlite import Store
+from dffml_k8s_analysis.store import open_store
 
 from conftest import REPO, ROOT, VENV_BIN, admin, export, kill_when, served, stored
 
@@ -112,7 +112,7 @@ def test_a_block_of_one_second_no_listing_can_reach_is_an_error_not_a_loop(emula
 
 def block_stored(store, served_items, second) -> int:
     """How many items of the block at ``second`` the store holds as served."""
-    with Store(store, create=False) as db:
+    with open_store(store) as db:
         versions = db.versions()
     return sum(1 for n, item in served_items.items()
                if item["updated_at"] == second and versions.get(n) == second)

@@ -4,7 +4,7 @@ import pytest
 
 from dffml_k8s_analysis.github.client import Budget, GitHubError, connect, get_json, translated
 from dffml_k8s_analysis.github.listing import next_link
-from dffml_k8s_analysis.store.sqlite import Store
+from dffml_k8s_analysis.store import open_store
 
 from github_material import fixture
 from replay import replaying
@@ -25,7 +25,7 @@ def test_the_exporters_client_follows_a_recorded_paginated_listing_and_stores_ex
                             {"per_page": 3}))
     assert replay.done, replay.unexpected
     assert pages == [exchange["response"] for exchange in exchanges]
-    with Store(tmp_path / "s.sqlite") as store:
+    with open_store(tmp_path / "s.sqlite", create=True) as store:
         for page in pages:
             store.save_page(page)
         assert list(store.raw_items()) == sorted((item for e in exchanges for item in e["response"]),

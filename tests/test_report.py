@@ -12,7 +12,7 @@ from conftest import run_cli
 from dffml_k8s_analysis import flows
 from dffml_k8s_analysis.analysis.report import write_report
 from dffml_k8s_analysis.analysis.views import VIEWS
-from dffml_k8s_analysis.store.sqlite import Store
+from dffml_k8s_analysis.store import open_store
 from test_analysis import sample_store
 from test_source import make_store
 
@@ -41,7 +41,7 @@ class Page(html.parser.HTMLParser):
 
 def test_report_is_one_page_with_every_chart_its_table_the_filters_and_the_sync_state(tmp_path):
     store = make_store(tmp_path / "k.sqlite")
-    with Store(store) as db:
+    with open_store(store, create=True) as db:
         db.set("high_water", "2020-04-03T10:00:00Z")
         db.finish_closers("2020-04-03T10:00:00Z")
     out = tmp_path / "out"

@@ -5,7 +5,7 @@ import subprocess
 import pytest
 
 from dffml_k8s_analysis import jobindex
-from dffml_k8s_analysis.store.sqlite import Store
+from dffml_k8s_analysis.store import open_store
 
 from conftest import REPO, ROOT, VENV_BIN, export, run_cli, served, stored
 
@@ -73,7 +73,7 @@ def test_indexed_export_merged_equals_a_single_process_export(emulator, tmp_path
     assert stored(merged) == stored(single) == served(server)
     assert run_cli("dffml", *merge).returncode == 0  # safe to run twice
     assert stored(merged) == served(server)
-    with Store(merged) as db:
+    with open_store(merged, create=True) as db:
         assert db.plan() is None and db.get("high_water")
 
 

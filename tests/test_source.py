@@ -9,7 +9,7 @@ from dffml.noasync import load
 from conftest import run_cli
 from dffml_k8s_analysis.records.issues_source import K8sIssuesSource, read_records
 from dffml_k8s_analysis.records.readonly_source import ReadOnlySourceError
-from dffml_k8s_analysis.store.sqlite import Store, StoreError
+from dffml_k8s_analysis.store import StoreError, open_store
 
 BODY = "**Does this PR introduce a user-facing change?**\r\n```release-note\r\n{}\r\n```\r\n"
 
@@ -49,7 +49,7 @@ CLOSERS = [(1, "zed", "2020-02-10T10:00:00Z"), (2, "carol", "2020-01-25T10:00:00
 
 
 def make_store(path):
-    with Store(path) as store:
+    with open_store(path, create=True) as store:
         store.save_page(RAW)
         store.save_closers(CLOSERS, {})
     return str(path)

@@ -10,7 +10,7 @@ import pathlib
 from typing import Any, Dict, List
 
 from ..records.selection import SUBSETS
-from ..store.sqlite import Store
+from ..store import open_store
 from .charts import _atomic
 from .tables import table
 
@@ -50,7 +50,7 @@ footer { color: var(--muted); font-size: .8rem; padding: 1rem 0 2rem; }
 
 def sync_state(path: str) -> Dict[str, Any]:
     """What the store holds and when it last synced: its counts, high-water mark, closers walk, unfinished plan."""
-    with Store(path, create=False) as store:
+    with open_store(path) as store:
         return dict(store.count(), high_water=store.get("high_water"), closers=(store.get("closers") or {}).get("since"),
                     export_unfinished=store.plan() is not None, newest=store.max_updated_at())
 

@@ -12,7 +12,7 @@ import pathlib
 from ..analysis.tables import text
 from ..analysis.views import PERIODS, VIEWS
 from ..records.selection import Filter
-from ..store.sqlite import Store, default_path
+from ..store import SPEC_HELP, open_store, repo_spec
 
 HELP = ("charts and numbers: created/closed over time, labels, users, release notes, time to close, sig/ backlog; "
         "--report: one HTML page (dataflows/analyze.yaml)")
@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--count", type=int, default=25, metavar="N", help="top N (default: %(default)s)")
     parser.add_argument("--period", choices=PERIODS, default="month", help="time bucket (default: %(default)s)")
     parser.add_argument("--repo", default="kubernetes/kubernetes", help="OWNER/NAME (default: %(default)s)")
-    parser.add_argument("--store", help="SQLite store (default: data/OWNER__NAME.sqlite)")
+    parser.add_argument("--store", metavar="SPEC", help=SPEC_HELP)
     parser.add_argument("--out", default="out/analysis", help="output directory (default: %(default)s)")
     parser.add_argument("--report", action="store_true",
                         help="also write OUT/report.html: one self-contained page of every chart and table")
@@ -52,8 +52,8 @@ def main(args: argparse.Namespace) -> int:
         Filter.of(args.include, args.exclude)
     except ValueError as error:
         raise UserError(f"--{error}") from None
-    store = str(args.store or default_path(args.repo))
-    with Store(store, create=False):
+    store = repo_spec(args.store, args.repo)
+    with open_store(store):
         pass  # a missing or foreign store is refused before --out is made
     try:
         pathlib.Path(args.out).mkdir(parents=True, exist_ok=True)

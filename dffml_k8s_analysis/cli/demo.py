@@ -24,7 +24,7 @@ import requests
 from .. import flows
 from ..emulator.rest import EmulatorConfig, running
 from ..github.export import summary_line
-from ..store.sqlite import Store
+from ..store import open_store
 
 REPO = "kubernetes/kubernetes"
 HELP = "run the whole loop against the emulator: no token, no network"
@@ -68,7 +68,7 @@ class Demo:
         self.step(f"{len(changed)} items changed on GitHub; update (dataflows/update.yaml)")
         print(summary_line(flows.run_export(REPO, self.github.url, self.store, update=True)))
         served = {int(n): updated for n, updated in self.admin("GET", "items")["items"].items()}
-        with Store(self.store, create=False) as db:
+        with open_store(self.store) as db:
             if db.versions() != served:
                 raise DemoFailure("the store differs from what GitHub serves")
         print("the store holds exactly what GitHub serves")

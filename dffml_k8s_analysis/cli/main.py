@@ -7,7 +7,7 @@ from typing import List, Optional
 
 from ..errors import UserError, first_cause
 from ..github.client import GitHubError
-from ..store.sqlite import StoreError
+from ..store import StoreError
 
 LOGGER = logging.getLogger("k8s-analysis")
 

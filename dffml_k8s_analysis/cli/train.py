@@ -1,8 +1,8 @@
 """``k8s-analysis train``: train the k8s-mlp model (kind/bug, or every kind) through DFFML.
 
 The data are the shared release notes (``--source notes``) or the pull
-requests with a release note in an exported SQLite store (``--source
-store``). ``--tune`` first runs the whole tuning grid (see ``k8s-analysis
+requests with a release note in an exported store, SQLite or PostgreSQL
+(``--source store``). ``--tune`` first runs the whole tuning grid (see ``k8s-analysis
 tune``) on the newest 15% of the data as validation, prints the table and
 trains with the best point. Writes the model's files (see
 ``model/artifacts.py``) into --model-dir.
@@ -18,7 +18,9 @@ def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     """What train and tune learn from (--source, --notes, --store) and the seed they learn with."""
     parser.add_argument("--source", choices=["notes", "store"], default="notes", help="training data (default: %(default)s)")
     parser.add_argument("--notes", help="release notes file (default: $K8S_NOTES or ../shared/data/...)")
-    parser.add_argument("--store", default="data/kubernetes__kubernetes.sqlite", help="SQLite store for --source store")
+    parser.add_argument("--store", metavar="SPEC", default="data/kubernetes__kubernetes.sqlite",
+                        help="--source store: a SQLite file, or postgresql://USER@HOST:PORT/DBNAME[#OWNER/NAME] "
+                        "(default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
 
 
@@ -26,7 +28,7 @@ def load_examples(args: argparse.Namespace):
     """(texts, label lists) oldest first, from the chosen source."""
     from ..errors import UserError
     from ..records import training_data
-    from ..store.sqlite import StoreError
+    from ..store import StoreError
 
     try:
         if args.source == "store":

@@ -14,7 +14,7 @@ import datetime
 import time
 from typing import Dict, List, Optional, Tuple
 
-from ..store.sqlite import Store
+from ..store import Store
 from . import timeutil
 from .client import get_json, graphql, server_time
 
@@ -48,7 +48,7 @@ def fetch_closers(sess) -> Dict[str, int]:
     """Fetch closers since the last run (all of them the first time); return counts."""
     gh = sess.client()
     counts = {"requests": 0, "fetched": 0}
-    with Store(sess.store_path) as store:
+    with sess.open() as store:
         progress = store.get("closers_progress") or _new_progress(sess, gh, store)
         for connection, query in (("issues", ISSUES), ("pullRequests", PULL_REQUESTS)):
             while progress[connection] != "done":

@@ -16,10 +16,14 @@ Every page is committed with its window's checkpoint and the link to continue
 from (or the high-water mark) in one transaction, so a crash loses at most the
 page in flight and a rerun resumes where it stopped, even inside thousands of
 items sharing one second.
+
+An Indexed Job's pods (``--shards``) each walk their share of the windows: into
+shard files that :func:`merge_shards` combines (SQLite), or all into the same
+PostgreSQL database, where they share the plan and a plain export afterwards
+runs the final pass once.
 """
 import datetime
 import glob
-import pathlib
 import threading
 import time
 from typing import Dict, List, Optional
@@ -27,8 +31,7 @@ from typing import Dict, List, Optional
 from tqdm import tqdm
 
 from .. import jobindex
-from ..store.lock import StoreLock
-from ..store.sqlite import Store, StoreError, default_path
+from ..store import Store, StoreError, StoreMissing, export_lock, open_store, repo_spec
 from . import listing, pacing, timeutil
 from .client import Budget, GitHubError, check_base_url, connect, get_json, server_time, split_repo
 
@@ -42,12 +45,13 @@ OVERLAP = datetime.timedelta(minutes=5)
 class Session:
     """What one export or update shares across its windows in this process."""
 
-    def __init__(self, repo: str, base_url: str, store: Optional[str], quiet: bool = False):
+    def __init__(self, repo: str, base_url: str, store: Optional[str], quiet: bool = False, shared: bool = False):
         self.owner, self.name = split_repo(repo)
         self.repo = repo
         self.base_url = check_base_url(base_url)
-        self.store_path = str(store or default_path(repo))
-        self.store_lock = StoreLock(self.store_path)
+        self.store_path = repo_spec(store, repo)
+        self.store_lock = export_lock(self.store_path, repo, shared)
+        self.shard: Optional[dict] = None  # this pod's share of an Indexed Job, set by plan()
         self.budget = Budget()
         self.lock = threading.Lock()
         self.fetched = 0
@@ -60,6 +64,9 @@ class Session:
 
     def client(self):
         return connect(self.base_url, paced=True)
+
+    def open(self, create: bool = True) -> Store:
+        return open_store(self.store_path, create, self.repo)
 
     def advance(self, items: int) -> None:
         """Count fetched items on the progress bar, with requests and budget."""
@@ -75,9 +82,11 @@ class Session:
 _SESSIONS: Dict[str, Session] = {}
 
 
-def new_session(repo: str, base_url: str, store: Optional[str], quiet: bool = False) -> Session:
-    """Start this process's session for a store: one progress bar, one request count, the store's lock."""
-    sess = Session(repo, base_url, store, quiet)
+def new_session(repo: str, base_url: str, store: Optional[str], quiet: bool = False,
+                shared: bool = False) -> Session:
+    """Start this process's session for a store: one progress bar, one request count, the store's lock
+    (``shared`` by the pods of an Indexed Job writing one PostgreSQL database)."""
+    sess = Session(repo, base_url, store, quiet, shared)
     old = _SESSIONS.pop(sess.store_path, None)
     if old is not None:
         close_session(old)
@@ -129,16 +138,22 @@ def plan(sess: Session, mode: str, windows: int, shard: Optional[dict] = None) -
     high-water mark; a full export when there is none). An unfinished export
     in the store is resumed either way. Nothing is written before GitHub has
     answered, so a bad token or URL leaves the store untouched. With ``shard``
-    ({"index", "count", "until"}), see :func:`plan_shard`.
+    ({"index", "count", "until", "shared"}), see :func:`plan_shard`.
     """
     if mode not in ("full", "update"):
         raise GitHubError(f"mode must be 'full' or 'update', got {mode!r}")
     if windows < 1:
         raise GitHubError(f"windows must be at least 1, got {windows}")
-    if pathlib.Path(sess.store_path).is_file():
-        with Store(sess.store_path) as store:
+    sess.shard = shard
+    if shard is not None and shard["shared"]:
+        return plan_shard(sess, windows, shard)
+    try:
+        with sess.open(create=False) as store:
             current, high_water = store.plan(), store.get("high_water")
             pending = [w for w in store.windows() if not w["done"]]
+    except StoreMissing:
+        pass
+    else:
         if current is not None:
             sess.bar.total = current.get("estimate")
             return [dict(w, **sess_fields(sess)) for w in pending]
@@ -163,7 +178,7 @@ def plan(sess: Session, mode: str, windows: int, shard: Optional[dict] = None) -
     windows = max(1, min(windows, estimate // (PER_PAGE * MIN_WINDOW_PAGES)))
     planned = split_windows(oldest[0]["updated_at"] if oldest else now, now, windows)
     sess.bar.total = estimate
-    with Store(sess.store_path) as store:
+    with sess.open() as store:
         store.start_plan({"repo": sess.repo, "started_at": now, "estimate": estimate}, planned)
     return [dict(w, checkpoint=None, done=False, **sess_fields(sess)) for w in planned]
 
@@ -173,8 +188,11 @@ def plan_shard(sess: Session, windows: int, shard: dict) -> List[dict]:
 
     Every pod must cut the same windows without talking to the others, so the
     range is fixed: from the repository's creation (it never changes) to the
-    ``until`` all pods are given. Pod ``index`` takes every ``count``-th window;
-    :func:`merge_shards` later fetches what changed after ``until``.
+    ``until`` all pods are given. Pod ``index`` takes every ``count``-th window.
+    Shard files: each pod's own plan, and :func:`merge_shards` later fetches
+    what changed after ``until``. A ``shared`` database: every pod joins the one
+    plan of all windows (a rerun finds its checkpoints there), and a plain
+    export after the pods walks whatever is left and runs the final pass.
     """
     until = shard["until"]
     try:
@@ -182,11 +200,17 @@ def plan_shard(sess: Session, windows: int, shard: dict) -> List[dict]:
     except (TypeError, ValueError):
         raise GitHubError(f"a sharded export needs until as YYYY-MM-DDTHH:MM:SSZ, got {until!r}") from None
     _, repository = get_json(sess.client(), sess.budget, f"/repos/{sess.owner}/{sess.name}")
-    planned = jobindex.share(split_windows(repository["created_at"], until, windows * shard["count"]),
-                             shard["index"], shard["count"])
-    with Store(sess.store_path) as store:
-        store.start_plan({"repo": sess.repo, "started_at": until, "shard": shard}, planned)
-    return [dict(w, checkpoint=None, done=False, **sess_fields(sess)) for w in planned]
+    every = split_windows(repository["created_at"], until, windows * shard["count"])
+    planned = jobindex.share(every, shard["index"], shard["count"])
+    if not shard["shared"]:
+        with sess.open() as store:
+            store.start_plan({"repo": sess.repo, "started_at": until, "shard": shard}, planned)
+        return [dict(w, checkpoint=None, done=False, **sess_fields(sess)) for w in planned]
+    common = {"count": shard["count"], "until": until, "shared": True, "windows": len(every)}
+    with sess.open() as store:
+        store.join_plan({"repo": sess.repo, "started_at": until, "shard": common}, every)
+        stored = {w["idx"]: w for w in store.windows()}
+    return [dict(stored[w["idx"]], **sess_fields(sess)) for w in planned if not stored[w["idx"]]["done"]]
 
 
 def sess_fields(sess: Session) -> dict:
@@ -213,7 +237,7 @@ def export_window(sess: Session, window: dict) -> Dict[str, int]:
     """Walk one window from its checkpoint to its end, committing page by page."""
     gh = sess.client()
     requests = stored = 0
-    with Store(sess.store_path) as store:
+    with sess.open() as store:
         position = store.resume(window["idx"])
         # a second back from the start: an exclusive ``since`` loses nothing either
         since = listing.restart_since(position.get("checkpoint") or window.get("checkpoint") or window["start"])
@@ -236,9 +260,10 @@ def final_pass(sess: Session) -> dict:
     Returns the run's summary.
     """
     gh = sess.client()
-    with Store(sess.store_path) as store:
+    with sess.open() as store:
         current = store.plan()
-        if current and "shard" in current:  # merge_shards does the final pass
+        # a pod of an Indexed Job: merge_shards, or a plain export once all pods are done, does the final pass
+        if current and "shard" in current and (sess.shard is not None or not current["shard"].get("shared")):
             return dict(summary(sess, store), shard=current["shard"])
         since = current["started_at"] if current else store.get("high_water")
         if since is None:
@@ -277,7 +302,7 @@ def merge_shards(sess: Session, paths: List[str]) -> dict:
         raise StoreError("no shard stores to merge")
     shards = {}
     for path in paths:
-        with Store(path, create=False) as shard:
+        with open_store(path) as shard:
             current = shard.plan() or {}
             if "shard" not in current:
                 raise StoreError(f"{path} is not an unmerged export shard")
@@ -292,9 +317,9 @@ def merge_shards(sess: Session, paths: List[str]) -> dict:
     missing = sorted(set(range(count)) - set(shards))
     if missing:
         raise StoreError(f"shards missing for JOB_COMPLETION_INDEX {missing} of {count}")
-    with Store(sess.store_path) as store:
+    with sess.open() as store:
         for path, _ in shards.values():
-            with Store(path, create=False) as shard:
+            with open_store(path) as shard:
                 batch = []
                 for item in shard.raw_items():
                     batch.append(item)

@@ -14,7 +14,7 @@ import pathlib
 import shutil
 from typing import Any, Dict, Tuple
 
-from ..store.sqlite import Store
+from ..store import open_store
 from .examples import EXAMPLES
 
 VERSION_FILE = "data-version.json"
@@ -23,7 +23,7 @@ KEEP_VERSIONS = 2
 
 def data_version(store) -> Dict[str, Any]:
     """What a store holds now: its high-water mark and how many items."""
-    with Store(store, create=False) as db:
+    with open_store(store) as db:
         return {"high_water": db.get("high_water"), "items": db.count()["items"]}
 
 

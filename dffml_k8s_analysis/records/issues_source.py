@@ -1,4 +1,4 @@
-"""``k8s-issues``: a read-only DFFML source over the SQLite store.
+"""``k8s-issues``: a read-only DFFML source over the store (SQLite file or PostgreSQL URI).
 
 Each issue or pull request is a record keyed by its number (as a string) whose
 features are ``records.parse.record``'s fields. Who closed an item comes
@@ -12,7 +12,7 @@ from typing import List, Tuple
 
 from dffml import Record, config, entrypoint, field
 
-from ..store.sqlite import Store
+from ..store import open_store
 from . import parse
 from .readonly_source import ReadOnlyMemorySource
 from .selection import Filter, select
@@ -21,7 +21,7 @@ from .selection import Filter, select
 def read_records(path) -> Tuple[List[dict], List[str]]:
     """Every parseable item of a store as a record, in one pass, and the problems of the others."""
     unreadable: List[str] = []
-    with Store(path, create=False) as store:
+    with open_store(path) as store:
         closers = store.closers()
         records, problems = parse.records(store.raw_items(unreadable))
     problems = unreadable + problems
@@ -33,7 +33,9 @@ def read_records(path) -> Tuple[List[dict], List[str]]:
 
 @config
 class K8sIssuesSourceConfig:
-    store: str = field("SQLite store written by `k8s-analysis export`")
+    store: str = field("store written by `k8s-analysis export`: a SQLite file, or "
+                       "postgresql://USER@HOST:PORT/DBNAME[#OWNER/NAME] (the repository: needed when the database "
+                       "holds several)")
     pull_requests: bool = field("only pull requests", default=False)
     issues: bool = field("only issues", default=False)
     has_release_note: bool = field("only pull requests that have a release note", default=False)

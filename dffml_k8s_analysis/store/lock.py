@@ -1,4 +1,4 @@
-"""One export at a time per store: an OS lock on a file beside it (``STORE.lock``).
+"""One export at a time per SQLite store: an OS lock on a file beside it (``STORE.lock``).
 
 The kernel drops the lock when its process ends, however it ends, so a killed
 export never leaves a store locked; the file records the holder's process id
@@ -8,7 +8,8 @@ import fcntl
 import os
 import pathlib
 
-from .sqlite import StoreError, unwritable
+from .core import StoreError
+from .sqlite import unwritable
 
 
 class StoreLock:

@@ -1,86 +1,16 @@
-"""The embedded store: one SQLite file per repository.
+"""The embedded backend: one SQLite file per repository (WAL journal), the default.
 
-It keeps each issue or pull request as the raw JSON the API returned, keyed by
-number, plus the sync state: the export plan and its per-window checkpoints,
-the high-water ``updated_at`` of the last complete sync, and ETags; and who
-closed each item (from the issue events listing, which the issues listing lacks).
-
-Every write is one transaction (WAL journal), so a crash at any moment leaves
-a consistent store and a rerun resumes from the last committed page.
+Read-only (``create=False``) opens the file with ``mode=ro``, so a store on a
+read-only disk or directory can still be read; the export's lock is an OS lock
+on a file beside it (``lock.py``).
 """
 import contextlib
-import json
 import os
 import pathlib
 import sqlite3
-from typing import Dict, Iterable, Iterator, List, Optional
+from typing import Dict, Iterator, List
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS items (
-    number INTEGER PRIMARY KEY,
-    updated_at TEXT NOT NULL,
-    is_pull_request INTEGER NOT NULL,
-    raw TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS state (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS windows (
-    idx INTEGER PRIMARY KEY,
-    start TEXT NOT NULL,
-    end TEXT,
-    checkpoint TEXT,
-    done INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS closers (
-    number INTEGER PRIMARY KEY,
-    login TEXT,
-    closed_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS etags (
-    url TEXT PRIMARY KEY,
-    etag TEXT NOT NULL
-);
-"""
-
-# Keep the newer copy when two windows (or a window and the final pass) store
-# the same item: ISO 8601 UTC timestamps compare correctly as text.
-UPSERT = """
-INSERT INTO items (number, updated_at, is_pull_request, raw)
-VALUES (?, ?, ?, ?)
-ON CONFLICT(number) DO UPDATE SET
-    updated_at = excluded.updated_at,
-    is_pull_request = excluded.is_pull_request,
-    raw = excluded.raw
-WHERE excluded.updated_at >= items.updated_at
-"""
-
-
-class StoreError(Exception):
-    """The store file is missing, unreadable or not one of ours."""
-
-
-def default_path(repo: str) -> pathlib.Path:
-    """``data/OWNER__NAME.sqlite`` for ``OWNER/NAME``."""
-    return pathlib.Path("data", repo.replace("/", "__") + ".sqlite")
-
-
-def _tables(db) -> Dict[str, List[str]]:
-    """Table name -> column names of a database (SQLite's own tables left out)."""
-    names = [name for (name,) in db.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
-    return {name: [column for (column,) in db.execute("SELECT name FROM pragma_table_info(?)", (name,))]
-            for name in names}
-
-
-def _schema_tables() -> Dict[str, List[str]]:
-    db = sqlite3.connect(":memory:")
-    db.executescript(SCHEMA)
-    return _tables(db)
-
-
-TABLES = _schema_tables()
+from .core import StoreError, StoreMissing
 
 
 def unwritable(directory: pathlib.Path, reason: str) -> StoreError:
@@ -88,19 +18,17 @@ def unwritable(directory: pathlib.Path, reason: str) -> StoreError:
     return StoreError(f"cannot write in {directory}, the store's directory: {reason}")
 
 
-class Store:
-    """A repository's items and sync state in one SQLite file.
+class SQLiteBackend:
+    """A connection to the SQLite file at ``path``, checked and opened as ``create`` asks."""
 
-    ``create`` (the export): created if missing, written. Otherwise (analyze,
-    train, merge's shards) it must exist and is opened read-only, so a store on a
-    read-only disk or directory can still be read. Either way a file of another
-    program is refused before anything is written to it.
-    """
+    Error = sqlite3.Error
+    kind = "SQLite file"
 
-    def __init__(self, path, create: bool = True):
+    def __init__(self, path, create: bool):
         self.path = pathlib.Path(path)
+        self.name = str(self.path)
         if not create and not self.path.is_file():
-            raise StoreError(f"store {self.path} does not exist: run `k8s-analysis export` first")
+            raise StoreMissing(f"store {self.path} does not exist: run `k8s-analysis export` first")
         directory = self.path.parent
         if create:
             try:
@@ -113,16 +41,9 @@ class Store:
                 raise StoreError(f"store {self.path} is read-only: the export needs to write it")
         try:
             self.db = self._connect(create)
-            tables = _tables(self.db)
-            if (tables or not create) and not ("items" in tables and all(
-                    TABLES.get(name) == columns for name, columns in tables.items())):
-                self.db.close()
-                raise StoreError(f"{self.path} is not a k8s-analysis store (its tables: "
-                                 f"{', '.join(sorted(tables)) or 'none'}): choose another --store")
             if create:
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
-                self.db.executescript(SCHEMA)
         except sqlite3.DatabaseError as error:
             raise StoreError(f"store {self.path} is not a usable SQLite file: {error}") from None
 
@@ -140,219 +61,43 @@ class Store:
             db = sqlite3.connect(uri + "?mode=ro&immutable=1", uri=True, isolation_level=None)
         return db
 
-    def close(self):
+    def tables(self) -> Dict[str, List[str]]:
+        """Table name -> column names (SQLite's own tables left out)."""
+        names = [name for (name,) in self.db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+        return {name: [column for (column,) in self.db.execute("SELECT name FROM pragma_table_info(?)", (name,))]
+                for name in names}
+
+    def script(self, sql: str) -> None:
+        self.db.executescript(sql)
+
+    def execute(self, sql: str, args: tuple) -> list:
+        return self.db.execute(sql, args).fetchall()
+
+    def executemany(self, sql: str, rows: List[tuple]) -> None:
+        self.db.executemany(sql, rows)
+
+    def stream(self, sql: str) -> Iterator[tuple]:
+        return self.db.execute(sql)
+
+    @contextlib.contextmanager
+    def transaction(self):
+        """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def describe(self, error: sqlite3.Error) -> str:
+        return str(error)
+
+    def shell(self, sql: str) -> str:
+        """The command that runs ``sql`` on this store by hand."""
+        return f'sqlite3 {self.path} "{sql}"'
+
+    def close(self) -> None:
         self.db.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def _transaction(self):
-        return _Transaction(self)
-
-    # Items
-
-    def save_page(
-        self,
-        items: Iterable[dict],
-        window: Optional[int] = None,
-        checkpoint: Optional[str] = None,
-        high_water: Optional[str] = None,
-        resume: Optional[str] = None,
-    ) -> int:
-        """Upsert a page of items and advance a window or the high-water mark, atomically.
-
-        ``checkpoint`` and ``resume`` (the link to continue from) are where a
-        rerun of ``window`` (None: the final pass) continues.
-        """
-        rows = [
-            (item["number"], item["updated_at"], int("pull_request" in item), json.dumps(item, ensure_ascii=False))
-            for item in items
-        ]
-        with self._transaction():
-            self.db.executemany(UPSERT, rows)
-            if window is not None and checkpoint is not None:
-                self.db.execute("UPDATE windows SET checkpoint = ? WHERE idx = ?", (checkpoint, window))
-            if checkpoint is not None:
-                self._set(_resume_key(window), {"checkpoint": checkpoint, "url": resume})
-            if high_water is not None:
-                self._set("high_water", high_water)
-        return len(rows)
-
-    def count(self) -> Dict[str, int]:
-        """Items stored, split into issues and pull requests."""
-        ((total, prs),) = self._rows("SELECT COUNT(*), COALESCE(SUM(is_pull_request), 0) FROM items")
-        return {"items": total, "issues": total - prs, "pull_requests": prs}
-
-    def max_updated_at(self) -> Optional[str]:
-        return self._rows("SELECT MAX(updated_at) FROM items")[0][0]
-
-    def raw_items(self, problems: Optional[List[str]] = None) -> Iterator[dict]:
-        """Every stored item as the API returned it, by number.
-
-        An item whose JSON is invalid is a StoreError, or, given ``problems``, a
-        message there and skipped. A damaged file is a StoreError.
-        """
-        try:
-            for number, raw in self.db.execute("SELECT number, raw FROM items ORDER BY number"):
-                try:
-                    yield json.loads(raw)
-                except ValueError:
-                    if problems is None:
-                        raise StoreError(f"store {self.path}: item #{number} is not valid JSON") from None
-                    problems.append(f"#{number}: its stored JSON is invalid")
-        except sqlite3.DatabaseError as error:
-            raise self._damaged(error) from None
-
-    def _rows(self, sql: str, args: tuple = ()) -> list:
-        """All rows of a query; a damaged file is a StoreError."""
-        try:
-            return self.db.execute(sql, args).fetchall()
-        except sqlite3.DatabaseError as error:
-            raise self._damaged(error) from None
-
-    def _damaged(self, error: sqlite3.DatabaseError) -> StoreError:
-        return StoreError(f"store {self.path} is damaged ({error}): export again into a new store")
-
-    def versions(self) -> Dict[int, str]:
-        """number -> updated_at for every stored item."""
-        return dict(self._rows("SELECT number, updated_at FROM items"))
-
-    def save_closers(self, rows: Iterable[tuple], progress: dict) -> None:
-        """Upsert (number, login, closed_at) rows, the latest close winning, with the walk's progress."""
-        with self._transaction():
-            self.db.executemany(
-                "INSERT INTO closers (number, login, closed_at) VALUES (?, ?, ?) "
-                "ON CONFLICT(number) DO UPDATE SET login = excluded.login, closed_at = excluded.closed_at "
-                "WHERE excluded.closed_at >= closers.closed_at",
-                list(rows),
-            )
-            self._set("closers_progress", progress)
-
-    def finish_closers(self, since: str) -> None:
-        """Record a finished closers walk; the next one starts from ``since``."""
-        with self._transaction():
-            self._set("closers", {"since": since})
-            self.db.execute("DELETE FROM state WHERE key = 'closers_progress'")
-
-    def closers(self) -> Dict[int, Optional[str]]:
-        """number -> login of who last closed it (None for deleted users)."""
-        return dict(self._rows("SELECT number, login FROM closers"))
-
-    # Sync state
-
-    def get(self, key: str, default=None):
-        rows = self._rows("SELECT value FROM state WHERE key = ?", (key,))
-        try:
-            return json.loads(rows[0][0]) if rows else default
-        except ValueError:
-            raise self._damaged_state(key) from None
-
-    def _damaged_state(self, key: str) -> StoreError:
-        return StoreError(f"store {self.path}: its sync state {key!r} is damaged; remove it with "
-                          f"sqlite3 {self.path} \"DELETE FROM state WHERE key = '{key}'\" and rerun")
-
-    def set(self, key: str, value) -> None:
-        with self._transaction():
-            self._set(key, value)
-
-    def _set(self, key: str, value) -> None:
-        self.db.execute(
-            "INSERT INTO state (key, value) VALUES (?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (key, json.dumps(value)),
-        )
-
-    def resume(self, window: Optional[int] = None) -> dict:
-        """Where a rerun of ``window`` (None: the final pass) continues: checkpoint and link, or {}."""
-        return self.get(_resume_key(window), {})
-
-    def etag(self, url: str) -> Optional[str]:
-        rows = self._rows("SELECT etag FROM etags WHERE url = ?", (url,))
-        return rows[0][0] if rows else None
-
-    def set_etag(self, url: str, etag: Optional[str]) -> None:
-        """Remember the ETag of ``url`` (None: forget it)."""
-        with self._transaction():
-            if etag is None:
-                self.db.execute("DELETE FROM etags WHERE url = ?", (url,))
-                return
-            self.db.execute(
-                "INSERT INTO etags (url, etag) VALUES (?, ?) "
-                "ON CONFLICT(url) DO UPDATE SET etag = excluded.etag",
-                (url, etag),
-            )
-
-    # Export plan: time windows and their checkpoints
-
-    def start_plan(self, plan: dict, windows: List[dict]) -> None:
-        """Replace any previous plan with a new one."""
-        with self._transaction():
-            self.db.execute("DELETE FROM windows")
-            self.db.execute("DELETE FROM state WHERE key LIKE 'resume/%'")
-            self.db.executemany(
-                "INSERT INTO windows (idx, start, end) VALUES (?, ?, ?)",
-                [(w["idx"], w["start"], w["end"]) for w in windows],
-            )
-            self._set("plan", plan)
-
-    def plan(self) -> Optional[dict]:
-        """The export plan in progress, if an export has not finished."""
-        plan = self.get("plan")
-        if plan is not None and not (isinstance(plan, dict) and isinstance(plan.get("started_at"), str)):
-            raise self._damaged_state("plan")
-        return plan
-
-    def windows(self) -> List[dict]:
-        """The plan's windows with their checkpoints and done flags."""
-        cursor = self._rows("SELECT idx, start, end, checkpoint, done FROM windows ORDER BY idx")
-        return [
-            {"idx": idx, "start": start, "end": end, "checkpoint": checkpoint, "done": bool(done)}
-            for idx, start, end, checkpoint, done in cursor
-        ]
-
-    def finish_window(self, idx: int) -> None:
-        with self._transaction():
-            self.db.execute("UPDATE windows SET done = 1 WHERE idx = ?", (idx,))
-
-    def finish_plan(self, high_water: Optional[str]) -> None:
-        """Mark the export complete: drop the plan, keep the high-water mark."""
-        with self._transaction():
-            self.db.execute("DELETE FROM windows")
-            self.db.execute("DELETE FROM state WHERE key = 'plan' OR key LIKE 'resume/%'")
-            if high_water is not None:
-                self._set("high_water", high_water)
-
-
-def _resume_key(window: Optional[int]) -> str:
-    return "resume/final" if window is None else f"resume/{window}"
-
-
-class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on error; SQLite's errors (a full disk) as one StoreError."""
-
-    def __init__(self, store: Store):
-        self.store = store
-
-    def __enter__(self):
-        self._run("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type, error, _traceback):
-        if exc_type is None:
-            self._run("COMMIT")
-            return
-        with contextlib.suppress(sqlite3.Error):
-            self.store.db.execute("ROLLBACK")
-        if isinstance(error, sqlite3.Error):
-            raise self._failed(error) from None
-
-    def _run(self, sql: str) -> None:
-        try:
-            self.store.db.execute(sql)
-        except sqlite3.Error as error:
-            raise self._failed(error) from None
-
-    def _failed(self, error: sqlite3.Error) -> StoreError:
-        return StoreError(f"cannot write the store {self.store.path}: {error}")
