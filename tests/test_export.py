@@ -1,4 +1,4 @@
-"""Export and update against the emulator over real HTTP into real SQLite."""
+"""Export and update against the emulator over real HTTP into real SQLite and PostgreSQL (``store_spec``)."""
 import json
 
 import pytest
@@ -6,15 +6,15 @@ import yaml
 
 from dffml_k8s_analysis.flows import DATAFLOWS
 from dffml_k8s_analysis.github import export as export_mod
-from dffml_k8s_analysis.store import open_store
+from dffml_k8s_analysis.store import StoreMissing, open_store
 
 from conftest import REPO, ROOT, VENV_BIN, admin, export, kill_when, run_cli, served, stored
 
 
-def test_export_of_a_large_listing_equals_the_served_items(emulator, tmp_path, capsys):
+def test_export_of_a_large_listing_equals_the_served_items(emulator, store_spec, capsys):
     # 12,000 items: a page-number walk would hit the 422 at page 100.
     server = emulator(items=12000)
-    store = tmp_path / "k.sqlite"
+    store = store_spec
     assert export(server.url, store, "--workers", "4") == 0
     assert stored(store) == served(server)
     stats = admin(server, "GET", "stats")
@@ -26,23 +26,23 @@ def test_export_of_a_large_listing_equals_the_served_items(emulator, tmp_path, c
     assert f"with {stats['requests']} API requests" in line
 
 
-def test_update_fetches_the_changed_items_with_few_requests(emulator, tmp_path):
+def test_update_fetches_the_changed_items_with_few_requests(emulator, store_spec):
     server = emulator(items=5000)
-    store = tmp_path / "k.sqlite"
+    store = store_spec
     assert export(server.url, store) == 0
     touched = admin(server, "POST", "touch", count=500, seed=7)["numbers"]
     admin(server, "POST", "reset-stats")
     assert export(server.url, store, "--update") == 0
     assert admin(server, "GET", "stats")["requests"] <= 7  # 5 pages of changes + overlap
     assert stored(store) == served(server)
-    with open_store(store, create=True) as db:
+    with open_store(store) as db:
         assert db.get("high_water") == max(item["updated_at"] for item in served(server).values())
     assert len(touched) == 500
 
 
-def test_update_with_nothing_changed_is_answered_304(emulator, tmp_path):
+def test_update_with_nothing_changed_is_answered_304(emulator, store_spec):
     server = emulator(items=800)
-    store = tmp_path / "k.sqlite"
+    store = store_spec
     assert export(server.url, store) == 0
     assert export(server.url, store, "--update") == 0
     admin(server, "POST", "reset-stats")
@@ -60,9 +60,9 @@ def test_update_without_a_previous_export_runs_a_full_one(emulator, tmp_path):
     assert stored(store) == served(server)
 
 
-def test_faults_and_a_spent_rate_limit_still_give_the_same_store(emulator, tmp_path, caplog):
+def test_faults_and_a_spent_rate_limit_still_give_the_same_store(emulator, store_spec, caplog):
     server = emulator(items=3000, fault_rate=0.1, drop_rate=0.03, secondary_every=15, rate_limit=10, rate_reset_s=2)
-    store = tmp_path / "k.sqlite"
+    store = store_spec
     with caplog.at_level("WARNING"):
         assert export(server.url, store, "--workers", "2") == 0
     stats = admin(server, "GET", "stats")
@@ -73,15 +73,15 @@ def test_faults_and_a_spent_rate_limit_still_give_the_same_store(emulator, tmp_p
     assert stored(store) == served(server)
 
 
-def test_sigkill_mid_export_then_rerun_resumes_without_loss(emulator, tmp_path):
+def test_sigkill_mid_export_then_rerun_resumes_without_loss(emulator, store_spec):
     server = emulator(items=6000, latency_ms=40)
-    store = tmp_path / "k.sqlite"
+    store = store_spec
     command = [str(VENV_BIN / "k8s-analysis"), "export", "--repo", REPO, "--base-url", server.url,
                "--store", str(store), "--workers", "2", "--quiet"]
     kill_when(command, lambda: _count(store) >= 1500)  # once a good part is committed
     partial = _count(store)
     assert 1500 <= partial < 6000
-    with open_store(store, create=True) as db:
+    with open_store(store) as db:
         assert db.plan() is not None  # the unfinished plan is what the rerun resumes
     admin(server, "POST", "reset-stats")
     admin(server, "PATCH", "config", latency_ms=0)
@@ -89,15 +89,16 @@ def test_sigkill_mid_export_then_rerun_resumes_without_loss(emulator, tmp_path):
     assert stored(store) == served(server)
     # resumed, not restarted: fewer requests than the 60 pages of a whole export
     assert admin(server, "GET", "stats")["requests"] < 60 - partial // 100 + 10
-    with open_store(store, create=True) as db:
+    with open_store(store) as db:
         assert db.plan() is None and db.windows() == []
 
 
 def _count(store) -> int:
-    if not store.exists():
+    try:
+        with open_store(store) as db:
+            return db.count()["items"]
+    except StoreMissing:
         return 0
-    with open_store(store, create=True) as db:
-        return db.count()["items"]
 
 
 def test_rejected_token_is_one_clear_line_and_writes_nothing(emulator, tmp_path):
@@ -223,9 +224,9 @@ def test_closers_of_every_closed_item_cost_one_request_per_hundred(emulator, tmp
     assert graphql <= len(expected) // 100 + 2
 
 
-def test_closers_update_fetches_only_recent_changes(emulator, tmp_path, capsys):
+def test_closers_update_fetches_only_recent_changes(emulator, store_spec, capsys):
     server = emulator(items=3000)
-    store = tmp_path / "k.sqlite"
+    store = store_spec
     assert export(server.url, store, "--closers") == 0
     touched = admin(server, "POST", "touch", count=150, seed=3)["numbers"]
     admin(server, "POST", "reset-stats")

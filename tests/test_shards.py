@@ -100,3 +100,21 @@ def test_sharded_store_path_must_hold_the_index(emulator, tmp_path):
     (code, err), = run_indexes(server.url, 2, str(tmp_path / "one.sqlite"), [0])
     assert code != 0 and "a sharded export's store must contain {index}" in err
     assert not (tmp_path / "one.sqlite").exists()
+
+
+def test_indexed_pods_write_one_postgresql_database_then_a_plain_export_finishes(emulator, postgres_server):
+    server = emulator(items=4000)
+    uri = postgres_server.create_database()
+    assert [code for code, _ in run_indexes(server.url, 3, uri, [0, 2])] == [0, 0]  # pod 1 failed
+    with open_store(uri) as db:
+        plan, windows = db.plan(), db.windows()
+    assert plan["shard"] == {"count": 3, "until": UNTIL, "shared": True, "windows": len(windows)}
+    mine = {i: jobindex.share(windows, i, 3) for i in range(3)}
+    assert all(w["done"] for i in (0, 2) for w in mine[i]) and not any(w["done"] for w in mine[1])
+    assert [code for code, _ in run_indexes(server.url, 3, uri, [1])] == [0]  # its rerun joins the same plan
+    with open_store(uri) as db:
+        assert all(w["done"] for w in db.windows()) and db.get("high_water") is None
+    assert export(server.url, uri) == 0  # the final pass, once, after the pods: no merge
+    assert stored(uri) == served(server)
+    with open_store(uri) as db:
+        assert db.plan() is None and db.get("high_water")
