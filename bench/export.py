@@ -16,10 +16,22 @@ time per minute, 100 concurrent requests), then, in the same run:
 Prints a table and, last, one line of JSON.
 
     .venv/bin/python bench/export.py [--items 135000] [--quick]
+
+``--backends sqlite,postgresql`` instead exports the same N items (default 91,000) from one
+emulator into a new store of each backend, the same requests each time, with the secondary limits
+and the client's pacing lifted so that the store's writing shows (``--latency-ms``, default 0),
+``--repeat`` rounds (default 3) in alternating order, and prints the medians of items/s, requests
+and wall per backend, the ratio to SQLite (the baseline) and one line of JSON. PostgreSQL: ``--postgres URI`` (its password in the file named by
+K8S_ANALYSIS_DB_PASSWORD_FILE), else a throwaway server as the tests start one (tests/pg_server.py).
+
+    .venv/bin/python bench/export.py --backends sqlite,postgresql [--items 91000]
 """
 import argparse
+import contextlib
 import json
+import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -46,14 +58,14 @@ def reset(url: str) -> None:
     requests.post(f"{url}/_emulator/reset-stats").raise_for_status()
 
 
-def run_export(url: str, store: Path, workers: int, *extra: str) -> dict:
+def run_export(url: str, store, workers: int, *extra: str, env=None) -> dict:
     """One ``k8s-analysis export`` run: wall seconds, the emulator's counts, and the floor."""
     reset(url)
     started = time.perf_counter()
     subprocess.run(
         [str(BIN / "k8s-analysis"), "export", "--repo", REPO, "--base-url", url, "--store", str(store),
          "--workers", str(workers), "--quiet", *extra],
-        check=True, stdout=subprocess.DEVNULL,
+        check=True, stdout=subprocess.DEVNULL, env=env,
     )
     seconds = time.perf_counter() - started
     counted = stats(url)
@@ -97,16 +109,88 @@ def export_under_limits(items: int, latency_ms: float, spread_ms: float, workers
     return result
 
 
+@contextlib.contextmanager
+def postgres(uri: str):
+    """The PostgreSQL database to export into: ``uri``, or a new one on a throwaway server."""
+    if uri:
+        yield uri
+        return
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    import pg_server
+
+    server = pg_server.Server()
+    if server.bin is None:
+        raise SystemExit(pg_server.INSTALL)
+    with server:
+        os.environ["K8S_ANALYSIS_DB_PASSWORD_FILE"] = server.password_file
+        yield server.create_database()
+
+
+def drop_repository(uri: str) -> None:
+    """Empty the PostgreSQL store of the repository, so that every run exports into a new one."""
+    from dffml_k8s_analysis.store.postgres import Connection
+
+    connection = Connection(uri, "bench")
+    try:
+        connection.query(f'DROP SCHEMA IF EXISTS "{REPO}" CASCADE')
+    finally:
+        connection.close()
+
+
+def compare_backends(backends, items: int, latency_ms: float, workers: int, uri: str, repeat: int) -> None:
+    """The same export into a new store of each backend, ``repeat`` rounds in alternating order; medians."""
+    config = EmulatorConfig(items=items, latency_ms=latency_ms, rate_limit=10**9, secondary_limits=False)
+    runs = {backend: [] for backend in backends}
+    with running(config) as server, tempfile.TemporaryDirectory() as tmp, postgres(
+            uri or ("" if "postgresql" in backends else "unused")) as database:
+        unpaced = dict(os.environ, GITHUB_PACE_REST_POINTS="1000000", GITHUB_PACE_RESPONSE_S="1000000")
+        for round_ in range(repeat):
+            for backend in backends if round_ % 2 == 0 else backends[::-1]:
+                store = Path(tmp, f"bench-{round_}.sqlite")
+                if backend == "postgresql":
+                    drop_repository(database)
+                    store = database
+                run = run_export(server.url, store, workers, env=unpaced)
+                runs[backend].append(run)
+                print(f"# {backend} round {round_ + 1}: {run['seconds']:.1f} s, {run['requests']} requests",
+                      file=sys.stderr, flush=True)
+    median = {backend: statistics.median(run["seconds"] for run in done) for backend, done in runs.items()}
+    base = median[backends[0]]
+    requests = {run["requests"] for done in runs.values() for run in done}
+    result = {"items": items, "latency_ms": latency_ms, "workers": workers, "rounds": repeat,
+              "baseline": backends[0], "same_requests": len(requests) == 1}
+    print(f"{'backend':<12} {'items/s':>9} {'requests':>9} {'wall':>9} {'vs ' + backends[0]:>10}  (medians of {repeat})")
+    for backend, seconds in median.items():
+        rate = items / seconds
+        count = runs[backend][0]["requests"]
+        print(f"{backend:<12} {rate:>9.0f} {count:>9} {seconds:>8.1f}s {seconds / base:>9.2f}x")
+        result[backend] = {"items_per_s": round(rate), "requests": count, "seconds": round(seconds, 1),
+                           "wall_ratio": round(seconds / base, 3),
+                           "all_seconds": [round(run["seconds"], 1) for run in runs[backend]]}
+    print(json.dumps(result))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--items", type=int, default=135000)
+    parser.add_argument("--items", type=int)
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--sample", type=int, default=60, help="items fetched the original way")
     parser.add_argument("--changed", type=int, default=500)
     parser.add_argument("--quick", action="store_true", help="a tenth of the items, a smaller sample")
+    parser.add_argument("--backends", help="comma-separated stores to compare, e.g. sqlite,postgresql")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="--backends: the emulator's latency")
+    parser.add_argument("--postgres", default="", metavar="URI", help="--backends: the database (default: a throwaway)")
+    parser.add_argument("--repeat", type=int, default=3, help="--backends: rounds, alternating the order (median)")
     args = parser.parse_args()
     scale = 10 if args.quick else 1
-    items, old_items = args.items // scale, 91000 // scale
+    if args.backends:
+        backends = args.backends.split(",")
+        if set(backends) - {"sqlite", "postgresql"}:
+            parser.error(f"--backends takes sqlite and postgresql, got {args.backends}")
+        compare_backends(backends, (args.items or 91000) // scale, args.latency_ms, args.workers, args.postgres,
+                         args.repeat)
+        return
+    items, old_items = (args.items or 135000) // scale, 91000 // scale
 
     with tempfile.TemporaryDirectory() as tmp:
         main_run = export_under_limits(items, 500, 200, args.workers, args.changed, max(5, args.sample // scale), tmp)
