@@ -41,6 +41,7 @@ class Server:
     def __init__(self):
         self.bin = bin_dir()
         self.count = 0
+        self.password = PASSWORD
 
     def _run(self, *command: str) -> None:
         prefix: List[str] = []

@@ -31,13 +31,14 @@ def sample_store(path, count: int) -> str:
 
 
 @pytest.fixture
-def store(tmp_path):
-    return make_store(tmp_path / "k.sqlite")
+def store(store_spec):
+    return make_store(store_spec)
 
 
 @pytest.fixture
-def records(store):
-    return read_records(store)[0]
+def records(tmp_path):
+    """The fixture's records (read from SQLite: test_source reads them from both backends)."""
+    return read_records(make_store(tmp_path / "records.sqlite"))[0]
 
 
 def numbers(records, name, subset="all", include="", exclude="", count=25, period="month"):
@@ -274,7 +275,8 @@ def test_k8s_analysis_analyze_cli(store, tmp_path):
         (["--out", "{tmp}/file/out", "--report"], "cannot write to --out {tmp}/file/out: Not a directory"),
     ],
 )
-def test_k8s_analysis_analyze_bad_input(store, tmp_path, args, message):
+def test_k8s_analysis_analyze_bad_input(tmp_path, args, message):
+    store = make_store(tmp_path / "k.sqlite")
     (tmp_path / "file").write_text("")
     args = [arg.format(tmp=tmp_path) for arg in args]
     result = run_cli("k8s-analysis", "analyze", "--store", store, "--out", str(tmp_path), *args)

@@ -6,7 +6,7 @@ import pytest
 from dffml import Record
 from dffml.noasync import load
 
-from conftest import run_cli
+from conftest import REPO, run_cli
 from dffml_k8s_analysis.records.issues_source import K8sIssuesSource, read_records
 from dffml_k8s_analysis.records.readonly_source import ReadOnlySourceError
 from dffml_k8s_analysis.store import StoreError, open_store
@@ -49,15 +49,15 @@ CLOSERS = [(1, "zed", "2020-02-10T10:00:00Z"), (2, "carol", "2020-01-25T10:00:00
 
 
 def make_store(path):
-    with open_store(path, create=True) as store:
+    with open_store(path, create=True, repo=REPO) as store:
         store.save_page(RAW)
         store.save_closers(CLOSERS, {})
     return str(path)
 
 
 @pytest.fixture
-def store(tmp_path):
-    return make_store(tmp_path / "k.sqlite")
+def store(store_spec):
+    return make_store(store_spec)
 
 
 def test_read_records_parses_merges_closers_and_reports_malformed(store):

@@ -97,6 +97,17 @@ def translate(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
 
 
+def translate_ddl(ddl: str) -> str:
+    """SQLite's column types in PostgreSQL's words: a type follows its column's name (``blob BLOB``)."""
+    def column(match) -> str:
+        name, space, kind = match.groups()
+        keyword = name.upper() in ("TABLE", "EXISTS", "INTO", "ON", "INDEX")
+        return match.group(0) if keyword else f"{name}{space}{DDL_TYPES[kind.upper()]}"
+
+    types = "|".join(DDL_TYPES)
+    return re.sub(rf'(\w+|"[^"]*")(\s+)({types})\b', column, ddl, flags=re.IGNORECASE)
+
+
 class Connection:
     """A psycopg connection (autocommit) whose errors never carry the password."""
 
@@ -196,8 +207,7 @@ class PostgresBackend:
 
     def script(self, ddl: str) -> None:
         """Create the schema and run ``ddl`` in it, under a lock: pods that start together create it once."""
-        for word, pg in DDL_TYPES.items():
-            ddl = re.sub(rf"\b{word}\b", pg, ddl, flags=re.IGNORECASE)
+        ddl = translate_ddl(ddl)
         sql = self.sql
         with self.transaction():
             self.connection.query("SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))",
