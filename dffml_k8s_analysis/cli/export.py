@@ -1,11 +1,11 @@
-"""Export (or with --update, incrementally update) a repository's issues and pull requests into an
-SQLite store. The token comes from GITHUB_TOKEN.
+"""Export (or with --update, incrementally update) a repository's issues and pull requests into the
+store: a SQLite file, or a PostgreSQL database. The token comes from GITHUB_TOKEN.
 """
 import argparse
 
 from .options import add_repo_options
 
-HELP = "export every issue and PR into the SQLite store (dataflows/export.yaml)"
+HELP = "export every issue and PR into the store, SQLite or PostgreSQL (dataflows/export.yaml)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,7 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also fetch who closed each item (GraphQL, 1 request per 100 closed items; "
                         "dataflows/closers.yaml), for `analyze --users-by-closed`")
     parser.add_argument("--shards", type=int, default=0,
-                        help="run as pod JOB_COMPLETION_INDEX of an Indexed Job of N pods (store must hold {index})")
+                        help="run as pod JOB_COMPLETION_INDEX of an Indexed Job of N pods (a SQLite --store must "
+                        "hold {index}; into PostgreSQL every pod writes the one database)")
     parser.add_argument("--until", default="", help="with --shards: the end of the exported range, YYYY-MM-DDTHH:MM:SSZ")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 

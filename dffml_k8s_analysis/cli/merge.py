@@ -9,7 +9,7 @@ HELP = "combine an Indexed Job's export shards into the store (dataflows/merge.y
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("shards", nargs="+", help="the shard stores")
+    parser.add_argument("shards", nargs="+", help="the SQLite shard files (or glob patterns)")
     add_repo_options(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
