@@ -36,7 +36,10 @@ def _free_port() -> int:
 
 
 class Server:
-    """``with Server() as server``: ``server.uri(dbname)``, ``server.create_database()``, ``server.password_file``."""
+    """``with Server() as server``: ``server.uri(dbname)``, ``server.create_database()``, ``server.password_file``.
+
+    Stopped with ``-m immediate``: its data are thrown away, so no shutdown checkpoint is written.
+    """
 
     def __init__(self):
         self.bin = bin_dir()
@@ -85,6 +88,6 @@ class Server:
 
     def __exit__(self, *exc) -> None:
         try:
-            self._run(os.path.join(self.bin, "pg_ctl"), "stop", "-m", "fast", "-w", "-D", self.data)
+            self._run(os.path.join(self.bin, "pg_ctl"), "stop", "-m", "immediate", "-w", "-D", self.data)
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
