@@ -36,7 +36,7 @@ def _free_port() -> int:
 
 
 class Server:
-    """``with Server() as server``: ``server.uri(dbname)``, ``server.create_database()``, ``server.password_file``.
+    """``with Server() as server``: ``uri(dbname)``, ``create_database()``, ``admin(uri)``, ``password_file``.
 
     Stopped with ``-m immediate``: its data are thrown away, so no shutdown checkpoint is written.
     """
@@ -76,13 +76,17 @@ class Server:
     def uri(self, dbname: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{dbname}"
 
-    def create_database(self) -> str:
-        """A new empty database; its URI."""
+    def admin(self, uri: str):
+        """A superuser's psycopg connection (autocommit) to ``uri``, for what the tests set up by hand."""
         import psycopg
 
+        return psycopg.connect(uri, password=PASSWORD, autocommit=True)
+
+    def create_database(self) -> str:
+        """A new empty database; its URI."""
         self.count += 1
         name = f"test{self.count}"
-        with psycopg.connect(self.uri(), password=PASSWORD, autocommit=True) as conn:
+        with self.admin(self.uri()) as conn:
             conn.execute(f"CREATE DATABASE {name}")
         return self.uri(name)
 

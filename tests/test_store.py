@@ -67,10 +67,8 @@ def test_a_table_added_to_the_schema_is_written_in_the_page_transaction(store_sp
 
 
 def test_a_foreign_schema_is_refused_and_left_alone(postgres_server):
-    import psycopg
-
     uri = postgres_server.create_database()
-    with psycopg.connect(uri, password=open(postgres_server.password_file).read().strip(), autocommit=True) as conn:
+    with postgres_server.admin(uri) as conn:
         conn.execute(f'CREATE SCHEMA "{REPO}"')
         conn.execute(f'CREATE TABLE "{REPO}".items (a TEXT)')
     message = f"{uri}#{REPO} is not a k8s-analysis store (its tables: items): choose another --store"
@@ -130,3 +128,15 @@ def test_the_password_never_shows(emulator, postgres_server, tmp_path, capsys):
     assert secret not in logged.out + logged.err
     assert stored(uri) == served(server)
     assert all(secret not in str(value) for value in open_store(uri).execute("SELECT key, value FROM state"))
+
+
+def test_a_store_without_tables_yet_is_missing_to_a_reader(store_spec, request):
+    if store_spec.startswith("postgresql"):
+        with request.getfixturevalue("postgres_server").admin(store_spec) as conn:
+            conn.execute('CREATE SCHEMA "empty/repo"')
+        empty = store_spec + "#empty/repo"
+    else:
+        empty = store_spec
+        open(empty, "w").close()  # what an export's first instant leaves
+    with pytest.raises(StoreMissing, match="is empty: run `k8s-analysis export` first"):
+        open_store(empty)

@@ -9,17 +9,21 @@ the backends (``sqlite.py``, ``postgres.py``) only connect and run SQL.
     from dffml_k8s_analysis.store import open_store
     with open_store(spec, create=False) as store:  # read-only
         items = list(store.raw_items())
+
+A new table goes into ``core.SCHEMA`` in portable SQL; its writes go through
+``Store.execute``/``Store.executemany`` inside ``Store.transaction()`` (or the
+page's own, in ``Store.save_page``), with no backend-specific code.
 """
 import pathlib
 from typing import Optional, Union
 
-from .core import SCHEMA, Store, StoreError, StoreMissing
+from .core import Store, StoreError, StoreMissing
 from .postgres import PASSWORD_FILE_ENV, AdvisoryLock, PostgresBackend, is_postgres, with_repo
 from .lock import StoreLock
 from .sqlite import SQLiteBackend
 
-__all__ = ["SCHEMA", "PASSWORD_FILE_ENV", "Store", "StoreError", "StoreMissing", "default_path", "export_lock",
-           "is_postgres", "open_store", "repo_spec"]
+__all__ = ["PASSWORD_FILE_ENV", "Store", "StoreError", "StoreMissing", "default_path", "export_lock",
+           "SPEC_HELP", "is_postgres", "open_store", "repo_spec"]
 SPEC_HELP = ("SQLite file, or postgresql://USER@HOST:PORT/DBNAME (password from the file named by "
              f"{PASSWORD_FILE_ENV}, or ~/.pgpass; default: data/OWNER__NAME.sqlite)")
 

@@ -96,7 +96,9 @@ class Store:
         try:
             tables = backend.tables()
             expected = schema_tables()
-            if (tables or not create) and not ("items" in tables and all(
+            if not tables and not create:  # new, or an export is creating it right now
+                raise StoreMissing(f"store {self.name} is empty: run `k8s-analysis export` first")
+            if tables and not ("items" in tables and all(
                     expected.get(name) == columns for name, columns in tables.items())):
                 raise StoreError(f"{self.name} is not a k8s-analysis store (its tables: "
                                  f"{', '.join(sorted(tables)) or 'none'}): choose another --store")
