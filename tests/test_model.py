@@ -347,6 +347,7 @@ def test_text_is_folded_masked_and_led():
     assert text.word_grams("fix the crash", 2)[:4] == ["xstartx", "fix", "the", "crash"]
     assert "xstartx fix" in text.word_grams("fix the crash", 2)
     assert text.label_tokens(["sig/node", "kind/bug", "area/kubelet", 3, "SIG/Apps"]) == ["area/kubelet", "sig/apps", "sig/node"]
+    assert text.label_tokens(["size/S", "docs/linked"]) == ["docs/linked"]  # records.parse.model_inputs adds it
 
 
 def ambiguous_notes(count: int, seed: int = 2):

@@ -60,9 +60,9 @@ class Params:
     units: int = 32
     dropout: float = 0.5
     l2: float = 1e-4
-    learning_rate: float = 3e-3
+    learning_rate: float = 5e-3
     epochs: int = 4
-    batch_size: int = 128
+    batch_size: int = 256
     threshold: Optional[float] = None  # None: chosen per label on the validation split
     validation: float = 0.15
     label_features: bool = True  # the PR's sig/* and area/* labels as optional inputs
