@@ -66,7 +66,7 @@ class Params:
     batch_size: int = 256
     threshold: Optional[float] = None  # None: chosen per label on the validation split
     validation: float = 0.15
-    label_features: bool = True  # the PR's sig/* and area/* labels as optional inputs
+    label_features: bool = True  # the PR's sig/*, area/* (and docs/linked) labels as optional inputs
     seed: int = 0
 
     def __post_init__(self):

@@ -60,7 +60,7 @@ def lead_token(norm: str) -> Optional[str]:
 
 
 def label_tokens(labels: Optional[Sequence[str]]) -> List[str]:
-    """The sig/* and area/* labels as tokens, sorted; anything else (kind/*, non-strings) is ignored."""
+    """The sig/*, area/* and docs/* labels as tokens, sorted; anything else (kind/*, non-strings) is ignored."""
     found = {re.sub(r"\s+", "-", label.strip().lower()) for label in labels or ()
              if isinstance(label, str) and label.strip().lower().startswith(LABEL_PREFIXES)}
     return sorted(found)
