@@ -28,6 +28,7 @@ from dffml_k8s_analysis.bot import reconcile, webhook
 from dffml_k8s_analysis.bot.webhook import Secret
 from dffml_k8s_analysis.github.client import check_repo
 from dffml_k8s_analysis.model.artifacts import cached_predictor
+from dffml_k8s_analysis.records.parse import model_inputs
 from operations import parse
 from operations.github import BASE_URL, REPO
 
@@ -39,7 +40,7 @@ WEBHOOK_REPO = Definition(name="webhook.only_repo", primitive="str", default="")
 PAYLOAD = Definition(name="webhook.payload", primitive="Dict[str, Any]")
 NUMBER = Definition(name="github.number", primitive="int")
 ITEM = Definition(name="label.item", primitive="Dict[str, Any]")
-LABELS = Definition(name="label.labels", primitive="List[str]")  # the item's label names on GitHub now
+LABELS = Definition(name="label.labels", primitive="List[str]")  # the item's label names on GitHub now (+ docs/linked)
 MODEL_DIR = Definition(name="label.model_dir", primitive="str", default="out/model")
 PREDICTION = Definition(name="label.prediction", primitive="Dict[str, Any]")
 OUTCOME = Definition(name="label.outcome", primitive="Dict[str, Any]")
@@ -84,9 +85,10 @@ def number_item(repo: str, number: int) -> Dict[str, Any]:
 
 @op(name="k8s.fetch_item", inputs={"item": ITEM, "base_url": BASE_URL}, outputs={"body": parse.BODY, "labels": LABELS})
 async def fetch_item(item: Dict[str, Any], base_url: str) -> Dict[str, Any]:
-    """The item's body and label names as GitHub has them now."""
+    """The item's body and label names as GitHub has them now (plus ``docs/linked`` when the body
+    links documentation: a model input, see ``records.parse``)."""
     body, labels = await _in_thread(reconcile.issue_body_and_labels, base_url, item["repo"], item["number"])
-    return {"body": body, "labels": labels}
+    return {"body": body, "labels": model_inputs(labels, body)}
 
 
 @op(name="k8s.predict_note", inputs={"note": parse.RELEASE_NOTE, "labels": LABELS, "model_dir": MODEL_DIR},

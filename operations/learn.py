@@ -20,7 +20,7 @@ from dffml.operation.model import model_predict
 from dffml_k8s_analysis.model.plugin import K8sMLPModel
 from dffml_k8s_analysis.records.issues_source import K8sIssuesSource
 from dffml_k8s_analysis.records.notes_source import ReleaseNotesSource
-from dffml_k8s_analysis.records.parse import release_note
+from dffml_k8s_analysis.records.parse import model_inputs, release_note
 
 from . import parse
 from .analyze import Records
@@ -61,15 +61,16 @@ async def training_records(source: str, path: str) -> Dict[str, Any]:
 
 @op(name="k8s.extract_notes", inputs={"records": RECORDS}, outputs={"notes": NOTES})
 def extract_notes(records: List[Dict[str, Any]]) -> Dict[str, Any]:
-    """The records that have a release note (extracted from their body, if they have one), with it."""
+    """The records that have a release note (extracted from their body, if they have one), with it;
+    a body that links documentation adds ``docs/linked`` to the labels."""
     notes = Records()
     for record in records:
-        note = record.get("release_note")
+        note, labels = record.get("release_note"), record["labels"]
         if "body" in record:
             found = release_note(record["body"])
-            note = found.text if found else None
+            note, labels = found.text if found else None, model_inputs(labels, record["body"])
         if note:
-            notes.append({"key": record["key"], "release_note": note, "labels": record["labels"]})
+            notes.append({"key": record["key"], "release_note": note, "labels": labels})
     return {"notes": notes}
 
 

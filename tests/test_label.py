@@ -1,4 +1,5 @@
 """The labeling bot against the GitHub emulator: the original's scenarios, signatures, faults, replays, CLIs."""
+import asyncio
 import json
 import logging
 import socket
@@ -148,6 +149,19 @@ def test_the_bot_predicts_from_the_note_and_the_prs_labels_on_github(bot, predic
     outcome = bot.label(note)
     assert outcome["probability"] == pytest.approx(predictor.predict([note], [labels])[0])
     assert predictor.predict([note], [labels]) != predictor.predict([note])  # the labels made a difference
+
+
+def test_a_body_that_links_documentation_gives_the_model_the_docs_input(bot):
+    from operations.label import fetch_item
+
+    labels = ["sig/node", "size/S"]
+    bot.sample.set_labels(bot.number, labels, time.time())
+    item = {"repo": REPO, "number": bot.number}
+    bot.sample.set_body(bot.number, note_body("Add X") + "```docs\n- [KEP]: https://git.k8s.io/enhancements/keps/1\n```\n",
+                        time.time())
+    assert asyncio.run(fetch_item(item, bot.github.url))["labels"] == labels + ["docs/linked"]
+    bot.sample.set_body(bot.number, note_body("Add X") + "```docs\n\n```\n", time.time())
+    assert asyncio.run(fetch_item(item, bot.github.url))["labels"] == labels
 
 
 def test_a_non_bug_note_on_a_fresh_pr_adds_no_label_but_says_so(bot):

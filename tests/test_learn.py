@@ -148,3 +148,15 @@ def test_a_directory_without_a_vectorizer_is_a_clear_error(tmp_path):
 
 def run(dataflow, *inputs) -> dict:
     return asyncio.run(run_flow(dataflow, list(inputs)))
+
+
+def test_a_body_that_links_documentation_trains_with_the_docs_input():
+    from dffml_k8s_analysis.records.notes_source import labels_of
+    from operations.learn import extract_notes
+
+    body = "```release-note\nAdd X\n```\n```docs\n- [KEP]: https://git.k8s.io/enhancements/keps/1\n```\n"
+    records = [{"key": "1", "body": body, "labels": ["kind/feature"]},
+               {"key": "2", "body": body.split("```docs")[0], "labels": ["kind/bug"]}]
+    assert [note["labels"] for note in extract_notes(records)["notes"]] == [["kind/feature", "docs/linked"], ["kind/bug"]]
+    assert labels_of({"kinds": ["feature"], "documentation": [{"type": "KEP"}]}) == ["kind/feature", "docs/linked"]
+    assert labels_of({"kinds": ["bug"], "sigs": ["node"]}) == ["kind/bug", "sig/node"]

@@ -1,7 +1,7 @@
 """Release-note extraction and record parsing."""
 import pytest
 
-from dffml_k8s_analysis.records.parse import Note, label_groups, record, records, release_note
+from dffml_k8s_analysis.records.parse import Note, label_groups, links_docs, model_inputs, record, records, release_note
 
 TEMPLATE = (
     "**What type of PR is this?**\n\n/kind bug\n\n**What this PR does / why we need it**:\nFixes it.\n\n"
@@ -35,6 +35,18 @@ TEMPLATE = (
 )
 def test_release_note_rules(block, expected):
     assert release_note(TEMPLATE.format(block=block)) == expected
+
+
+@pytest.mark.parametrize("body, linked", [
+    ("```release-note\nAdd X\n```\n```docs\n- [KEP]: https://git.k8s.io/enhancements/keps/1\n```\n", True),
+    ("```release-note\nAdd X\n```\r\n```DOCS \r\nhttps://kubernetes.io/docs/x\r\n```\r\n", True),
+    ("```release-note\nAdd X\n```\n```docs\n\n```\n", False),  # the template's empty block
+    ("```release-note\nAdd X https://kubernetes.io/docs/x\n```\n", False),  # a link in the note is no docs block
+    (None, False),
+])
+def test_a_docs_block_with_a_link_adds_the_docs_input(body, linked):
+    assert links_docs(body) is linked
+    assert model_inputs(["sig/node"], body) == ["sig/node"] + (["docs/linked"] if linked else [])
 
 
 def test_crlf_bodies_are_normalized():

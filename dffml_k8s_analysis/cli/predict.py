@@ -16,7 +16,8 @@ HELP = "classify a release note TEXT, or --test the example notes"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("text", nargs="?", help="release note text")
     parser.add_argument("--labels", default="", metavar="L1,L2",
-                        help="the PR's labels, comma-separated (sig/* and area/* are used), e.g. sig/node,area/kubelet")
+                        help="the PR's labels, comma-separated (sig/* and area/* are used, and docs/linked when its "
+                             "```docs block links documentation), e.g. sig/node,area/kubelet")
     parser.add_argument("--test", action="store_true", help="run the example notes; exit 1 when one is misclassified")
     parser.add_argument("--model-dir", default=DEFAULT_MODEL_DIR, help="artifact directory (default: %(default)s)")
 

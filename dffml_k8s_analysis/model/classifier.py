@@ -28,6 +28,7 @@ import dataclasses
 import os
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -60,12 +61,12 @@ class Params:
     units: int = 32
     dropout: float = 0.5
     l2: float = 1e-4
-    learning_rate: float = 3e-3
+    learning_rate: float = 5e-3
     epochs: int = 4
-    batch_size: int = 128
+    batch_size: int = 256
     threshold: Optional[float] = None  # None: chosen per label on the validation split
     validation: float = 0.15
-    label_features: bool = True  # the PR's sig/* and area/* labels as optional inputs
+    label_features: bool = True  # the PR's sig/*, area/* (and docs/linked) labels as optional inputs
     seed: int = 0
 
     def __post_init__(self):
@@ -181,7 +182,7 @@ class MLPTrainer:
             optimizer = keras.optimizers.Adam(learning_rate=params.learning_rate)
         variables = model.trainable_variables
 
-        @tf.function(input_signature=[tf.SparseTensorSpec([None, inputs], tf.float32),
+        @tf.function(autograph=False, input_signature=[tf.SparseTensorSpec([None, inputs], tf.float32),
                                       tf.TensorSpec([None, outputs], tf.float32),
                                       tf.TensorSpec([None], tf.float32),
                                       tf.TensorSpec([2, outputs], tf.float32)])
@@ -282,10 +283,31 @@ def chi2_top(X, Y, k: int) -> np.ndarray:
 
 def fit_members(counts: vectorize.TrainingCounts, rows: np.ndarray, Y: np.ndarray, params: Params,
                 trainer: MLPTrainer):
-    """Fit the features and every member on the notes ``rows``; (features, arrays)."""
+    """Fit the features and every member on the notes ``rows``; (features, arrays).
+
+    The MLP trains in a second thread while the linear members fit (TensorFlow and
+    liblinear both release the GIL); each is seeded, so the result is the same.
+    """
     features, X = vectorize.fit_counts(counts, rows, params)
     balance = Y.shape[1] > 1  # class-balanced members in the all-kinds mode
     doubled = np.vstack([Y, Y]) if params.label_features else Y  # the word/nb rows: with, then without labels
+    columns = chi2_top(X["word"], doubled, params.top_k)
+    Xm, Ym = X["word"][:, columns], doubled
+    if params.label_features:  # each note once, its labels dropped for a seeded random half
+        n = len(rows)
+        pick = np.where(np.random.default_rng(params.seed).random(n) < 0.5, np.arange(n) + n, np.arange(n))
+        Xm, Ym = Xm[pick], doubled[pick]
+    with ThreadPoolExecutor(1) as pool:
+        mlp = pool.submit(trainer.train, Xm, Ym, np.ones(len(Ym)), balance, params)
+        arrays = linear_members(X, Y, doubled, params, balance)
+        arrays["mlp_cols"] = columns.astype(np.int64)
+        for i, weights in enumerate(mlp.result()):
+            arrays[f"mlp_w{i}"] = weights
+    return features, arrays
+
+
+def linear_members(X: Dict[str, sp.csr_matrix], Y: np.ndarray, doubled: np.ndarray, params: Params, balance: bool) -> dict:
+    """The word, nb and char members' coefficients and biases."""
     arrays = {}
     arrays["word_coef"], arrays["word_bias"] = logistic(X["word"], doubled, params.c_word, params.seed, balance)
     coefs, biases = [], []
@@ -296,16 +318,7 @@ def fit_members(counts: vectorize.TrainingCounts, rows: np.ndarray, Y: np.ndarra
         biases.append(bias[0])
     arrays["nb_coef"], arrays["nb_bias"] = np.stack(coefs, axis=1), np.asarray(biases)
     arrays["char_coef"], arrays["char_bias"] = logistic(X["char"], Y, params.c_char, params.seed, balance)
-    columns = chi2_top(X["word"], doubled, params.top_k)
-    arrays["mlp_cols"] = columns.astype(np.int64)
-    Xm, Ym = X["word"][:, columns], doubled
-    if params.label_features:  # each note once, its labels dropped for a seeded random half
-        n = len(rows)
-        pick = np.where(np.random.default_rng(params.seed).random(n) < 0.5, np.arange(n) + n, np.arange(n))
-        Xm, Ym = Xm[pick], doubled[pick]
-    for i, weights in enumerate(trainer.train(Xm, Ym, np.ones(len(Ym)), balance, params)):
-        arrays[f"mlp_w{i}"] = weights
-    return features, arrays
+    return arrays
 
 
 def acc_f1(y, decided):

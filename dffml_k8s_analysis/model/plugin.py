@@ -9,7 +9,8 @@ labels feature (``labels``: a list such as ["kind/bug", "sig/node"]); both
 the ``k8s-notes`` and ``k8s-issues`` sources provide them. Records without a
 text (PRs without a release note) are skipped. Each prediction is one
 ``kind/...`` target per label (value True/False, confidence = the
-probability of the chosen value). The labels' ``sig/*`` and ``area/*`` are
+probability of the chosen value). The labels' ``sig/*`` and ``area/*`` (and
+``docs/linked``, which ``k8s-notes`` adds for a PR that linked documentation) are
 also inputs, optional when predicting (``text_only`` ignores them). ``accuracy`` is the first label's accuracy
 (``label``), or the micro F1 over all kinds with ``all_kinds``.
 """
@@ -49,7 +50,7 @@ class K8sMLPModelConfig:
     threshold: float = field("Decision threshold (the original's 0.6) when fixed_threshold is set", default=0.6)
     fixed_threshold: bool = field("Use threshold instead of the one chosen on the validation split", default=False)
     validation: float = field("Newest share of the training data that chooses the thresholds", default=DEFAULTS.validation)
-    text_only: bool = field("Ignore the PR's sig/* and area/* labels (by default they are optional inputs)",
+    text_only: bool = field("Ignore the PR's sig/*, area/* and docs/linked labels (by default they are optional inputs)",
                             default=not DEFAULTS.label_features)
     seed: int = field("Random seed", default=DEFAULTS.seed)
 

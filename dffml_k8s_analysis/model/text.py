@@ -5,15 +5,17 @@ The text is cut to ``MAX_CHARS``, accent-folded and lowercased; URLs become
 TfidfVectorizer's default pattern, after a start token (so ``xstartx fix`` is
 a bigram), plus a leading-verb token: the first word after an optional short
 ``component:`` prefix, crudely stemmed (``kubeadm: Fixed ...`` ->
-``xlead_fix``). A PR's ``sig/*`` and ``area/*`` labels become tokens of
-their own (``sig/node``); they hold a ``/``, so no word n-gram equals one.
+``xlead_fix``). A PR's ``sig/*`` and ``area/*`` labels, and ``docs/linked``
+(its body's ```docs block links documentation; ``records.parse.model_inputs``
+adds it), become tokens of their own (``sig/node``); they hold a ``/``, so no
+word n-gram equals one.
 """
 import re
 import unicodedata
 from typing import List, Optional, Sequence
 
 MAX_CHARS = 100_000  # longer notes are cut
-LABEL_PREFIXES = ("sig/", "area/")  # PR labels usable as features (the bot has them); kind/* never is
+LABEL_PREFIXES = ("sig/", "area/", "docs/")  # input labels usable as features (the bot has them); kind/* never is
 
 _URL = re.compile(r"https?://\S+|www\.\S+")
 _VERSION = re.compile(r"\bv?\d+(?:\.\d+)+(?:[-+][\w.]+)?\b|\bv\d+\b")
@@ -58,7 +60,7 @@ def lead_token(norm: str) -> Optional[str]:
 
 
 def label_tokens(labels: Optional[Sequence[str]]) -> List[str]:
-    """The sig/* and area/* labels as tokens, sorted; anything else (kind/*, non-strings) is ignored."""
+    """The sig/*, area/* and docs/* labels as tokens, sorted; anything else (kind/*, non-strings) is ignored."""
     found = {re.sub(r"\s+", "-", label.strip().lower()) for label in labels or ()
              if isinstance(label, str) and label.strip().lower().startswith(LABEL_PREFIXES)}
     return sorted(found)

@@ -2,7 +2,8 @@
 
 Records are keyed by PR number, oldest first, with features ``release_note``
 (the text), ``labels`` (``kind/*``, ``sig/*``, ``area/*`` rebuilt from the
-note's kinds, sigs and areas: what the PR was labelled), ``kinds``, ``sigs``
+note's kinds, sigs and areas: what the PR was labelled; plus ``docs/linked`` when
+its PR linked documentation, as the bot finds in a PR body), ``kinds``, ``sigs``
 and ``number``. ``skip``/``limit`` take a slice in PR-number order.
 
     dffml list records -sources n=k8s-notes -source-n-limit 3
@@ -12,17 +13,20 @@ from typing import List
 
 from dffml import Record, config, entrypoint, field
 
+from .parse import DOCS_LABEL
 from .readonly_source import ReadOnlyMemorySource
 from .shared_data import load_notes, notes_path
 
 
 def labels_of(note: dict) -> List[str]:
-    """The PR labels a note stands for, e.g. ["kind/bug", "sig/node", "area/kubelet"]."""
-    return [
+    """The PR labels a note stands for, e.g. ["kind/bug", "sig/node", "area/kubelet"], and
+    ``docs/linked`` when the note records documentation links (its PR's ```docs block)."""
+    labels = [
         f"{group}/{name}"
         for group, key in (("kind", "kinds"), ("sig", "sigs"), ("area", "areas"))
         for name in note.get(key) or []
     ]
+    return labels + ([DOCS_LABEL] if note.get("documentation") else [])
 
 
 def note_features(note: dict) -> dict:

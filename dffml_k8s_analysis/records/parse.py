@@ -15,6 +15,10 @@ Release-note rules (the original's and Kubernetes' own, made explicit):
 - A leading ``- `` or ``* `` bullet on the first line is stripped.
 - Action required: the ``-action-required`` info string, or a note starting
   with ``ACTION REQUIRED:`` (which is then stripped from the text).
+
+Documentation: a PR whose template ```docs block holds a link (as the
+release-notes tool's ``documentation`` field records) gets the input label
+``DOCS_LABEL`` beside its labels; the model reads it like a sig/area label.
 """
 import re
 from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Tuple
@@ -25,6 +29,9 @@ FENCE = re.compile(r"```[ \t]*release-note(?P<action>-action-required)?[ \t]*(?:
 CLOSING = re.compile(r"```(?P<info>[^\s`]*)")
 NO_NOTE = re.compile(r"^\W*(none|n/?a|todo|tbd)?\W*$", re.IGNORECASE)
 BULLET = re.compile(r"^[-*][ \t]+")
+DOCS = re.compile(r"```[ \t]*docs[ \t]*\n(?P<block>.*?)(?:```|$)", re.IGNORECASE | re.DOTALL)
+LINK = re.compile(r"https?://\S")
+DOCS_LABEL = "docs/linked"
 ACTION_PREFIX = re.compile(r"^[*_ ]*action required[*_ ]*:?[*_ ]*\s*", re.IGNORECASE)
 
 
@@ -58,6 +65,18 @@ def release_note(body: Optional[str]) -> Optional[Note]:
     if NO_NOTE.match(text):
         return None
     return Note(text, action)
+
+
+def links_docs(body: Optional[str]) -> bool:
+    """Whether a PR body's ```docs block holds a link (a KEP, usage docs)."""
+    if not isinstance(body, str):
+        return False
+    return any(LINK.search(found.group("block")) for found in DOCS.finditer(body.replace("\r\n", "\n")))
+
+
+def model_inputs(labels: List[str], body: Optional[str]) -> List[str]:
+    """A PR's labels plus ``DOCS_LABEL`` when its body links documentation: what the model is given."""
+    return list(labels) + ([DOCS_LABEL] if links_docs(body) else [])
 
 
 def label_groups(labels: Iterable[str]) -> Dict[str, List[str]]:

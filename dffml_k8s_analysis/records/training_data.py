@@ -3,6 +3,7 @@ import pathlib
 from typing import List, Optional, Tuple
 
 from .notes_source import labels_of
+from .parse import model_inputs
 from .shared_data import load_notes, notes_path
 
 Examples = Tuple[List[str], List[List[str]]]
@@ -19,9 +20,10 @@ def from_notes(path: Optional[pathlib.Path] = None) -> Examples:
 
 
 def from_store(path) -> Examples:
-    """The pull requests with a release note in an SQLite store written by ``k8s-analysis export``."""
+    """The pull requests with a release note in an SQLite store written by ``k8s-analysis export``;
+    their labels plus ``docs/linked`` when the body links documentation (as the bot gives them)."""
     from .issues_source import read_records
 
     records, _ = read_records(path)
     records = sorted((rec for rec in records if rec["release_note"]), key=lambda rec: rec["number"])
-    return [rec["release_note"] for rec in records], [rec["labels"] for rec in records]
+    return [rec["release_note"] for rec in records], [model_inputs(rec["labels"], rec["body"]) for rec in records]

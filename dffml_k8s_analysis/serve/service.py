@@ -5,7 +5,8 @@ Routes (JSON in and out; errors are ``{"error": "..."}``):
 - ``POST /v1/models/kubernetes-analysis:predict``: ``{"text": "..."}`` ->
   ``{"result": p}``; ``{"instances": ["...", ...]}`` -> ``{"predictions": [p, ...]}``
   (p: the probability of the model's label, kind/bug by default); optional PR
-  labels: ``"labels": ["sig/node", ...]`` beside ``text``, and instances as
+  labels: ``"labels": ["sig/node", ...]`` beside ``text`` (``docs/linked`` too when
+  the PR's ```docs block links documentation, as the bot adds), and instances as
   ``{"text": "...", "labels": [...]}``;
 - ``GET /v1/models/kubernetes-analysis``: readiness, 200 with the model's
   labels and thresholds once loaded, 503 with the reason otherwise;
