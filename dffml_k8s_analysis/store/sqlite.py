@@ -2,8 +2,10 @@
 
 It keeps each issue or pull request as the raw JSON the API returned, keyed by
 number, plus the sync state: the export plan and its per-window checkpoints,
-the high-water ``updated_at`` of the last complete sync, and ETags; and who
-closed each item (from the issue events listing, which the issues listing lacks).
+the high-water ``updated_at`` of the last complete sync, and ETags; who
+closed each item (from the issue events listing, which the issues listing lacks);
+and the columns the analysis reads, derived from each item as it is written
+(``store.derived``).
 
 Every write is one transaction (WAL journal), so a crash at any moment leaves
 a consistent store and a rerun resumes from the last committed page.
@@ -14,6 +16,8 @@ import os
 import pathlib
 import sqlite3
 from typing import Dict, Iterable, Iterator, List, Optional
+
+from . import derived
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -41,6 +45,25 @@ CREATE TABLE IF NOT EXISTS closers (
 CREATE TABLE IF NOT EXISTS etags (
     url TEXT PRIMARY KEY,
     etag TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS derived (
+    number INTEGER PRIMARY KEY,
+    problem TEXT,
+    pull_request INTEGER,
+    state TEXT,
+    created_at BIGINT,
+    updated_at BIGINT,
+    closed_at BIGINT,
+    author TEXT,
+    closed_by TEXT,
+    release_note TEXT,
+    action_required INTEGER
+);
+CREATE TABLE IF NOT EXISTS labels (
+    number INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    PRIMARY KEY (number, position)
 );
 """
 
@@ -123,6 +146,8 @@ class Store:
                 self.db.execute("PRAGMA journal_mode=WAL")
                 self.db.execute("PRAGMA synchronous=NORMAL")
                 self.db.executescript(SCHEMA)
+                if self.get("derived") != derived.VERSION:
+                    derived.migrate(self)
         except sqlite3.DatabaseError as error:
             raise StoreError(f"store {self.path} is not a usable SQLite file: {error}") from None
 
@@ -167,12 +192,14 @@ class Store:
         ``checkpoint`` and ``resume`` (the link to continue from) are where a
         rerun of ``window`` (None: the final pass) continues.
         """
+        items = list(items)
         rows = [
             (item["number"], item["updated_at"], int("pull_request" in item), json.dumps(item, ensure_ascii=False))
             for item in items
         ]
         with self._transaction():
             self.db.executemany(UPSERT, rows)
+            derived.write(self.db, items)
             if window is not None and checkpoint is not None:
                 self.db.execute("UPDATE windows SET checkpoint = ? WHERE idx = ?", (checkpoint, window))
             if checkpoint is not None:
@@ -215,6 +242,13 @@ class Store:
 
     def _damaged(self, error: sqlite3.DatabaseError) -> StoreError:
         return StoreError(f"store {self.path} is damaged ({error}): export again into a new store")
+
+    def derived_columns(self) -> derived.Columns:
+        """What the analysis views read of every item (``store.derived``); a damaged file is a StoreError."""
+        try:
+            return derived.read(self)
+        except sqlite3.DatabaseError as error:
+            raise self._damaged(error) from None
 
     def versions(self) -> Dict[int, str]:
         """number -> updated_at for every stored item."""
