@@ -26,17 +26,18 @@ SELECT d.number, d.pull_request, d.created_at, d.closed_at, d.author, COALESCE(d
 FROM derived d LEFT JOIN closers c ON c.number = d.number
 WHERE d.problem IS NULL ORDER BY d.number
 """
-LABELS = "SELECT number, name FROM labels ORDER BY number, position"
+NAMES = "SELECT DISTINCT name FROM labels ORDER BY name"
+LABELLED = "SELECT number FROM labels WHERE name = ? ORDER BY number"  # from the index labels_by_name
 PROBLEMS = "SELECT number, problem FROM derived WHERE problem IS NOT NULL ORDER BY number"
 
 log = logging.getLogger(__name__)
 
 
 class Columns(NamedTuple):
-    """What the views read: ``ITEMS`` rows, (number, label) rows, one message per malformed item."""
+    """What the views read: ``ITEMS`` rows, each label with the numbers of its uses, one message per malformed item."""
 
     items: List[tuple]
-    labels: List[Tuple[int, str]]
+    labels: Dict[str, List[int]]
     problems: List[str]
 
 
@@ -100,11 +101,13 @@ def read(store) -> Columns:
     """The columns of a current store; of an older one, the same derived in memory (it is read-only here)."""
     if store.get("derived") == VERSION:
         problems = [problem for _, problem in store._rows(PROBLEMS)]
-        return Columns(store._rows(ITEMS), store._rows(LABELS), problems)
+        labels = {name: [number for (number,) in store._rows(LABELLED, (name,))] for (name,) in store._rows(NAMES)}
+        return Columns(store._rows(ITEMS), labels, problems)
     log.warning("store %s predates derived columns: deriving every item now; open it for writing once "
                 "(k8s-analysis export --update) to store them", store.path)
     closers = store.closers()
-    items, labels, problems = [], [], []
+    items, problems = [], []
+    labels: Dict[str, List[int]] = {}
     cursor = store.db.execute("SELECT number, raw FROM items ORDER BY number")
     for row, names in _stored(cursor):
         if row.problem:
@@ -113,5 +116,6 @@ def read(store) -> Columns:
         closed_by = row.closed_by if row.closed_by is not None else closers.get(row.number)
         items.append((row.number, row.pull_request, row.created_at, row.closed_at, row.author, closed_by,
                       int(row.release_note is not None), row.action_required))
-        labels.extend((row.number, name) for name in names)
-    return Columns(items, labels, problems)
+        for name in names:
+            labels.setdefault(name, []).append(row.number)
+    return Columns(items, dict(sorted(labels.items())), problems)

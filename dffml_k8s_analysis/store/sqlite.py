@@ -65,6 +65,7 @@ CREATE TABLE IF NOT EXISTS labels (
     name TEXT NOT NULL,
     PRIMARY KEY (number, position)
 );
+CREATE INDEX IF NOT EXISTS labels_by_name ON labels (name, number);
 """
 
 # Keep the newer copy when two windows (or a window and the final pass) store
