@@ -1,18 +1,18 @@
 """The analysis views as DFFML operations (``dataflows/analyze.yaml``): read the store once, then one view per input.
 
-The views themselves are ``dffml_k8s_analysis.analysis.views``: records in, numbers out.
+The views themselves are ``dffml_k8s_analysis.analysis.views``: the store's derived columns in, numbers out.
 """
-from typing import Any, Dict, List
+from typing import Any, Dict
 
 from dffml import Definition, op
 
+from dffml_k8s_analysis.analysis.columns import Items, load as load_columns
 from dffml_k8s_analysis.analysis.views import run_view, view_names
-from dffml_k8s_analysis.records.issues_source import read_records
-from dffml_k8s_analysis.records.selection import Filter, select
+from dffml_k8s_analysis.records.selection import Filter
 
 
 class Records(list):
-    """Records whose repr is short: DFFML formats every operation's inputs and
+    """Records (``operations.learn``'s) whose repr is short: DFFML formats every operation's inputs and
     outputs with str() for its debug log, which for 91,000 records costs
     seconds and hundreds of MiB per operation."""
 
@@ -27,7 +27,7 @@ INCLUDE = Definition(name="analyze.include", primitive="str", default="")
 EXCLUDE = Definition(name="analyze.exclude", primitive="str", default="")
 COUNT = Definition(name="analyze.count", primitive="int", default=25)
 PERIOD = Definition(name="analyze.period", primitive="str", default="month")
-RECORDS = Definition(name="analyze.records", primitive="List[Dict[str, Any]]")
+RECORDS = Definition(name="analyze.records", primitive="Items")
 LOADED = Definition(name="analyze.loaded", primitive="Dict[str, Any]")
 VIEW = Definition(name="analyze.view", primitive="str")
 NUMBERS = Definition(name="analyze.numbers", primitive="Dict[str, Any]")
@@ -40,13 +40,13 @@ NUMBERS = Definition(name="analyze.numbers", primitive="Dict[str, Any]")
     expand=["view"],
 )
 def load(store: str, subset: str, views: Any) -> Dict[str, Any]:
-    """Read the store once; the subset's records, what was skipped, and one input per view."""
+    """Read the store's columns once; the subset's items, what was skipped, and one input per view."""
     names = view_names(views)
-    records, problems = read_records(store)
-    chosen = select(records, subset)
-    loaded = {"store": store, "records": len(records), "selected": len(chosen),
+    items, problems = load_columns(store)
+    chosen = items.subset(subset)
+    loaded = {"store": store, "records": len(items), "selected": len(chosen),
               "malformed": len(problems), "problems": problems[:10]}
-    return {"records": Records(chosen), "loaded": loaded, "view": names}
+    return {"records": chosen, "loaded": loaded, "view": names}
 
 
 @op(
@@ -55,7 +55,7 @@ def load(store: str, subset: str, views: Any) -> Dict[str, Any]:
             "count": COUNT, "period": PERIOD},
     outputs={"numbers": NUMBERS},
 )
-def view(records: List[dict], view: str, subset: str, include: str, exclude: str, count: int,
+def view(records: Items, view: str, subset: str, include: str, exclude: str, count: int,
          period: str) -> Dict[str, Any]:
     """One view's numbers."""
     return {"numbers": run_view(view, records, subset, Filter.of(include, exclude), count, period)}

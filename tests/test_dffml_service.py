@@ -9,9 +9,9 @@ import time
 import pytest
 import requests
 
+from dffml_k8s_analysis.analysis.columns import load
 from dffml_k8s_analysis.analysis.views import run_view
 from dffml_k8s_analysis.emulator.rest import EmulatorConfig, running
-from dffml_k8s_analysis.records.issues_source import read_records
 from dffml_k8s_analysis.records.selection import Filter
 from dffml_k8s_analysis.serve import service
 
@@ -112,7 +112,7 @@ def test_post_analyze_gives_the_views_numbers_of_the_configured_store(server, re
     answer = requests.post(url + "/analyze", json="created,labels-by-name")
     assert answer.status_code == 200, answer.text
     found = answer.json()["post_input"]
-    records, _ = read_records(workdir / "data" / "kubernetes__kubernetes.sqlite")
+    records, _ = load(workdir / "data" / "kubernetes__kubernetes.sqlite")
     expected = {name: json.loads(json.dumps(run_view(name, records, "all", Filter.of("", ""), 25, "month")))
                 for name in ("created", "labels-by-name")}
     assert {numbers["view"]: numbers for numbers in found["analyze.numbers"]} == expected

@@ -32,7 +32,7 @@ LAYERS = [  # top to bottom
     ("service", {"dffml_k8s_analysis.serve"}),
     ("dataflows", {"operations", "dffml_k8s_analysis.flows"}),
     ("library", {f"dffml_k8s_analysis.{name}" for name in (
-        "github", "store", "records", "analysis", "model", "bot", "emulator")}),
+        "github", "store", "records", "analysis", "model", "bot", "emulator", "derive", "notes")}),
     ("utilities", {"dffml_k8s_analysis", "dffml_k8s_analysis.errors", "dffml_k8s_analysis.jobindex",
                    "dffml_k8s_analysis.http_limits",
                    "dffml_k8s_analysis.background", "dffml_k8s_analysis.dffml_compat"}),

@@ -48,10 +48,10 @@ def test_read_only_refuses_writes_and_a_missing_store_is_named(store_spec):
 def test_a_table_added_to_the_schema_is_written_in_the_page_transaction(store_spec, monkeypatch):
     with open_store(store_spec, create=True, repo=REPO) as store:  # a store made before the table existed
         store.save_page([ITEM])
-    monkeypatch.setattr(core, "SCHEMA", core.SCHEMA + "CREATE TABLE IF NOT EXISTS derived (\n"
+    monkeypatch.setattr(core, "SCHEMA", core.SCHEMA + "CREATE TABLE IF NOT EXISTS added (\n"
                         "    number INTEGER PRIMARY KEY, big BIGINT, score REAL, blob BLOB, note TEXT NOT NULL\n);\n")
     row = (7, 2**40, 0.1 + 0.2, b"\x00\xff", "%?")
-    upsert = ("INSERT INTO derived (number, big, score, blob, note) VALUES (?, ?, ?, ?, ?) "
+    upsert = ("INSERT INTO added (number, big, score, blob, note) VALUES (?, ?, ?, ?, ?) "
               "ON CONFLICT (number) DO UPDATE SET note = excluded.note")
     with open_store(store_spec, create=True, repo=REPO) as store:
         with store.transaction():
@@ -60,10 +60,10 @@ def test_a_table_added_to_the_schema_is_written_in_the_page_transaction(store_sp
         with pytest.raises(StoreError):
             with store.transaction():
                 store.executemany(upsert, [(7, 1, 1.0, b"", "lost")])
-                store.execute("INSERT INTO derived (number, note) VALUES (8, NULL)")  # fails: the batch goes too
-        assert [tuple(r[:3]) + (bytes(r[3]), r[4]) for r in store.execute("SELECT * FROM derived")] == [row]
+                store.execute("INSERT INTO added (number, note) VALUES (8, NULL)")  # fails: the batch goes too
+        assert [tuple(r[:3]) + (bytes(r[3]), r[4]) for r in store.execute("SELECT * FROM added")] == [row]
     with open_store(store_spec) as store:
-        assert store.execute("SELECT note FROM derived WHERE number = ?", (7,)) == [("%?",)]
+        assert store.execute("SELECT note FROM added WHERE number = ?", (7,)) == [("%?",)]
 
 
 def test_a_foreign_schema_is_refused_and_left_alone(postgres_server):

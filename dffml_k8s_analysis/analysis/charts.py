@@ -1,11 +1,12 @@
 """Charts of the analysis views: numbers in, files out.
 
-matplotlib's object API on the Agg canvas (never pyplot, never a window), so
+matplotlib's object API on the Agg canvas (never pyplot, never a window), with fixed margins, so
 charts render the same in threads, tests and headless servers. Each view
 becomes ``OUT/VIEW-SUBSET.svg``, ``.png`` (title in its metadata) and
 ``.json`` (the numbers), each written to a temporary file and renamed.
 matplotlib is imported on first use: it takes most of a second.
 """
+import datetime
 import json
 import os
 import pathlib
@@ -22,12 +23,14 @@ def _atomic(path: pathlib.Path, write) -> None:
     os.replace(tmp, path)
 
 
-def _figure(height: float = 4.8):
+def _figure(height: float = 4.8, left: float = 0.08, right: float = 0.92):
+    """A 10-inch-wide figure with fixed margins (a layout engine would lay it out again at every save)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(10, height), layout="constrained")
+    fig = Figure(figsize=(10, height))
     FigureCanvasAgg(fig)
+    fig.subplots_adjust(left=left, right=right, top=1 - 0.55 / height, bottom=0.6 / height)
     return fig
 
 
@@ -44,6 +47,13 @@ def _dates(numbers: Dict[str, Any]) -> list:
     return [period_start(key) for key in numbers["periods"]]
 
 
+def _next_start(day: datetime.date, period: str) -> datetime.date:
+    if period == "week":
+        return day + datetime.timedelta(days=7)
+    return datetime.date(day.year + 1, 1, 1) if period == "year" else datetime.date(
+        day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
 def time_chart(numbers: Dict[str, Any]):
     """Per-period bars (or lines) with the running total or open items on a second axis."""
     fig = _figure()
@@ -55,8 +65,9 @@ def time_chart(numbers: Dict[str, Any]):
         ax.plot(dates, numbers["closed"], label="closed", color="tab:green")
         second, second_label = numbers["open"], "open at end of period"
     else:
-        ax.bar(dates, numbers[numbers["view"]], width=WIDTH[period],
-               align="edge", label=f"{numbers['view']} per {period}", color="tab:blue")
+        if dates:  # one filled step path, not a patch per period
+            ax.stairs(numbers[numbers["view"]], dates + [_next_start(dates[-1], period)],
+                      fill=True, label=f"{numbers['view']} per {period}", color="tab:blue")
         second, second_label = numbers["cumulative"], "running total"
     ax.set_ylabel(f"items per {period}")
     _date_axis(ax, period)
@@ -91,7 +102,7 @@ def sig_backlog_chart(numbers: Dict[str, Any]):
     """The open items of each shown sig/ label, stacked, largest at the bottom."""
     import matplotlib
 
-    fig = _figure(height=5.6)
+    fig = _figure(height=5.6, right=0.8 - 0.13 * (len(numbers["sigs"]) // 18))
     ax = fig.add_subplot()
     sigs = numbers["sigs"]
     if sigs:
@@ -114,10 +125,9 @@ def candlestick_chart(numbers: Dict[str, Any]):
     colors = ["tab:red" if c > o else "tab:green" if c < o else "tab:gray"
               for o, c in zip(numbers["open"], numbers["close"])]
     ax.vlines(dates, numbers["low"], numbers["high"], colors=colors, linewidth=1)
-    width = WIDTH[numbers["period"]] * 0.8
-    ax.bar(dates, [abs(c - o) for o, c in zip(numbers["open"], numbers["close"])], width=width,
-           bottom=[min(o, c) for o, c in zip(numbers["open"], numbers["close"])], color=colors, edgecolor=colors,
-           linewidth=1)
+    body = max(1.0, 0.8 * 72 * 10 * 0.84 / max(len(dates), 1))  # points: 80% of a period of the axes' width
+    ax.vlines(dates, [min(o, c) for o, c in zip(numbers["open"], numbers["close"])],  # one collection of bodies
+              [max(o, c) + 0.01 for o, c in zip(numbers["open"], numbers["close"])], colors=colors, linewidth=body)
     ax.set_ylabel("open items")
     _date_axis(ax, numbers["period"])
     ax.legend(handles=[Patch(color="tab:red", label="open count rose"), Patch(color="tab:green", label="fell"),
@@ -132,7 +142,8 @@ CHARTS = {"created": time_chart, "closed": time_chart, "created-vs-closed": time
 def bar_chart(numbers: Dict[str, Any]):
     """Horizontal bars, largest on top, full label names, values at the bar ends."""
     entries = numbers["top"]
-    fig = _figure(height=max(3.0, 0.8 + 0.28 * len(entries)))
+    longest = max((len(str(name)) for name, _ in entries), default=0)
+    fig = _figure(height=max(3.0, 0.8 + 0.28 * len(entries)), left=min(0.6, 0.06 + 0.0055 * longest), right=0.97)
     ax = fig.add_subplot()
     names = [name for name, _ in reversed(entries)]
     values = [value for _, value in reversed(entries)]

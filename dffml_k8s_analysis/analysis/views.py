@@ -1,7 +1,7 @@
-"""The original's analysis views and three it lacked, pure: records in, numbers out.
+"""The original's analysis views and three it lacked: the store's derived columns in, numbers out.
 
-Records are ``dffml_k8s_analysis.records.parse.record`` dicts. Each view returns a JSON-ready
-dict with ``view``, ``title`` and its numbers:
+Each view reads an ``analysis.columns.Items`` (numpy arrays, grouped with numpy) and returns a
+JSON-ready dict with ``view``, ``title`` and its numbers:
 
 - ``created``, ``closed``: items per period (``week`` starting Monday,
   ``month``, ``year``; every period between the first and the last, zeros
@@ -31,25 +31,34 @@ dict with ``view``, ``title`` and its numbers:
 """
 import collections
 import datetime
-import itertools
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import numpy
 
 from ..records.selection import SUBSETS, Filter
+from .columns import Items, names_matching
 
 PERIODS = ("week", "month", "year")
+DAY = 86400
 
 
-# Time series
+# Time series: a period is an integer (weeks from Monday 29 December 1969, months or years from 1970)
 
 
-def period_key(timestamp: str, period: str) -> str:
-    """``2020-03-04T...`` -> ``2020-03`` (month), ``2020`` (year) or ``2020-03-02`` (its week's Monday)."""
-    if period == "month":
-        return timestamp[:7]
-    if period == "year":
-        return timestamp[:4]
-    day = datetime.date(int(timestamp[:4]), int(timestamp[5:7]), int(timestamp[8:10]))
-    return (day - datetime.timedelta(days=day.weekday())).isoformat()
+def period_index(epochs: numpy.ndarray, period: str) -> numpy.ndarray:
+    """The period of each epoch second (UTC)."""
+    if period == "week":
+        return (epochs // DAY + 3) // 7  # 1 January 1970 was a Thursday
+    return epochs.astype("datetime64[s]").astype("datetime64[M]" if period == "month" else "datetime64[Y]").astype(
+        numpy.int64)
+
+
+def period_keys(first: int, last: int, period: str) -> List[str]:
+    """``2020-03`` (month), ``2020`` (year) or ``2020-03-02`` (its week's Monday) of every period from first to last."""
+    indices = numpy.arange(first, last + 1)
+    if period == "week":
+        return (indices * 7 - 3).astype("datetime64[D]").astype(str).tolist()
+    return indices.astype("datetime64[M]" if period == "month" else "datetime64[Y]").astype(str).tolist()
 
 
 def period_start(key: str) -> datetime.date:
@@ -58,151 +67,128 @@ def period_start(key: str) -> datetime.date:
     return datetime.date(*parts[:3])
 
 
-def period_range(first: str, last: str, period: str) -> List[str]:
-    """Every period key from ``first`` to ``last``."""
-    keys, day, end = [], period_start(first), period_start(last)
-    while day <= end:
-        keys.append(period_key(day.isoformat(), period))
-        if period == "week":
-            day += datetime.timedelta(days=7)
-        elif period == "month":
-            day = datetime.date(day.year + day.month // 12, day.month % 12 + 1, 1)
-        else:
-            day = datetime.date(day.year + 1, 1, 1)
-    return keys
+class Periods:
+    """Every period from the first to the last of some epochs, and each epoch's place among them."""
+
+    def __init__(self, epochs: numpy.ndarray, period: str):
+        if period not in PERIODS:
+            raise ValueError(f"period must be one of {', '.join(PERIODS)}, got {period!r}")
+        self.period = period
+        indices = period_index(epochs, period)
+        self.first = int(indices.min()) if len(indices) else 0
+        self.keys = period_keys(self.first, int(indices.max()), period) if len(indices) else []
+
+    def of(self, epochs: numpy.ndarray) -> numpy.ndarray:
+        return period_index(epochs, self.period) - self.first
+
+    def count(self, epochs: numpy.ndarray) -> List[int]:
+        return numpy.bincount(self.of(epochs), minlength=len(self.keys)).tolist()
 
 
-def period_keys(period: str) -> Callable[[str], str]:
-    """``period_key`` for many timestamps, computed once per day."""
-    cache: Dict[str, str] = {}
-
-    def key(timestamp: str) -> str:
-        day = timestamp[:10]
-        if day not in cache:
-            cache[day] = period_key(day, period)
-        return cache[day]
-
-    return key
-
-
-def _per_period(timestamps: List[str], periods: List[str], period: str) -> List[int]:
-    counts = collections.Counter(period_key(stamp, period) for stamp in timestamps)
-    return [counts.get(key, 0) for key in periods]
-
-
-def _running(values: List[int]) -> List[int]:
-    return list(itertools.accumulate(values))
-
-
-def _periods_of(stamps: List[str], period: str) -> List[str]:
-    if period not in PERIODS:
-        raise ValueError(f"period must be one of {', '.join(PERIODS)}, got {period!r}")
-    return period_range(period_key(min(stamps), period), period_key(max(stamps), period), period) if stamps else []
-
-
-def _time_view(records: List[dict], keep: Filter, period: str, fields: Tuple[str, ...]) -> Dict[str, Any]:
-    kept = [rec for rec in records if keep.item(rec["labels"])]
-    stamps = {name: [rec[f"{name}_at"] for rec in kept if rec[f"{name}_at"]] for name in fields}
-    periods = _periods_of([stamp for values in stamps.values() for stamp in values], period)
-    numbers = {"period": period, "periods": periods, "items": len(kept)}
+def _time_view(items: Items, keep: Filter, period: str, fields: Tuple[str, ...]) -> Dict[str, Any]:
+    kept = items.matching(keep)
+    stamps = {"created": items.created[kept], "closed": items.closed[kept & items.is_closed]}
+    periods = Periods(numpy.concatenate([stamps[name] for name in fields]), period)
+    numbers = {"period": period, "periods": periods.keys, "items": int(kept.sum())}
     for name in fields:
-        numbers[name] = _per_period(stamps[name], periods, period)
+        numbers[name] = periods.count(stamps[name])
         numbers[f"{name}_total"] = len(stamps[name])
     return numbers
 
 
-def created(records: List[dict], keep: Filter, count: int, period: str) -> Dict[str, Any]:
-    numbers = _time_view(records, keep, period, ("created",))
+def _running(values: List[int]) -> List[int]:
+    return numpy.cumsum(values, dtype=numpy.int64).tolist()
+
+
+def created(items: Items, keep: Filter, count: int, period: str) -> Dict[str, Any]:
+    numbers = _time_view(items, keep, period, ("created",))
     return dict(numbers, cumulative=_running(numbers["created"]))
 
 
-def closed(records: List[dict], keep: Filter, count: int, period: str) -> Dict[str, Any]:
-    numbers = _time_view(records, keep, period, ("closed",))
+def closed(items: Items, keep: Filter, count: int, period: str) -> Dict[str, Any]:
+    numbers = _time_view(items, keep, period, ("closed",))
     return dict(numbers, cumulative=_running(numbers["closed"]))
 
 
-def created_vs_closed(records: List[dict], keep: Filter, count: int, period: str) -> Dict[str, Any]:
-    numbers = _time_view(records, keep, period, ("created", "closed"))
-    opened, shut = _running(numbers["created"]), _running(numbers["closed"])
-    return dict(numbers, open=[a - b for a, b in zip(opened, shut)])
+def created_vs_closed(items: Items, keep: Filter, count: int, period: str) -> Dict[str, Any]:
+    numbers = _time_view(items, keep, period, ("created", "closed"))
+    opened = numpy.cumsum(numpy.array(numbers["created"], dtype=numpy.int64) - numbers["closed"])
+    return dict(numbers, open=opened.tolist())
 
 
-def _days(start: str, end: str) -> float:
-    parse = datetime.datetime.fromisoformat  # reads GitHub's trailing Z since Python 3.11
-    return (parse(end) - parse(start)).total_seconds() / 86400
-
-
-def percentile(values: List[float], q: float) -> float:
-    """The q-th percentile, linear between closest ranks (numpy's default)."""
-    ranked = sorted(values)
+def _percentile(ranked: numpy.ndarray, q: float) -> float:
+    """The q-th percentile of sorted values, linear between closest ranks (numpy's default), to 3 decimals."""
     position = (len(ranked) - 1) * q / 100
     low = int(position)
     high = min(low + 1, len(ranked) - 1)
-    return ranked[low] + (ranked[high] - ranked[low]) * (position - low)
+    return round(float(ranked[low]) + (float(ranked[high]) - float(ranked[low])) * (position - low), 3)
 
 
-def time_to_close(records: List[dict], keep: Filter, count: int, period: str) -> Dict[str, Any]:
-    closed_ones = [rec for rec in records if rec["closed_at"] and keep.item(rec["labels"])]
-    periods = _periods_of([rec["closed_at"] for rec in closed_ones], period)
-    numbers: Dict[str, Any] = {"period": period, "periods": periods, "items": len(closed_ones), "unit": "days"}
-    period_of = period_keys(period)
+def time_to_close(items: Items, keep: Filter, count: int, period: str) -> Dict[str, Any]:
+    chosen = items.matching(keep) & items.is_closed
+    periods = Periods(items.closed[chosen], period)
+    numbers: Dict[str, Any] = {"period": period, "periods": periods.keys, "items": int(chosen.sum()), "unit": "days"}
     for kind, is_pr in (("pull_requests", True), ("issues", False)):
-        days: Dict[str, List[float]] = {key: [] for key in periods}
-        for rec in closed_ones:
-            if rec["pull_request"] == is_pr:
-                days[period_of(rec["closed_at"])].append(_days(rec["created_at"], rec["closed_at"]))
-        every = [value for values in days.values() for value in values]
-        numbers[kind] = {"closed": [len(days[key]) for key in periods], "closed_total": len(every)}
+        mask = chosen & (items.pull_request == is_pr)
+        days = (items.closed[mask] - items.created[mask]).astype(float) / DAY
+        place = periods.of(items.closed[mask])
+        order = numpy.lexsort((days, place))
+        ranked, place = days[order], place[order]
+        closed_per = numpy.bincount(place, minlength=len(periods.keys))
+        starts = numpy.concatenate([[0], numpy.cumsum(closed_per)])
+        groups = [ranked[starts[i]:starts[i + 1]] for i in range(len(periods.keys))]
+        every = numpy.sort(days)
+        numbers[kind] = {"closed": closed_per.tolist(), "closed_total": len(every)}
         for name, q in (("median", 50), ("p90", 90)):
-            numbers[kind][name] = [round(percentile(days[key], q), 3) if days[key] else None for key in periods]
-            numbers[kind][f"{name}_total"] = round(percentile(every, q), 3) if every else None
+            numbers[kind][name] = [_percentile(group, q) if len(group) else None for group in groups]
+            numbers[kind][f"{name}_total"] = _percentile(every, q) if len(every) else None
     return numbers
 
 
-def sig_backlog(records: List[dict], keep: Filter, count: int, period: str) -> Dict[str, Any]:
-    period_of = period_keys(period)
-    opened: Dict[str, collections.Counter] = collections.defaultdict(collections.Counter)  # sig -> period -> net
-    stamps, items = [], 0
-    for rec in records:
-        sigs = [name for name in set(rec["labels"]) if name.startswith("sig/") and keep.key(name)]
-        if not sigs:
-            continue
-        items += 1
-        stamps.append(rec["created_at"])
-        created, closed = period_of(rec["created_at"]), rec["closed_at"] and period_of(rec["closed_at"])
-        if closed:
-            stamps.append(rec["closed_at"])
-        for name in sigs:
-            opened[name][created] += 1
-            if closed:
-                opened[name][closed] -= 1
-    periods = _periods_of(stamps, period)
-    backlog = {name: _running([net.get(key, 0) for key in periods]) for name, net in opened.items()}
+def sig_backlog(items: Items, keep: Filter, count: int, period: str) -> Dict[str, Any]:
+    counted = names_matching(items.names, lambda name: name.startswith("sig/") and keep.key(name))
+    mask = counted[items.label_code]
+    pairs = numpy.unique(items.label_code[mask] * len(items) + items.label_item[mask])  # an item's sig once
+    sigs, item = pairs // max(len(items), 1), pairs % max(len(items), 1)
+    holders = numpy.unique(item)
+    shut = holders[items.is_closed[holders]]
+    periods = Periods(numpy.concatenate([items.created[holders], items.closed[shut]]), period)
+    rows, row = numpy.unique(sigs, return_inverse=True)
+    width = len(periods.keys)
+    net = numpy.zeros(len(rows) * width, dtype=numpy.int64)
+    numpy.add.at(net, row * width + periods.of(items.created[item]), 1)
+    closing = items.is_closed[item]
+    numpy.add.at(net, row[closing] * width + periods.of(items.closed[item[closing]]), -1)
+    backlog = {items.names[code]: series.tolist()
+               for code, series in zip(rows.tolist(), numpy.cumsum(net.reshape(len(rows), width), axis=1))}
     ranked = sorted(backlog, key=lambda name: (-backlog[name][-1], -max(backlog[name]), name))
-    return {"period": period, "periods": periods, "sigs": {name: backlog[name] for name in ranked[:count]},
-            "distinct": len(backlog), "count": count, "items": items}
+    return {"period": period, "periods": periods.keys, "sigs": {name: backlog[name] for name in ranked[:count]},
+            "distinct": len(backlog), "count": count, "items": len(holders)}
 
 
-def open_candlestick(records: List[dict], keep: Filter, count: int, period: str) -> Dict[str, Any]:
-    kept = [rec for rec in records if keep.item(rec["labels"])]
-    # One string per event, "+" for a creation, "-" for a close: sorted, a creation comes first in its second.
-    events = sorted([rec["created_at"] + "+" for rec in kept] + [rec["closed_at"] + "-" for rec in kept if rec["closed_at"]])
-    periods = _periods_of(events, period)
-    candles: Dict[str, List[int]] = {}
-    level, period_of = 0, period_keys(period)
-    for day, group in itertools.groupby(events, key=lambda event: event[:10]):
-        candle = candles.setdefault(period_of(day), [level] * 4)  # open, high, low, close
-        high, low = candle[1], candle[2]
-        for event in group:
-            level += 1 if event[-1] == "+" else -1
-            high, low = max(high, level), min(low, level)
-        candle[1:] = [high, low, level]
+def open_candlestick(items: Items, keep: Filter, count: int, period: str) -> Dict[str, Any]:
+    kept = items.matching(keep)
+    shut = kept & items.is_closed
+    times = numpy.concatenate([items.created[kept], items.closed[shut]])
+    closes = numpy.concatenate([numpy.zeros(kept.sum(), dtype=bool), numpy.ones(shut.sum(), dtype=bool)])
+    order = numpy.lexsort((closes, times))  # in time order, a creation before a close of the same second
+    step = numpy.where(closes[order], -1, 1)
+    level = numpy.cumsum(step)
+    periods = Periods(times, period)
+    place = periods.of(times[order])
+    present, firsts = numpy.unique(place, return_index=True)
+    found = {}
+    if len(level):
+        opens, closes = level[firsts] - step[firsts], level[numpy.append(firsts[1:], len(level)) - 1]
+        highs = numpy.maximum(opens, numpy.maximum.reduceat(level, firsts))
+        lows = numpy.minimum(opens, numpy.minimum.reduceat(level, firsts))
+        found = dict(zip(present.tolist(), zip(opens.tolist(), highs.tolist(), lows.tolist(), closes.tolist())))
     ohlc, last = [], 0
-    for key in periods:  # a period without events: a flat candle at the level it inherits
-        candle = candles.get(key, [last] * 4)
+    for key in range(len(periods.keys)):  # a period without events: a flat candle at the level it inherits
+        candle = found.get(key, (last,) * 4)
         last = candle[3]
         ohlc.append(candle)
-    return {"period": period, "periods": periods, "items": len(kept),
+    return {"period": period, "periods": periods.keys, "items": int(kept.sum()),
             **{name: [candle[i] for candle in ohlc] for i, name in enumerate(("open", "high", "low", "close"))}}
 
 
@@ -216,42 +202,55 @@ def top(counter: collections.Counter, count: int) -> Dict[str, Any]:
             "total": sum(counter.values()), "count": count}
 
 
-def _count(names: Iterable[Optional[str]], keep: Filter) -> collections.Counter:
-    return collections.Counter(name for name in names if name and keep.key(name))
+def _label_counter(items: Items, keep: Filter, mask: Any = None, group: Callable[[str], Optional[str]] = str):
+    """Uses per label (or per ``group(label)``, None: not counted) that ``keep.key`` keeps."""
+    counter: collections.Counter = collections.Counter()
+    for name, uses in zip(items.names, items.label_counts(mask).tolist()):
+        key = group(name) if uses else None
+        if key and keep.key(key):
+            counter[key] += uses
+    return counter
 
 
-def labels_by_name(records: List[dict], keep: Filter, count: int, period: str) -> Dict[str, Any]:
-    return dict(top(_count((name for rec in records for name in rec["labels"]), keep), count), items=len(records))
+def labels_by_name(items: Items, keep: Filter, count: int, period: str) -> Dict[str, Any]:
+    return dict(top(_label_counter(items, keep), count), items=len(items))
 
 
-def labels_by_group(records: List[dict], keep: Filter, count: int, period: str) -> Dict[str, Any]:
-    groups = (name.partition("/")[0] for rec in records for name in rec["labels"] if "/" in name)
-    return dict(top(_count(groups, keep), count), items=len(records))
+def labels_by_group(items: Items, keep: Filter, count: int, period: str) -> Dict[str, Any]:
+    groups = _label_counter(items, keep, group=lambda name: name.partition("/")[0] if "/" in name else None)
+    return dict(top(groups, count), items=len(items))
 
 
-def users_by_created(records: List[dict], keep: Filter, count: int, period: str) -> Dict[str, Any]:
-    authors = [rec["author"] for rec in records]
-    return dict(top(_count(authors, keep), count), items=len(records), unknown=authors.count(None))
+def _users(logins: numpy.ndarray, keep: Filter, count: int) -> Dict[str, Any]:
+    every = collections.Counter(logins.tolist())
+    known = collections.Counter({name: uses for name, uses in every.items() if name and keep.key(name)})
+    return dict(top(known, count), items=len(logins), unknown=every[None])
 
 
-def users_by_closed(records: List[dict], keep: Filter, count: int, period: str) -> Dict[str, Any]:
-    closers = [rec["closed_by"] for rec in records if rec["closed_at"]]
-    return dict(top(_count(closers, keep), count), items=len(closers), unknown=closers.count(None))
+def users_by_created(items: Items, keep: Filter, count: int, period: str) -> Dict[str, Any]:
+    return _users(items.author, keep, count)
 
 
-def release_notes_stats(records: List[dict], keep: Filter, count: int, period: str) -> Dict[str, Any]:
-    noted = [rec for rec in records if rec["pull_request"] and rec["release_note"]]
-    kinds = _count((name for rec in noted for name in rec["labels"] if name.startswith("kind/")), keep)
+def users_by_closed(items: Items, keep: Filter, count: int, period: str) -> Dict[str, Any]:
+    return _users(items.closed_by[items.is_closed], keep, count)
+
+
+def release_notes_stats(items: Items, keep: Filter, count: int, period: str) -> Dict[str, Any]:
+    noted = items.noted & items.pull_request
+    kind = names_matching(items.names, lambda name: name.startswith("kind/"))
+    with_kind = numpy.zeros(len(items), dtype=bool)
+    with_kind[items.label_item[kind[items.label_code]]] = True
+    kinds = _label_counter(items, keep, noted, group=lambda name: name if name.startswith("kind/") else None)
     return dict(
         top(kinds, count),
-        items=len(noted),
-        pull_requests=sum(1 for rec in records if rec["pull_request"]),
-        action_required=sum(1 for rec in noted if rec["action_required"]),
-        without_kind=sum(1 for rec in noted if not any(name.startswith("kind/") for name in rec["labels"])),
+        items=int(noted.sum()),
+        pull_requests=int(items.pull_request.sum()),
+        action_required=int((noted & items.action_required).sum()),
+        without_kind=int((noted & ~with_kind).sum()),
     )
 
 
-View = Callable[[List[dict], Filter, int, str], Dict[str, Any]]
+View = Callable[[Items, Filter, int, str], Dict[str, Any]]
 # name -> (function, title with {subset}, {period} and {count} fields)
 VIEWS: Dict[str, Tuple[View, str]] = {
     "created": (created, "Created {subset} per {period}"),
@@ -268,7 +267,7 @@ VIEWS: Dict[str, Tuple[View, str]] = {
 }
 
 
-def run_view(name: str, records: List[dict], subset: str = "all", keep: Filter = Filter(),
+def run_view(name: str, items: Items, subset: str = "all", keep: Filter = Filter(),
              count: int = 25, period: str = "month") -> Dict[str, Any]:
     """One view's numbers with its name, title and filters."""
     if name not in VIEWS:
@@ -276,7 +275,7 @@ def run_view(name: str, records: List[dict], subset: str = "all", keep: Filter =
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
     function, title = VIEWS[name]
-    numbers = function(records, keep, count, period)
+    numbers = function(items, keep, count, period)
     return dict(
         numbers,
         view=name,

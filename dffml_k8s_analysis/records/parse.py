@@ -1,70 +1,16 @@
-"""Parse raw GitHub items into records, and release notes out of PR bodies.
-
-Release-note rules (the original's and Kubernetes' own, made explicit):
-
-- The note is the text of the first fenced block whose info string is
-  ``release-note`` or ``release-note-action-required`` (any case; spaces may
-  follow the info string, as PR authors often leave them).
-- CRLF and CR line endings become LF; trailing spaces on each line and blank
-  lines around the note are dropped.
-- A missing closing fence (none follows, or the next fence opens another
-  block such as the template's ```docs): the note ends at its first blank
-  line, so the template's next heading never leaks into it.
-- ``NONE``, ``none``, ``N/A``, ``NA``, ``TODO``, ``TBD`` (any case, with
-  surrounding punctuation or spaces) and an empty block mean no note.
-- A leading ``- `` or ``* `` bullet on the first line is stripped.
-- Action required: the ``-action-required`` info string, or a note starting
-  with ``ACTION REQUIRED:`` (which is then stripped from the text).
-
-Documentation: a PR whose template ```docs block holds a link (as the
-release-notes tool's ``documentation`` field records) gets the input label
-``DOCS_LABEL`` beside its labels; the model reads it like a sig/area label.
-"""
+"""Raw GitHub items as records: ``derive`` checks them and derives their fields, ``notes`` reads release notes."""
 import re
-from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
-from ..github import timeutil
+from ..derive import Malformed, derive
+from ..notes import Note, release_note  # noqa: F401 - the parser's home for operations and the model
 
-FENCE = re.compile(r"```[ \t]*release-note(?P<action>-action-required)?[ \t]*(?:\n|$)", re.IGNORECASE)
-CLOSING = re.compile(r"```(?P<info>[^\s`]*)")
-NO_NOTE = re.compile(r"^\W*(none|n/?a|todo|tbd)?\W*$", re.IGNORECASE)
-BULLET = re.compile(r"^[-*][ \t]+")
+# Documentation: a PR whose template ```docs block holds a link (as the release-notes
+# tool's ``documentation`` field records) gets the input label DOCS_LABEL beside its
+# labels; the model reads it like a sig/area label.
 DOCS = re.compile(r"```[ \t]*docs[ \t]*\n(?P<block>.*?)(?:```|$)", re.IGNORECASE | re.DOTALL)
 LINK = re.compile(r"https?://\S")
 DOCS_LABEL = "docs/linked"
-ACTION_PREFIX = re.compile(r"^[*_ ]*action required[*_ ]*:?[*_ ]*\s*", re.IGNORECASE)
-
-
-class Note(NamedTuple):
-    text: str
-    action_required: bool
-
-
-def release_note(body: Optional[str]) -> Optional[Note]:
-    """The release note of a PR body, or None when it has none (see module docstring)."""
-    if not isinstance(body, str) or "```" not in body:
-        return None
-    body = body.replace("\r\n", "\n").replace("\r", "\n")
-    fence = FENCE.search(body)
-    if fence is None:
-        return None
-    rest = body[fence.end():]
-    closing = CLOSING.search(rest)
-    if closing is None or closing.group("info"):  # unterminated: up to the first blank line
-        block = rest[: closing.start() if closing else len(rest)].split("\n\n")[0]
-    else:
-        block = rest[: closing.start()]
-    text = "\n".join(line.rstrip() for line in block.split("\n")).strip()
-    if NO_NOTE.match(text):
-        return None
-    action = bool(fence.group("action"))
-    prefix = ACTION_PREFIX.match(text)
-    if prefix:
-        action, text = True, text[prefix.end():]
-    text = BULLET.sub("", text, count=1).strip()
-    if NO_NOTE.match(text):
-        return None
-    return Note(text, action)
 
 
 def links_docs(body: Optional[str]) -> bool:
@@ -88,47 +34,24 @@ def label_groups(labels: Iterable[str]) -> Dict[str, List[str]]:
     return groups
 
 
-class Malformed(ValueError):
-    """A raw item that cannot become a record (counted, never fatal)."""
-
-
 def record(raw: Any) -> Dict[str, Any]:
     """Features of one raw issue or PR; raises Malformed when it has no usable number or dates."""
-    if not isinstance(raw, dict):
-        raise Malformed(f"not an object: {type(raw).__name__}")
-    number = raw.get("number")
-    if not isinstance(number, int) or isinstance(number, bool):
-        raise Malformed(f"no number: {number!r}")
-    for key in ("created_at", "updated_at", "closed_at"):
-        if key == "closed_at" and raw.get(key) is None:
-            continue
-        if not isinstance(raw.get(key), str):
-            raise Malformed(f"#{number}: no {key}")
-        try:
-            timeutil.parse(raw[key])
-        except ValueError:
-            raise Malformed(f"#{number}: {key} is not a timestamp: {raw[key][:40]!r}") from None
-    user = raw.get("user") if isinstance(raw.get("user"), dict) else {}
-    labels = [label.get("name") for label in raw.get("labels") or [] if isinstance(label, dict)]
-    labels = [name for name in labels if isinstance(name, str)]
-    is_pr = isinstance(raw.get("pull_request"), dict)
-    note = release_note(raw.get("body")) if is_pr else None
-    closed_by = raw.get("closed_by") if isinstance(raw.get("closed_by"), dict) else {}
+    row, labels = derive(raw)
     return {
-        "number": number,
-        "pull_request": is_pr,
+        "number": row.number,
+        "pull_request": bool(row.pull_request),
         "title": raw.get("title") or "",
         "body": raw.get("body") if isinstance(raw.get("body"), str) else "",
-        "state": raw.get("state") or "",
+        "state": row.state,
         "created_at": raw["created_at"],
         "updated_at": raw["updated_at"],
         "closed_at": raw.get("closed_at"),
-        "author": user.get("login"),
-        "closed_by": closed_by.get("login"),
+        "author": row.author,
+        "closed_by": row.closed_by,
         "labels": labels,
         "label_groups": label_groups(labels),
-        "release_note": note.text if note else None,
-        "action_required": bool(note and note.action_required),
+        "release_note": row.release_note,
+        "action_required": bool(row.action_required),
     }
 
 

@@ -2,8 +2,10 @@
 
 It keeps each issue or pull request as the raw JSON the API returned, keyed by
 number, plus the sync state: the export plan and its per-window checkpoints,
-the high-water ``updated_at`` of the last complete sync, and ETags; and who
-closed each item (from the issue events listing, which the issues listing lacks).
+the high-water ``updated_at`` of the last complete sync, and ETags; who
+closed each item (from the issue events listing, which the issues listing lacks);
+and the columns the analysis reads, derived from each item as it is written
+(``derived.py``).
 
 Every write is one transaction, so a crash at any moment leaves a consistent
 store and a rerun resumes from the last committed page. The SQL is written
@@ -20,6 +22,8 @@ import contextlib
 import json
 import sqlite3
 from typing import Dict, Iterable, Iterator, List, Optional
+
+from . import derived
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -48,6 +52,26 @@ CREATE TABLE IF NOT EXISTS etags (
     url TEXT PRIMARY KEY,
     etag TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS derived (
+    number INTEGER PRIMARY KEY,
+    problem TEXT,
+    pull_request INTEGER,
+    state TEXT,
+    created_at BIGINT,
+    updated_at BIGINT,
+    closed_at BIGINT,
+    author TEXT,
+    closed_by TEXT,
+    release_note TEXT,
+    action_required INTEGER
+);
+CREATE TABLE IF NOT EXISTS labels (
+    number INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    PRIMARY KEY (number, position)
+);
+CREATE INDEX IF NOT EXISTS labels_by_name ON labels (name, number);
 """
 
 # Keep the newer copy when two windows (or a window and the final pass) store
@@ -104,6 +128,8 @@ class Store:
                                  f"{', '.join(sorted(tables)) or 'none'}): choose another --store")
             if create:
                 backend.script(SCHEMA)
+                if self.get("derived") != derived.VERSION:
+                    derived.migrate(self)
         except StoreError:
             backend.close()
             raise
@@ -178,6 +204,7 @@ class Store:
         ]
         with self.transaction():
             self.executemany(UPSERT, rows)
+            derived.write(self, items)
             if window is not None and checkpoint is not None:
                 self.execute("UPDATE windows SET checkpoint = ? WHERE idx = ?", (checkpoint, window))
             if checkpoint is not None:
@@ -210,6 +237,17 @@ class Store:
                     problems.append(f"#{number}: its stored JSON is invalid")
         except self.backend.Error as error:
             raise self._damaged(error) from None
+
+    def derived_columns(self) -> derived.Columns:
+        """What the analysis views read of every item (``derived.py``); a damaged store is a StoreError."""
+        try:
+            return derived.read(self)
+        except self.backend.Error as error:
+            raise self._damaged(error) from None
+
+    def stream(self, sql: str) -> Iterator[tuple]:
+        """The rows of a portable query, fetched as they are read."""
+        return self.backend.stream(sql)
 
     def versions(self) -> Dict[int, str]:
         """number -> updated_at for every stored item."""
