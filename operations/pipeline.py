@@ -16,8 +16,9 @@ loop reads top to bottom in ``dataflows/pipeline.yaml``:
    otherwise the candidate is stored in the registry (``pipeline.model_dir``: a
    directory or a store, ``dffml_k8s_analysis.model.registry``) and becomes the
    canary for ``pipeline.canary_share`` of predictions during
-   ``pipeline.canary_soak`` seconds, or, with a share of 0 or a directory
-   registry (which has no canary), serves all traffic at once.
+   ``pipeline.canary_soak`` seconds, or, with a share of 0, a directory
+   registry (which has no canary) or no model serving yet, serves all traffic
+   at once.
 """
 from typing import Any, Dict
 
@@ -117,7 +118,7 @@ def pipeline_promote(state: Dict[str, Any], dry_run: bool, share: float, soak: f
         return {"report": dict(report, why=why)}
     stamp = models.add(state["candidate"], state["version"])
     report["candidate"] = stamp if models.canaries else state["candidate"]
-    if share > 0 and models.canaries:
+    if share > 0 and models.canaries and models.routing().serving is not None:
         models.start_canary(stamp, share, soak)
         return {"report": dict(report, canary_started=True,
                                why=f"new data, gate passed: canary for {share:.0%} of predictions for {soak:g} s")}
