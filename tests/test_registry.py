@@ -1,4 +1,5 @@
 """Model versions in the store: replicas that share no volume, the canary's share and record, its decision, bad blobs."""
+import contextlib
 import io
 import json
 import math
@@ -32,8 +33,8 @@ def store_spec(request, tmp_path):
     return spec
 
 
-def stored(spec, model_dir, tmp_path, stamp, shift=0.0, files=None) -> str:
-    """Add a copy of ``model_dir`` as version ``stamp`` (its output bias shifted by ``shift``)."""
+def shifted_copy(model_dir, tmp_path, stamp, shift=0.0):
+    """A copy of ``model_dir`` named ``stamp``, its output bias shifted by ``shift``."""
     copy = tmp_path / f"candidate-{stamp}" / stamp
     shutil.copytree(str(model_dir), str(copy))
     if shift:
@@ -41,7 +42,12 @@ def stored(spec, model_dir, tmp_path, stamp, shift=0.0, files=None) -> str:
             arrays = {name: found[name] for name in found.files}
         arrays["mlp_w3"] = arrays["mlp_w3"] + shift
         np.savez(str(copy / "arrays.npz"), **arrays)
-    StoreRegistry(spec).add(str(copy), {"items": 1, "stamp": stamp})
+    return copy
+
+
+def stored(spec, model_dir, tmp_path, stamp, shift=0.0) -> str:
+    """Add a (shifted) copy of ``model_dir`` as version ``stamp``."""
+    StoreRegistry(spec).add(str(shifted_copy(model_dir, tmp_path, stamp, shift)), {"items": 1, "stamp": stamp})
     return stamp
 
 
@@ -118,14 +124,26 @@ def decide(spec, *criteria):
     return run_cli("k8s-analysis", "canary", "decide", "--models", spec, *criteria)
 
 
-def test_canary_decide_waits_for_the_soak_then_promotes_a_canary_that_holds(store_spec, model_dir, tmp_path):
-    serving, candidate = stored(store_spec, model_dir, tmp_path, "v1"), stored(store_spec, model_dir, tmp_path, "v2")
-    models = StoreRegistry(store_spec)
+@contextlib.contextmanager
+def canary_with_traffic(spec, model_dir, tmp_path, soak_s, requests_sent, canary_archive=None):
+    """v1 serving, v2 (the same model, or ``canary_archive``) the canary; yields (base URL, v2) after the requests."""
+    serving = stored(spec, model_dir, tmp_path, "v1")
+    if canary_archive is None:
+        candidate = stored(spec, model_dir, tmp_path, "v2")
+    else:
+        with Store(spec) as db:
+            db.add_model_version(candidate := "v2", "2026-01-01T00:00:00+00:00", {"items": 1}, canary_archive)
+    models = StoreRegistry(spec)
     models.promote(serving)
-    models.start_canary(candidate, 0.5, 3600)
-    with serve_process("--models", store_spec, "--poll", "0") as (_, base):
-        for text in TEXTS[:30]:
-            ask(base, text)
+    models.start_canary(candidate, 0.5, soak_s)
+    with serve_process("--models", spec, "--poll", "0") as (_, base):
+        for text in TEXTS[:requests_sent]:
+            assert ask(base, text)[0] in (serving, candidate)
+        yield base, candidate
+
+
+def test_canary_decide_waits_for_the_soak_then_promotes_a_canary_that_holds(store_spec, model_dir, tmp_path):
+    with canary_with_traffic(store_spec, model_dir, tmp_path, 3600, 30) as (base, candidate):
         soaking = decide(store_spec)
         assert soaking.returncode == 0 and soaking.stdout.startswith(f"canary {candidate} soaking until "), soaking
         assert "30 observations" in soaking.stdout
@@ -139,18 +157,18 @@ def test_canary_decide_waits_for_the_soak_then_promotes_a_canary_that_holds(stor
     assert row["decision"]["criteria"]["min_requests"] == 30
 
 
-def test_a_canary_that_disagrees_or_fails_is_rolled_back(store_spec, model_dir, tmp_path):
-    serving, shifted = stored(store_spec, model_dir, tmp_path, "v1"), stored(store_spec, model_dir, tmp_path, "v2", 1.5)
-    models = StoreRegistry(store_spec)
-    models.promote(serving)
-    models.start_canary(shifted, 0.5, 0)
-    with serve_process("--models", store_spec, "--poll", "0") as (_, base):
-        for text in TEXTS[:40]:
-            ask(base, text)
-        result = decide(store_spec, "--min-agreement", "0.999", "--max-latency-ratio", "5")
-        assert result.returncode == 1
-        assert result.stdout.startswith(f"canary {shifted} rolled back (agreement 0.")
-        assert ask(base, BUG)[0] == serving
+@pytest.mark.parametrize("how", ["disagrees", "fails to load"])
+def test_a_canary_that_disagrees_or_fails_is_rolled_back(store_spec, model_dir, tmp_path, how):
+    if how == "disagrees":
+        archive = pack(shifted_copy(model_dir, tmp_path, "v2", 1.5))
+        criteria, why = ["--min-agreement", "0.999"], "(agreement 0."
+    else:
+        archive, criteria, why = b"not a zip", [], "(40 errors, more than 0"
+    with canary_with_traffic(store_spec, model_dir, tmp_path, 0, 40, archive) as (base, candidate):
+        result = decide(store_spec, *criteria, "--max-latency-ratio", "5")
+        assert result.returncode == 1, result.stderr
+        assert result.stdout.startswith(f"canary {candidate} rolled back {why}"), result.stdout
+        assert ask(base, BUG)[0] == "v1"
         assert requests.get(base + MODEL_ROUTE).json()["canary"] is None
     assert [row["status"] for row in StoreRegistry(store_spec).versions()] == ["serving", "rolled_back"]
 

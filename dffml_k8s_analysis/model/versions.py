@@ -50,13 +50,14 @@ async def train_candidate(store, candidate: str, version: Dict[str, Any]) -> int
 
 
 def gate(candidate: str) -> Dict[str, Any]:
-    """Run the example notes through a candidate: how many there are and the ones it got wrong."""
+    """Run the example notes through a candidate: how many there are, the ones it got wrong, its validation figures."""
     from .artifacts import load_predictor
 
     predictor = load_predictor(candidate)
     probabilities = predictor.predict([text for text, _ in EXAMPLES])
     failed = [text for (text, expected), p in zip(EXAMPLES, probabilities) if (p >= predictor.threshold) != expected]
-    return {"examples": len(EXAMPLES), "failed": failed}
+    validation = json.loads((pathlib.Path(candidate) / "metrics.json").read_text()).get("validation")
+    return {"examples": len(EXAMPLES), "failed": failed, "validation": validation}
 
 
 def versions_dir(model_dir: str) -> pathlib.Path:
