@@ -20,6 +20,7 @@ loop reads top to bottom in ``dataflows/pipeline.yaml``:
    registry (which has no canary) or no model serving yet, serves all traffic
    at once.
 """
+import dataclasses
 from typing import Any, Dict
 
 from dffml import Definition, Input, Stage, op, run
@@ -67,19 +68,18 @@ async def pipeline_update(repo: str, base_url: str, store: str, model_dir: str, 
 
 @op(
     name="k8s.pipeline_canary",
-    inputs={"state": STATE, "min_requests": MIN_REQUESTS, "min_agreement": MIN_AGREEMENT, "max_errors": MAX_ERRORS,
-            "max_latency_ratio": MAX_LATENCY_RATIO, "dry_run": DRY_RUN},
+    inputs={"state": STATE, "dry_run": DRY_RUN, "share": SHARE, "soak": SOAK, "min_requests": MIN_REQUESTS,
+            "min_agreement": MIN_AGREEMENT, "max_errors": MAX_ERRORS, "max_latency_ratio": MAX_LATENCY_RATIO},
     outputs={"state": DECIDED},
 )
-def pipeline_canary(state: Dict[str, Any], min_requests: int, min_agreement: float, max_errors: int,
-                    max_latency_ratio: float, dry_run: bool) -> Dict[str, Any]:
+def pipeline_canary(state: Dict[str, Any], dry_run: bool, share: float, soak: float, min_requests: int,
+                    min_agreement: float, max_errors: int, max_latency_ratio: float) -> Dict[str, Any]:
     """Promote or roll back a canary whose soak is over (not in a dry run); say whether the data changed."""
+    policy = canary.Policy(share, soak, min_requests, min_agreement, max_errors, max_latency_ratio)
     models = registry.open_registry(state["model_dir"])
-    policy = canary.Policy(min_requests=min_requests, min_agreement=min_agreement, max_errors=max_errors,
-                           max_latency_ratio=max_latency_ratio)
     decided = None if dry_run or not models.canaries else canary.decide(models, policy)
     changed = state["version"] != models.latest_data_version()
-    return {"state": dict(state, canary=decided, changed=changed)}
+    return {"state": dict(state, canary=decided, changed=changed, dry_run=dry_run, policy=dataclasses.asdict(policy))}
 
 
 @op(name="k8s.pipeline_train", inputs={"state": DECIDED}, outputs={"state": TRAINED})
@@ -100,18 +100,17 @@ def pipeline_gate(state: Dict[str, Any]) -> Dict[str, Any]:
     return {"state": dict(state, gate=versions.gate(state["candidate"]))}
 
 
-@op(name="k8s.pipeline_promote", inputs={"state": GATED, "dry_run": DRY_RUN, "share": SHARE, "soak": SOAK},
-    outputs={"report": REPORT}, stage=Stage.OUTPUT)
-def pipeline_promote(state: Dict[str, Any], dry_run: bool, share: float, soak: float) -> Dict[str, Any]:
+@op(name="k8s.pipeline_promote", inputs={"state": GATED}, outputs={"report": REPORT}, stage=Stage.OUTPUT)
+def pipeline_promote(state: Dict[str, Any]) -> Dict[str, Any]:
     """Roll out a candidate that passed the gate (canary or all traffic); report what happened and why."""
-    canary.Policy(share=share, soak_s=soak)  # bad values fail in one line
     models = registry.open_registry(state["model_dir"])
-    report = dict(state, promoted=False, canary_started=False, dry_run=dry_run)
+    share, soak = state["policy"]["share"], state["policy"]["soak_s"]
+    report = dict(state, promoted=False, canary_started=False)
     if state["candidate"] is None:
         soaking = (state["canary"] or {}).get("decision") == "soaking"
         return {"report": dict(report, why="a canary is soaking" if soaking
                                else "data unchanged since the newest model version was trained")}
-    if state["gate"]["failed"] or dry_run:
+    if state["gate"]["failed"] or state["dry_run"]:
         models.discard(state["candidate"])
         why = (f"gate failed on {len(state['gate']['failed'])} example notes" if state["gate"]["failed"]
                else "dry run: gate passed, nothing rolled out")

@@ -29,8 +29,9 @@ def toy_model(directory, inverted=False):
 
 
 def gate_and_promote(candidate, model_dir):
-    state = {"candidate": str(candidate), "model_dir": str(model_dir), "version": {"items": 1}}
-    return pipeline_promote(pipeline_gate(state)["state"], dry_run=False, share=0.5, soak=0)["report"]
+    state = {"candidate": str(candidate), "model_dir": str(model_dir), "version": {"items": 1}, "dry_run": False,
+             "policy": {"share": 0.5, "soak_s": 0}}
+    return pipeline_promote(pipeline_gate(state)["state"])["report"]
 
 
 def test_only_a_candidate_that_passes_the_gate_is_promoted(tmp_path):

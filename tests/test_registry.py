@@ -234,6 +234,15 @@ def test_registry_specs_and_policy_errors_are_one_line(tmp_path, store_spec):
     assert result.returncode == 1 and result.stderr.strip().endswith("which has no canary: give --models a store")
     status = run_cli("k8s-analysis", "canary", "status", "--models", store_spec)
     assert status.stdout == "serving: none\nno canary\n", status
+    bad = run_cli("k8s-analysis", "pipeline", "--models", store_spec, "--canary-share", "1.5")
+    assert bad.returncode == 1 and bad.stderr == "k8s-analysis: error: canary share must be between 0 and 1, got 1.5\n"
+
+
+def test_a_candidate_stored_by_a_run_that_stopped_before_its_rollout_is_trained_again(store_spec, model_dir, tmp_path):
+    models = StoreRegistry(store_spec)
+    models.promote(stored(store_spec, model_dir, tmp_path, "v1"))
+    models.add(str(shifted_copy(model_dir, tmp_path, "v2")), {"items": 2})  # then the pipeline was killed
+    assert models.latest_data_version() == {"items": 1, "stamp": "v1"}  # so the next run sees new data
 
 
 def versions_of(spec):

@@ -188,8 +188,9 @@ class StoreRegistry:
         return str(self.cache / stamp)
 
     def latest_data_version(self):
-        """The data version of the newest version, whatever became of it: a rolled-back one is not retrained."""
-        rows = self.versions()
+        """The data version of the newest version rolled out, whatever became of it (a rolled-back one is not
+        retrained); a ``candidate`` left by a run that stopped before its rollout does not count."""
+        rows = self.versions("canary", "serving", "retired", "rolled_back")
         return rows[-1]["data_version"] if rows else None
 
     def train_dir(self, stamp: str) -> str:
