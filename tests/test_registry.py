@@ -103,21 +103,21 @@ def test_a_canary_answers_its_share_and_both_answers_are_recorded(store_spec, mo
     to_canary = sum(version == candidate for version in answered.values())
     n = len(TEXTS)
     assert abs(to_canary - 0.3 * n) < 4 * math.sqrt(n * 0.3 * 0.7), (to_canary, n)
-    with Store(store_spec, create=False) as db:
-        rows = db.db.execute("SELECT answered_by, serving_probability, canary_probability, agree, serving_ms, canary_ms, "
-                             "error, serving, canary FROM canary_observations").fetchall()
+    rows = StoreRegistry(store_spec).observations(candidate)
     assert len(rows) == n + 20
-    assert sum(row[0] == "canary" for row in rows) == to_canary + sum(answered[t] == candidate for t in TEXTS[:20])
+    assert sum(row["answered_by"] == "canary" for row in rows) == to_canary + sum(
+        answered[text] == candidate for text in TEXTS[:20])
     threshold = {stamp: predictor.threshold for stamp, predictor in predictors.items()}
     probabilities = {text: [predictors[stamp].predict([text])[0] for stamp in (serving, candidate)] for text in TEXTS}
     by_probability = {round(probabilities[text][0], 6): text for text in TEXTS}
-    for answered_by, serving_p, canary_p, agree, serving_ms, canary_ms, error, serving_stamp, canary_stamp in rows:
-        text = by_probability[round(serving_p, 6)]
-        assert canary_p == pytest.approx(probabilities[text][1], abs=1e-6)
-        assert agree == int((serving_p >= threshold[serving]) == (canary_p >= threshold[candidate]))
-        assert serving_ms > 0 and canary_ms > 0 and error is None
-        assert (serving_stamp, canary_stamp) == (serving, candidate)
-    assert 0 < sum(row[3] for row in rows) < len(rows)  # the shifted canary disagrees on some, not all
+    for row in rows:
+        text = by_probability[round(row["serving_probability"], 6)]
+        assert row["canary_probability"] == pytest.approx(probabilities[text][1], abs=1e-6)
+        assert row["agree"] == int((row["serving_probability"] >= threshold[serving])
+                                   == (row["canary_probability"] >= threshold[candidate]))
+        assert row["serving_ms"] > 0 and row["canary_ms"] > 0 and row["error"] is None
+        assert (row["serving"], row["canary"]) == (serving, candidate)
+    assert 0 < sum(row["agree"] for row in rows) < len(rows)  # the shifted canary disagrees on some, not all
 
 
 def decide(spec, *criteria):

@@ -60,18 +60,18 @@ def observations(serving: str, canary: str, answered_by: str, serving_p: List[fl
     return rows
 
 
-def figures(rows: Sequence[tuple]) -> Dict[str, Any]:
-    """What a canary's observations say: counts, agreement, errors, median latencies (ms)."""
-    agreed = [agree for _, agree, _, _, error in rows if error is None]
-    serving_ms = [ms for _, _, ms, _, _ in rows]
-    canary_ms = [ms for _, _, _, ms, error in rows if error is None and ms is not None]
+def figures(rows: Sequence[dict]) -> Dict[str, Any]:
+    """What a canary's observations (``Store.observations``) say: counts, agreement, errors, median latencies (ms)."""
+    fine = [row for row in rows if row["error"] is None]
+    serving_ms = [row["serving_ms"] for row in rows]
+    canary_ms = [row["canary_ms"] for row in fine]
     serving_median = statistics.median(serving_ms) if serving_ms else None
     canary_median = statistics.median(canary_ms) if canary_ms else None
     return {
         "observations": len(rows),
-        "answered_by_canary": sum(1 for answered_by, *_ in rows if answered_by == "canary"),
-        "errors": sum(1 for *_, error in rows if error is not None),
-        "agreement": sum(agreed) / len(agreed) if agreed else None,
+        "answered_by_canary": sum(1 for row in rows if row["answered_by"] == "canary"),
+        "errors": len(rows) - len(fine),
+        "agreement": sum(row["agree"] for row in fine) / len(fine) if fine else None,
         "serving_ms_median": serving_median,
         "canary_ms_median": canary_median,
         "latency_ratio": canary_median / serving_median if canary_median is not None and serving_median else None,

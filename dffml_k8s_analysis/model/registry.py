@@ -101,6 +101,9 @@ class DirectoryRegistry:
     def directory(self, stamp: str) -> str:
         return self.spec
 
+    def forget_others(self, live) -> None:
+        """Nothing to drop: ``artifacts.cached_predictor`` keeps a few loads."""
+
     def latest_data_version(self):
         return versions.serving_version(self.spec)
 

@@ -17,6 +17,12 @@ Routes (JSON in and out; errors are ``{"error": "..."}``):
 - ``GET /webhook/deliveries/{id}``: what became of a delivery (queued, done,
   ignored, failed) and its outcome.
 
+The model comes from a registry (``model.registry``): a directory, checked at
+every request, or a store, asked every ``poll_s`` seconds which version serves
+and which is the canary. Predictions carry the ``X-Model-Version`` header; while
+a canary runs both models answer, the request's hash picks the answer
+(``model.canary``) and both are recorded in the store.
+
 Bad input: invalid or too deeply nested JSON, a missing ``text``, wrong types
 -> 400 naming the problem; a body over 1 MiB -> 413; a body not sent within
 the read timeout -> the connection is closed; unknown route -> 404; wrong
@@ -137,15 +143,14 @@ class ModelState:
             except ArtifactError as error:  # the serving model answers; the canary's record says it failed
                 models.canary_problem = f"canary not loaded: {error}"
                 LOGGER.error("%s", models.canary_problem)
-        if self.registry.poll:
-            self.registry.forget_others([routing.serving, routing.canary])
+        self.registry.forget_others([routing.serving, routing.canary])
         return models
 
     async def current(self) -> Models:
         """Who answers now; Failure 503 (naming no path) when no model is loaded."""
         if self.version is not None and (not self.registry.poll or time.monotonic() - self.checked >= self.poll_s):
-            try:
-                routing = await self.call(self.registry.routing)
+            try:  # a directory's link is one stat, read here; a store is asked in the registry's thread
+                routing = await self.call(self.registry.routing) if self.registry.poll else self.registry.routing()
             except StoreError as error:  # keep serving what is loaded
                 LOGGER.error("cannot read the model registry: %s", error)
             else:

@@ -396,10 +396,13 @@ class Store:
                 list(rows),
             )
 
-    def observations(self, canary: str) -> List[tuple]:
-        """A canary's (answered_by, agree, serving_ms, canary_ms, error) rows."""
-        return self._rows("SELECT answered_by, agree, serving_ms, canary_ms, error FROM canary_observations "
-                          "WHERE canary = ?", (canary,))
+    def observations(self, canary: str) -> List[dict]:
+        """A canary's observations, each a dict of the columns :meth:`save_observations` wrote, but ``id``."""
+        columns = ("canary", "serving", "observed_at", "answered_by", "serving_probability", "canary_probability",
+                   "agree", "serving_ms", "canary_ms", "error")
+        rows = self._rows(f"SELECT {', '.join(columns)} FROM canary_observations WHERE canary = ? ORDER BY id",
+                          (canary,))
+        return [dict(zip(columns, row)) for row in rows]
 
 
 def _resume_key(window: Optional[int]) -> str:
