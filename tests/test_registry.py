@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import requests
 
-from dffml_k8s_analysis.model import artifacts, canary
+from dffml_k8s_analysis.model import canary
 from dffml_k8s_analysis.model.artifacts import ArtifactError
 from dffml_k8s_analysis.model.registry import StoreRegistry, open_registry, pack
 from dffml_k8s_analysis.serve.service import MODEL_ROUTE, PREDICT_ROUTE, VERSION_HEADER
 from dffml_k8s_analysis.store.sqlite import Store
 
-from conftest import BUG, OTHER, REPO, ROOT, VENV_BIN, admin, run_cli, serve_process
+from conftest import BUG, REPO, ROOT, VENV_BIN, admin, run_cli, serve_process
 
 PARTS = ["kubelet", "scheduler", "kube-proxy", "apiserver", "kubectl", "etcd", "the volume manager", "endpoints"]
 TEMPLATES = ["Fixed a panic in {} when {} restarts.", "Add support for {} flags in {}.", "Fix a race in {} and {}.",
@@ -127,12 +127,12 @@ def decide(spec, *criteria):
 @contextlib.contextmanager
 def canary_with_traffic(spec, model_dir, tmp_path, soak_s, requests_sent, canary_archive=None):
     """v1 serving, v2 (the same model, or ``canary_archive``) the canary; yields (base URL, v2) after the requests."""
-    serving = stored(spec, model_dir, tmp_path, "v1")
+    serving, candidate = stored(spec, model_dir, tmp_path, "v1"), "v2"
     if canary_archive is None:
-        candidate = stored(spec, model_dir, tmp_path, "v2")
+        stored(spec, model_dir, tmp_path, candidate)
     else:
         with Store(spec) as db:
-            db.add_model_version(candidate := "v2", "2026-01-01T00:00:00+00:00", {"items": 1}, canary_archive)
+            db.add_model_version(candidate, "2026-01-01T00:00:00+00:00", {"items": 1}, canary_archive)
     models = StoreRegistry(spec)
     models.promote(serving)
     models.start_canary(candidate, 0.5, soak_s)
