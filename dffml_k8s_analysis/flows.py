@@ -19,6 +19,7 @@ from operations.parse import RELEASE_NOTE, extract_release_note
 
 from .analysis.views import VIEWS
 from .github import export
+from .model.canary import Policy
 from .model.plugin import K8sMLPModel
 
 
@@ -34,8 +35,8 @@ LABEL = DataFlow.auto(label.verify_webhook, label.webhook_item, label.number_ite
                       label.predict_note, label.reconcile_labels, GetSingle)
 LABEL.seed.append(Input(value=[label.OUTCOME.name], definition=GetSingle.op.inputs["spec"]))
 
-PIPELINE = DataFlow.auto(pipeline.pipeline_update, pipeline.pipeline_train, pipeline.pipeline_gate,
-                         pipeline.pipeline_promote)
+PIPELINE = DataFlow.auto(pipeline.pipeline_update, pipeline.pipeline_canary, pipeline.pipeline_train,
+                         pipeline.pipeline_gate, pipeline.pipeline_promote)
 
 # The analysis views' numbers alone, no charts written: what DFFML's HTTP service answers at /analyze.
 NUMBERS = DataFlow.auto(analyze.load, analyze.view, GetMulti)
@@ -152,14 +153,22 @@ async def run_label(inputs: List[Input]) -> dict:
     return (await run_flow(LABEL, inputs))[label.OUTCOME.name]
 
 
-def run_pipeline(repo: str, base_url: str, store: str, model_dir: str, quiet: bool = False) -> dict:
-    """Run the pipeline dataflow: update, retrain if changed, gate, promote; return its report."""
+def run_pipeline(repo: str, base_url: str, store: str, models: str, quiet: bool = False, dry_run: bool = False,
+                 policy: Policy = Policy()) -> dict:
+    """Run the pipeline dataflow: update, decide the canary, retrain if changed, gate, roll out; return its report."""
     inputs = [
         Input(value=repo, definition=ops.REPO),
         Input(value=base_url, definition=ops.BASE_URL),
         Input(value=store, definition=ops.STORE),
-        Input(value=model_dir, definition=pipeline.MODEL_DIR),
+        Input(value=models, definition=pipeline.MODEL_DIR),
         Input(value=quiet, definition=ops.QUIET),
+        Input(value=dry_run, definition=pipeline.DRY_RUN),
+        Input(value=policy.share, definition=pipeline.SHARE),
+        Input(value=policy.soak_s, definition=pipeline.SOAK),
+        Input(value=policy.min_requests, definition=pipeline.MIN_REQUESTS),
+        Input(value=policy.min_agreement, definition=pipeline.MIN_AGREEMENT),
+        Input(value=policy.max_errors, definition=pipeline.MAX_ERRORS),
+        Input(value=policy.max_latency_ratio, definition=pipeline.MAX_LATENCY_RATIO),
     ]
     with logging_redirect_tqdm():
         return asyncio.run(run_flow(PIPELINE, inputs))["report"]

@@ -1,8 +1,8 @@
 """The README's main command: the demo runs the whole loop and says where everything is."""
-import pathlib
+from dffml_k8s_analysis.analysis.views import VIEWS
+from dffml_k8s_analysis.store import open_store
 
 from conftest import run_cli
-from dffml_k8s_analysis.analysis.views import VIEWS
 
 
 def test_demo_runs_the_whole_loop(tmp_path):
@@ -18,8 +18,10 @@ def test_demo_runs_the_whole_loop(tmp_path):
     report = out / "analysis" / "report.html"
     assert f"report, every chart and table on one page: {report}" in lines and f"report               {report}" in lines
     assert report.read_text().count('<img class="chart"') == len(VIEWS)
-    assert (out / "model" / "metrics.json").is_file() and (out / "model").is_symlink()
-    assert pathlib.Path(out / "kubernetes__kubernetes.sqlite").is_file()
+    store = out / "kubernetes__kubernetes.sqlite"
+    assert "into the store's model_versions (canary share 0: all traffic)" in lines
+    with open_store(store) as db:
+        assert [row["status"] for row in db.model_versions()] == ["serving"]
 
 
 def test_demo_rejects_a_bad_size():

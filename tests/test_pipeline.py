@@ -29,7 +29,8 @@ def toy_model(directory, inverted=False):
 
 
 def gate_and_promote(candidate, model_dir):
-    state = {"candidate": str(candidate), "model_dir": str(model_dir)}
+    state = {"candidate": str(candidate), "model_dir": str(model_dir), "version": {"items": 1}, "dry_run": False,
+             "policy": {"share": 0.5, "soak_s": 0}}
     return pipeline_promote(pipeline_gate(state)["state"])["report"]
 
 
@@ -68,11 +69,11 @@ def test_pipeline_command_trains_once_then_waits_for_new_data(emulator, tmp_path
     first = run_cli(*command, timeout=300)
     assert first.returncode == 0, first.stderr
     assert "gate: 8/8 example notes right" in first.stdout
-    assert "promoted: new data, gate passed" in first.stdout
+    assert "promoted: new data, gate passed (a model directory has no canary)" in first.stdout
     serving = os.readlink(model_dir)
     again = run_cli(*command, timeout=300)
     assert again.returncode == 0, again.stderr
-    assert "not promoted: data unchanged since the serving model was trained" in again.stdout
+    assert "not promoted: data unchanged since the newest model version was trained" in again.stdout
     assert os.readlink(model_dir) == serving
     admin(server, "POST", "touch", count=5)
     third = run_cli(*command, timeout=300)

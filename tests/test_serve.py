@@ -59,7 +59,8 @@ def test_readiness_and_health(url, predictor):
     ready = requests.get(url + MODEL_ROUTE)
     assert ready.status_code == 200
     assert ready.json() == {"name": "kubernetes-analysis", "ready": True, "label": "kind/bug",
-                            "threshold": predictor.threshold, "labels": ["kind/bug"], "thresholds": predictor.thresholds}
+                            "threshold": predictor.threshold, "labels": ["kind/bug"], "thresholds": predictor.thresholds,
+                            "version": "toy-model", "canary": None}
     assert requests.get(url + "/healthz").json() == {"status": "ok"}
 
 

@@ -4,7 +4,8 @@ Starts the GitHub emulator on 127.0.0.1 with a sample it generates (built on
 the shared real release notes when they are present), then: exports it and who
 closed what, changes some items and updates, runs every analysis view and writes
 their one-page HTML report, runs the pipeline (train k8s-mlp on the store's
-release notes, gate on the example notes, promote), starts the prediction service, asks it for one prediction, sends it
+release notes, gate on the example notes, promote it in the store's model registry),
+starts the prediction service (which loads the promoted version from the store), asks it for one prediction, sends it
 one signed webhook for a pull request, shows the label and comment the bot left
 on the emulated GitHub, stops everything it started and says where every
 output is. The exit status is 0 only when every step did what it should.
@@ -24,6 +25,7 @@ import requests
 from .. import flows
 from ..emulator.rest import EmulatorConfig, running
 from ..github.export import summary_line
+from ..model.canary import Policy
 from ..store import open_store
 
 REPO = "kubernetes/kubernetes"
@@ -54,7 +56,7 @@ class Demo:
         self.store = str(self.out / "kubernetes__kubernetes.sqlite")
         self.analysis = str(self.out / "analysis")
         self.report = str(self.out / "analysis" / "report.html")
-        self.model = str(self.out / "model")
+        self.model = self.store  # the model registry: versions in the store (model.registry)
         self.started = time.monotonic()
 
     def step(self, text: str) -> None:
@@ -87,15 +89,16 @@ class Demo:
     def pipeline(self) -> None:
         self.step("pipeline: train k8s-mlp on the store's release notes, gate on the example notes, "
                   "promote (dataflows/pipeline.yaml)")
-        report = flows.run_pipeline(REPO, self.github.url, self.store, self.model, quiet=True)
+        report = flows.run_pipeline(REPO, self.github.url, self.store, self.model, quiet=True, policy=Policy(share=0))
         gate = report["gate"]
         print(f"trained on {report['trained_on']} release notes; gate: "
               f"{gate['examples'] - len(gate['failed'])}/{gate['examples']} example notes right"
               + "".join(f"\n  wrong: {text}" for text in gate["failed"]))
-        validation = json.loads((pathlib.Path(report["candidate"]) / "metrics.json").read_text())["validation"]
+        validation = gate["validation"]
         print(f"validation: accuracy {validation['accuracy']:.3f}, F1(kind/bug) {validation['f1']:.3f}")
         if not report["promoted"]:
             raise DemoFailure(f"the model was not promoted: {report['why']}")
+        print(f"promoted version {report['candidate']} into the store's model_versions (canary share 0: all traffic)")
 
     def serve_and_label(self) -> None:
         from ..bot.reconcile import MARKER
@@ -168,6 +171,6 @@ def main(args: argparse.Namespace) -> int:
             raise UserError(f"demo failed: {failure}") from None
     print(f"\ndone in {time.monotonic() - demo.started:.0f} s, everything stopped. Outputs:")
     for what, path in (("store", demo.store), ("charts and numbers", demo.analysis), ("report", demo.report),
-                       ("model", demo.model)):
+                       ("model versions", f"{demo.model} (table model_versions)")):
         print(f"  {what:<20} {path}")
     return 0

@@ -22,6 +22,7 @@ COMMANDS = {
     "predict": "dffml_k8s_analysis.cli.predict",
     "tune": "dffml_k8s_analysis.cli.tune",
     "pipeline": "dffml_k8s_analysis.cli.pipeline",
+    "canary": "dffml_k8s_analysis.cli.canary",
     "analyze": "dffml_k8s_analysis.cli.analyze",
     "serve": "dffml_k8s_analysis.cli.serve",
     "label": "dffml_k8s_analysis.cli.label",

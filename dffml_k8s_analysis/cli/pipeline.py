@@ -1,31 +1,49 @@
-"""Update the store, retrain when the data changed, gate the candidate on the example notes, promote it.
+"""Update the store, decide a soaking canary, retrain when the data changed, gate the candidate, roll it out.
 
-Runs dataflows/pipeline.yaml, as the daily CronJob does. The serving model
-directory is a symbolic link that only moves to a candidate that passed.
+Runs dataflows/pipeline.yaml, as the daily CronJob does. A candidate that passed
+the gate becomes the canary (--canary-share of predictions for --canary-soak
+seconds; the next run promotes it if it holds, see `k8s-analysis canary`), or,
+with --canary-share 0 or a model directory, serves all traffic at once.
+--dry-run trains and gates only.
 """
 import argparse
 
-HELP = "update, retrain if the data changed, gate on the --test notes, promote (dataflows/pipeline.yaml)"
+HELP = "update, decide the canary, retrain if the data changed, gate, roll out (dataflows/pipeline.yaml)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .options import add_repo_options
+    from ..model.canary import Policy
+    from .options import add_canary_options, add_models_option, add_repo_options
 
     add_repo_options(parser)
-    parser.add_argument("--model-dir", default="out/model", help="the serving model (a link; default: %(default)s)")
+    add_models_option(parser)
+    parser.add_argument("--dry-run", action="store_true", help="train and gate; promote nothing, start no canary")
+    parser.add_argument("--canary-share", type=float, default=Policy.share,
+                        help="share of predictions a new model answers while it soaks (default: %(default)s; "
+                             "0 promotes at once)")
+    parser.add_argument("--canary-soak", type=float, default=Policy.soak_s,
+                        help="seconds a canary soaks before a run decides it (default: %(default)s)")
+    add_canary_options(parser)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def main(args: argparse.Namespace) -> int:
     from .. import flows
     from ..github.export import summary_line
+    from ..model.canary import describe
+    from .options import canary_policy
 
-    report = flows.run_pipeline(args.repo, args.base_url, args.store or "", args.model_dir, args.quiet)
+    policy = canary_policy(args, args.canary_share, args.canary_soak)
+    report = flows.run_pipeline(args.repo, args.base_url, args.store or "", args.models, args.quiet, args.dry_run,
+                                policy)
     print(summary_line(report["update"]))
+    if report["canary"]:
+        print(describe(report["canary"]))
     if report["candidate"]:
         gate = report["gate"]
         print(f"trained a candidate on {report['trained_on']} release notes: {report['candidate']}")
         print(f"gate: {gate['examples'] - len(gate['failed'])}/{gate['examples']} example notes right"
               + "".join(f"\n  wrong: {text}" for text in gate["failed"]))
-    print(f"{'promoted' if report['promoted'] else 'not promoted'}: {report['why']}; serving model: {args.model_dir}")
-    return 0 if report["promoted"] or report["candidate"] is None else 1
+    outcome = "promoted" if report["promoted"] else "canary started" if report["canary_started"] else "not promoted"
+    print(f"{outcome}: {report['why']}; models: {args.models}")
+    return 1 if report["candidate"] and report["gate"]["failed"] else 0

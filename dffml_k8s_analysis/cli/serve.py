@@ -1,6 +1,7 @@
 """``k8s-analysis serve``: the prediction service and the labeling webhook (see ``dffml_k8s_analysis.serve``).
 
-    k8s-analysis serve --model-dir out/model --port 8080
+    k8s-analysis serve --models out/model --port 8080
+    k8s-analysis serve --models data/kubernetes__kubernetes.sqlite --port 8080   # versions in the store
     curl -s localhost:8080/v1/models/kubernetes-analysis:predict -d '{"text": "Fix a panic in kubelet"}'
 
 ``POST /webhook`` takes GitHub's pull_request and issues events signed with
@@ -10,19 +11,30 @@ GITHUB_TOKEN. Neither is ever printed or logged. Deliveries are answered
 at once (202) and labelled in the background; --state is the bot's memory
 (deliveries seen, what was applied, one lease per item), which replicas share.
 Binds 127.0.0.1 unless --host says otherwise; stops on SIGINT or SIGTERM.
+
+--models names the model registry (see ``dffml_k8s_analysis.model.registry``):
+a directory is reloaded as soon as its link moves; a store (a .sqlite file or
+a postgresql:// URI) is asked every --poll seconds which version serves and
+which is the canary, so every replica, on any node, follows the pipeline.
+While a canary runs, both models answer each prediction, the request's hash
+picks which answer is returned (the X-Model-Version header says which), and
+both are recorded side by side in the store.
 """
 import argparse
 import os
 
 from ..github.client import DEFAULT_BASE_URL
-from .train import DEFAULT_MODEL_DIR
 
 HELP = "serve predictions (POST /v1/models/kubernetes-analysis:predict) and the labeling webhook (POST /webhook)"
 SECRET_ENV = "WEBHOOK_SECRET"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model-dir", default=DEFAULT_MODEL_DIR, help="artifact directory (default: %(default)s)")
+    from .options import add_models_option
+
+    add_models_option(parser)
+    parser.add_argument("--poll", type=float, default=2.0,
+                        help="seconds between asking a store which versions serve (default: %(default)s; 0: every request)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     parser.add_argument("--port", type=int, default=8080, help="port (default: %(default)s; 0 picks a free one)")
     parser.add_argument("--repo", default="", help="webhook: handle only this OWNER/NAME's events (default: any)")
@@ -41,10 +53,13 @@ def main(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise UserError(f"--port must be 0..65535, got {args.port}")
+    if args.poll < 0:
+        raise UserError(f"--poll must not be negative, got {args.poll}")
     if args.repo:
         check_repo(args.repo)
     secret = os.environ.get(SECRET_ENV)
-    config = ServeConfig(args.model_dir, args.base_url, args.repo, Secret(secret) if secret else None, args.state)
+    config = ServeConfig(args.models, args.base_url, args.repo, Secret(secret) if secret else None, args.state,
+                         poll_s=args.poll)
 
     def announce(message: str) -> None:
         print(f"k8s-analysis serve: {message}", flush=True)

@@ -1,6 +1,7 @@
 """Versions of the serving model: train a candidate, gate it on the example notes, promote it.
 
-The serving model directory ``MODEL_DIR`` is a symbolic link to one of
+Where versions live is the registry's concern (:mod:`.registry`: a directory or a store); this
+module trains and gates, and keeps the directory home. The serving model directory ``MODEL_DIR`` is a symbolic link to one of
 ``MODEL_DIR.versions/STAMP``. Each version records the data version it learned
 from (the store's high-water mark and item count), so the daily pipeline
 retrains only when the data changed. :func:`promote` swaps the link with
@@ -12,7 +13,7 @@ import json
 import os
 import pathlib
 import shutil
-from typing import Any, Dict, Tuple
+from typing import Any, Dict
 
 from ..store import open_store
 from .examples import EXAMPLES
@@ -27,8 +28,13 @@ def data_version(store) -> Dict[str, Any]:
         return {"high_water": db.get("high_water"), "items": db.count()["items"]}
 
 
-async def train_candidate(store, model_dir: str, version: Dict[str, Any]) -> Tuple[str, int]:
-    """Train k8s-mlp on the store's release notes into a new version; its path and how many notes it learned."""
+def new_stamp() -> str:
+    """A new version's name: the UTC time, so that stamps sort as they were made."""
+    return datetime.datetime.utcnow().strftime("%Y%m%dT%H%M%S%f")
+
+
+async def train_candidate(store, candidate: str, version: Dict[str, Any]) -> int:
+    """Train k8s-mlp on the store's release notes into the directory ``candidate``; how many notes it learned."""
     from dffml import train
 
     from ..records import training_data
@@ -37,22 +43,21 @@ async def train_candidate(store, model_dir: str, version: Dict[str, Any]) -> Tup
     texts, label_lists = training_data.from_store(store)
     if not texts:
         raise ValueError(f"store {store} has no pull request with a release note to learn from")
-    stamp = datetime.datetime.utcnow().strftime("%Y%m%dT%H%M%S%f")
-    candidate = versions_dir(model_dir) / stamp
-    model = K8sMLPModel(directory=str(candidate))
+    model = K8sMLPModel(directory=candidate)
     await train(model, *[{"release_note": text, "labels": labels} for text, labels in zip(texts, label_lists)])
-    (candidate / VERSION_FILE).write_text(json.dumps(version))
-    return str(candidate), len(texts)
+    (pathlib.Path(candidate) / VERSION_FILE).write_text(json.dumps(version))
+    return len(texts)
 
 
 def gate(candidate: str) -> Dict[str, Any]:
-    """Run the example notes through a candidate: how many there are and the ones it got wrong."""
+    """Run the example notes through a candidate: how many there are, the ones it got wrong, its validation figures."""
     from .artifacts import load_predictor
 
     predictor = load_predictor(candidate)
     probabilities = predictor.predict([text for text, _ in EXAMPLES])
     failed = [text for (text, expected), p in zip(EXAMPLES, probabilities) if (p >= predictor.threshold) != expected]
-    return {"examples": len(EXAMPLES), "failed": failed}
+    validation = json.loads((pathlib.Path(candidate) / "metrics.json").read_text()).get("validation")
+    return {"examples": len(EXAMPLES), "failed": failed, "validation": validation}
 
 
 def versions_dir(model_dir: str) -> pathlib.Path:

@@ -12,7 +12,7 @@ start.
 import asyncio
 import logging
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import requests
 
@@ -35,7 +35,7 @@ MODEL_NOT_LOADED = "model not loaded; the server's log says why"  # clients neve
 class DeliveryQueue:
     """Background workers labelling the deliveries recorded in ``state``."""
 
-    def __init__(self, state: BotState, base_url: str, model_dir: str, backoff_s: float = BACKOFF_S):
+    def __init__(self, state: BotState, base_url: str, model_dir: Callable[[], str], backoff_s: float = BACKOFF_S):
         self.state, self.base_url, self.model_dir, self.backoff_s = state, base_url, model_dir, backoff_s
         self.pending: asyncio.Queue = asyncio.Queue()
         self.workers: List[asyncio.Task] = []
@@ -85,7 +85,7 @@ class DeliveryQueue:
 
     async def _label(self, job: Dict[str, Any]) -> tuple:
         """("done", outcome) or ("failed", {"error": ...}) after at most ATTEMPTS tries."""
-        inputs = item_inputs(job["repo"], job["number"], self.base_url, self.model_dir)
+        inputs = item_inputs(job["repo"], job["number"], self.base_url, self.model_dir())
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 return "done", await flows.run_label(inputs)

@@ -18,6 +18,12 @@ Routes (JSON in and out; errors are ``{"error": "..."}``):
 - ``GET /webhook/deliveries/{id}``: what became of a delivery (queued, done,
   ignored, failed) and its outcome.
 
+The model comes from a registry (``model.registry``): a directory, checked at
+every request, or a store, asked every ``poll_s`` seconds which version serves
+and which is the canary. Predictions carry the ``X-Model-Version`` header; while
+a canary runs both models answer, the request's hash picks the answer
+(``model.canary``) and both are recorded in the store.
+
 Bad input: invalid or too deeply nested JSON, a missing ``text``, wrong types
 -> 400 naming the problem; a body over 1 MiB -> 413; a body not sent within
 the read timeout -> the connection is closed; unknown route -> 404; wrong
@@ -28,11 +34,13 @@ Only these routes exist, so the service is safe to expose; it binds
 with all of DFFML's routes (training, sources), so keep that one on loopback.
 """
 import asyncio
+import concurrent.futures
 import contextlib
 import dataclasses
 import json
 import logging
 import signal
+import time
 from typing import Callable, Iterator, Optional
 
 from aiohttp import web
@@ -43,8 +51,11 @@ from ..bot.state import BotState
 from ..bot.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, Secret, WebhookError
 from ..github.client import DEFAULT_BASE_URL
 from ..http_limits import BodyTimeout, Limits, read_body as read_within_limits, start_site
-from ..model import artifacts
+from ..model import canary
 from ..model.artifacts import ArtifactError
+from ..model.classifier import Predictor
+from ..model.registry import Routing, open_registry
+from ..store import StoreError
 from .deliveries import MODEL_NOT_LOADED, DeliveryQueue
 
 LOGGER = logging.getLogger(__name__)
@@ -53,17 +64,19 @@ MODEL_NAME = "kubernetes-analysis"
 MODEL_ROUTE = f"/v1/models/{MODEL_NAME}"
 PREDICT_ROUTE = MODEL_ROUTE + ":predict"
 MAX_BODY = 1024 * 1024
+VERSION_HEADER = "X-Model-Version"  # which model version answered a prediction
 
 
 @dataclasses.dataclass
 class ServeConfig:
-    model_dir: str
+    models: str  # the model registry's spec: a directory or a store (model.registry)
     base_url: str = DEFAULT_BASE_URL
     repo: str = ""  # webhook: only this repository's events (empty: any)
     secret: Optional[Secret] = None  # None disables the webhook
     state: str = "out/bot/state.sqlite"  # the bot's memory, shared by the replicas (bot.state)
     limits: Limits = Limits()
     retry_backoff_s: float = 1.0  # the webhook queue's first wait before trying GitHub again
+    poll_s: float = 2.0  # a store registry is asked this often which versions serve (0: at every request)
 
 
 class Failure(Exception):
@@ -74,13 +87,30 @@ class Failure(Exception):
         self.status = status
 
 
-class ModelState:
-    """The predictor, loaded in a worker thread at start and again whenever the model's files change."""
+@dataclasses.dataclass
+class Models:
+    """Who answers now: the serving version and, while one runs, the canary (None if it failed to load)."""
 
-    def __init__(self, model_dir: str):
-        self.model_dir = model_dir
+    routing: Routing
+    serving: Predictor
+    canary: Optional[Predictor] = None
+    canary_problem: str = ""
+
+
+class ModelState:
+    """The registry's serving (and canary) predictors, loaded in a worker thread at start and whenever they change.
+
+    The registry is used from one thread only (its store connection stays open).
+    """
+
+    def __init__(self, config: ServeConfig):
+        self.registry = open_registry(config.models, keep_open=True)
+        self.poll_s = config.poll_s
+        self.worker = concurrent.futures.ThreadPoolExecutor(1, "k8s-analysis-models")
+        self.models: Optional[Models] = None
         self.predictor = None
-        self.version = None
+        self.version = None  # the routing token loaded
+        self.checked = 0.0  # when the registry was last asked
         self.problem = "the model is loading"  # for the server's own output: it may name paths
         self.loading: Optional[asyncio.Future] = None
 
@@ -88,22 +118,85 @@ class ModelState:
         """Start the first load (once the server listens, so a failed bind leaves no thread behind)."""
         self.loading = asyncio.ensure_future(self.load())
 
-    async def load(self) -> None:
-        self.version = artifacts.version(self.model_dir)
+    async def call(self, function, *args):
+        return await asyncio.get_event_loop().run_in_executor(self.worker, function, *args)
+
+    async def load(self, routing: Optional[Routing] = None) -> None:
         try:
-            self.predictor = await asyncio.get_event_loop().run_in_executor(None, artifacts.cached_predictor,
-                                                                            self.model_dir)
-        except ArtifactError as error:
-            self.predictor, self.problem = None, str(error)
+            routing = routing or await self.call(self.registry.routing)
+            self.checked = time.monotonic()
+            self.version = routing.token
+            self.models = await self.call(self._predictors, routing)
+            self.predictor = self.models.serving
+        except (ArtifactError, StoreError) as error:
+            self.models, self.predictor, self.problem = None, None, str(error)
+            self.version = self.version or ("failed",)
             LOGGER.error("model not loaded: %s", error)
 
-    async def current(self):
-        """The predictor of the model directory as it is now; Failure 503 (naming no path) when there is none."""
-        if self.version is not None and artifacts.version(self.model_dir) != self.version:
-            await self.load()
-        if self.predictor is None:
+    def _predictors(self, routing: Routing) -> Models:
+        if routing.serving is None:
+            raise ArtifactError(f"no serving model in {self.registry.spec}: run `k8s-analysis pipeline --models "
+                                f"{self.registry.spec}`")
+        models = Models(routing, self.registry.load(routing.serving))
+        if routing.canary is not None:
+            try:
+                models.canary = self.registry.load(routing.canary)
+            except ArtifactError as error:  # the serving model answers; the canary's record says it failed
+                models.canary_problem = f"canary not loaded: {error}"
+                LOGGER.error("%s", models.canary_problem)
+        self.registry.forget_others([routing.serving, routing.canary])
+        return models
+
+    async def current(self) -> Models:
+        """Who answers now; Failure 503 (naming no path) when no model is loaded."""
+        if self.version is not None and (not self.registry.poll or time.monotonic() - self.checked >= self.poll_s):
+            try:  # a directory's link is one stat, read here; a store is asked in the registry's thread
+                routing = await self.call(self.registry.routing) if self.registry.poll else self.registry.routing()
+            except StoreError as error:  # keep serving what is loaded
+                LOGGER.error("cannot read the model registry: %s", error)
+            else:
+                self.checked = time.monotonic()
+                if routing.token != self.version:
+                    await self.load(routing)
+        if self.models is None:
             raise Failure(503, "the model is loading" if self.version is None else MODEL_NOT_LOADED)
-        return self.predictor
+        return self.models
+
+    def serving_directory(self) -> str:
+        """A local directory of the serving version's files (the webhook's label dataflow reads it)."""
+        return self.registry.directory(self.models.routing.serving) if self.models else self.registry.spec
+
+    async def predict(self, models: Models, texts: list, label_lists: list) -> tuple:
+        """The probabilities and the version that answers; while a canary runs, both answer and are recorded."""
+        serving, routing = models.serving, models.routing
+        if routing.canary is None or not texts:
+            return (serving.predict(texts, label_lists) if texts else []), routing.serving
+        started = time.perf_counter()
+        serving_p = serving.predict(texts, label_lists)
+        serving_ms = (time.perf_counter() - started) * 1000
+        canary_p, canary_ms, error = None, None, models.canary_problem or None
+        if models.canary is not None:
+            started = time.perf_counter()
+            try:
+                canary_p = models.canary.predict(texts, label_lists)
+                canary_ms = (time.perf_counter() - started) * 1000
+            except Exception as failure:  # the canary's failure is recorded, never the client's problem
+                error = f"{type(failure).__name__}: {failure}"
+                LOGGER.error("canary %s failed: %s", routing.canary, error)
+        answered_by = "canary" if canary_p is not None and canary.to_canary(
+            texts, label_lists, routing.canary, routing.share) else "serving"
+        rows = canary.observations(routing.serving, routing.canary, answered_by, serving_p, serving.threshold,
+                                   serving_ms, canary_p, models.canary.threshold if models.canary else 0.0,
+                                   canary_ms, error)
+        try:
+            await self.call(self.registry.record, rows)
+        except StoreError as failure:
+            LOGGER.error("cannot record the canary's observations: %s", failure)
+        return (canary_p, routing.canary) if answered_by == "canary" else (serving_p, routing.serving)
+
+    async def close(self) -> None:
+        await self.call(self.registry.close)
+        self.worker.shutdown()
 
 
 STATE = web.AppKey("state", ModelState)
@@ -175,19 +268,23 @@ async def read_json(request: web.Request):
 
 def build_app(config: ServeConfig) -> web.Application:
     """The service's aiohttp application; the model starts loading when it starts."""
-    state = ModelState(config.model_dir)
+    state = ModelState(config)
 
     async def predict(request: web.Request) -> web.Response:
-        predictor = await state.current()
+        models = await state.current()
         texts, label_lists, batch = texts_of(await read_json(request))
-        probabilities = predictor.predict(texts, label_lists) if texts else []
-        return web.json_response({"predictions": probabilities} if batch else {"result": probabilities[0]})
+        probabilities, version = await state.predict(models, texts, label_lists)
+        return web.json_response({"predictions": probabilities} if batch else {"result": probabilities[0]},
+                                 headers={VERSION_HEADER: version})
 
     async def readiness(request: web.Request) -> web.Response:
-        predictor = await state.current()
+        models = await state.current()
+        predictor, routing = models.serving, models.routing
+        canary_now = {"version": routing.canary, "share": routing.share} if routing.canary else None
         return web.json_response({"name": MODEL_NAME, "ready": True, "label": predictor.label,
                                   "threshold": predictor.threshold, "labels": predictor.labels,
-                                  "thresholds": predictor.thresholds})
+                                  "thresholds": predictor.thresholds, "version": routing.serving,
+                                  "canary": canary_now})
 
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
@@ -234,9 +331,15 @@ def build_app(config: ServeConfig) -> web.Application:
         web.get("/webhook/deliveries/{id}", delivery),
     ])
     if config.secret is not None:
-        app[QUEUE] = DeliveryQueue(BotState(config.state), config.base_url, config.model_dir, config.retry_backoff_s)
+        app[QUEUE] = DeliveryQueue(BotState(config.state), config.base_url, state.serving_directory,
+                                   config.retry_backoff_s)
         app.on_startup.append(start_queue)
         app.on_cleanup.append(stop_queue)
+
+    async def close_models(app: web.Application) -> None:
+        await state.close()
+
+    app.on_cleanup.append(close_models)
     app[STATE] = state
     return app
 
@@ -272,7 +375,7 @@ async def serve_forever(config: ServeConfig, host: str, port: int, announce: Cal
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
-        announce(f"serving {config.model_dir} on http://{host}:{runner.addresses[0][1]}")
+        announce(f"serving {config.models} on http://{host}:{runner.addresses[0][1]}")
         state = runner.app[STATE]
         await state.loading
         announce("model ready" if state.predictor else f"model not loaded: {state.problem}")

@@ -23,7 +23,7 @@ import json
 import sqlite3
 from typing import Dict, Iterable, Iterator, List, Optional
 
-from . import derived
+from . import derived, model_versions
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -72,7 +72,7 @@ CREATE TABLE IF NOT EXISTS labels (
     PRIMARY KEY (number, position)
 );
 CREATE INDEX IF NOT EXISTS labels_by_name ON labels (name, number);
-"""
+""" + model_versions.SCHEMA
 
 # Keep the newer copy when two windows (or a window and the final pass) store
 # the same item: ISO 8601 UTC timestamps compare correctly as text.
@@ -104,7 +104,7 @@ def schema_tables() -> Dict[str, List[str]]:
             for name in names}
 
 
-class Store:
+class Store(model_versions.ModelVersions):
     """A repository's items and sync state, over a backend's connection.
 
     ``create`` (the export): the schema is created if missing, and written.

@@ -1,0 +1,129 @@
+"""The canary rollout: a candidate that passed the gate answers a share of predictions, then holds or not.
+
+While a canary runs, every replica computes both models' answers to each prediction request;
+a hash of the request and the canary's stamp picks which one answers (the same request always
+goes the same way, and a share of 0.3 sends about 30% of distinct requests to the canary), and
+each instance is recorded in the store's ``canary_observations``: who answered, both
+probabilities, whether their decisions agree, both latencies, the canary's error if any.
+
+After its soak period the next ``pipeline`` run (or ``k8s-analysis canary decide``) decides:
+the canary **holds**, and serves all traffic, when it has at least ``min_requests``
+observations, at most ``max_errors`` errors, its decisions agree with the serving model's on at
+least ``min_agreement`` of them, and its median latency is at most ``max_latency_ratio`` times
+the serving model's; otherwise it is rolled back. A share of 0 promotes at once.
+"""
+import dataclasses
+import datetime
+import hashlib
+import json
+import statistics
+import uuid
+from typing import Any, Dict, List, Optional, Sequence
+
+from ..errors import UserError
+
+
+@dataclasses.dataclass(frozen=True)
+class Policy:
+    share: float = 0.5  # of prediction requests answered by the canary
+    soak_s: float = 3600.0  # seconds before a decision
+    min_requests: int = 10  # observations needed to hold
+    min_agreement: float = 0.9  # of observations where both decide alike
+    max_errors: int = 0  # canary failures tolerated
+    max_latency_ratio: float = 2.0  # canary median latency / serving median latency
+
+    def __post_init__(self):
+        for name in ("share", "min_agreement"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise UserError(f"canary {name} must be between 0 and 1, got {getattr(self, name)}")
+        for name in ("soak_s", "min_requests", "max_errors", "max_latency_ratio"):
+            if getattr(self, name) < 0:
+                raise UserError(f"canary {name} must not be negative, got {getattr(self, name)}")
+
+
+def to_canary(texts: Sequence[str], label_lists: Sequence[Sequence[str]], canary: str, share: float) -> bool:
+    """Whether the canary answers this request: its hash, as a fraction of 2**64, falls below ``share``."""
+    key = hashlib.sha256(json.dumps([canary, list(texts), [list(labels) for labels in label_lists]]).encode())
+    return int.from_bytes(key.digest()[:8], "big") < share * 2 ** 64
+
+
+def observations(serving: str, canary: str, answered_by: str, serving_p: List[float], serving_threshold: float,
+                 serving_ms: float, canary_p: Optional[List[float]], canary_threshold: float, canary_ms: Optional[float],
+                 error: Optional[str]) -> List[tuple]:
+    """One store row per instance of a request (see ``Store.save_observations``)."""
+    request, at = uuid.uuid4().hex, datetime.datetime.now(datetime.timezone.utc).isoformat()
+    rows = []
+    for index, p in enumerate(serving_p):
+        c = canary_p[index] if canary_p is not None else None
+        agree = None if c is None else int((p >= serving_threshold) == (c >= canary_threshold))
+        rows.append((f"{request}:{index}", canary, serving, at, answered_by, p, c, agree, serving_ms, canary_ms, error))
+    return rows
+
+
+def figures(rows: Sequence[dict]) -> Dict[str, Any]:
+    """What a canary's observations (``Store.observations``) say: counts, agreement, errors, median latencies (ms)."""
+    fine = [row for row in rows if row["error"] is None]
+    serving_ms = [row["serving_ms"] for row in rows]
+    canary_ms = [row["canary_ms"] for row in fine]
+    serving_median = statistics.median(serving_ms) if serving_ms else None
+    canary_median = statistics.median(canary_ms) if canary_ms else None
+    return {
+        "observations": len(rows),
+        "answered_by_canary": sum(1 for row in rows if row["answered_by"] == "canary"),
+        "errors": len(rows) - len(fine),
+        "agreement": sum(row["agree"] for row in fine) / len(fine) if fine else None,
+        "serving_ms_median": serving_median,
+        "canary_ms_median": canary_median,
+        "latency_ratio": canary_median / serving_median if canary_median is not None and serving_median else None,
+    }
+
+
+def shortfalls(found: Dict[str, Any], policy: Policy) -> List[str]:
+    """Why a canary does not hold (empty: it holds)."""
+    reasons = []
+    if found["observations"] < policy.min_requests:
+        reasons.append(f"{found['observations']} observations, fewer than {policy.min_requests}")
+    if found["errors"] > policy.max_errors:
+        reasons.append(f"{found['errors']} errors, more than {policy.max_errors}")
+    if found["agreement"] is not None and found["agreement"] < policy.min_agreement:
+        reasons.append(f"agreement {found['agreement']:.3f}, below {policy.min_agreement}")
+    if found["latency_ratio"] is not None and found["latency_ratio"] > policy.max_latency_ratio:
+        reasons.append(f"latency {found['latency_ratio']:.2f}x the serving model's, over {policy.max_latency_ratio}x")
+    return reasons
+
+
+def decide(registry, policy: Policy, force: bool = False) -> Optional[Dict[str, Any]]:
+    """Decide the registry's canary once its soak is over (or ``force``): promote or roll back it.
+
+    None without a canary; ``{"decision": "soaking", ...}`` while it soaks; otherwise
+    ``"promoted"`` or ``"rolled back"`` with the figures and the reasons, also kept on its row.
+    """
+    canary = registry.canary()
+    if canary is None:
+        return None
+    found = figures(registry.observations(canary["stamp"]))
+    result = {"stamp": canary["stamp"], "share": canary["canary_share"], "until": canary["canary_until"],
+              "figures": found}
+    if not force and datetime.datetime.now(datetime.timezone.utc) < datetime.datetime.fromisoformat(canary["canary_until"]):
+        return dict(result, decision="soaking")
+    reasons = shortfalls(found, policy)
+    result = dict(result, decision="rolled back" if reasons else "promoted", reasons=reasons,
+                  criteria=dataclasses.asdict(policy))
+    if reasons:
+        registry.roll_back(canary["stamp"], result)
+    else:
+        registry.promote(canary["stamp"], result)
+    return result
+
+
+def describe(result: Dict[str, Any]) -> str:
+    """One line about a canary decision for the pipeline's and ``canary``'s output."""
+    found = result["figures"]
+    numbers = (f"{found['observations']} observations ({found['answered_by_canary']} answered by it), "
+               f"{found['errors']} errors, agreement "
+               + ("n/a" if found["agreement"] is None else f"{found['agreement']:.3f}")
+               + ", latency " + ("n/a" if found["latency_ratio"] is None else f"{found['latency_ratio']:.2f}x"))
+    if result["decision"] == "soaking":
+        return f"canary {result['stamp']} soaking until {result['until']} (share {result['share']}): {numbers}"
+    why = f" ({'; '.join(result['reasons'])})" if result["reasons"] else ""
+    return f"canary {result['stamp']} {result['decision']}{why}: {numbers}"
