@@ -1,5 +1,5 @@
 """Export (or with --update, incrementally update) a repository's issues and pull requests into an
-SQLite store. The token comes from GITHUB_TOKEN.
+SQLite store. The token comes from GITHUB_TOKEN, or the file GITHUB_TOKEN_FILE names.
 """
 import argparse
 
