@@ -5,6 +5,16 @@ import argparse
 
 from .options import add_repo_options
 
+
+def require_sync(store: str) -> None:
+    """UserError unless ``store`` holds the high-water mark of a finished export."""
+    from ..errors import UserError
+    from ..store.sqlite import Store
+
+    with Store(store, create=False) as db:
+        if db.get("high_water") is None:
+            raise UserError(f"store {store} holds no finished export yet: run the export (and final pass) first")
+
 HELP = "export every issue and PR into the SQLite store (dataflows/export.yaml)"
 
 
@@ -19,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shards", type=int, default=0,
                         help="run as pod JOB_COMPLETION_INDEX of an Indexed Job of N pods (store must hold {index})")
     parser.add_argument("--until", default="", help="with --shards: the end of the exported range, YYYY-MM-DDTHH:MM:SSZ")
+    parser.add_argument("--require-sync", action="store_true",
+                        help="with --update: fail unless the store holds a finished export (the daily CronJob: "
+                        "never a full export from one pod while the Indexed export has not run)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -26,9 +39,12 @@ def main(args: argparse.Namespace) -> int:
     from .. import flows
     from ..errors import UserError
     from ..github.export import summary_line
+    from ..store.sqlite import default_path
 
     if args.workers < 1:
         raise UserError(f"--workers must be at least 1, got {args.workers}")
+    if args.require_sync:
+        require_sync(args.store or str(default_path(args.repo)))
     summary = flows.run_export(
         args.repo, args.base_url, args.store or "", args.update, args.workers, args.windows, args.quiet,
         args.closers, args.shards, args.until,
