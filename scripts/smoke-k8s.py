@@ -12,7 +12,8 @@ tuning point, the update CronJob (its closers init container, then the pipeline)
 Deployment (health, readiness, a prediction), and a rejected token (exit 1, one line).
 
 --store is the store's spec: postgresql://USER@HOST:PORT/DB (the password file's content in
-$SMOKE_DB_PASSWORD, never on a command line), or by default an SQLite file in a host directory
+$SMOKE_DB_PASSWORD, never on a command line; --start-postgres USER starts a throwaway server
+as USER, e.g. postgres, with initdb and pg_ctl, and stops it at the end), or by default an SQLite file in a host directory
 mounted into the containers, a stand-in that pods on one machine can share and a cluster cannot
 (jobs/podspec.py stand_ins says what else stands in until the PostgreSQL store and model versions
 in the database land). With no --base-image and no registry, the base is built from Debian's
@@ -25,6 +26,7 @@ import os
 import pathlib
 import re
 import resource
+import secrets
 import shutil
 import subprocess
 import sys
@@ -32,6 +34,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from typing import Tuple
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -82,6 +85,30 @@ def build(engine: str, base: str, no_cache: bool) -> dict:
     seconds = time.monotonic() - started
     size = int(sh(engine, "image", "inspect", "--format", "{{.Size}}", IMAGE).strip())
     return {"build_s": round(seconds, 1), "image_mb": round(size / 1e6)}
+
+
+def start_postgres(work: pathlib.Path, user: str, port: int) -> Tuple[str, str, pathlib.Path]:
+    """A throwaway PostgreSQL server on 127.0.0.1:``port``, run as ``user`` (not root); (spec, password, data)."""
+    data, password = work / "pgdata", secrets.token_hex(16)
+    data.mkdir(mode=0o700)
+    pwfile = work / "pgpass"
+    pwfile.write_text(password)
+    for path in (work, data, pwfile):
+        shutil.chown(path, user)
+    run_as = ["runuser", "-u", user, "--"]
+    # the socket (only USER can reach it) trusts, for createdb below; TCP, what the pods use, needs the password
+    sh(*run_as, "initdb", "-D", str(data), "-U", "k8s", "--pwfile", str(pwfile), "--auth-local=trust",
+       "--auth-host=scram-sha-256")
+    pwfile.unlink()
+    sh(*run_as, "pg_ctl", "-D", str(data), "-l", str(data / "log"), "-w", "start",
+       "-o", f"-p {port} -k {data} -c listen_addresses=127.0.0.1")
+    sh(*run_as, "createdb", "-h", str(data), "-p", str(port), "-U", "k8s", "k8s")
+    return f"postgresql://k8s@127.0.0.1:{port}/k8s", password, data
+
+
+def stop_postgres(user: str, data: pathlib.Path) -> None:
+    subprocess.run(["runuser", "-u", user, "--", "pg_ctl", "-D", str(data), "-m", "fast", "-w", "stop"],
+                   capture_output=True)
 
 
 def memory_mb(value: str) -> int:
@@ -210,6 +237,9 @@ def serve(pods, port):
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--store", default="/smoke/store.sqlite", help="store spec (default: an SQLite stand-in)")
+    parser.add_argument("--start-postgres", metavar="USER",
+                        help="start a throwaway PostgreSQL server as USER (not root) and use it as the store")
+    parser.add_argument("--postgres-port", type=int, default=55432)
     parser.add_argument("--engine", default=shutil.which("podman") and "podman" or "docker")
     parser.add_argument("--base-image", help="the Dockerfile's BASE_IMAGE (default: a local Debian build)")
     parser.add_argument("--items", type=int, default=3000, help="emulated issues and PRs (default: %(default)s)")
@@ -217,6 +247,10 @@ def main() -> int:
     parser.add_argument("--no-cache", action="store_true", help="build every layer anew (the build time of a fresh machine)")
     args = parser.parse_args()
     work = pathlib.Path(tempfile.mkdtemp(prefix="smoke-k8s-"))
+    postgres = None
+    if args.start_postgres:
+        args.store, password, postgres = start_postgres(work, args.start_postgres, args.postgres_port)
+        os.environ["SMOKE_DB_PASSWORD"] = password
     figures = {"engine": args.engine, "store": args.store}
     started = time.monotonic()
     base = args.base_image or base_image(args.engine, work)
@@ -267,6 +301,8 @@ def main() -> int:
     finally:
         emulator.terminate()
         emulator.wait(timeout=30)
+        if postgres:
+            stop_postgres(args.start_postgres, postgres)
     figures["workloads"] = pods.results
     figures["stand_ins"] = sorted({note for result in pods.results for note in result["stand_ins"]})
     figures["ok"] = all(result["ok"] for result in pods.results)
