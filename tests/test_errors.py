@@ -139,7 +139,7 @@ def test_a_server_that_never_answers_fails_in_bounded_time(tmp_path, capsys, mon
     url = "http://127.0.0.1:{}".format(listener.getsockname()[1])
     monkeypatch.setenv("GITHUB_TIMEOUT", "1")
     try:
-        assert export(url, tmp_path / "k.sqlite") == 1
+        assert export(url, tmp_path / "k.sqlite") == 75  # worth retrying
     finally:
         listener.close()
     assert one_line(capsys) == (f"{url} did not answer within 1 s, 5 times: check the URL, or retry later "

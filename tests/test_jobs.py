@@ -1,131 +1,181 @@
-"""jobs/: the Kubernetes manifests validate offline, are good cluster citizens, and their commands work.
+"""jobs/: the Kubernetes manifests validate offline, are good citizens of a multi-node cluster, and
+their commands work.
 
-The manifests target Kubernetes 1.30 (jobs/README.md); kubernetes_validate holds the API
-schemas. The export, merge and update containers' commands are run here as written in the
-manifests, with the volumes mapped to tmp_path and GitHub replaced by the emulator.
+The manifests need Kubernetes 1.29 (MIN_VERSION, jobs/README.md); kubernetes_validate holds the
+API schemas. The export, final-pass and update containers' commands are run here as written in
+the manifests (jobs/podspec.py reads them), with Secrets as files under tmp_path and GitHub
+replaced by the emulator. scripts/smoke-k8s.py runs them inside the image.
 """
 import configparser
 import importlib.util
 import os
 import re
+import shutil
 import subprocess
 
 import kubernetes_validate
 import pytest
 import yaml
 
+from dffml_k8s_analysis import errors
+from dffml_k8s_analysis.cli.main import build_parser
 from dffml_k8s_analysis.github.pacing import Limits
 from dffml_k8s_analysis.model import tuning
+from dffml_k8s_analysis.model.registry import StoreRegistry
 from dffml_k8s_analysis.store import open_store
 
 from conftest import ROOT, VENV_BIN, admin, export, served, stored
 
 JOBS = ROOT / "jobs"
-TARGET = "1.30"
-# jobs/export-job.yaml: pods x windows in flight, a quarter of GitHub's 100 concurrent requests
+MIN_VERSION = "1.29"
+# The newest field each manifest uses, and the release from which it is on by default (beta or GA)
+FEATURES = {
+    "backoffLimitPerIndex": "1.29",  # Job, beta 1.29 (GA 1.33)
+    "maxFailedIndexes": "1.29",
+    "podFailurePolicy": "1.26",  # Job, beta 1.26 (GA 1.31)
+    "batch.kubernetes.io/job-completion-index": "1.28",  # the pod label jobs/README.md selects logs by
+    "unhealthyPodEvictionPolicy": "1.27",  # PodDisruptionBudget, beta 1.27 (GA 1.31)
+    "matchLabelKeys": "1.27",  # topologySpreadConstraints, beta 1.27
+    "persistentVolumeClaimRetentionPolicy": "1.27",  # StatefulSet, beta 1.27 (GA 1.32)
+    "timeZone": "1.27",  # CronJob, GA 1.27
+}
+# jobs/run/export: pods x windows in flight, a quarter of GitHub's 100 concurrent requests
 MAX_CONCURRENT_REQUESTS = 25
-TEMPLATES = {"secrets.example.yaml"}
 TOKEN = "token-from-the-secret"
 UNTIL = "2025-11-01T00:00:00Z"
-COMMON_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/component", "app.kubernetes.io/part-of")
-SCRATCH_MOUNTS = {"/tmp"}  # emptyDirs used only as scratch space stay where they are
+IMAGE = "dffml-k8s-analysis"
+WORKLOAD_COMPONENTS = {"export", "final-pass", "tune", "update", "serve"}
+SECRET_DIR = "/var/run/secrets/k8s-analysis/"
 
 
-def load(name):
-    return [doc for doc in yaml.safe_load_all((JOBS / name).read_text()) if doc]
+def load_module(name):
+    spec = importlib.util.spec_from_file_location(name, JOBS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-KUSTOMIZATION = load("kustomization.yaml")[0]
-MANIFESTS = sorted(path.name for path in JOBS.glob("*.yaml") if path.name != "kustomization.yaml")
-APPLIED = [name for name in MANIFESTS if name not in TEMPLATES]
-OBJECTS = [(name, doc) for name in APPLIED for doc in load(name)]
+podspec = load_module("podspec")
+FILES = sorted(path for path in JOBS.rglob("*.yaml") if path.name != "kustomization.yaml")
+TEMPLATES = {JOBS / "secrets.example.yaml"}
+RENDERED = {root: podspec.objects(root) for root in podspec.ROOTS}
+ALL = [doc for root in ("overlays/kind", "run/export", "run/final-pass", "run/tune") for doc in RENDERED[root]]
+PODS = list(podspec.pods(ALL))
+CONTAINERS = [(name, c) for name, spec in PODS for c in spec.get("initContainers", []) + spec["containers"]]
+OURS = [(name, c) for name, c in CONTAINERS if c["image"].startswith(IMAGE + ":")]
 
 
-def find(kind, name):
-    (doc,) = [doc for _, doc in OBJECTS if doc["kind"] == kind and doc["metadata"]["name"] == name]
+def load(path):
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+def find(kind, name, docs=ALL):
+    (doc,) = [doc for doc in docs if doc["kind"] == kind and doc["metadata"]["name"] == name]
     return doc
-
-
-def pod_spec(doc):
-    """The pod template's spec of a Job, CronJob or Deployment (None for other kinds)."""
-    if doc["kind"] == "CronJob":
-        return doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-    if doc["kind"] in ("Job", "Deployment"):
-        return doc["spec"]["template"]["spec"]
-    return None
 
 
 def job_specs():
     """(object name, Job spec) of every Job and CronJob job template."""
-    for _, doc in OBJECTS:
+    for doc in ALL:
         if doc["kind"] == "Job":
             yield doc["metadata"]["name"], doc["spec"]
         elif doc["kind"] == "CronJob":
             yield doc["metadata"]["name"], doc["spec"]["jobTemplate"]["spec"]
 
 
-PODS = [(doc["metadata"]["name"], pod_spec(doc)) for _, doc in OBJECTS if pod_spec(doc)]
-CONTAINERS = [(name, container) for name, spec in PODS for container in spec["containers"]]
+def env_of(container):
+    return {var["name"]: var for var in container.get("env", [])}
 
 
-def inputs_of(args):
-    """The ``-inputs VALUE=DEFINITION`` of a `dffml dataflow run` command as {definition: value}."""
-    values = args[args.index("-inputs") + 1:]
-    return {definition: value for value, _, definition in (item.rpartition("=") for item in values)}
-
-
-def load_generator():
-    spec = importlib.util.spec_from_file_location("generate_configmap", JOBS / "generate-configmap.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def version_key(version):
+    return tuple(int(part) for part in version.split("."))
 
 
 # Offline schema validation
 
 
-@pytest.mark.parametrize("version", [TARGET, kubernetes_validate.utils.major_minor(kubernetes_validate.latest_version())])
-@pytest.mark.parametrize("name", MANIFESTS)
-def test_manifests_validate_against_the_kubernetes_api_schemas(name, version):
-    for doc in load(name):
+@pytest.mark.parametrize("version", [MIN_VERSION, kubernetes_validate.utils.major_minor(kubernetes_validate.latest_version())])
+@pytest.mark.parametrize("path", FILES, ids=[str(path.relative_to(JOBS)) for path in FILES])
+def test_manifests_validate_against_the_kubernetes_api_schemas(path, version):
+    for doc in load(path):
         assert kubernetes_validate.validate(doc, version, strict=True) == version
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (for `kubectl kustomize`) is not installed")
+@pytest.mark.parametrize("root", podspec.ROOTS)
+def test_every_kustomization_renders_and_validates(root):
+    out = subprocess.run(["kubectl", "kustomize", str(JOBS / root)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    docs = [doc for doc in yaml.safe_load_all(out.stdout) if doc]
+    for doc in docs:
+        kubernetes_validate.validate(doc, MIN_VERSION, strict=True)
+        assert doc["metadata"]["labels"]["app.kubernetes.io/part-of"] == "dffml-k8s-analysis"
+    # jobs/podspec.py reads the same objects and images as kustomize renders
+    simple = lambda objs: sorted((d["kind"], d["metadata"]["name"]) for d in objs)  # noqa: E731
+    assert simple(docs) == simple(RENDERED[root])
+    images = lambda objs: sorted(c["image"] for _, s in podspec.pods(objs) for c in s.get("initContainers", []) + s["containers"])  # noqa: E731
+    assert images(docs) == images(RENDERED[root])
 
 
 def test_validation_catches_a_misspelt_field():
     job = yaml.safe_load(yaml.safe_dump(find("Job", "export")))
     job["spec"]["backofLimitPerIndex"] = job["spec"].pop("backoffLimitPerIndex")
     with pytest.raises(kubernetes_validate.ValidationError, match="backofLimitPerIndex"):
-        kubernetes_validate.validate(job, TARGET, strict=True)
+        kubernetes_validate.validate(job, MIN_VERSION, strict=True)
 
 
-def test_kustomization_applies_the_long_lived_resources_and_the_export():
-    resources = KUSTOMIZATION["resources"]
-    assert set(KUSTOMIZATION) <= {"apiVersion", "kind", "labels", "resources"}
-    assert all((JOBS / name).is_file() for name in resources)
-    assert not TEMPLATES & set(resources), "secret templates must never be applied"
-    kinds = {doc["kind"] for name in resources for doc in load(name)}
-    assert kinds == {"Namespace", "PersistentVolumeClaim", "ConfigMap", "Job", "CronJob", "Deployment",
-                     "Service", "PodDisruptionBudget"}
-    staged = set(APPLIED) - set(resources)
-    assert staged == {"merge-job.yaml", "tune-job.yaml", "tune-summary-job.yaml"}
-    # staged Jobs are applied with `kubectl apply -f`: they carry the common labels themselves
-    common = {k: v for label in KUSTOMIZATION["labels"] for k, v in label["pairs"].items()}
-    for name, doc in OBJECTS:
-        labels = dict(doc["metadata"]["labels"], **(common if name in resources else {}))
-        assert set(COMMON_LABELS) <= set(labels), (name, doc["metadata"]["name"])
-        assert labels["app.kubernetes.io/part-of"] == "dffml-k8s-analysis"
+def test_the_minimum_kubernetes_version_is_the_newest_feature_used_and_is_stated():
+    text = "".join(path.read_text() for path in FILES) + (JOBS / "README.md").read_text()
+    used = {field: version for field, version in FEATURES.items() if field in text}
+    assert max(used.values(), key=version_key) == MIN_VERSION
+    assert set(used) == set(FEATURES), "a feature of the table is no longer used: drop it"
+    assert f"**Kubernetes {MIN_VERSION}**" in (JOBS / "README.md").read_text()
+    namespace = find("Namespace", "k8s-analysis")["metadata"]["labels"]
+    assert namespace["pod-security.kubernetes.io/enforce-version"] == f"v{MIN_VERSION}"
 
 
-def test_everything_lives_in_the_one_namespace():
-    (namespace,) = [doc["metadata"]["name"] for _, doc in OBJECTS if doc["kind"] == "Namespace"]
-    assert {doc["metadata"].get("namespace") for _, doc in OBJECTS if doc["kind"] != "Namespace"} == {namespace}
-    assert find("Namespace", namespace)["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+# Layout: long-running objects apart from one-shot Jobs
+
+
+def test_the_base_holds_the_long_running_objects_and_run_the_one_shot_jobs():
+    kinds = lambda root: {doc["kind"] for doc in RENDERED[root]}  # noqa: E731
+    assert kinds("base") == {"Namespace", "NetworkPolicy", "CronJob", "Deployment", "Service", "PodDisruptionBudget"}
+    assert kinds("overlays/kind") == kinds("base") | {"StatefulSet", "StorageClass"}
+    assert kinds("overlays/managed") == kinds("base")  # an external database
+    for root in ("run/export", "run/final-pass", "run/tune"):
+        # `kubectl delete -k jobs/run/...` deletes the Job and nothing else: never the Namespace or a volume
+        assert kinds(root) == {"Job"}, root
+    assert not any(doc["kind"] == "Job" for doc in RENDERED["overlays/kind"])
+    for root in podspec.ROOTS:
+        assert not {JOBS / name for name in podspec.kustomization(JOBS / root).get("resources", [])} & TEMPLATES
+
+
+def test_everything_lives_in_the_one_namespace_under_restricted_pod_security():
+    namespace = find("Namespace", "k8s-analysis")
+    cluster_scoped = {"Namespace", "StorageClass"}
+    assert {doc["metadata"].get("namespace") for doc in ALL if doc["kind"] not in cluster_scoped} == {"k8s-analysis"}
+    labels = namespace["metadata"]["labels"]
+    for mode in ("enforce", "warn", "audit"):
+        assert labels[f"pod-security.kubernetes.io/{mode}"] == "restricted", mode
+
+
+def test_no_pod_mounts_a_volume_that_pods_on_other_nodes_mount():
+    """Pods are stateless: scratch emptyDirs and Secrets only; the one volume is the database server's own."""
+    for name, spec in PODS:
+        for volume in spec.get("volumes", []):
+            assert set(volume) - {"name"} <= {"emptyDir", "secret"}, (name, volume)
+    (database,) = [doc for doc in ALL if doc["kind"] == "StatefulSet"]
+    assert database["spec"]["replicas"] == 1
+    assert [t["spec"]["accessModes"] for t in database["spec"]["volumeClaimTemplates"]] == [["ReadWriteOnce"]]
+    assert database["spec"]["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain", "whenScaled": "Retain"}
+    assert find("StorageClass", "k8s-analysis-retain")["reclaimPolicy"] == "Retain"
+    assert not any(doc["kind"] == "PersistentVolumeClaim" for root in podspec.ROOTS for doc in RENDERED[root])
 
 
 # Cluster citizenship
 
 
-@pytest.mark.parametrize("name, container", CONTAINERS, ids=[name for name, _ in CONTAINERS])
+@pytest.mark.parametrize("name, container", CONTAINERS, ids=[f"{n}/{c['name']}" for n, c in CONTAINERS])
 def test_every_container_has_requests_and_limits(name, container):
     for bound in ("requests", "limits"):
         assert set(container["resources"][bound]) >= {"cpu", "memory"}, (name, bound)
@@ -134,11 +184,11 @@ def test_every_container_has_requests_and_limits(name, container):
 @pytest.mark.parametrize("name, spec", PODS, ids=[name for name, _ in PODS])
 def test_pods_run_unprivileged_on_a_read_only_root(name, spec):
     pod = spec["securityContext"]
-    assert pod["runAsNonRoot"] is True and pod["runAsUser"] == 10001
+    assert pod["runAsNonRoot"] is True and pod["runAsUser"] in (10001, 999)
     assert pod["seccompProfile"] == {"type": "RuntimeDefault"}
     assert spec["automountServiceAccountToken"] is False
     scratch = {vol["name"] for vol in spec["volumes"] if "emptyDir" in vol}
-    for container in spec["containers"]:
+    for container in spec.get("initContainers", []) + spec["containers"]:
         security = container["securityContext"]
         assert security["readOnlyRootFilesystem"] is True
         assert security["allowPrivilegeEscalation"] is False
@@ -148,55 +198,151 @@ def test_pods_run_unprivileged_on_a_read_only_root(name, spec):
         assert any(m["mountPath"] == "/tmp" and m["name"] in scratch for m in container["volumeMounts"])
 
 
-def test_secrets_come_from_secret_objects_only():
-    assert "Secret" not in {doc["kind"] for _, doc in OBJECTS}
+def test_secrets_reach_pods_as_read_only_files_and_tokens_by_least_privilege():
+    assert "Secret" not in {doc["kind"] for doc in ALL}
     secret_like = re.compile(r"TOKEN|SECRET|PASSWORD|KEY", re.I)
+    tokens = {}
     for name, container in CONTAINERS:
-        for var in container.get("env", []):
-            if secret_like.search(var["name"]):
+        env = env_of(container)
+        assert "GITHUB_TOKEN" not in env and "POSTGRES_PASSWORD" not in env, name  # never an environment variable
+        mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+        volumes = {vol["name"]: vol for vol in dict(PODS)[name]["volumes"]}
+        for var in env.values():
+            if not secret_like.search(var["name"]):
+                continue
+            if var["name"].endswith("_FILE"):  # a file of a Secret volume mounted read-only
+                directory, file_name = var["value"].rsplit("/", 1)
+                assert var["value"].startswith(SECRET_DIR) and mounts[directory]["readOnly"] is True, (name, var)
+                volume = volumes[mounts[directory]["name"]]["secret"]
+                assert volume["defaultMode"] == 0o400
+                if var["name"] == "GITHUB_TOKEN_FILE":
+                    tokens[name] = volume["secretName"]
+            else:
                 assert set(var) == {"name", "valueFrom"} and "secretKeyRef" in var["valueFrom"], (name, var)
-    text = "".join((JOBS / name).read_text() for name in APPLIED)
+    assert tokens == {"export": "github-token-read", "final-pass": "github-token-read", "update": "github-token-read",
+                      "serve": "github-token-write"}  # the bot alone writes; tuning needs no token
+    text = "".join(path.read_text() for path in FILES)
     assert not re.search(r"gh[pousr]_[A-Za-z0-9]{20,}|github_pat_", text)
-    examples = [doc for doc in load("secrets.example.yaml") if doc["kind"] == "Secret"]
-    assert {doc["metadata"]["name"] for doc in examples} == {
+    examples = [doc for doc in load(JOBS / "secrets.example.yaml") if doc["kind"] == "Secret"]
+    referenced = {vol["secret"]["secretName"] for _, spec in PODS for vol in spec["volumes"] if "secret" in vol} | {
         var["valueFrom"]["secretKeyRef"]["name"] for _, c in CONTAINERS for var in c.get("env", [])
-        if "secretKeyRef" in var.get("valueFrom", {})
-    }
-    assert all(value.startswith("REPLACE-") for doc in examples for value in doc["stringData"].values())
+        if "secretKeyRef" in var.get("valueFrom", {})}
+    assert {doc["metadata"]["name"] for doc in examples} == referenced
+    assert all(value.startswith("REPLACE-") for doc in examples for key, value in doc["stringData"].items() if key != "spec")
+    assert not re.search(r"postgresql://[^@\s]*:[^@\s]*@", text), "a password inside a store spec"
 
 
-def test_jobs_clean_up_and_bound_their_retries():
+def test_one_shot_jobs_fail_fast_on_configuration_errors_and_ignore_disruptions():
     specs = dict(job_specs())
-    assert set(specs) == {"export", "merge", "tune", "tune-summary", "update"}
+    assert set(specs) == {"export", "final-pass", "tune", "update"}
+    fail_fast = sorted([errors.EXIT_ERROR, errors.EXIT_USAGE])
+    assert errors.EXIT_TRANSIENT not in fail_fast and errors.EXIT_BUG not in fail_fast
     for name, spec in specs.items():
         assert spec["ttlSecondsAfterFinished"] > 0, name
         assert spec["activeDeadlineSeconds"] > 0, name
-        assert spec["template"]["spec"]["restartPolicy"] == "Never", name
+        assert spec["template"]["spec"]["restartPolicy"] == "Never", name  # podFailurePolicy needs it
         if spec.get("completionMode") == "Indexed":
             assert 0 <= spec["maxFailedIndexes"] <= spec["completions"] and spec["backoffLimitPerIndex"] >= 1
         else:
             assert spec["backoffLimit"] >= 1, name
+        rules = spec["podFailurePolicy"]["rules"]
+        (fail,) = [rule for rule in rules if rule["action"] == "FailJob"]
+        assert fail["onExitCodes"]["operator"] == "In" and sorted(fail["onExitCodes"]["values"]) == fail_fast, name
+        names = {c["name"] for c in spec["template"]["spec"]["containers"]}
+        assert fail["onExitCodes"].get("containerName", next(iter(names))) in names
+        (ignore,) = [rule for rule in rules if rule["action"] == "Ignore"]
+        assert ignore["onPodConditions"] == [{"type": "DisruptionTarget", "status": "True"}], name
     cron = find("CronJob", "update")["spec"]
     assert cron["concurrencyPolicy"] == "Forbid" and cron["startingDeadlineSeconds"] > 0
     assert cron["successfulJobsHistoryLimit"] >= 1 and cron["failedJobsHistoryLimit"] >= 1
 
 
-def test_export_job_shards_match_its_input_and_stay_under_githubs_concurrency_limit():
+def test_containers_run_k8s_analysis_commands_and_no_shell():
+    """One-line errors in the logs: k8s-analysis prints one, `dffml dataflow run` a traceback."""
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    for name, container in OURS:
+        assert container["command"] == ["k8s-analysis"], name
+        assert container["args"][0] in commands, name
+
+
+@pytest.mark.parametrize("name, container", OURS, ids=[f"{n}/{c['name']}" for n, c in OURS])
+def test_thread_pools_are_sized_to_the_cpu_limit(name, container):
+    cpus = int(container["resources"]["limits"]["cpu"])
+    env = {var["name"]: var.get("value") for var in container["env"]}
+    assert env["OMP_NUM_THREADS"] == str(cpus)
+    if container["args"][0] in ("serve", "pipeline", "tune") or "TF_NUM_INTRAOP_THREADS" in env:
+        assert (env["TF_NUM_INTRAOP_THREADS"], env["TF_NUM_INTEROP_THREADS"]) == (str(cpus), "1"), name
+
+
+def test_the_image_is_set_once_through_kustomize_images():
+    setup = configparser.ConfigParser()
+    setup.read(ROOT / "setup.cfg")
+    for path in FILES:  # the manifests name the image without a tag: kustomize sets it
+        for doc in load(path):
+            for _, spec in podspec.pods([doc]):
+                for container in spec.get("initContainers", []) + spec["containers"]:
+                    assert ":" not in container["image"] and "@" not in container["image"], path
+    (image,) = podspec.kustomization(JOBS / "components" / "common")["images"]
+    assert image == {"name": IMAGE, "newName": IMAGE, "newTag": setup["metadata"]["version"]}
+    for root in podspec.ROOTS:  # every kustomization includes it, directly or through the base
+        assert {c["image"] for _, s in podspec.pods(RENDERED[root]) for c in s["containers"]} - {"postgres:15-bookworm"} \
+            <= {f"{IMAGE}:{image['newTag']}"}, root
+    assert f"{IMAGE}:{image['newTag']}" in (JOBS / "README.md").read_text()
+
+
+def test_serving_survives_drains_and_spreads_over_nodes():
+    deployment = find("Deployment", "serve")
+    spec = deployment["spec"]
+    assert spec["replicas"] == 2
+    pdb = find("PodDisruptionBudget", "serve")["spec"]
+    assert pdb["unhealthyPodEvictionPolicy"] == "AlwaysAllow"  # a 503 (no model yet) pod never blocks a drain
+    assert pdb["selector"] == spec["selector"]
+    spread = spec["template"]["spec"]["topologySpreadConstraints"]
+    assert {c["topologyKey"] for c in spread} == {"kubernetes.io/hostname", "topology.kubernetes.io/zone"}
+    assert all(c["labelSelector"] == spec["selector"] and c["whenUnsatisfiable"] == "ScheduleAnyway" for c in spread)
+    (container,) = spec["template"]["spec"]["containers"]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/v1/models/kubernetes-analysis"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["args"][:3] == ["serve", "--models", "$(K8S_ANALYSIS_STORE)"]
+    assert container["args"][container["args"].index("--repo") + 1] == "kubernetes/kubernetes"
+    service = find("Service", "serve")
+    assert service["spec"]["selector"] == spec["selector"]["matchLabels"]
+    assert service["spec"]["ports"][0]["targetPort"] == container["ports"][0]["name"]
+
+
+def test_network_policies_deny_by_default_and_allow_what_the_workloads_need():
+    policies = {doc["metadata"]["name"]: doc["spec"] for doc in ALL if doc["kind"] == "NetworkPolicy"}
+    assert policies["default-deny"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    assert policies["serve-ingress"]["ingress"] == [{"ports": [{"port": "http", "protocol": "TCP"}]}]
+    egress = policies["egress"]
+    (selector,) = egress["podSelector"]["matchExpressions"]
+    components = {doc["metadata"]["labels"]["app.kubernetes.io/component"] for doc in ALL
+                  if podspec.pod_spec(doc) is not None and doc["kind"] != "StatefulSet"}
+    assert set(selector["values"]) == components == WORKLOAD_COMPONENTS
+    ports = sorted((p["port"], p["protocol"]) for rule in egress["egress"] for p in rule["ports"])
+    assert ports == [(53, "TCP"), (53, "UDP"), (443, "TCP"), (5432, "TCP")]
+    (database,) = policies["postgres-ingress"]["ingress"]
+    assert set(database["from"][0]["podSelector"]["matchExpressions"][0]["values"]) == WORKLOAD_COMPONENTS
+    managed = {doc["metadata"]["name"]: doc["spec"] for doc in RENDERED["overlays/managed"] if doc["kind"] == "NetworkPolicy"}
+    assert "postgres-ingress" not in managed
+
+
+def test_export_job_shards_match_its_flags_and_stay_under_githubs_concurrency_limit():
     spec = find("Job", "export")["spec"]
     (container,) = spec["template"]["spec"]["containers"]
-    inputs = inputs_of(container["args"])
+    args = container["args"]
+    flag = lambda name: args[args.index(name) + 1]  # noqa: E731
     assert spec["completionMode"] == "Indexed"
-    assert spec["completions"] == int(inputs["export.shards"]) > 1
+    assert spec["completions"] == int(flag("--shards")) > 1
     assert spec["parallelism"] < spec["completions"]
-    assert spec["parallelism"] * int(inputs["export.workers"]) <= MAX_CONCURRENT_REQUESTS
+    assert spec["parallelism"] * int(flag("--workers")) <= MAX_CONCURRENT_REQUESTS
     # the pods divide the token's pacing budget between them, and each pod's workers fit its share
-    (share,) = [var for var in container["env"] if var["name"] == "GITHUB_PACE_SHARE"]
+    share = env_of(container)["GITHUB_PACE_SHARE"]
     assert int(share["value"]) == spec["parallelism"]
-    assert int(inputs["export.workers"]) <= Limits.from_env({"GITHUB_PACE_SHARE": share["value"]}).max_in_flight
-    assert "{index}" in inputs["export.store"]
-    assert inputs["export.until"] == "$(EXPORT_UNTIL)"
-    (until,) = [var for var in container["env"] if var["name"] == "EXPORT_UNTIL"]
-    assert until["valueFrom"]["configMapKeyRef"] == {"name": "export-until", "key": "until"}
+    assert int(flag("--workers")) <= Limits.from_env({"GITHUB_PACE_SHARE": share["value"]}).max_in_flight
+    assert flag("--until") == "$(EXPORT_UNTIL)" and flag("--store") == "$(K8S_ANALYSIS_STORE)"
+    assert env_of(container)["EXPORT_UNTIL"]["valueFrom"]["configMapKeyRef"] == {"name": "export-until", "key": "until"}
 
 
 def test_tune_job_runs_one_pod_per_grid_point():
@@ -207,46 +353,13 @@ def test_tune_job_runs_one_pod_per_grid_point():
     assert container["args"][0] == "tune" and "--index" not in container["args"]  # $JOB_COMPLETION_INDEX
 
 
-def test_serving_deployment_probes_its_health_routes():
-    deployment = find("Deployment", "serve")
-    assert deployment["spec"]["replicas"] == 2
-    (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    assert container["readinessProbe"]["httpGet"]["path"] == "/v1/models/kubernetes-analysis"
-    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert container["args"][:3] == ["serve", "--model-dir", "/data/model"]
-    env = {var["name"]: var["valueFrom"]["secretKeyRef"]["name"] for var in container["env"]}
-    assert env == {"WEBHOOK_SECRET": "webhook-secret", "GITHUB_TOKEN": "github-token"}  # the bot writes labels
-    assert container["args"][container["args"].index("--repo") + 1] == "kubernetes/kubernetes"
-    mount = {m["name"]: m for m in container["volumeMounts"]}["data"]
-    assert mount["readOnly"] is True
-    service = find("Service", "serve")
-    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
-    assert service["spec"]["ports"][0]["targetPort"] == container["ports"][0]["name"]
-
-
-def test_dataflows_configmap_is_in_step_with_dataflows():
-    generator = load_generator()
-    assert (JOBS / "dataflows-configmap.yaml").read_text() == generator.render()
-    configmap = find("ConfigMap", "dataflows")
-    assert configmap["data"] == {path.name: path.read_text() for path in (ROOT / "dataflows").glob("*.yaml")}
-    mounted = {vol["configMap"]["name"] for _, spec in PODS for vol in spec["volumes"] if "configMap" in vol}
-    assert mounted == {"dataflows"}
-
-
-def test_image_is_the_same_everywhere_and_tagged_with_the_package_version():
-    setup = configparser.ConfigParser()
-    setup.read(ROOT / "setup.cfg")
-    assert {c["image"] for _, c in CONTAINERS} == {f"dffml-k8s-analysis:{setup['metadata']['version']}"}
-    assert {c["imagePullPolicy"] for _, c in CONTAINERS} == {"IfNotPresent"}  # kind load, no registry
-    assert "dffml-k8s-analysis:" + setup["metadata"]["version"] in (JOBS / "README.md").read_text()
-
-
-def test_dockerfile_builds_a_non_root_python_311_slim_image_without_secrets_or_test_tools():
+def test_dockerfile_builds_a_non_root_python_311_image_without_secrets_or_test_tools():
     lines = [line.strip() for line in (JOBS / "Dockerfile").read_text().splitlines()
              if line.strip() and not line.lstrip().startswith("#")]
     text = "\n".join(lines)
-    (base,) = [line.split()[1] for line in lines if line.startswith("FROM ")]
-    assert re.fullmatch(r"python:3\.11(\.\d+)?-slim(-\w+)?", base)
+    (default,) = [line.split("=", 1)[1] for line in lines if line.startswith("ARG BASE_IMAGE=")]
+    assert re.fullmatch(r"python:3\.11(\.\d+)?-slim(-\w+)?(@sha256:[0-9a-f]{64})?", default)
+    assert [line for line in lines if line.startswith("FROM ")] == ["FROM ${BASE_IMAGE}"]  # pinned by --build-arg
     user = [line.split()[1] for line in lines if line.startswith("USER ")][-1]
     assert re.fullmatch(r"\d+(:\d+)?", user) and int(user.split(":")[0]) == 10001
     assert "pip install --no-cache-dir --no-deps -r /src/requirements/py311.txt" in text
@@ -256,142 +369,110 @@ def test_dockerfile_builds_a_non_root_python_311_slim_image_without_secrets_or_t
     sources = {source.rstrip("/") for group in copied for source in group}
     assert sources == {"requirements/py311.txt", "setup.py", "setup.cfg", "pyproject.toml", "README.md", "dffml_k8s_analysis",
                        "operations", "dataflows"}
-    assert not re.search(r"GITHUB_TOKEN|WEBHOOK_SECRET|ARG .*(TOKEN|SECRET)", text)
+    assert not re.search(r"GITHUB_TOKEN|WEBHOOK_SECRET|ARG .*(TOKEN|SECRET|PASSWORD)", text)
     ignored = set((ROOT / ".dockerignore").read_text().split())
-    assert {".git", ".venv", "data", "out", "__pycache__", ".pytest_cache", "*.sqlite"} <= ignored
+    assert {".git", ".venv", "data", "out", "__pycache__", ".pytest_cache", "*.sqlite", "tests", "bench"} <= ignored
 
 
 # The containers' commands, run locally
 
 
-class LocalPod:
-    """A container of a manifest, run as a local process: volumes under ``root``, GitHub emulated."""
+class Local:
+    """Runs the containers of a workload as local processes: Secrets as files under ``root``, GitHub emulated."""
 
-    def __init__(self, doc, root):
-        spec = pod_spec(doc)
-        (self.container,) = spec["containers"]
-        self.workdir = root / "workdir"  # the image's /app: no checkout to lean on
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        self.paths = {}
-        for mount in self.container.get("volumeMounts", []):
-            if mount["mountPath"] in SCRATCH_MOUNTS:
-                continue
-            (volume,) = [vol for vol in spec["volumes"] if vol["name"] == mount["name"]]
-            if "persistentVolumeClaim" in volume:
-                local = root / "pvc" / volume["persistentVolumeClaim"]["claimName"]
-            elif "configMap" in volume:
-                local = root / "configmap" / volume["configMap"]["name"]
+    def __init__(self, root, server, store, secrets):
+        self.root, self.server, self.store = root, server, str(store)
+        self.values = {("secret", "store", "spec"): self.store, ("secret", "store", "password"): "unused-by-sqlite",
+                       ("configMap", "export-until", "until"): UNTIL, **secrets}
+        self.shards = str(root / "shards" / "shard-{index}.sqlite")
+
+    def containers(self, workload):
+        docs = [doc for doc in ALL if doc["metadata"]["name"] == workload and podspec.pod_spec(doc)]
+        return list(podspec.containers(docs, lambda kind, name, key: self.values[kind, name, key]))
+
+    def start(self, container, **env):
+        paths = {}
+        for mount in container.mounts:
+            if mount.kind == "secret":
+                local = self.root / "secrets" / mount.source
                 local.mkdir(parents=True, exist_ok=True)
-                for key, value in find("ConfigMap", volume["configMap"]["name"])["data"].items():
-                    (local / key).write_text(value)
-            else:
-                raise AssertionError(f"no local stand-in for volume {volume}")
-            local.mkdir(parents=True, exist_ok=True)
-            self.paths[mount["mountPath"]] = str(local)
-
-    def local(self, value):
-        for mount, local in self.paths.items():
-            if value == mount or value.startswith(mount + "/"):
-                return local + value[len(mount):]
-        return value
-
-    def env(self, refs):
-        """The container's env, ConfigMap and Secret keys taken from ``refs``, paths made local."""
-        env = {}
-        for var in self.container.get("env", []):
-            if "value" in var:
-                env[var["name"]] = self.local(var["value"])
-            else:
-                (kind, ref), = var["valueFrom"].items()
-                env[var["name"]] = refs[kind, ref["name"], ref["key"]]
-        return env
-
-    def argv(self, env):
-        """command + args as Kubernetes runs them: $(VAR) expanded, paths made local."""
-        def expand(arg):
-            return re.sub(r"\$\((\w+)\)", lambda m: env.get(m.group(1), m.group(0)), arg)
-        command = self.container["command"]
-        head = [str(VENV_BIN / command[0])] if not command[0].startswith("/") else command[:1]
-        return head + command[1:] + [self.local(expand(arg)) for arg in self.container["args"]]
-
-    def start(self, argv, env):
-        merged = dict(os.environ, PATH=f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}", **env)
-        return subprocess.Popen(argv, cwd=str(self.workdir), env=merged, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+                for (kind, name, key), value in self.values.items():
+                    if kind == "secret" and name == mount.source and (not mount.items or key in mount.items):
+                        (local / mount.items.get(key, key)).write_text(value)
+                paths[mount.path] = str(local)
+        local = lambda value: next((path + value[len(mount):] for mount, path in paths.items()  # noqa: E731
+                                    if value.startswith(mount + "/")), value)
+        argv, _ = podspec.stand_ins(container.argv, self.store, self.shards)
+        argv = [str(VENV_BIN / argv[0])] + [self.server.url if arg == "https://api.github.com" else local(arg)
+                                             for arg in argv[1:]]
+        environ = {key: value for key, value in os.environ.items() if not key.startswith("GITHUB_TOKEN")}
+        environ.update({key: local(value) for key, value in container.env.items()}, **env)
+        workdir = self.root / "workdir"  # the image's /app: no checkout to lean on
+        workdir.mkdir(exist_ok=True)
+        return subprocess.Popen(argv, cwd=str(workdir), env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
 
 
-def finish(process):
-    out, err = process.communicate(timeout=180)
-    assert process.returncode == 0, err
-    return out
+def finish(process, status=0):
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == status, err
+    return out, err
 
 
-REFS = {("secretKeyRef", "github-token", "token"): TOKEN, ("configMapKeyRef", "export-until", "until"): UNTIL}
+SECRETS = {("secret", "github-token-read", "token"): TOKEN, ("secret", "github-token-write", "token"): TOKEN}
 
 
-def test_export_and_merge_jobs_commands_run_locally_equal_what_github_serves(emulator, tmp_path):
+def test_export_and_final_pass_jobs_commands_run_locally_equal_what_github_serves(emulator, tmp_path):
     server = emulator(items=2000, token=TOKEN)
-    job = find("Job", "export")
-    pod = LocalPod(job, tmp_path)
-    env = pod.env(REFS)
-    argv = pod.argv(env)
-    argv.insert(argv.index("-inputs") + 1, f"{server.url}=github.base_url")
-    processes = [pod.start(argv, dict(env, JOB_COMPLETION_INDEX=str(index)))
-                 for index in range(job["spec"]["completions"])]
-    for process in processes:
+    local = Local(tmp_path, server, tmp_path / "store.sqlite", SECRETS)
+    (export_pod,) = local.containers("export")
+    completions = find("Job", "export")["spec"]["completions"]
+    for process in [local.start(export_pod, JOB_COMPLETION_INDEX=str(index)) for index in range(completions)]:
         finish(process)
-    shard_dir = tmp_path / "pvc" / "data" / "shards"
-    assert sorted(path.name for path in shard_dir.glob("*.sqlite")) == [
-        f"shard-{index}.sqlite" for index in range(job["spec"]["completions"])]
-
-    merge = LocalPod(find("Job", "merge"), tmp_path)
-    merge_env = merge.env(REFS)
-    merge_argv = merge.argv(merge_env)
-    merge_argv[2:2] = ["--base-url", server.url]
-    store = tmp_path / "pvc" / "data" / "store" / "kubernetes__kubernetes.sqlite"
+    (final,) = local.containers("final-pass")
     for _ in range(2):  # a Job's pod may run twice
-        assert "2000 items stored" in finish(merge.start(merge_argv, merge_env))
-        assert stored(store) == served(server)
+        out, _ = finish(local.start(final))
+        assert "2000 items stored" in out
+        assert stored(local.store) == served(server)
 
 
-def test_a_rejected_token_fails_the_export_pod_with_a_clear_error_that_hides_it(emulator, tmp_path):
+def test_a_rejected_token_fails_the_export_pod_with_the_status_that_fails_the_job(emulator, tmp_path):
     server = emulator(items=50, token=TOKEN)
-    pod = LocalPod(find("Job", "export"), tmp_path)
-    env = pod.env({**REFS, ("secretKeyRef", "github-token", "token"): "not-the-token-5f3a"})
-    argv = pod.argv(env)
-    argv.insert(argv.index("-inputs") + 1, f"{server.url}=github.base_url")
-    process = pod.start(argv, dict(env, JOB_COMPLETION_INDEX="0"))
-    _, err = process.communicate(timeout=120)
-    assert process.returncode != 0
-    assert "GitHub rejected the token in GITHUB_TOKEN (401 Bad credentials)" in err
-    assert "not-the-token-5f3a" not in err
+    local = Local(tmp_path, server, tmp_path / "store.sqlite",
+                  {**SECRETS, ("secret", "github-token-read", "token"): "not-the-token-5f3a"})
+    (export_pod,) = local.containers("export")
+    _, err = finish(local.start(export_pod, JOB_COMPLETION_INDEX="0"), status=errors.EXIT_ERROR)
+    assert err.strip() == ("k8s-analysis: error: GitHub rejected the token in GITHUB_TOKEN_FILE "
+                           f"({tmp_path}/secrets/github-token-read/token) (401 Bad credentials)")
+    assert errors.EXIT_ERROR in find("Job", "export")["spec"]["podFailurePolicy"]["rules"][0]["onExitCodes"]["values"]
 
 
-def update_pod(tmp_path, server):
-    pod = LocalPod(find("CronJob", "update"), tmp_path)
-    env = dict(pod.env(REFS), BASE_URL=server.url)
-    return pod, env
-
-
-def test_update_cronjob_waits_for_the_store_then_runs_the_pipeline(emulator, tmp_path, monkeypatch):
+def test_update_cronjob_fails_in_one_line_until_the_store_exists_then_runs_the_pipeline(emulator, tmp_path, monkeypatch):
     server = emulator(items=1500, token=TOKEN, use_notes=True)
-    pod, env = update_pod(tmp_path, server)
-    out = finish(pod.start(pod.argv(env), env))
-    assert "no store at" in out and not os.path.exists(env["STORE"])
+    local = Local(tmp_path, server, tmp_path / "store.sqlite", SECRETS)
+    closers, pipeline = local.containers("update")
+    assert (closers.init, pipeline.init) == (True, False)
+    _, err = finish(local.start(closers), status=errors.EXIT_ERROR)
+    assert err.strip() == f"k8s-analysis: error: store {local.store} does not exist: run `k8s-analysis export` first"
 
     monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
-    assert export(server.url, env["STORE"]) == 0
+    assert export(server.url, local.store) == 0
     monkeypatch.delenv("GITHUB_TOKEN")
-    finish(pod.start(pod.argv(env), env))  # first model: trained, gated, promoted
-    first = os.readlink(env["MODEL_DIR"])
-    assert os.path.isfile(os.path.join(env["MODEL_DIR"], "metrics.json"))
-    with open_store(env["STORE"]) as db:
-        assert db.closers()  # the closers dataflow ran
 
-    finish(pod.start(pod.argv(env), env))  # nothing changed: the same model serves
-    assert os.readlink(env["MODEL_DIR"]) == first
+    def run():
+        finish(local.start(closers))
+        return finish(local.start(pipeline))[0]
 
+    def statuses():
+        return [row["status"] for row in StoreRegistry(local.store).versions()]
+
+    assert "promoted" in run()  # first model: trained, gated, promoted in the store (--models)
+    assert statuses() == ["serving"]
+    with open_store(local.store) as db:
+        assert db.closers()  # the closers step ran
+    run()  # nothing changed: the same model serves
+    assert statuses() == ["serving"]
     admin(server, "POST", "touch", count=20)
-    finish(pod.start(pod.argv(env), env))  # new data: a new model serves
-    assert os.readlink(env["MODEL_DIR"]) != first
-    assert stored(env["STORE"]) == served(server)
+    run()  # new data: a candidate answers its share beside the serving model
+    assert statuses() == ["serving", "canary"]
+    assert stored(local.store) == served(server)

@@ -11,18 +11,17 @@ The bot's comment is one with the marker *written by the token's own account*
 never edited or deleted, marker or not. Should two reconciles race (replicas
 without a shared lease), the oldest of the bot's comments is kept and the
 others are deleted, by whichever reconcile sees them, so one remains. The
-GitHub token comes from ``GITHUB_TOKEN`` through the client.
+GitHub token comes from ``GITHUB_TOKEN`` (or ``GITHUB_TOKEN_FILE``) through the client.
 """
 import contextlib
 import hashlib
 import logging
-import os
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
 import github
 
-from ..github.client import TOKEN_ENV, GitHubError, connect, translated
+from ..github.client import GitHubError, connect, token, translated
 
 LOGGER = logging.getLogger(__name__)
 
@@ -39,7 +38,7 @@ def client(base_url: str) -> github.Github:
 
 def own_login(gh: github.Github, base_url: str) -> str:
     """The login of the account the token belongs to (cached per server and token)."""
-    key = (base_url, hashlib.sha256((os.environ.get(TOKEN_ENV) or "").encode()).hexdigest())
+    key = (base_url, hashlib.sha256((token() or "").encode()).hexdigest())
     if key not in _LOGINS:
         _LOGINS[key] = gh.get_user().login
     return _LOGINS[key]

@@ -1,9 +1,21 @@
 """Export (or with --update, incrementally update) a repository's issues and pull requests into the
-store: a SQLite file, or a PostgreSQL database. The token comes from GITHUB_TOKEN.
+store: a SQLite file, or a PostgreSQL database. The token comes from GITHUB_TOKEN, or the file
+GITHUB_TOKEN_FILE names.
 """
 import argparse
 
 from .options import add_repo_options
+
+
+def require_sync(store: str) -> None:
+    """UserError unless ``store`` holds the high-water mark of a finished export."""
+    from ..errors import UserError
+    from ..store import open_store
+
+    with open_store(store) as db:
+        if db.get("high_water") is None:
+            raise UserError(f"store {store} holds no finished export yet: run the export (and final pass) first")
+
 
 HELP = "export every issue and PR into the store, SQLite or PostgreSQL (dataflows/export.yaml)"
 
@@ -20,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run as pod JOB_COMPLETION_INDEX of an Indexed Job of N pods (a SQLite --store must "
                         "hold {index}; into PostgreSQL every pod writes the one database)")
     parser.add_argument("--until", default="", help="with --shards: the end of the exported range, YYYY-MM-DDTHH:MM:SSZ")
+    parser.add_argument("--require-sync", action="store_true",
+                        help="with --update: fail unless the store holds a finished export (the daily CronJob: "
+                        "never a full export from one pod while the Indexed export has not run)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -27,9 +42,12 @@ def main(args: argparse.Namespace) -> int:
     from .. import flows
     from ..errors import UserError
     from ..github.export import summary_line
+    from ..store import repo_spec
 
     if args.workers < 1:
         raise UserError(f"--workers must be at least 1, got {args.workers}")
+    if args.require_sync:
+        require_sync(repo_spec(args.store, args.repo))
     summary = flows.run_export(
         args.repo, args.base_url, args.store or "", args.update, args.workers, args.windows, args.quiet,
         args.closers, args.shards, args.until,

@@ -3,7 +3,7 @@
 Fetches the item's body, predicts its release note and reconciles the
 ``kind/bug`` label and the bot's ``<!-- RELNOTE_PREDICTION -->`` comment,
 exactly as the webhook does. Safe to rerun: with nothing to change it makes
-no write. The token comes from GITHUB_TOKEN.
+no write. The token comes from GITHUB_TOKEN, or the file GITHUB_TOKEN_FILE names.
 """
 import argparse
 import json

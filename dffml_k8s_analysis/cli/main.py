@@ -3,9 +3,10 @@ import argparse
 import importlib
 import logging
 import sys
+import traceback
 from typing import List, Optional
 
-from ..errors import UserError, first_cause
+from ..errors import EXIT_BUG, EXIT_ERROR, EXIT_TRANSIENT, UserError, first_cause
 from ..github.client import GitHubError
 from ..store import StoreError
 
@@ -65,11 +66,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 130
     except Exception as error:  # one line for the user; -v shows the traceback
         cause = first_cause(error, REPORTED)
-        if cause is None:
-            raise
+        if cause is None:  # a bug: the traceback, and a status that a Job retries rather than fails on
+            traceback.print_exc()
+            return EXIT_BUG
         LOGGER.debug("traceback", exc_info=error)
         print(f"k8s-analysis: error: {cause}", file=sys.stderr)
-        return 1
+        return EXIT_TRANSIENT if getattr(cause, "transient", False) else EXIT_ERROR
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@
 ``POST /webhook`` takes GitHub's pull_request and issues events signed with
 the secret in the environment variable WEBHOOK_SECRET (without it the route
 answers 503) and labels the item through --base-url with the token in
-GITHUB_TOKEN. Neither is ever printed or logged. Deliveries are answered
+GITHUB_TOKEN (or the file GITHUB_TOKEN_FILE names). Neither is ever printed or logged. Deliveries are answered
 at once (202) and labelled in the background; --state is the bot's memory
 (deliveries seen, what was applied, one lease per item), which replicas share.
 Binds 127.0.0.1 unless --host says otherwise; stops on SIGINT or SIGTERM.

@@ -31,6 +31,7 @@ LOGGER = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.github.com"
 TOKEN_ENV = "GITHUB_TOKEN"
+TOKEN_FILE_ENV = "GITHUB_TOKEN_FILE"  # a file holding the token (a mounted Secret), when GITHUB_TOKEN is unset
 TIMEOUT_ENV = "GITHUB_TIMEOUT"
 DEFAULT_TIMEOUT = 20
 READ_RETRIES = 4  # a stalled or dropped response is retried this often, then reported
@@ -140,9 +141,37 @@ def default_timeout() -> int:
     return int(value)
 
 
+def token_source() -> str:
+    """Where the token comes from, for error messages: ``GITHUB_TOKEN`` or ``GITHUB_TOKEN_FILE (PATH)``."""
+    if os.environ.get(TOKEN_ENV) or not os.environ.get(TOKEN_FILE_ENV):
+        return TOKEN_ENV
+    return f"{TOKEN_FILE_ENV} ({os.environ[TOKEN_FILE_ENV]})"
+
+
+def token() -> Optional[str]:
+    """The token from ``GITHUB_TOKEN``, else from the file ``GITHUB_TOKEN_FILE`` names, else None.
+
+    The file holds the token alone (surrounding whitespace is dropped); a file that cannot be read,
+    or is empty, is a GitHubError naming the path, never the content.
+    """
+    value = os.environ.get(TOKEN_ENV)
+    path = os.environ.get(TOKEN_FILE_ENV)
+    if value or not path:
+        return value or None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            value = handle.read().strip()
+    except (OSError, UnicodeDecodeError) as error:
+        raise GitHubError(f"cannot read the token file {TOKEN_FILE_ENV}={path}: "
+                          f"{getattr(error, 'strerror', None) or type(error).__name__}") from None
+    if not value:
+        raise GitHubError(f"the token file {TOKEN_FILE_ENV}={path} is empty")
+    return value
+
+
 def connect(base_url: str = DEFAULT_BASE_URL, timeout: Optional[int] = None, retries: int = 10,
             paced: bool = False) -> github.Github:
-    """A PyGithub client for ``base_url`` with the token from ``GITHUB_TOKEN``.
+    """A PyGithub client for ``base_url`` with the token of :func:`token`.
 
     api.github.com without a token is refused up front: 60 requests an hour
     cannot export anything. Other servers (Enterprise, the emulator) may allow
@@ -156,9 +185,10 @@ def connect(base_url: str = DEFAULT_BASE_URL, timeout: Optional[int] = None, ret
     waits them out: Retry-After, else at least 60 s, then backing off.
     """
     check_base_url(base_url)
-    token = os.environ.get(TOKEN_ENV) or None
-    if token is None and base_url.rstrip("/") == DEFAULT_BASE_URL:
-        raise GitHubError(f"{TOKEN_ENV} is not set: create a token and export {TOKEN_ENV}=... (it is never logged)")
+    secret = token()
+    if secret is None and base_url.rstrip("/") == DEFAULT_BASE_URL:
+        raise GitHubError(f"{TOKEN_ENV} is not set: create a token and export {TOKEN_ENV}=..., or name a file "
+                          f"holding it in {TOKEN_FILE_ENV} (it is never logged)")
     # Refused connections fail fast (a wrong URL should not hang for minutes);
     # dropped ones and 5xx are retried with backoff. Paced, rate-limit answers
     # (403, 429) are not retried here but in _request, which stops every thread.
@@ -173,7 +203,7 @@ def connect(base_url: str = DEFAULT_BASE_URL, timeout: Optional[int] = None, ret
         retry = github.GithubRetry(status_forcelist=server_errors + [429], secondary_rate_wait=SECONDARY_WAIT,
                                    allowed_methods=Retry.DEFAULT_ALLOWED_METHODS | {"GET", "POST", "PATCH"}, **backoff)
     return github.Github(
-        auth=github.Auth.Token(token) if token else None,
+        auth=github.Auth.Token(secret) if secret else None,
         base_url=base_url.rstrip("/"),
         timeout=timeout or default_timeout(),
         retry=retry,
@@ -204,7 +234,7 @@ def graphql(gh: github.Github, budget: Budget, query: str, variables: dict) -> d
 
 def pacer_of(gh: github.Github) -> pacing.Pacer:
     """The process's pacer for this client's API root and token."""
-    return pacing.pacer_for(gh.requester.base_url, os.environ.get(TOKEN_ENV))
+    return pacing.pacer_for(gh.requester.base_url, token())
 
 
 def _request(gh: github.Github, budget: Budget, url: str, call, resource: str = "core", cost: float = 1):
@@ -249,7 +279,7 @@ def translated(what: str, unreachable: str):
     try:
         yield
     except github.BadCredentialsException:
-        raise GitHubError(f"GitHub rejected the token in {TOKEN_ENV} (401 Bad credentials)") from None
+        raise GitHubError(f"GitHub rejected the token in {token_source()} (401 Bad credentials)") from None
     except github.UnknownObjectException:
         raise GitHubError(f"not found: {what} (check the repository name and the token's access)") from None
     except github.GithubException as error:
