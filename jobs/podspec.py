@@ -124,18 +124,19 @@ def containers(docs: List[dict], refs: Callable[[str, str, str], str]) -> Iterat
             )
 
 
-def stand_ins(argv: List[str], store: str, shards: str) -> Tuple[List[str], List[str]]:
-    """``argv`` as it runs on a SQLite ``store`` (the local tests), and what was changed (empty: as written).
+def stand_ins(container: Container, store: str, shards: str) -> Tuple[List[str], List[str]]:
+    """The container's argv as it runs on a SQLite ``store`` (the local tests), and what was changed
+    (empty: as written).
 
     One SQLite file cannot take every export pod at once: the export pods write the
     shards ``shards`` (a path holding ``{index}``) and the final pass merges them.
     """
-    argv, notes = list(argv), []
+    argv, notes = list(container.argv), []
     if not store.startswith("postgresql://"):
         if "--shards" in argv:
             argv[argv.index("--store") + 1] = shards
             notes.append(f"SQLite: --store {shards}")
-        elif argv[1:2] == ["merge"]:
-            argv.append(shards.replace("{index}", "*"))
+        elif container.workload == "final-pass":
+            argv = [argv[0], "merge"] + [arg for arg in argv[2:] if arg != "--update"] + [shards.replace("{index}", "*")]
             notes.append(f"SQLite: merges {shards.replace('{index}', '*')}")
     return argv, notes

@@ -136,7 +136,7 @@ class Pods:
         return list(podspec.containers(docs, lambda kind, name, key: self.secrets[kind, name, key]))
 
     def argv(self, container, name, env):
-        argv, notes = podspec.stand_ins(container.argv, self.store, self.shards)
+        argv, notes = podspec.stand_ins(container, self.store, self.shards)
         argv = [self.server_url if arg == "https://api.github.com" else arg for arg in argv]
         run = [self.engine, "run", "--name", name, "--network", "host", *ULIMITS,
                "--user", "%d:%d" % container.user, "--cap-drop", "ALL", "--cpus", container.cpu_limit,

@@ -402,7 +402,7 @@ class Local:
                 paths[mount.path] = str(local)
         local = lambda value: next((path + value[len(mount):] for mount, path in paths.items()  # noqa: E731
                                     if value.startswith(mount + "/")), value)
-        argv, _ = podspec.stand_ins(container.argv, self.store, self.shards)
+        argv, _ = podspec.stand_ins(container, self.store, self.shards)
         argv = [str(VENV_BIN / argv[0])] + [self.server.url if arg == "https://api.github.com" else local(arg)
                                              for arg in argv[1:]]
         environ = {key: value for key, value in os.environ.items() if not key.startswith("GITHUB_TOKEN")}

@@ -7,7 +7,7 @@ import pytest
 from dffml_k8s_analysis import jobindex
 from dffml_k8s_analysis.store import open_store
 
-from conftest import REPO, ROOT, VENV_BIN, export, run_cli, served, stored
+from conftest import REPO, ROOT, VENV_BIN, admin, export, run_cli, served, stored
 
 UNTIL = "2025-11-01T00:00:00Z"
 
@@ -102,7 +102,7 @@ def test_sharded_store_path_must_hold_the_index(emulator, tmp_path):
     assert not (tmp_path / "one.sqlite").exists()
 
 
-def test_indexed_pods_write_one_postgresql_database_then_a_plain_export_finishes(emulator, postgres_server):
+def test_indexed_pods_write_one_postgresql_database_then_the_final_pass_job_finishes(emulator, postgres_server):
     server = emulator(items=4000)
     uri = postgres_server.create_database()
     assert [code for code, _ in run_indexes(server.url, 3, uri, [0, 2])] == [0, 0]  # pod 1 failed
@@ -114,7 +114,11 @@ def test_indexed_pods_write_one_postgresql_database_then_a_plain_export_finishes
     assert [code for code, _ in run_indexes(server.url, 3, uri, [1])] == [0]  # its rerun joins the same plan
     with open_store(uri) as db:
         assert all(w["done"] for w in db.windows()) and db.get("high_water") is None
-    assert export(server.url, uri) == 0  # the final pass, once, after the pods: no merge
+    assert export(server.url, uri, "--update") == 0  # the final-pass Job, once, after the pods: no merge
     assert stored(uri) == served(server)
     with open_store(uri) as db:
         assert db.plan() is None and db.get("high_water")
+    admin(server, "POST", "touch", count=30)
+    before = admin(server, "GET", "stats")["requests"]
+    assert export(server.url, uri, "--update") == 0  # the Job's pod run again: an incremental update
+    assert stored(uri) == served(server) and admin(server, "GET", "stats")["requests"] - before <= 3
