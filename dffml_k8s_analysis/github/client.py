@@ -25,6 +25,7 @@ import requests
 import urllib3.exceptions
 from urllib3.util import Retry
 
+from ..secret_file import SecretFileError, read_secret
 from . import pacing
 
 LOGGER = logging.getLogger(__name__)
@@ -155,18 +156,12 @@ def token() -> Optional[str]:
     or is empty, is a GitHubError naming the path, never the content.
     """
     value = os.environ.get(TOKEN_ENV)
-    path = os.environ.get(TOKEN_FILE_ENV)
-    if value or not path:
-        return value or None
+    if value:
+        return value
     try:
-        with open(path, encoding="utf-8") as handle:
-            value = handle.read().strip()
-    except (OSError, UnicodeDecodeError) as error:
-        raise GitHubError(f"cannot read the token file {TOKEN_FILE_ENV}={path}: "
-                          f"{getattr(error, 'strerror', None) or type(error).__name__}") from None
-    if not value:
-        raise GitHubError(f"the token file {TOKEN_FILE_ENV}={path} is empty")
-    return value
+        return read_secret(TOKEN_FILE_ENV, "token")
+    except SecretFileError as error:
+        raise GitHubError(str(error)) from None
 
 
 def connect(base_url: str = DEFAULT_BASE_URL, timeout: Optional[int] = None, retries: int = 10,

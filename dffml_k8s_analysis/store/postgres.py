@@ -21,6 +21,7 @@ import socket
 import urllib.parse
 from typing import Dict, Iterator, List, Optional, Tuple
 
+from ..secret_file import SecretFileError, read_secret
 from .core import StoreError, StoreMissing
 
 PASSWORD_FILE_ENV = "K8S_ANALYSIS_DB_PASSWORD_FILE"
@@ -72,18 +73,10 @@ def check_spec(spec: str) -> Dict[str, str]:
 
 
 def _password() -> Optional[str]:
-    path = os.environ.get(PASSWORD_FILE_ENV)
-    if not path:
-        return None
     try:
-        with open(path, encoding="utf-8") as handle:
-            password = handle.read().rstrip("\r\n")
-    except (OSError, UnicodeDecodeError) as error:
-        raise StoreError(f"cannot read the database password file {path} ({PASSWORD_FILE_ENV}): "
-                         f"{getattr(error, 'strerror', None) or error}") from None
-    if not password:
-        raise StoreError(f"the database password file {path} ({PASSWORD_FILE_ENV}) is empty")
-    return password
+        return read_secret(PASSWORD_FILE_ENV, "database password", spaces=True)
+    except SecretFileError as error:
+        raise StoreError(str(error)) from None
 
 
 def schema_of(repo: str) -> str:
