@@ -227,8 +227,8 @@ def serve(pods, port):
             answer = response.read().decode()[:120]
         time.sleep(2)  # one more sample of the memory watcher after the prediction
     subprocess.run([pods.engine, "stop", "-t", "10", run["name"]], capture_output=True)
-    pods.finish(run, expect=run["process"].poll() if ready else 0)
-    pods.results[-1].update(ok=ready, healthy=healthy, ready=ready, prediction=answer)
+    pods.finish(run)  # stopped with SIGTERM: a graceful exit, 0
+    pods.results[-1].update(ok=ready and pods.results[-1]["ok"], healthy=healthy, ready=ready, prediction=answer)
     print(f"     serve: healthy {healthy}, ready {ready}, prediction {answer}", flush=True)
 
 
