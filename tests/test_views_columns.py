@@ -101,6 +101,8 @@ def test_a_view_reads_only_its_columns(stores):
     assert "labels" in load(stores["edges"], needs(["created"], keep=Filter.of("sig/")))[0].fields
     sigs = load(stores["edges"], needs(["sig-backlog"]))[0]
     assert sigs.names and all(name.startswith("sig/") for name in sigs.names)
+    counted = load(stores["edges"], needs(["labels-by-name"]))[0]  # counted in SQL, no label arrays
+    assert "labels" not in counted.fields and dict(zip(counted.names, counted.label_counts().tolist()))["sig/node"] == 2
 
 
 def plain(columns: derived.Columns) -> tuple:

@@ -16,6 +16,7 @@ from ..store.derived import NUMBERS, TEXTS, Columns
 
 FLAGS = {"pull_request", "is_closed", "noted", "action_required"}  # integers read as bools
 LABELS = "labels"  # the label arrays' name in a set of fields; "labels PREFIX": only the labels starting PREFIX
+COUNTS = "label_counts"  # the uses per label name alone (``label_counts()`` of every item, no label arrays)
 FIELDS = frozenset(NUMBERS) | frozenset(TEXTS) | {LABELS}
 
 
@@ -37,6 +38,8 @@ class Items:
             setattr(self, name, column.astype(bool) if name in FLAGS else column.copy())
         for name, column in zip(columns.texts, columns.text_columns):
             setattr(self, name, column)
+        if columns.counts is not None and columns.labels is None:
+            self.names, self.counts = list(columns.counts), numpy.array(list(columns.counts.values()), numpy.int64)
         if columns.labels is None:
             return
         self.fields += (LABELS,)
@@ -87,6 +90,8 @@ class Items:
 
     def label_counts(self, mask: Any = None) -> numpy.ndarray:
         """Uses of each label code, over the items where ``mask`` holds (all: None)."""
+        if mask is None and LABELS not in self.fields:
+            return self.counts  # read as counts alone
         codes = self.label_code if mask is None else self.label_code[mask[self.label_item]]
         return numpy.bincount(codes, minlength=len(self.names))
 
@@ -101,5 +106,6 @@ def load(path, fields: Collection[str] = FIELDS) -> Tuple[Items, List[str]]:
     store, and one message per malformed item."""
     numbers = ["number"] + [name for name in NUMBERS if name in fields and name != "number"]
     with open_store(path) as store:
-        columns = store.derived_columns(numbers, [name for name in TEXTS if name in fields], label_prefixes(fields))
+        columns = store.derived_columns(numbers, [name for name in TEXTS if name in fields], label_prefixes(fields),
+                                        COUNTS in fields and label_prefixes(fields) is None)
     return Items(columns), columns.problems

@@ -36,7 +36,7 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 import numpy
 
 from ..records.selection import SUBSETS, Filter
-from .columns import LABELS, Items, names_matching
+from .columns import COUNTS, LABELS, Items, names_matching
 
 PERIODS = ("week", "month", "year")
 DAY = 86400
@@ -272,7 +272,7 @@ CLOSED = ("is_closed", "closed")
 # name -> the columns (``columns.FIELDS``) it reads besides ``number``
 NEEDS: Dict[str, Tuple[str, ...]] = {
     "created": ("created",), "closed": CLOSED, "created-vs-closed": ("created", *CLOSED),
-    "labels-by-name": (LABELS,), "labels-by-group": (LABELS,), "users-by-created": ("author",),
+    "labels-by-name": (COUNTS,), "labels-by-group": (COUNTS,), "users-by-created": ("author",),
     "users-by-closed": (*CLOSED, "closed_by"),
     "release-notes-stats": ("noted", "pull_request", "action_required", f"{LABELS} kind/"),
     "time-to-close": ("created", *CLOSED, "pull_request"), "sig-backlog": ("created", *CLOSED, f"{LABELS} sig/"),
@@ -288,6 +288,8 @@ def needs(names: List[str], subset: str = "all", keep: Filter = Filter()) -> Set
         fields.update(NEEDS[name])
         if name in BY_LABEL and (keep.include or keep.exclude):
             fields.add(LABELS)
+    if COUNTS in fields and (subset != "all" or any(field.startswith(LABELS) for field in fields)):
+        fields.add(LABELS)  # a subset's counts, or other views' labels: counted from the label arrays
     return fields
 
 

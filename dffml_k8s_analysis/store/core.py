@@ -240,11 +240,11 @@ class Store:
 
     def derived_columns(self, numbers: Sequence[str] = tuple(derived.NUMBERS),
                         texts: Sequence[str] = tuple(derived.TEXTS),
-                        labels: Optional[Sequence[str]] = ("",)) -> derived.Columns:
-        """The named columns the analysis views read of every item, and the labels whose names start with one of
-        ``labels`` (``derived.py``); a damaged store is a StoreError."""
+                        labels: Optional[Sequence[str]] = ("",), counts: bool = False) -> derived.Columns:
+        """The named columns the analysis views read of every item, the labels whose names start with one of
+        ``labels``, the uses per label with ``counts`` (``derived.py``); a damaged store is a StoreError."""
         try:
-            return derived.read(self, numbers, texts, labels)
+            return derived.read(self, numbers, texts, labels, counts)
         except self.backend.Error as error:
             raise self._damaged(error) from None
 

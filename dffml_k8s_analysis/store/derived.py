@@ -6,6 +6,7 @@ a store written before they existed; ``read`` gives the analysis the columns it 
 or, from a store never opened for writing since, derives them in memory (the same numbers,
 slower). Portable SQL only: ``?`` placeholders, plain INSERT/DELETE, LEFT JOIN, COALESCE, CASE.
 """
+import collections
 import itertools
 import json
 import logging
@@ -31,6 +32,7 @@ WELL_FORMED = "FROM derived d{} WHERE d.problem IS NULL ORDER BY d.number"
 CLOSERS = " LEFT JOIN closers c ON c.number = d.number"
 NAMES = "SELECT DISTINCT name FROM labels ORDER BY name"
 LABELLED = "SELECT number FROM labels WHERE name = ? ORDER BY number"  # from the index labels_by_name
+COUNTS = "SELECT name, COUNT(*) FROM labels GROUP BY name ORDER BY name"  # a malformed item has no labels
 PROBLEMS = "SELECT number, problem FROM derived WHERE problem IS NOT NULL ORDER BY number"
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,7 @@ class Columns(NamedTuple):
     text_columns: Tuple[numpy.ndarray, ...]
     labels: Optional[Dict[str, numpy.ndarray]]
     problems: List[str]
+    counts: Optional[Dict[str, int]] = None  # uses per label name, when asked for
 
 
 def _table(numbers: Tuple[str, ...], rows: List[tuple]) -> numpy.ndarray:
@@ -126,9 +129,10 @@ def _select(names: Sequence[str], expressions: Dict[str, str]) -> str:
 
 
 def read(store, numbers: Sequence[str] = tuple(NUMBERS), texts: Sequence[str] = tuple(TEXTS),
-         labels: Optional[Sequence[str]] = ("",)) -> Columns:
-    """The named columns of a current store, and the labels whose names start with one of ``labels``
-    (None: no labels); of an older store, the same derived in memory (it is read-only here)."""
+         labels: Optional[Sequence[str]] = ("",), counts: bool = False) -> Columns:
+    """The named columns of a current store, the labels whose names start with one of ``labels`` (None: no
+    labels) and with ``counts`` the uses per label name; of an older store, the same derived in memory (it is
+    read-only here)."""
     numbers, texts = tuple(numbers), tuple(texts)
     wanted = tuple(labels) if labels is not None else None
     if store.get("derived") == VERSION:
@@ -137,12 +141,13 @@ def read(store, numbers: Sequence[str] = tuple(NUMBERS), texts: Sequence[str] = 
         columns = _texts(texts, store.execute(_select(texts, TEXTS))) if texts else ()
         labelled = {name: _numbers(store.execute(LABELLED, (name,)))
                     for (name,) in store.execute(NAMES) if name.startswith(wanted)} if wanted is not None else None
-        return Columns(numbers, texts, table, columns, labelled, problems)
+        return Columns(numbers, texts, table, columns, labelled, problems, dict(store.execute(COUNTS)) if counts else None)
     log.warning("store %s predates derived columns: deriving every item now; open it for writing once "
                 "(k8s-analysis export --update) to store them", store.name)
     closers = store.closers()
     number_rows, text_rows, problems = [], [], []
     uses: Dict[str, List[int]] = {}
+    used: Dict[str, List[int]] = collections.defaultdict(list)
     for row, names in _stored(store.stream("SELECT number, raw FROM items ORDER BY number")):
         if row.problem:
             problems.append(row.problem)
@@ -154,9 +159,11 @@ def read(store, numbers: Sequence[str] = tuple(NUMBERS), texts: Sequence[str] = 
                   else closers.get(row.number)}
         number_rows.append(tuple(values[name] for name in numbers))
         text_rows.append(tuple(values[name] for name in texts))
-        for name in names if wanted is not None else ():
-            if name.startswith(wanted):
+        for name in names:
+            used[name].append(row.number)
+            if wanted is not None and name.startswith(wanted):
                 uses.setdefault(name, []).append(row.number)
     labelled = {name: numpy.array(uses[name], dtype=numpy.int64) for name in sorted(uses)}
     return Columns(numbers, texts, _table(numbers, number_rows), _texts(texts, text_rows),
-                   labelled if wanted is not None else None, problems)
+                   labelled if wanted is not None else None, problems,
+                   {name: len(uses) for name, uses in used.items()} if counts else None)
