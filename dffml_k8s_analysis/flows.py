@@ -129,8 +129,9 @@ def run_merge(repo: str, base_url: str, store: str, paths: List[str], quiet: boo
 
 
 def run_analyze(store: str, views: List[str], subset: str = "all", include: str = "", exclude: str = "",
-                count: int = 25, period: str = "month", out: str = "out/analysis") -> dict:
-    """Run the analyze dataflow; return ``loaded`` (what was read), ``views`` (numbers and files) and ``filters``."""
+                count: int = 25, period: str = "month", out: str = "out/analysis", png: bool = False) -> dict:
+    """Run the analyze dataflow (PNGs beside the SVGs with ``png``); return ``loaded`` (what was read),
+    ``views`` (numbers and files) and ``filters``."""
     inputs = [
         Input(value=store, definition=analyze.STORE),
         Input(value=views, definition=analyze.VIEW_NAMES),
@@ -140,6 +141,7 @@ def run_analyze(store: str, views: List[str], subset: str = "all", include: str 
         Input(value=count, definition=analyze.COUNT),
         Input(value=period, definition=analyze.PERIOD),
         Input(value=out, definition=plot.OUT),
+        Input(value=png, definition=plot.PNG),
     ]
     results = asyncio.run(run_flow(ANALYZE, inputs))
     order = {name: i for i, name in enumerate(VIEWS)}

@@ -7,7 +7,7 @@ from typing import Any, Dict
 from dffml import Definition, op
 
 from dffml_k8s_analysis.analysis.columns import Items, load as load_columns
-from dffml_k8s_analysis.analysis.views import run_view, view_names
+from dffml_k8s_analysis.analysis.views import needs, run_view, view_names
 from dffml_k8s_analysis.records.selection import Filter
 
 
@@ -35,14 +35,14 @@ NUMBERS = Definition(name="analyze.numbers", primitive="Dict[str, Any]")
 
 @op(
     name="k8s.analyze_load",
-    inputs={"store": STORE, "subset": SUBSET, "views": VIEW_NAMES},
+    inputs={"store": STORE, "subset": SUBSET, "views": VIEW_NAMES, "include": INCLUDE, "exclude": EXCLUDE},
     outputs={"records": RECORDS, "loaded": LOADED, "view": VIEW},
     expand=["view"],
 )
-def load(store: str, subset: str, views: Any) -> Dict[str, Any]:
-    """Read the store's columns once; the subset's items, what was skipped, and one input per view."""
+def load(store: str, subset: str, views: Any, include: str, exclude: str) -> Dict[str, Any]:
+    """Read the columns the views need once; the subset's items, what was skipped, and one input per view."""
     names = view_names(views)
-    items, problems = load_columns(store)
+    items, problems = load_columns(store, needs(names, subset, Filter.of(include, exclude)))
     chosen = items.subset(subset)
     loaded = {"store": store, "records": len(items), "selected": len(chosen),
               "malformed": len(problems), "problems": problems[:10]}

@@ -18,7 +18,7 @@ from dffml_k8s_analysis.emulator.sample import Sample
 from dffml_k8s_analysis.records.issues_source import read_records
 from dffml_k8s_analysis.records.selection import Filter
 from dffml_k8s_analysis.store import open_store
-from dffml_k8s_analysis.store.derived import Columns
+from dffml_k8s_analysis.store.derived import NUMBERS, TEXTS, Columns
 from test_source import make_store, raw
 
 
@@ -203,7 +203,7 @@ def test_bad_arguments_are_named(records):
                                   "open-candlestick"])
 def test_charts_are_valid_images_with_the_title(records, tmp_path, name):
     view = numbers(records, name)
-    files = render(view, str(tmp_path / "charts"))
+    files = render(view, str(tmp_path / "charts"), png=True)
     png = open(files["png"], "rb").read()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and f"Title\x00{view['title']}".encode() in png
     height, width, _ = matplotlib.image.imread(files["png"]).shape
@@ -218,7 +218,9 @@ def test_charts_are_valid_images_with_the_title(records, tmp_path, name):
 
 def test_empty_views_still_chart(tmp_path):
     for name in ("created", "users-by-closed", "time-to-close", "sig-backlog", "open-candlestick"):
-        files = render(run_view(name, Items(Columns([], {}, []))), str(tmp_path))
+        nothing = Columns(tuple(NUMBERS), tuple(TEXTS), numpy.empty((0, len(NUMBERS)), int),
+                          (numpy.empty(0, object),) * len(TEXTS), {}, [])
+        files = render(run_view(name, Items(nothing)), str(tmp_path))
         assert "no data" in open(files["svg"]).read()
 
 
@@ -252,14 +254,15 @@ def test_dffml_cli_runs_the_analyze_dataflow(store, records, tmp_path):
     candles = views["open-candlestick"]  # issue #1 open 5 Jan to 10 Feb, #5 opened 31 March
     assert (candles["open"], candles["high"], candles["low"], candles["close"]) == (
         [0, 1, 0], [1, 1, 1], [0, 0, 0], [1, 0, 1])
-    assert sorted(path.name for path in tmp_path.glob("*.png")) == [
-        "labels-by-group-issues.png", "open-candlestick-issues.png", "users-by-closed-issues.png"]
+    assert sorted(path.name for path in tmp_path.glob("*-issues.*")) == [  # SVG and JSON; PNG only when asked for
+        f"{name}-issues.{kind}" for name in ("labels-by-group", "open-candlestick", "users-by-closed")
+        for kind in ("json", "svg")]
 
 
 def test_k8s_analysis_analyze_cli(store, tmp_path):
     out = tmp_path / "out"
     result = run_cli("k8s-analysis", "analyze", "--store", store, "--out", str(out), "--pull-requests",
-                     "--users-by-closed", "--release-notes-stats", "--count", "2")
+                     "--users-by-closed", "--release-notes-stats", "--count", "2", "--png")
     assert result.returncode == 0, result.stderr
     assert "4 of 6 items" in result.stdout and "2 malformed items skipped" in result.stdout
     assert "Users by closed PRs (top 2)" in result.stdout and "1 closed items have no known closer" in result.stdout
@@ -269,7 +272,7 @@ def test_k8s_analysis_analyze_cli(store, tmp_path):
         for kind in ("json", "png", "svg"))
     result = run_cli("k8s-analysis", "analyze", "--store", store, "--out", str(tmp_path / "all"), "--period", "year")
     assert result.returncode == 0, result.stderr
-    assert len(list((tmp_path / "all").glob("*-all.png"))) == len(VIEWS)
+    assert len(list((tmp_path / "all").glob("*-all.svg"))) == len(VIEWS) and not list((tmp_path / "all").glob("*.png"))
     rows = result.stdout.split("Open issues and PRs per year: open, high, low, close\n")[1].splitlines()
     assert rows[:2] == ["  year        open  high  low  close", "  2020           0     3    0      2"]
 

@@ -13,7 +13,7 @@ def test_demo_runs_the_whole_loop(tmp_path):
     assert "the store holds exactly what GitHub serves" in lines
     assert "[8/8," in lines and "labels: " in lines and "kind/bug" in lines.split("labels: ")[1].splitlines()[0]
     assert "Added the `kind/bug` label." in lines
-    charts = sorted(path.name for path in (out / "analysis").glob("*.png"))
+    charts = sorted(path.name for path in (out / "analysis").glob("*.svg"))
     assert len(charts) == len(VIEWS)
     report = out / "analysis" / "report.html"
     assert f"report, every chart and table on one page: {report}" in lines and f"report               {report}" in lines

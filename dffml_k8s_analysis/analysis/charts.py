@@ -2,8 +2,9 @@
 
 matplotlib's object API on the Agg canvas (never pyplot, never a window), with fixed margins, so
 charts render the same in threads, tests and headless servers. Each view
-becomes ``OUT/VIEW-SUBSET.svg``, ``.png`` (title in its metadata) and
-``.json`` (the numbers), each written to a temporary file and renamed.
+becomes ``OUT/VIEW-SUBSET.svg`` (text as text, title in its metadata), with ``png`` also
+``.png`` (drawing it again costs as much as the SVG), and ``.json`` (the numbers), each written
+to a temporary file and renamed.
 matplotlib is imported on first use: it takes most of a second.
 """
 import datetime
@@ -82,6 +83,7 @@ def time_chart(numbers: Dict[str, Any]):
 
 def time_to_close_chart(numbers: Dict[str, Any]):
     """Median (solid) and 90th percentile (dashed) days to close, PRs and issues, on a log scale."""
+    import matplotlib.ticker as ticker
     import numpy
 
     fig = _figure()
@@ -92,6 +94,8 @@ def time_to_close_chart(numbers: Dict[str, Any]):
             ax.plot(dates, numpy.asarray(numbers[kind][name], dtype=float), style,
                     color=color, marker=".", label=f"{label}, {'median' if name == 'median' else '90th percentile'}")
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda days, _: f"{days:g}"))  # plain text: mathtext is slow
+    ax.yaxis.set_minor_formatter(ticker.NullFormatter())
     ax.set_ylabel(f"days to close (items closed in the {numbers['period']})")
     _date_axis(ax, numbers["period"])
     ax.legend(loc="upper left")
@@ -158,8 +162,8 @@ def bar_chart(numbers: Dict[str, Any]):
     return fig
 
 
-def render(numbers: Dict[str, Any], out: str) -> Dict[str, str]:
-    """Write a view's SVG and PNG chart and JSON numbers; return their paths."""
+def render(numbers: Dict[str, Any], out: str, png: bool = False) -> Dict[str, str]:
+    """Write a view's SVG chart (and PNG, with ``png``) and JSON numbers; return their paths."""
     import matplotlib
 
     directory = pathlib.Path(out)
@@ -169,9 +173,10 @@ def render(numbers: Dict[str, Any], out: str) -> Dict[str, str]:
     fig.suptitle(numbers["title"])
     if not (numbers.get("periods") or numbers.get("top")):
         fig.text(0.5, 0.5, "no data", ha="center")
-    paths = {kind: directory / f"{stem}.{kind}" for kind in ("svg", "png", "json")}
+    paths = {kind: directory / f"{stem}.{kind}" for kind in ("svg", "png", "json") if png or kind != "png"}
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": stem}):  # text stays text
         _atomic(paths["svg"], lambda tmp: fig.savefig(tmp, format="svg", metadata={"Title": numbers["title"]}))
-    _atomic(paths["png"], lambda tmp: fig.savefig(tmp, format="png", dpi=100, metadata={"Title": numbers["title"]}))
+    if png:
+        _atomic(paths["png"], lambda tmp: fig.savefig(tmp, format="png", dpi=100, metadata={"Title": numbers["title"]}))
     _atomic(paths["json"], lambda tmp: tmp.write_text(json.dumps(numbers, indent=1) + "\n"))
     return {kind: str(path) for kind, path in paths.items()}

@@ -1,16 +1,29 @@
-"""The store's derived columns as numpy arrays: what every view reads, loaded once per analysis.
+"""The store's derived columns as numpy arrays: what the views read, loaded once per analysis.
 
 One ``Items`` holds the well-formed items (by number) and their labels as two parallel arrays
-(the item's index, the label's code into ``names``). Times are epoch seconds (UTC).
+(the item's index, the label's code into ``names``). Times are epoch seconds (UTC). ``load``
+reads only the columns it is asked for (``views.needs``: one view reads only its own; ``labels
+sig/`` reads only the labels starting ``sig/``); asking an ``Items`` for a column it was not
+loaded with is an AttributeError.
 """
-import itertools
-from typing import Any, List, Tuple
+from typing import Any, Collection, List, Optional, Tuple
 
 import numpy
 
 from ..records.selection import SUBSETS, Filter
 from ..store import open_store
-from ..store.derived import Columns
+from ..store.derived import NUMBERS, TEXTS, Columns
+
+FLAGS = {"pull_request", "is_closed", "noted", "action_required"}  # integers read as bools
+LABELS = "labels"  # the label arrays' name in a set of fields; "labels PREFIX": only the labels starting PREFIX
+COUNTS = "label_counts"  # the uses per label name alone (``label_counts()`` of every item, no label arrays)
+FIELDS = frozenset(NUMBERS) | frozenset(TEXTS) | {LABELS}
+
+
+def label_prefixes(fields: Collection[str]) -> Optional[Tuple[str, ...]]:
+    """The label name prefixes that ``fields`` ask for ("": every label; None: no labels)."""
+    prefixes = {field[len(LABELS):].strip() for field in fields if field.split(" ")[0] == LABELS}
+    return None if not prefixes else ("",) if "" in prefixes else tuple(sorted(prefixes))
 
 
 class Items:
@@ -19,22 +32,20 @@ class Items:
     labels: ``label_item``, ``label_code`` and the ``names`` the codes index."""
 
     def __init__(self, columns: Columns):
-        rows = columns.items
-        number, pr, created, closed, author, closed_by, noted, action = (
-            list(column) for column in zip(*rows)) if rows else ([],) * 8
-        self.number = numpy.array(number, dtype=numpy.int64)
-        self.pull_request = numpy.array(pr, dtype=bool)
-        self.created = numpy.array(created, dtype=numpy.int64)
-        closed_at = numpy.array(closed, dtype=float)  # None: nan
-        self.is_closed = ~numpy.isnan(closed_at)
-        self.closed = numpy.where(self.is_closed, closed_at, 0).astype(numpy.int64)
-        self.author = numpy.array(author, dtype=object)
-        self.closed_by = numpy.array(closed_by, dtype=object)
-        self.noted = numpy.array(noted, dtype=bool)
-        self.action_required = numpy.array(action, dtype=bool)
+        self.fields = columns.numbers + columns.texts
+        for i, name in enumerate(columns.numbers):
+            column = columns.number_table[:, i]
+            setattr(self, name, column.astype(bool) if name in FLAGS else column.copy())
+        for name, column in zip(columns.texts, columns.text_columns):
+            setattr(self, name, column)
+        if columns.counts is not None and columns.labels is None:
+            self.names, self.counts = list(columns.counts), numpy.array(list(columns.counts.values()), numpy.int64)
+        if columns.labels is None:
+            return
+        self.fields += (LABELS,)
         self.names: List[str] = list(columns.labels)
         uses = [len(numbers) for numbers in columns.labels.values()]
-        label_numbers = numpy.fromiter(itertools.chain.from_iterable(columns.labels.values()), numpy.int64, sum(uses))
+        label_numbers = numpy.concatenate([numpy.empty(0, numpy.int64), *columns.labels.values()])
         label_codes = numpy.repeat(numpy.arange(len(uses)), uses)
         index = numpy.searchsorted(self.number, label_numbers)
         known = index < len(self.number)
@@ -50,9 +61,12 @@ class Items:
     def take(self, mask: numpy.ndarray) -> "Items":
         """The items where ``mask`` holds, with their labels."""
         chosen = object.__new__(Items)
-        for name in ("number", "pull_request", "created", "is_closed", "closed", "author", "closed_by", "noted",
-                     "action_required"):
-            setattr(chosen, name, getattr(self, name)[mask])
+        chosen.fields = self.fields
+        for name in self.fields:
+            if name != LABELS:
+                setattr(chosen, name, getattr(self, name)[mask])
+        if LABELS not in self.fields:
+            return chosen
         keep = mask[self.label_item]
         chosen.label_item = (numpy.cumsum(mask) - 1)[self.label_item[keep]]
         chosen.label_code, chosen.names = self.label_code[keep], self.names
@@ -76,6 +90,8 @@ class Items:
 
     def label_counts(self, mask: Any = None) -> numpy.ndarray:
         """Uses of each label code, over the items where ``mask`` holds (all: None)."""
+        if mask is None and LABELS not in self.fields:
+            return self.counts  # read as counts alone
         codes = self.label_code if mask is None else self.label_code[mask[self.label_item]]
         return numpy.bincount(codes, minlength=len(self.names))
 
@@ -85,8 +101,11 @@ def names_matching(names: List[str], test) -> numpy.ndarray:
     return numpy.array([bool(test(name)) for name in names], dtype=bool)
 
 
-def load(path) -> Tuple[Items, List[str]]:
-    """Every well-formed item of a store as columns, and one message per malformed item."""
+def load(path, fields: Collection[str] = FIELDS) -> Tuple[Items, List[str]]:
+    """The named columns (``FIELDS``, or ``labels PREFIX``; ``number`` always) of every well-formed item of a
+    store, and one message per malformed item."""
+    numbers = ["number"] + [name for name in NUMBERS if name in fields and name != "number"]
     with open_store(path) as store:
-        columns = store.derived_columns()
+        columns = store.derived_columns(numbers, [name for name in TEXTS if name in fields], label_prefixes(fields),
+                                        COUNTS in fields and label_prefixes(fields) is None)
     return Items(columns), columns.problems

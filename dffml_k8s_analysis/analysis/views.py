@@ -31,12 +31,12 @@ JSON-ready dict with ``view``, ``title`` and its numbers:
 """
 import collections
 import datetime
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 import numpy
 
 from ..records.selection import SUBSETS, Filter
-from .columns import Items, names_matching
+from .columns import COUNTS, LABELS, Items, names_matching
 
 PERIODS = ("week", "month", "year")
 DAY = 86400
@@ -87,7 +87,8 @@ class Periods:
 
 def _time_view(items: Items, keep: Filter, period: str, fields: Tuple[str, ...]) -> Dict[str, Any]:
     kept = items.matching(keep)
-    stamps = {"created": items.created[kept], "closed": items.closed[kept & items.is_closed]}
+    stamps = {name: items.created[kept] if name == "created" else items.closed[kept & items.is_closed]
+              for name in fields}
     periods = Periods(numpy.concatenate([stamps[name] for name in fields]), period)
     numbers = {"period": period, "periods": periods.keys, "items": int(kept.sum())}
     for name in fields:
@@ -265,6 +266,31 @@ VIEWS: Dict[str, Tuple[View, str]] = {
     "sig-backlog": (sig_backlog, "Open {subset} per sig/ label at the end of each {period} (top {count})"),
     "open-candlestick": (open_candlestick, "Open {subset} per {period}: open, high, low, close"),
 }
+
+
+CLOSED = ("is_closed", "closed")
+# name -> the columns (``columns.FIELDS``) it reads besides ``number``
+NEEDS: Dict[str, Tuple[str, ...]] = {
+    "created": ("created",), "closed": CLOSED, "created-vs-closed": ("created", *CLOSED),
+    "labels-by-name": (COUNTS,), "labels-by-group": (COUNTS,), "users-by-created": ("author",),
+    "users-by-closed": (*CLOSED, "closed_by"),
+    "release-notes-stats": ("noted", "pull_request", "action_required", f"{LABELS} kind/"),
+    "time-to-close": ("created", *CLOSED, "pull_request"), "sig-backlog": ("created", *CLOSED, f"{LABELS} sig/"),
+    "open-candlestick": ("created", *CLOSED),
+}
+BY_LABEL = {"created", "closed", "created-vs-closed", "time-to-close", "open-candlestick"}  # --include selects items
+
+
+def needs(names: List[str], subset: str = "all", keep: Filter = Filter()) -> Set[str]:
+    """The columns the named views read for a subset and filter: what ``columns.load`` need read."""
+    fields = {"pull_request"} if subset != "all" else set()
+    for name in names:
+        fields.update(NEEDS[name])
+        if name in BY_LABEL and (keep.include or keep.exclude):
+            fields.add(LABELS)
+    if COUNTS in fields and (subset != "all" or any(field.startswith(LABELS) for field in fields)):
+        fields.add(LABELS)  # a subset's counts, or other views' labels: counted from the label arrays
+    return fields
 
 
 def run_view(name: str, items: Items, subset: str = "all", keep: Filter = Filter(),

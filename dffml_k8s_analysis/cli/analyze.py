@@ -1,7 +1,7 @@
 """Chart the stored issues and pull requests: the original's analysis views and three it lacked.
 
-Runs dataflows/analyze.yaml over the store. Each view writes OUT/VIEW-SUBSET.svg,
-.png and .json and prints a short table; with no view flag, every view runs.
+Runs dataflows/analyze.yaml over the store. Each view writes OUT/VIEW-SUBSET.svg
+and .json (--png: also .png) and prints a short table; with no view flag, every view runs.
 --report also writes OUT/report.html, one page with every chart and table.
 --include/--exclude select the labels, groups or logins counted by the top-N
 views, and the items (by their labels) of the time views.
@@ -34,6 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repo", default="kubernetes/kubernetes", help="OWNER/NAME (default: %(default)s)")
     parser.add_argument("--store", metavar="SPEC", help=SPEC_HELP)
     parser.add_argument("--out", default="out/analysis", help="output directory (default: %(default)s)")
+    parser.add_argument("--png", action="store_true", help="also write each chart as PNG (the SVG is drawn anyway)")
     parser.add_argument("--report", action="store_true",
                         help="also write OUT/report.html: one self-contained page of every chart and table")
 
@@ -60,7 +61,7 @@ def main(args: argparse.Namespace) -> int:
     except OSError as error:
         raise UserError(f"cannot write to --out {args.out}: {error.strerror}") from None
     result = flows.run_analyze(store, args.views or list(VIEWS), args.subset, args.include, args.exclude,
-                               args.count, args.period, args.out)
+                               args.count, args.period, args.out, args.png)
     loaded = result["loaded"]
     print(f"{loaded['selected']} of {loaded['records']} items of {store}; "
           f"{loaded['malformed']} malformed items skipped")
@@ -69,7 +70,8 @@ def main(args: argparse.Namespace) -> int:
     for numbers in result["views"]:
         print()
         print("\n".join(text(numbers)))
-    print(f"\ncharts (.svg, .png) and numbers (.json) of {len(result['views'])} views in {args.out}/")
+    print(f"\ncharts (.svg{', .png' if args.png else ''}) and numbers (.json) of {len(result['views'])} views "
+          f"in {args.out}/")
     if args.report:
         print(f"report: {write_report(pathlib.Path(args.out) / 'report.html', result)}")
     return 0

@@ -21,7 +21,7 @@ e.g. in :meth:`Store.save_page`'s, so it commits with the page.
 import contextlib
 import json
 import sqlite3
-from typing import Dict, Iterable, Iterator, List, Optional
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence
 
 from . import derived, model_versions
 
@@ -238,10 +238,13 @@ class Store(model_versions.ModelVersions):
         except self.backend.Error as error:
             raise self._damaged(error) from None
 
-    def derived_columns(self) -> derived.Columns:
-        """What the analysis views read of every item (``derived.py``); a damaged store is a StoreError."""
+    def derived_columns(self, numbers: Sequence[str] = tuple(derived.NUMBERS),
+                        texts: Sequence[str] = tuple(derived.TEXTS),
+                        labels: Optional[Sequence[str]] = ("",), counts: bool = False) -> derived.Columns:
+        """The named columns the analysis views read of every item, the labels whose names start with one of
+        ``labels``, the uses per label with ``counts`` (``derived.py``); a damaged store is a StoreError."""
         try:
-            return derived.read(self)
+            return derived.read(self, numbers, texts, labels, counts)
         except self.backend.Error as error:
             raise self._damaged(error) from None
 

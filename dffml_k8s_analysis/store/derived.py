@@ -2,15 +2,17 @@
 
 ``write`` runs inside the transaction that upserts a page of items and derives the items that
 won the upsert, so the columns always describe the stored JSON. ``migrate`` fills them once for
-a store written before they existed; ``read`` gives the analysis its columns in three queries,
+a store written before they existed; ``read`` gives the analysis the columns it asks for as numpy arrays,
 or, from a store never opened for writing since, derives them in memory (the same numbers,
 slower). Portable SQL only: ``?`` placeholders, plain INSERT/DELETE, LEFT JOIN, COALESCE, CASE.
 """
+import collections
 import itertools
 import json
 import logging
-from typing import Dict, Iterable, List, NamedTuple, Tuple
+from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
+import numpy
 from tqdm import tqdm
 
 from ..derive import Derived, Malformed, derive, problem_row
@@ -20,26 +22,49 @@ BATCH = 1000
 COLUMNS = Derived._fields
 INSERT_ROW = f"INSERT INTO derived ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
 INSERT_LABEL = "INSERT INTO labels (number, position, name) VALUES (?, ?, ?)"
-# What a view reads of each well-formed item; who closed it falls back on the closers walk.
-ITEMS = """
-SELECT d.number, d.pull_request, d.created_at, d.closed_at, d.author, COALESCE(d.closed_by, c.login),
-       CASE WHEN d.release_note IS NULL THEN 0 ELSE 1 END, d.action_required
-FROM derived d LEFT JOIN closers c ON c.number = d.number
-WHERE d.problem IS NULL ORDER BY d.number
-"""
+# What a view may read of each well-formed item, by name: integers, then texts (who closed it falls back
+# on the closers walk); ``read`` selects only the names asked for, so one view reads only what it needs.
+NUMBERS = {"number": "d.number", "pull_request": "d.pull_request", "created": "d.created_at",
+           "is_closed": "CASE WHEN d.closed_at IS NULL THEN 0 ELSE 1 END", "closed": "COALESCE(d.closed_at, 0)",
+           "noted": "CASE WHEN d.release_note IS NULL THEN 0 ELSE 1 END", "action_required": "d.action_required"}
+TEXTS = {"author": "d.author", "closed_by": "COALESCE(d.closed_by, c.login)"}
+WELL_FORMED = "FROM derived d{} WHERE d.problem IS NULL ORDER BY d.number"
+CLOSERS = " LEFT JOIN closers c ON c.number = d.number"
 NAMES = "SELECT DISTINCT name FROM labels ORDER BY name"
 LABELLED = "SELECT number FROM labels WHERE name = ? ORDER BY number"  # from the index labels_by_name
+COUNTS = "SELECT name, COUNT(*) FROM labels GROUP BY name ORDER BY name"  # a malformed item has no labels
 PROBLEMS = "SELECT number, problem FROM derived WHERE problem IS NOT NULL ORDER BY number"
 
 log = logging.getLogger(__name__)
 
 
 class Columns(NamedTuple):
-    """What the views read: ``ITEMS`` rows, each label with the numbers of its uses, one message per malformed item."""
+    """What the views read, as numpy arrays: a row per item of the ``NUMBERS`` asked for (``numbers`` order),
+    a column per ``TEXTS`` asked for, each label with the numbers of its uses (None: not asked for), and one
+    message per malformed item."""
 
-    items: List[tuple]
-    labels: Dict[str, List[int]]
+    numbers: Tuple[str, ...]
+    texts: Tuple[str, ...]
+    number_table: numpy.ndarray
+    text_columns: Tuple[numpy.ndarray, ...]
+    labels: Optional[Dict[str, numpy.ndarray]]
     problems: List[str]
+    counts: Optional[Dict[str, int]] = None  # uses per label name, when asked for
+
+
+def _table(numbers: Tuple[str, ...], rows: List[tuple]) -> numpy.ndarray:
+    return numpy.array(rows, dtype=numpy.int64).reshape(len(rows), len(numbers))
+
+
+def _texts(texts: Tuple[str, ...], rows: List[tuple]) -> Tuple[numpy.ndarray, ...]:
+    """A column per text, each login one str object however often it occurs."""
+    once: Dict[str, str] = {}
+    return tuple(numpy.array([None if row[i] is None else once.setdefault(row[i], row[i]) for row in rows],
+                             dtype=object) for i in range(len(texts)))
+
+
+def _numbers(rows: List[tuple]) -> numpy.ndarray:
+    return numpy.fromiter((number for (number,) in rows), numpy.int64, len(rows))
 
 
 def _derive(number: int, raw) -> Tuple[Derived, List[str]]:
@@ -98,24 +123,47 @@ def migrate(store) -> None:
         store._set("derived", VERSION)
 
 
-def read(store) -> Columns:
-    """The columns of a current store; of an older one, the same derived in memory (it is read-only here)."""
+def _select(names: Sequence[str], expressions: Dict[str, str]) -> str:
+    join = CLOSERS if "closed_by" in names else ""
+    return f"SELECT {', '.join(expressions[name] for name in names)} {WELL_FORMED.format(join)}"
+
+
+def read(store, numbers: Sequence[str] = tuple(NUMBERS), texts: Sequence[str] = tuple(TEXTS),
+         labels: Optional[Sequence[str]] = ("",), counts: bool = False) -> Columns:
+    """The named columns of a current store, the labels whose names start with one of ``labels`` (None: no
+    labels) and with ``counts`` the uses per label name; of an older store, the same derived in memory (it is
+    read-only here)."""
+    numbers, texts = tuple(numbers), tuple(texts)
+    wanted = tuple(labels) if labels is not None else None
     if store.get("derived") == VERSION:
         problems = [problem for _, problem in store.execute(PROBLEMS)]
-        labels = {name: [number for (number,) in store.execute(LABELLED, (name,))] for (name,) in store.execute(NAMES)}
-        return Columns(store.execute(ITEMS), labels, problems)
+        table = _table(numbers, store.execute(_select(numbers, NUMBERS)))  # each query's rows freed before the next
+        columns = _texts(texts, store.execute(_select(texts, TEXTS))) if texts else ()
+        labelled = {name: _numbers(store.execute(LABELLED, (name,)))
+                    for (name,) in store.execute(NAMES) if name.startswith(wanted)} if wanted is not None else None
+        return Columns(numbers, texts, table, columns, labelled, problems, dict(store.execute(COUNTS)) if counts else None)
     log.warning("store %s predates derived columns: deriving every item now; open it for writing once "
                 "(k8s-analysis export --update) to store them", store.name)
     closers = store.closers()
-    items, problems = [], []
-    labels: Dict[str, List[int]] = {}
+    number_rows, text_rows, problems = [], [], []
+    uses: Dict[str, List[int]] = {}
+    used: Dict[str, List[int]] = collections.defaultdict(list)
     for row, names in _stored(store.stream("SELECT number, raw FROM items ORDER BY number")):
         if row.problem:
             problems.append(row.problem)
             continue
-        closed_by = row.closed_by if row.closed_by is not None else closers.get(row.number)
-        items.append((row.number, row.pull_request, row.created_at, row.closed_at, row.author, closed_by,
-                      int(row.release_note is not None), row.action_required))
+        values = {"number": row.number, "pull_request": row.pull_request, "created": row.created_at,
+                  "is_closed": int(row.closed_at is not None), "closed": row.closed_at or 0,
+                  "noted": int(row.release_note is not None), "action_required": row.action_required,
+                  "author": row.author, "closed_by": row.closed_by if row.closed_by is not None
+                  else closers.get(row.number)}
+        number_rows.append(tuple(values[name] for name in numbers))
+        text_rows.append(tuple(values[name] for name in texts))
         for name in names:
-            labels.setdefault(name, []).append(row.number)
-    return Columns(items, dict(sorted(labels.items())), problems)
+            used[name].append(row.number)
+            if wanted is not None and name.startswith(wanted):
+                uses.setdefault(name, []).append(row.number)
+    labelled = {name: numpy.array(uses[name], dtype=numpy.int64) for name in sorted(uses)}
+    return Columns(numbers, texts, _table(numbers, number_rows), _texts(texts, text_rows),
+                   labelled if wanted is not None else None, problems,
+                   {name: len(uses) for name, uses in used.items()} if counts else None)
