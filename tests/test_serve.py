@@ -1,6 +1,7 @@
 """The prediction service: the original's routes, readiness, bad input, the CLI, and DFFML's HTTP service."""
 import json
 import os
+import selectors
 import shutil
 import signal
 import socket
@@ -225,7 +226,12 @@ def test_stalled_and_idle_connections_are_dropped_and_bounded(model_dir):
         stalled.sendall(b"POST " + PREDICT_ROUTE.encode() + b" HTTP/1.1\r\nHost: x\r\n")  # headers never finished
         body = socket.create_connection((host, int(port)))
         body.sendall(b"POST " + PREDICT_ROUTE.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        started = time.monotonic()
         idle = [socket.create_connection((host, int(port))) for _ in range(1500)]
+        # Those past the limit are closed as soon as the server accepts them, before any header timeout can end:
+        # once they all are, the server holds every connection it will hold, and its fds can be counted.
+        refused = refused_within(idle, 1500 + 2 - limits.max_connections, started, limits.header_timeout)
+        assert refused < limits.header_timeout
         fds = len(os.listdir(f"/proc/{server.pid}/fd"))
         assert served_within(base, limits.header_timeout + 5) < limits.header_timeout + 5
         assert closed_within(stalled, limits.header_timeout + 5) < limits.header_timeout + 2
@@ -247,6 +253,20 @@ def served_within(base, timeout):
         except requests.ConnectionError:  # refused while the limit is reached
             continue
     return timeout
+
+
+def refused_within(connections, count, started, timeout):
+    """Seconds from ``started`` until the server closed ``count`` of ``connections`` (they sent nothing)."""
+    with selectors.DefaultSelector() as selector:
+        for connection in connections:
+            selector.register(connection, selectors.EVENT_READ)
+        closed = 0
+        while closed < count and time.monotonic() - started < timeout:
+            for key, _ in selector.select(timeout - (time.monotonic() - started)):
+                assert key.fileobj.recv(1) == b""
+                selector.unregister(key.fileobj)
+                closed += 1
+    return time.monotonic() - started if closed >= count else timeout
 
 
 def closed_within(connection, timeout):
