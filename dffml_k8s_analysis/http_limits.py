@@ -5,7 +5,9 @@ answer, to send a request's headers (aiohttp's keep-alive timer, which runs from
 the first byte of a connection) and ``body_timeout`` seconds to send its body
 (:func:`read_body`); a stalled connection is closed after that. Past
 ``max_connections`` open connections a new one is closed as soon as it is
-accepted, so idle clients cannot use up the process's file descriptors.
+accepted, so idle clients cannot use up the process's file descriptors. The
+listen backlog (1,024) holds a burst of new connections while the server
+accepts them, so their clients are not left waiting for a SYN retry.
 """
 import asyncio
 import dataclasses
@@ -21,6 +23,7 @@ class Limits:
     header_timeout: float = 5.0
     body_timeout: float = 10.0
     max_connections: int = 1000
+    backlog: int = 1024
 
 
 LIMITS = web.AppKey("limits", Limits)
@@ -38,7 +41,7 @@ async def start_site(app: web.Application, host: str, port: int, limits: Limits 
     await runner.setup()
     _limit_connections(runner.server, limits.max_connections)
     try:
-        await web.TCPSite(runner, host, port).start()
+        await web.TCPSite(runner, host, port, backlog=limits.backlog).start()
     except BaseException:
         await runner.cleanup()
         raise
