@@ -19,6 +19,8 @@ mounted into the containers, a stand-in that pods on one machine can share and a
 packages (debootstrap) and imported as a local tag. Prints a table and ends with one line of JSON.
 """
 import argparse
+import hashlib
+import hmac
 import importlib.util
 import json
 import os
@@ -40,6 +42,7 @@ VENV_BIN = ROOT / ".venv" / "bin"
 LOCAL_BASE = "localhost/python:3.11-bookworm-local"
 IMAGE = "localhost/dffml-k8s-analysis:smoke"
 TOKEN = "smoke-token"
+REPO = "kubernetes/kubernetes"  # the repository of the manifests' --repo
 UNTIL = "2025-11-01T00:00:00Z"
 # the host's pip configuration, so that a mirror or a proxy's CA also serves the build
 # Open files and processes at or below the host's limits: a machine without CAP_SYS_RESOURCE refuses
@@ -212,6 +215,33 @@ def wait_http(url, deadline_s, status=200):
     return False
 
 
+def webhook(base: str, server_url: str, secret: str) -> Tuple[str, str]:
+    """A signed pull_request delivery for one of the emulator's PRs, sent twice: (what became of the first,
+    the answer to the second), the bot's memory being in the store."""
+    listing = urllib.request.Request(f"{server_url}/repos/{REPO}/issues?state=all&per_page=100",
+                                     headers={"Authorization": f"token {TOKEN}"})
+    with urllib.request.urlopen(listing, timeout=30) as response:
+        pull = next(item for item in json.load(response) if "pull_request" in item)
+    body = json.dumps({"action": "opened", "number": pull["number"], "pull_request": pull,
+                       "repository": {"full_name": REPO}}).encode()
+    delivery = secrets.token_hex(16)
+    headers = {"X-GitHub-Event": "pull_request", "X-GitHub-Delivery": delivery, "Content-Type": "application/json",
+               "X-Hub-Signature-256": "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()}
+    answers = []
+    for _ in range(2):
+        with urllib.request.urlopen(urllib.request.Request(f"{base}/webhook", data=body, headers=headers),
+                                    timeout=30) as response:
+            answers.append(response.status)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with urllib.request.urlopen(f"{base}/webhook/deliveries/{delivery}", timeout=10) as response:
+                state = json.load(response)["state"]
+            if state != "queued":
+                break
+            time.sleep(0.5)
+    return state, f"{answers[0]} then {answers[1]}"
+
+
 def serve(pods, port):
     (container,) = pods.containers("serve")
     container.argv[container.argv.index("--port") + 1] = str(port)
@@ -219,17 +249,21 @@ def serve(pods, port):
     base = f"http://127.0.0.1:{port}"
     healthy = wait_http(f"{base}/healthz", 150)
     ready = healthy and wait_http(f"{base}/v1/models/kubernetes-analysis", 120)
-    answer = ""
+    answer, delivered, answers = "", "", ""
     if ready:
         request = urllib.request.Request(f"{base}/v1/models/kubernetes-analysis:predict",
                                          data=json.dumps({"text": "Fix a panic in kubelet"}).encode())
         with urllib.request.urlopen(request, timeout=30) as response:
             answer = response.read().decode()[:120]
+        delivered, answers = webhook(base, pods.server_url, pods.secrets["secret", "webhook-secret", "secret"])
         time.sleep(2)  # one more sample of the memory watcher after the prediction
     subprocess.run([pods.engine, "stop", "-t", "10", run["name"]], capture_output=True)
     pods.finish(run)  # stopped with SIGTERM: a graceful exit, 0
-    pods.results[-1].update(ok=ready and pods.results[-1]["ok"], healthy=healthy, ready=ready, prediction=answer)
-    print(f"     serve: healthy {healthy}, ready {ready}, prediction {answer}", flush=True)
+    bot_ok = ready and delivered == "done" and answers == "202 then 200"
+    pods.results[-1].update(ok=bot_ok and pods.results[-1]["ok"], healthy=healthy, ready=ready, prediction=answer,
+                            delivery=delivered, answers=answers)
+    print(f"     serve: healthy {healthy}, ready {ready}, prediction {answer}; webhook delivery {delivered}, "
+          f"answered {answers}", flush=True)
 
 
 def main() -> int:

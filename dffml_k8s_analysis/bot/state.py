@@ -1,84 +1,81 @@
-"""The bot's memory, one SQLite file shared by every serving replica: deliveries, what was applied, leases.
+"""The bot's memory, shared by every serving replica: deliveries, what was applied, leases.
 
-- ``deliveries``: each ``X-GitHub-Delivery`` received (the newest :data:`KEEP`),
-  its item, its state (queued, done, ignored, failed) and outcome, so a delivery
-  seen before is answered without any work, by whichever replica gets it;
-- ``applied``: per item, the payload ``updated_at`` of the newest delivery
-  applied, so an older one (a replay) is ignored;
-- ``leases``: per item, which reconcile holds it until when, so replicas take
-  an item one at a time; a holder that died loses it after :data:`LEASE_S`.
+It lives in a store (``store/bot_state.py``): by default the one ``--models``
+names when that is a store, so on a cluster every replica, on any node, shares
+it through PostgreSQL; else the SQLite file :data:`DEFAULT_PATH`.
 
-Transactions are short and ``BEGIN IMMEDIATE``; the file is in WAL mode, so
-it needs a filesystem with working POSIX locks (one node's disk, not NFS).
+- a delivery seen before is answered without any work, by whichever replica gets it;
+- per item, the payload ``updated_at`` of the newest delivery applied, so an
+  older one (a replay) is ignored;
+- per item, which reconcile holds it until when, so replicas take an item one
+  at a time; a holder that died loses it after :data:`LEASE_S`.
 """
 import asyncio
 import contextlib
 import json
-import os
-import sqlite3
 import time
 import uuid
 from typing import Any, AsyncIterator, Dict, Iterator, Optional
 
 from ..errors import UserError
+from ..store import Store, StoreError, named, open_store
 
+DEFAULT_PATH = "out/bot/state.sqlite"
 KEEP = 10_000
 LEASE_S = 900.0  # longer than the longest reconcile (every retry of a hanging GitHub)
 LEASE_POLL_S = 0.05
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS deliveries (id TEXT PRIMARY KEY, received REAL NOT NULL, repo TEXT NOT NULL,
-    number INTEGER NOT NULL, updated_at TEXT, state TEXT NOT NULL, outcome TEXT);
-CREATE INDEX IF NOT EXISTS deliveries_by_time ON deliveries(received);
-CREATE TABLE IF NOT EXISTS applied (repo TEXT NOT NULL, number INTEGER NOT NULL, updated_at TEXT NOT NULL,
-    PRIMARY KEY (repo, number));
-CREATE TABLE IF NOT EXISTS leases (repo TEXT NOT NULL, number INTEGER NOT NULL, holder TEXT NOT NULL,
-    expires REAL NOT NULL, PRIMARY KEY (repo, number));
-"""
+
+def state_spec(state: str, models: str) -> str:
+    """The store of the bot's memory: ``state`` if given, else the models' store if they are in one."""
+    from ..model.registry import is_store
+
+    return state or (models if is_store(models) else DEFAULT_PATH)
 
 
 class BotState:
-    """The shared file at ``path`` (created with its directory when missing); UserError when it cannot be used."""
+    """The bot's memory in the store ``spec``; UserError when it cannot be used.
 
-    def __init__(self, path: str):
-        self.path = path
+    One connection, opened by the thread that first uses it (the server's event
+    loop) and opened again after a failure (a database restart).
+    """
+
+    def __init__(self, spec: str):
+        self.spec = named(spec)
+        self.db: Optional[Store] = None
         try:
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-            with self._transaction() as db:
-                for statement in filter(str.strip, SCHEMA.split(";")):
-                    db.execute(statement)
-        except (OSError, sqlite3.Error) as error:
-            raise UserError(f"cannot use the bot's state file {path}: {error}") from None
+            self._open().close()
+        except StoreError as error:
+            raise UserError(f"cannot use the bot's state store: {error}") from None
+
+    def _open(self) -> Store:
+        return open_store(self.spec, create=True)
 
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+    def _store(self) -> Iterator[Store]:
+        if self.db is None:
+            self.db = self._open()
         try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("BEGIN IMMEDIATE")
-            yield db
-            db.execute("COMMIT")
-        finally:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            db.close()
+            yield self.db
+        except StoreError:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self.db is not None:
+            with contextlib.suppress(Exception):
+                self.db.close()
+            self.db = None
 
     def receive(self, delivery: str, repo: str, number: int, updated_at: Optional[str]) -> bool:
         """Record a new delivery as queued; False when it was received before."""
-        with self._transaction() as db:
-            if db.execute("SELECT 1 FROM deliveries WHERE id = ?", (delivery,)).fetchone():
-                return False
-            db.execute("INSERT INTO deliveries VALUES (?, ?, ?, ?, ?, 'queued', NULL)",
-                       (delivery, time.time(), repo.lower(), number, updated_at))
-            db.execute("DELETE FROM deliveries WHERE received < (SELECT received FROM deliveries "
-                       "ORDER BY received DESC LIMIT 1 OFFSET ?)", (KEEP - 1,))
-            return True
+        with self._store() as db:
+            return db.receive_delivery(delivery, time.time(), repo.lower(), number, updated_at, KEEP)
 
     def delivery(self, delivery: str) -> Optional[Dict[str, Any]]:
         """What became of a delivery: its item, state and outcome (None: not among those remembered)."""
-        with self._transaction() as db:
-            row = db.execute("SELECT repo, number, updated_at, state, outcome FROM deliveries WHERE id = ?",
-                             (delivery,)).fetchone()
+        with self._store() as db:
+            row = db.delivery_row(delivery)
         if row is None:
             return None
         repo, number, updated_at, state, outcome = row
@@ -87,48 +84,37 @@ class BotState:
 
     def queued(self) -> list:
         """Ids of the deliveries still queued (left by a replica that stopped), oldest first."""
-        with self._transaction() as db:
-            return [row[0] for row in db.execute("SELECT id FROM deliveries WHERE state = 'queued' ORDER BY received")]
+        with self._store() as db:
+            return db.queued_deliveries()
 
     def finish(self, delivery: str, state: str, outcome: Dict[str, Any]) -> None:
-        with self._transaction() as db:
-            db.execute("UPDATE deliveries SET state = ?, outcome = ? WHERE id = ?", (state, json.dumps(outcome), delivery))
+        with self._store() as db:
+            db.finish_delivery(delivery, state, outcome)
 
     def older_than_applied(self, repo: str, number: int, updated_at: Optional[str]) -> Optional[str]:
         """The ``updated_at`` already applied to the item when ``updated_at`` is older, else None."""
-        with self._transaction() as db:
-            row = db.execute("SELECT updated_at FROM applied WHERE repo = ? AND number = ?",
-                             (repo.lower(), number)).fetchone()
-        return row[0] if row and updated_at and updated_at < row[0] else None
+        with self._store() as db:
+            applied = db.applied_at(repo.lower(), number)
+        return applied if applied and updated_at and updated_at < applied else None
 
     def applied(self, repo: str, number: int, updated_at: Optional[str]) -> None:
         """Remember that the item was reconciled for a delivery of ``updated_at`` (the newest wins)."""
-        if not updated_at:
-            return
-        with self._transaction() as db:
-            db.execute("INSERT INTO applied VALUES (?, ?, ?) ON CONFLICT (repo, number) DO UPDATE "
-                       "SET updated_at = max(updated_at, excluded.updated_at)", (repo.lower(), number, updated_at))
-
-    def _try_lease(self, repo: str, number: int, holder: str) -> bool:
-        now = time.time()
-        with self._transaction() as db:
-            row = db.execute("SELECT expires FROM leases WHERE repo = ? AND number = ?", (repo, number)).fetchone()
-            if row and row[0] > now:
-                return False
-            db.execute("INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?)", (repo, number, holder, now + LEASE_S))
-            return True
-
-    def _release(self, repo: str, number: int, holder: str) -> None:
-        with self._transaction() as db:
-            db.execute("DELETE FROM leases WHERE repo = ? AND number = ? AND holder = ?", (repo, number, holder))
+        if updated_at:
+            with self._store() as db:
+                db.set_applied(repo.lower(), number, updated_at)
 
     @contextlib.asynccontextmanager
     async def lease(self, repo: str, number: int) -> AsyncIterator[None]:
         """Hold the item, across processes, for the block (waiting while another holder has it)."""
         key, holder = (repo.lower(), number), uuid.uuid4().hex
-        while not self._try_lease(*key, holder):
+        while True:
+            with self._store() as db:
+                now = time.time()
+                if db.take_lease(*key, holder, now, now + LEASE_S):
+                    break
             await asyncio.sleep(LEASE_POLL_S)
         try:
             yield
         finally:
-            self._release(*key, holder)
+            with self._store() as db:
+                db.release_lease(*key, holder)

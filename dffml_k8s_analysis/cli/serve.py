@@ -8,8 +8,9 @@
 the secret in the environment variable WEBHOOK_SECRET (without it the route
 answers 503) and labels the item through --base-url with the token in
 GITHUB_TOKEN (or the file GITHUB_TOKEN_FILE names). Neither is ever printed or logged. Deliveries are answered
-at once (202) and labelled in the background; --state is the bot's memory
-(deliveries seen, what was applied, one lease per item), which replicas share.
+at once (202) and labelled in the background; --state is the store of the
+bot's memory (deliveries seen, what was applied, one lease per item), which
+replicas share: by default the --models store, so on a cluster PostgreSQL.
 Binds 127.0.0.1 unless --host says otherwise; stops on SIGINT or SIGTERM.
 
 --models names the model registry (see ``dffml_k8s_analysis.model.registry``):
@@ -23,6 +24,7 @@ both are recorded side by side in the store.
 import argparse
 import os
 
+from ..bot.state import DEFAULT_PATH
 from ..github.client import DEFAULT_BASE_URL
 
 HELP = "serve predictions (POST /v1/models/kubernetes-analysis:predict) and the labeling webhook (POST /webhook)"
@@ -39,8 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8080, help="port (default: %(default)s; 0 picks a free one)")
     parser.add_argument("--repo", default="", help="webhook: handle only this OWNER/NAME's events (default: any)")
     parser.add_argument("--base-url", default=DEFAULT_BASE_URL, help="webhook: the GitHub API root (Enterprise, the emulator)")
-    parser.add_argument("--state", default="out/bot/state.sqlite",
-                        help="webhook: the bot's SQLite file, shared by every replica (default: %(default)s)")
+    parser.add_argument("--state", default="",
+                        help="webhook: the store of the bot's memory, shared by every replica (default: the --models "
+                             f"store, or {DEFAULT_PATH} when the models are in a directory)")
 
 
 def main(args: argparse.Namespace) -> int:

@@ -24,7 +24,7 @@ import zipfile
 from typing import Dict, List, NamedTuple, Optional
 
 from ..errors import UserError
-from ..store import Store, is_postgres, open_store
+from ..store import Store, is_postgres, named, open_store
 from . import artifacts, versions
 from .artifacts import ArtifactError
 
@@ -42,7 +42,7 @@ class Routing(NamedTuple):
 
 
 def is_store(spec: str) -> bool:
-    return spec.startswith("postgresql://") or spec.endswith((".sqlite", ".db")) or os.path.isfile(spec)
+    return is_postgres(spec) or spec.endswith((".sqlite", ".db")) or os.path.isfile(spec)
 
 
 def open_registry(spec: str, keep_open: bool = False):
@@ -127,14 +127,6 @@ class DirectoryRegistry:
         pass
 
 
-def _named(spec: str) -> str:
-    """``spec``, a PostgreSQL one naming its repository: as it says, else the database's only one."""
-    if is_postgres(spec) and "#" not in spec:
-        with open_store(spec) as store:
-            return store.name
-    return spec
-
-
 class StoreRegistry:
     """Versions as rows of a store's ``model_versions`` table, read by every node."""
 
@@ -150,7 +142,7 @@ class StoreRegistry:
     @contextlib.contextmanager
     def store(self):
         if self.db is None:
-            self.db = open_store(_named(self.spec), create=True)
+            self.db = open_store(named(self.spec), create=True)
         try:
             yield self.db
         finally:

@@ -6,10 +6,11 @@ reconcile per item across replicas), skip it when its ``updated_at`` is older
 than what was applied, else run the label dataflow on the item as GitHub has
 it now. A GitHub failure is tried again :data:`ATTEMPTS` times with backoff;
 the delivery's state (done, ignored, failed) and outcome or error stay in the
-shared file. Deliveries left queued by a replica that stopped are taken up at
-start.
+shared store. Deliveries left queued (by a replica that stopped, or while the
+store could not be reached) are taken up at start.
 """
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any, Callable, Dict, List, Optional
@@ -23,6 +24,7 @@ from ..bot.state import BotState
 from ..errors import first_cause
 from ..github.client import GitHubError
 from ..model.artifacts import ArtifactError
+from ..store import StoreError
 
 LOGGER = logging.getLogger(__name__)
 
@@ -62,9 +64,12 @@ class DeliveryQueue:
             delivery = await self.pending.get()
             try:
                 await self.handle(delivery)
+            except StoreError as error:  # left queued: taken up again at a replica's next start
+                LOGGER.error("delivery %s: %s", delivery, error)
             except Exception:  # recorded, never the end of the worker
                 LOGGER.exception("delivery %s failed", delivery)
-                self.state.finish(delivery, "failed", {"error": "internal error (see the server's log)"})
+                with contextlib.suppress(StoreError):
+                    self.state.finish(delivery, "failed", {"error": "internal error (see the server's log)"})
 
     async def handle(self, delivery: str) -> None:
         job = self.state.delivery(delivery)

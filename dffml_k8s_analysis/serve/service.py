@@ -47,7 +47,7 @@ from aiohttp import web
 
 from .. import background
 from ..bot import webhook as deliveries_in
-from ..bot.state import BotState
+from ..bot.state import BotState, state_spec
 from ..bot.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, Secret, WebhookError
 from ..github.client import DEFAULT_BASE_URL
 from ..http_limits import BodyTimeout, Limits, read_body as read_within_limits, start_site
@@ -73,7 +73,7 @@ class ServeConfig:
     base_url: str = DEFAULT_BASE_URL
     repo: str = ""  # webhook: only this repository's events (empty: any)
     secret: Optional[Secret] = None  # None disables the webhook
-    state: str = "out/bot/state.sqlite"  # the bot's memory, shared by the replicas (bot.state)
+    state: str = ""  # the bot's memory, shared by the replicas (empty: bot.state.state_spec's default)
     limits: Limits = Limits()
     retry_backoff_s: float = 1.0  # the webhook queue's first wait before trying GitHub again
     poll_s: float = 2.0  # a store registry is asked this often which versions serve (0: at every request)
@@ -266,6 +266,16 @@ async def read_json(request: web.Request):
         raise Failure(400, "invalid JSON: nested too deeply") from None
 
 
+@contextlib.contextmanager
+def memory():
+    """The bot's state store failing (the database restarting): 503 to the client, the reason in the log."""
+    try:
+        yield
+    except StoreError as error:
+        LOGGER.error("the bot's state: %s", error)
+        raise Failure(503, "the bot's state cannot be reached; try again later") from None
+
+
 def build_app(config: ServeConfig) -> web.Application:
     """The service's aiohttp application; the model starts loading when it starts."""
     state = ModelState(config)
@@ -306,12 +316,15 @@ def build_app(config: ServeConfig) -> web.Application:
         except WebhookError as error:
             raise Failure(error.status, str(error)) from None
         await state.current()  # no model: 503, and GitHub delivers again later
-        if not deliveries.submit(delivery, event.item, event.updated_at):
+        with memory():
+            received = deliveries.submit(delivery, event.item, event.updated_at)
+        if not received:
             return web.json_response({"ignored": f"delivery {delivery} was received before", "delivery": delivery})
         return web.json_response(dict(event.item, queued=delivery), status=202)
 
     async def delivery(request: web.Request) -> web.Response:
-        found = queue().state.delivery(request.match_info["id"])
+        with memory():
+            found = queue().state.delivery(request.match_info["id"])
         if found is None:
             raise Failure(404, f"no delivery {request.match_info['id']} among those remembered")
         return web.json_response(found)
@@ -331,7 +344,7 @@ def build_app(config: ServeConfig) -> web.Application:
         web.get("/webhook/deliveries/{id}", delivery),
     ])
     if config.secret is not None:
-        app[QUEUE] = DeliveryQueue(BotState(config.state), config.base_url, state.serving_directory,
+        app[QUEUE] = DeliveryQueue(BotState(state_spec(config.state, config.models)), config.base_url, state.serving_directory,
                                    config.retry_backoff_s)
         app.on_startup.append(start_queue)
         app.on_cleanup.append(stop_queue)

@@ -23,7 +23,7 @@ from .lock import StoreLock
 from .sqlite import SQLiteBackend
 
 __all__ = ["PASSWORD_FILE_ENV", "Store", "StoreError", "StoreMissing", "default_path", "export_lock",
-           "SPEC_HELP", "is_postgres", "open_store", "repo_spec"]
+           "SPEC_HELP", "is_postgres", "named", "open_store", "repo_spec"]
 SPEC_HELP = ("SQLite file, or postgresql://USER@HOST:PORT/DBNAME (password from the file named by "
              f"{PASSWORD_FILE_ENV}, or ~/.pgpass; default: data/OWNER__NAME.sqlite)")
 
@@ -38,6 +38,14 @@ def repo_spec(spec: Optional[str], repo: str) -> str:
     if not spec:
         return str(default_path(repo))
     return with_repo(spec, repo) if is_postgres(spec) else spec
+
+
+def named(spec: str) -> str:
+    """``spec``, a PostgreSQL one naming its repository: as it says, else the database's only one."""
+    if is_postgres(spec) and "#" not in spec:
+        with open_store(spec) as store:
+            return store.name
+    return spec
 
 
 def open_store(spec: Union[str, pathlib.Path], create: bool = False, repo: Optional[str] = None) -> Store:

@@ -23,7 +23,7 @@ import json
 import sqlite3
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence
 
-from . import derived, model_versions
+from . import bot_state, derived, model_versions
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
@@ -72,7 +72,7 @@ CREATE TABLE IF NOT EXISTS labels (
     PRIMARY KEY (number, position)
 );
 CREATE INDEX IF NOT EXISTS labels_by_name ON labels (name, number);
-""" + model_versions.SCHEMA
+""" + model_versions.SCHEMA + bot_state.SCHEMA
 
 # Keep the newer copy when two windows (or a window and the final pass) store
 # the same item: ISO 8601 UTC timestamps compare correctly as text.
@@ -104,7 +104,7 @@ def schema_tables() -> Dict[str, List[str]]:
             for name in names}
 
 
-class Store(model_versions.ModelVersions):
+class Store(model_versions.ModelVersions, bot_state.BotTables):
     """A repository's items and sync state, over a backend's connection.
 
     ``create`` (the export): the schema is created if missing, and written.
@@ -122,8 +122,8 @@ class Store(model_versions.ModelVersions):
             expected = schema_tables()
             if not tables and not create:  # new, or an export is creating it right now
                 raise StoreMissing(f"store {self.name} is empty: run `k8s-analysis export` first")
-            if tables and not ("items" in tables and all(
-                    expected.get(name) == columns for name, columns in tables.items())):
+            ours = all(expected.get(name) == columns for name, columns in tables.items())
+            if tables and not (ours and ("items" in tables or create)):  # some of ours: an older bot state file
                 raise StoreError(f"{self.name} is not a k8s-analysis store (its tables: "
                                  f"{', '.join(sorted(tables)) or 'none'}): choose another --store")
             if create:

@@ -1,0 +1,110 @@
+"""The bot's memory in a store, on SQLite and on a real PostgreSQL: leases, deliveries, what was applied."""
+import sqlite3
+import threading
+
+import pytest
+
+from dffml_k8s_analysis.bot.state import DEFAULT_PATH, BotState, state_spec
+from dffml_k8s_analysis.errors import UserError
+from dffml_k8s_analysis.store import is_postgres
+
+from conftest import REPO
+
+OLD_SCHEMA = """
+CREATE TABLE deliveries (id TEXT PRIMARY KEY, received REAL NOT NULL, repo TEXT NOT NULL,
+    number INTEGER NOT NULL, updated_at TEXT, state TEXT NOT NULL, outcome TEXT);
+CREATE INDEX deliveries_by_time ON deliveries(received);
+CREATE TABLE applied (repo TEXT NOT NULL, number INTEGER NOT NULL, updated_at TEXT NOT NULL,
+    PRIMARY KEY (repo, number));
+CREATE TABLE leases (repo TEXT NOT NULL, number INTEGER NOT NULL, holder TEXT NOT NULL,
+    expires REAL NOT NULL, PRIMARY KEY (repo, number));
+"""
+
+
+@pytest.fixture
+def spec(store_spec):
+    """A store for the bot; a PostgreSQL one names its repository (the export would have made it)."""
+    return f"{store_spec}#{REPO}" if is_postgres(store_spec) else store_spec
+
+
+def test_a_lease_is_held_by_one_holder_until_it_expires_or_is_released(spec):
+    first, second = BotState(spec), BotState(spec)
+    with first._store() as a, second._store() as b:
+        assert a.take_lease(REPO, 1, "a", now=100, until=200)
+        assert not b.take_lease(REPO, 1, "b", now=150, until=250)
+        assert b.take_lease(REPO, 2, "b", now=150, until=250)  # another item is free
+        assert b.take_lease(REPO, 1, "b", now=200, until=300)  # a's expired
+        a.release_lease(REPO, 1, "a")  # not a's any more: nothing released
+        assert not a.take_lease(REPO, 1, "c", now=250, until=350)
+        b.release_lease(REPO, 1, "b")
+        assert a.take_lease(REPO, 1, "c", now=250, until=350)
+
+
+def test_replicas_racing_for_one_lease_get_one_winner(spec):
+    rounds, racers = 20, 6
+    states = [BotState(spec) for _ in range(racers)]
+    barrier = threading.Barrier(racers)
+    won = [[] for _ in range(racers)]
+
+    def race(index):
+        with states[index]._store() as db:
+            for round_ in range(rounds):
+                barrier.wait()
+                won[index].append(db.take_lease(REPO, round_, f"racer {index}", now=0, until=10))
+
+    threads = [threading.Thread(target=race, args=(index,)) for index in range(racers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [sum(won[index][round_] for index in range(racers)) for round_ in range(rounds)] == [1] * rounds
+
+
+def test_a_delivery_is_received_once_by_any_replica_and_the_newest_are_kept(spec, monkeypatch):
+    first, second = BotState(spec), BotState(spec)
+    assert first.receive("d1", "Kubernetes/Kubernetes", 7, "2024-01-01T00:00:00Z")
+    assert not second.receive("d1", REPO, 7, "2024-01-01T00:00:00Z")
+    assert second.delivery("d1") == {"id": "d1", "repo": REPO, "number": 7, "updated_at": "2024-01-01T00:00:00Z",
+                                     "state": "queued", "outcome": None}
+    assert second.queued() == ["d1"]
+    second.finish("d1", "done", {"label": "added"})
+    assert first.delivery("d1")["outcome"] == {"label": "added"} and first.queued() == []
+    monkeypatch.setattr("dffml_k8s_analysis.bot.state.KEEP", 3)
+    for index in range(2, 7):
+        assert first.receive(f"d{index}", REPO, index, None)
+    assert [first.delivery(f"d{index}") is not None for index in range(1, 7)] == [False] * 3 + [True] * 3
+
+
+def test_the_newest_applied_updated_at_wins(spec):
+    state = BotState(spec)
+    state.applied(REPO, 7, "2024-01-02T00:00:00Z")
+    state.applied(REPO, 7, "2024-01-01T00:00:00Z")  # an older delivery finishing late
+    assert state.older_than_applied(REPO, 7, "2024-01-01T12:00:00Z") == "2024-01-02T00:00:00Z"
+    assert state.older_than_applied(REPO, 7, "2024-01-03T00:00:00Z") is None
+    assert state.older_than_applied(REPO, 8, "2024-01-01T00:00:00Z") is None
+
+
+def test_a_state_file_of_an_earlier_version_is_completed_and_remembers(tmp_path):
+    path = tmp_path / "state.sqlite"
+    with sqlite3.connect(str(path)) as db:
+        db.executescript(OLD_SCHEMA)
+        db.execute("INSERT INTO deliveries VALUES ('seen', 1.0, ?, 7, NULL, 'done', '{}')", (REPO,))
+    state = BotState(str(path))
+    assert not state.receive("seen", REPO, 7, None)
+    assert state.receive("new", REPO, 7, None)
+
+
+def test_a_database_of_another_program_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "other.sqlite"
+    with sqlite3.connect(str(path)) as db:
+        db.execute("CREATE TABLE accounts (id INTEGER)")
+    with pytest.raises(UserError, match=r"^cannot use the bot's state store: .* is not a k8s-analysis store "
+                                        r"\(its tables: accounts\)"):
+        BotState(str(path))
+
+
+def test_the_bots_memory_defaults_to_the_models_store():
+    assert state_spec("", "postgresql://bot@db:5432/k8s") == "postgresql://bot@db:5432/k8s"
+    assert state_spec("", "data/kubernetes__kubernetes.sqlite") == "data/kubernetes__kubernetes.sqlite"
+    assert state_spec("", "out/model") == DEFAULT_PATH
+    assert state_spec("elsewhere.sqlite", "postgresql://bot@db:5432/k8s") == "elsewhere.sqlite"
