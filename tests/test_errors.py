@@ -147,6 +147,20 @@ def test_a_server_that_never_answers_fails_in_bounded_time(tmp_path, capsys, mon
     assert not (tmp_path / "k.sqlite").exists()
 
 
+def test_the_bots_timeout_message_gives_the_bots_own_timeout(monkeypatch):
+    from dffml_k8s_analysis.bot import reconcile
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    url = "http://127.0.0.1:{}".format(listener.getsockname()[1])
+    monkeypatch.setenv("GITHUB_TIMEOUT", "7")  # the export's wait, not the bot's
+    monkeypatch.setattr(reconcile, "GITHUB_TIMEOUT", 1)
+    try:
+        with pytest.raises(GitHubError, match=rf"^GitHub for {REPO}#1 did not answer within 1 s, 5 times: "):
+            reconcile.issue_body_and_labels(url, REPO, 1)
+    finally:
+        listener.close()
+
+
 class QuietFiles(http.server.SimpleHTTPRequestHandler):
     """A plain file server (404 with an HTML body for GitHub's paths) that logs nothing."""
 

@@ -49,7 +49,7 @@ _LOGINS: Dict[tuple, str] = {}  # (base URL, the token's SHA-256) -> login
 
 def github_errors(repo: str, number: int):
     """PyGithub's exceptions about one item as one-line GitHubErrors."""
-    return translated(f"{repo}#{number}", f"GitHub for {repo}#{number}")
+    return translated(f"{repo}#{number}", f"GitHub for {repo}#{number}", GITHUB_TIMEOUT)
 
 
 def issue_body_and_labels(base_url: str, repo: str, number: int) -> Tuple[Optional[str], List[str]]:

@@ -266,10 +266,11 @@ def _rate_limited(error: github.GithubException, pacer: pacing.Pacer, budget: Bu
 
 
 @contextlib.contextmanager
-def translated(what: str, unreachable: str):
+def translated(what: str, unreachable: str, timeout: Optional[int] = None):
     """PyGithub's and the HTTP stack's exceptions about ``what`` as one-line GitHubErrors.
 
-    ``unreachable`` names what could not be reached when the connection fails.
+    ``unreachable`` names what could not be reached when the connection fails;
+    ``timeout``: the client's seconds per request (default :func:`default_timeout`).
     """
     try:
         yield
@@ -289,7 +290,7 @@ def translated(what: str, unreachable: str):
         raise GitHubError(f"GitHub answered {error.status} to {what}: {message}", transient, error.status) from None
     except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
         if _timed_out(error):
-            raise GitHubError(f"{unreachable} did not answer within {default_timeout()} s, {READ_RETRIES + 1} times: "
+            raise GitHubError(f"{unreachable} did not answer within {timeout or default_timeout()} s, {READ_RETRIES + 1} times: "
                               f"check the URL, or retry later ({TIMEOUT_ENV} sets the wait)", transient=True) from None
         raise GitHubError(f"cannot reach {unreachable}: {type(error).__name__}", transient=True) from None
 
