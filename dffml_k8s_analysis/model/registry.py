@@ -142,7 +142,8 @@ class StoreRegistry:
     @contextlib.contextmanager
     def store(self):
         if self.db is None:
-            self.db = open_store(named(self.spec), create=True)
+            self.spec = named(self.spec)  # once: then it names its repository
+            self.db = open_store(self.spec, create=True)
         try:
             yield self.db
         finally:
