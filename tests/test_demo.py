@@ -22,6 +22,7 @@ def test_demo_runs_the_whole_loop(tmp_path):
     assert "into the store's model_versions (canary share 0: all traffic)" in lines
     with open_store(store) as db:
         assert [row["status"] for row in db.model_versions()] == ["serving"]
+        assert [state for (state,) in db.execute("SELECT state FROM deliveries")] == ["done"]  # the bot's memory
 
 
 def test_demo_rejects_a_bad_size():

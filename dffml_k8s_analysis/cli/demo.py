@@ -107,7 +107,7 @@ class Demo:
         from ..serve.service import PREDICT_ROUTE, ServeConfig, running as serving
 
         secret = secrets.token_hex(16)
-        config = ServeConfig(self.model, self.github.url, REPO, Secret(secret), str(self.out / "bot.sqlite"))
+        config = ServeConfig(self.model, self.github.url, REPO, Secret(secret))  # the bot's memory: in the store too
         with serving(config) as url:
             self.step(f"serve the model at {url}; one prediction")
             answer = requests.post(url + PREDICT_ROUTE, json={"text": BUG_NOTE}).json()
@@ -171,6 +171,7 @@ def main(args: argparse.Namespace) -> int:
             raise UserError(f"demo failed: {failure}") from None
     print(f"\ndone in {time.monotonic() - demo.started:.0f} s, everything stopped. Outputs:")
     for what, path in (("store", demo.store), ("charts and numbers", demo.analysis), ("report", demo.report),
-                       ("model versions", f"{demo.model} (table model_versions)")):
+                       ("model versions", f"{demo.model} (table model_versions)"),
+                       ("the bot's memory", f"{demo.model} (tables deliveries, applied, leases)")):
         print(f"  {what:<20} {path}")
     return 0
