@@ -108,3 +108,11 @@ def test_the_bots_memory_defaults_to_the_models_store():
     assert state_spec("", "data/kubernetes__kubernetes.sqlite") == "data/kubernetes__kubernetes.sqlite"
     assert state_spec("", "out/model") == DEFAULT_PATH
     assert state_spec("elsewhere.sqlite", "postgresql://bot@db:5432/k8s") == "elsewhere.sqlite"
+
+
+def test_a_postgresql_state_store_with_a_password_is_refused_in_one_line_without_it():
+    with pytest.raises(UserError) as refused:
+        BotState("postgresql://bot:hunter2@127.0.0.1:1/k8s")
+    assert str(refused.value).startswith("cannot use the bot's state store: store postgresql://bot:***@127.0.0.1:1/k8s: "
+                                         "a password in the URI is refused")
+    assert "hunter2" not in str(refused.value)

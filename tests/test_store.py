@@ -115,7 +115,7 @@ def test_the_password_never_shows(emulator, postgres_server, tmp_path, capsys):
         assert result.returncode == 1 and secret not in result.stdout + result.stderr
         assert len(result.stderr.strip().splitlines()) == 1 or args[0] == "-v"
         assert result.stderr.strip().splitlines()[-1:] == [  # -v: after a traceback that lacks it too
-            f"k8s-analysis: error: --store {uri.replace('postgres@', 'postgres:***@')}: a password in the URI is "
+            f"k8s-analysis: error: store {uri.replace('postgres@', 'postgres:***@')}: a password in the URI is "
             "refused (it would show in process lists and logs): put it in a file named by "
             "K8S_ANALYSIS_DB_PASSWORD_FILE, or in ~/.pgpass"]
     wrong = tmp_path / "wrong"

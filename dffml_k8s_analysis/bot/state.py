@@ -41,9 +41,9 @@ class BotState:
     """
 
     def __init__(self, spec: str):
-        self.spec = named(spec)
         self.db: Optional[Store] = None
         try:
+            self.spec = named(spec)
             self._open().close()
         except StoreError as error:
             raise UserError(f"cannot use the bot's state store: {error}") from None

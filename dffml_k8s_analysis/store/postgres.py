@@ -64,10 +64,10 @@ def check_spec(spec: str) -> Dict[str, str]:
     try:
         params = conninfo_to_dict(spec)
     except ProgrammingError:
-        raise StoreError(f"--store {redact(spec)} is not a PostgreSQL URI "
+        raise StoreError(f"store {redact(spec)} is not a PostgreSQL URI "
                          "(postgresql://USER@HOST:PORT/DBNAME)") from None
     if "password" in params:
-        raise StoreError(f"--store {redact(spec)}: a password in the URI is refused (it would show in "
+        raise StoreError(f"store {redact(spec)}: a password in the URI is refused (it would show in "
                          f"process lists and logs): put it in a file named by {PASSWORD_FILE_ENV}, or in ~/.pgpass")
     return params
 
@@ -148,7 +148,7 @@ class PostgresBackend:
         self.sql = sql
         named = split_spec(spec)[1]
         if named and repo and named != repo:
-            raise StoreError(f"--store {redact(spec)} names the repository {named}, not {repo}")
+            raise StoreError(f"store {redact(spec)} names the repository {named}, not {repo}")
         repo = named or repo
         self.connection = Connection(spec, "k8s-analysis")
         self.Error = self.connection.Error
