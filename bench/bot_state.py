@@ -33,16 +33,17 @@ async def deliveries(state: BotState, count: int) -> dict:
     for index in range(count):
         delivery, number, updated_at = f"d{index}", index % 200, f"2024-01-01T00:{index // 60 % 60:02d}:{index % 60:02d}Z"
         started = time.perf_counter()
-        assert state.receive(delivery, REPO, number, updated_at)
+        assert await state.receive(delivery, REPO, number, updated_at)
         received.append(time.perf_counter() - started)
         started = time.perf_counter()
-        job = state.delivery(delivery)
+        job = await state.delivery(delivery)
         async with state.lease(job["repo"], job["number"]):
-            assert state.delivery(delivery)["state"] == "queued"
-            assert not state.older_than_applied(job["repo"], job["number"], job["updated_at"])
-            state.applied(job["repo"], job["number"], job["updated_at"])
-            state.finish(delivery, "done", {"label": "added"})
+            assert (await state.delivery(delivery))["state"] == "queued"
+            assert not await state.older_than_applied(job["repo"], job["number"], job["updated_at"])
+            await state.applied(job["repo"], job["number"], job["updated_at"])
+            await state.finish(delivery, "done", {"label": "added"})
         handled.append(time.perf_counter() - started)
+    await state.close()
     return {name: {"p50_ms": round(statistics.median(times) * 1000, 3),
                    "p99_ms": round(sorted(times)[int(len(times) * 0.99)] * 1000, 3)}
             for name, times in (("receive", received), ("handle", handled))}
@@ -57,9 +58,7 @@ def main() -> None:
         specs = {"sqlite": str(Path(tmp) / "bot.sqlite"), "postgresql": f"{uri}#{REPO}"}
         results = {}
         for backend, spec in specs.items():
-            state = BotState(spec)
-            results[backend] = asyncio.run(deliveries(state, args.deliveries))
-            state.close()
+            results[backend] = asyncio.run(deliveries(BotState(spec), args.deliveries))
     print(f"{args.deliveries} deliveries, per delivery     p50 ms    p99 ms")
     for backend, figures in results.items():
         for step, values in figures.items():

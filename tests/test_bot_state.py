@@ -1,4 +1,5 @@
 """The bot's memory in a store, on SQLite and on a real PostgreSQL: leases, deliveries, what was applied."""
+import asyncio
 import sqlite3
 import threading
 
@@ -6,9 +7,11 @@ import pytest
 
 from dffml_k8s_analysis.bot.state import DEFAULT_PATH, BotState, state_spec
 from dffml_k8s_analysis.errors import UserError
-from dffml_k8s_analysis.store import is_postgres
+from dffml_k8s_analysis.store import is_postgres, open_store
 
 from conftest import REPO
+
+run = asyncio.run  # BotState's methods are coroutines (the store is used from a thread of its own)
 
 OLD_SCHEMA = """
 CREATE TABLE deliveries (id TEXT PRIMARY KEY, received REAL NOT NULL, repo TEXT NOT NULL,
@@ -28,8 +31,7 @@ def spec(store_spec):
 
 
 def test_a_lease_is_held_by_one_holder_until_it_expires_or_is_released(spec):
-    first, second = BotState(spec), BotState(spec)
-    with first._store() as a, second._store() as b:
+    with open_store(spec, create=True) as a, open_store(spec, create=True) as b:
         assert a.take_lease(REPO, 1, "a", now=100, until=200)
         assert not b.take_lease(REPO, 1, "b", now=150, until=250)
         assert b.take_lease(REPO, 2, "b", now=150, until=250)  # another item is free
@@ -42,12 +44,12 @@ def test_a_lease_is_held_by_one_holder_until_it_expires_or_is_released(spec):
 
 def test_replicas_racing_for_one_lease_get_one_winner(spec):
     rounds, racers = 20, 6
-    states = [BotState(spec) for _ in range(racers)]
+    BotState(spec)  # creates the tables
     barrier = threading.Barrier(racers)
     won = [[] for _ in range(racers)]
 
     def race(index):
-        with states[index]._store() as db:
+        with open_store(spec, create=True) as db:
             for round_ in range(rounds):
                 barrier.wait()
                 won[index].append(db.take_lease(REPO, round_, f"racer {index}", now=0, until=10))
@@ -62,26 +64,26 @@ def test_replicas_racing_for_one_lease_get_one_winner(spec):
 
 def test_a_delivery_is_received_once_by_any_replica_and_the_newest_are_kept(spec, monkeypatch):
     first, second = BotState(spec), BotState(spec)
-    assert first.receive("d1", "Kubernetes/Kubernetes", 7, "2024-01-01T00:00:00Z")
-    assert not second.receive("d1", REPO, 7, "2024-01-01T00:00:00Z")
-    assert second.delivery("d1") == {"id": "d1", "repo": REPO, "number": 7, "updated_at": "2024-01-01T00:00:00Z",
-                                     "state": "queued", "outcome": None}
-    assert second.queued() == ["d1"]
-    second.finish("d1", "done", {"label": "added"})
-    assert first.delivery("d1")["outcome"] == {"label": "added"} and first.queued() == []
+    assert run(first.receive("d1", "Kubernetes/Kubernetes", 7, "2024-01-01T00:00:00Z"))
+    assert not run(second.receive("d1", REPO, 7, "2024-01-01T00:00:00Z"))
+    assert run(second.delivery("d1")) == {"id": "d1", "repo": REPO, "number": 7, "updated_at": "2024-01-01T00:00:00Z",
+                                          "state": "queued", "outcome": None}
+    assert run(second.queued()) == ["d1"]
+    run(second.finish("d1", "done", {"label": "added"}))
+    assert run(first.delivery("d1"))["outcome"] == {"label": "added"} and run(first.queued()) == []
     monkeypatch.setattr("dffml_k8s_analysis.bot.state.KEEP", 3)
     for index in range(2, 7):
-        assert first.receive(f"d{index}", REPO, index, None)
-    assert [first.delivery(f"d{index}") is not None for index in range(1, 7)] == [False] * 3 + [True] * 3
+        assert run(first.receive(f"d{index}", REPO, index, None))
+    assert [run(first.delivery(f"d{index}")) is not None for index in range(1, 7)] == [False] * 3 + [True] * 3
 
 
 def test_the_newest_applied_updated_at_wins(spec):
     state = BotState(spec)
-    state.applied(REPO, 7, "2024-01-02T00:00:00Z")
-    state.applied(REPO, 7, "2024-01-01T00:00:00Z")  # an older delivery finishing late
-    assert state.older_than_applied(REPO, 7, "2024-01-01T12:00:00Z") == "2024-01-02T00:00:00Z"
-    assert state.older_than_applied(REPO, 7, "2024-01-03T00:00:00Z") is None
-    assert state.older_than_applied(REPO, 8, "2024-01-01T00:00:00Z") is None
+    run(state.applied(REPO, 7, "2024-01-02T00:00:00Z"))
+    run(state.applied(REPO, 7, "2024-01-01T00:00:00Z"))  # an older delivery finishing late
+    assert run(state.older_than_applied(REPO, 7, "2024-01-01T12:00:00Z")) == "2024-01-02T00:00:00Z"
+    assert run(state.older_than_applied(REPO, 7, "2024-01-03T00:00:00Z")) is None
+    assert run(state.older_than_applied(REPO, 8, "2024-01-01T00:00:00Z")) is None
 
 
 def test_a_state_file_of_an_earlier_version_is_completed_and_remembers(tmp_path):
@@ -90,8 +92,8 @@ def test_a_state_file_of_an_earlier_version_is_completed_and_remembers(tmp_path)
         db.executescript(OLD_SCHEMA)
         db.execute("INSERT INTO deliveries VALUES ('seen', 1.0, ?, 7, NULL, 'done', '{}')", (REPO,))
     state = BotState(str(path))
-    assert not state.receive("seen", REPO, 7, None)
-    assert state.receive("new", REPO, 7, None)
+    assert not run(state.receive("seen", REPO, 7, None))
+    assert run(state.receive("new", REPO, 7, None))
 
 
 def test_a_database_of_another_program_is_refused_in_one_line(tmp_path):

@@ -11,11 +11,12 @@ it through PostgreSQL; else the SQLite file :data:`DEFAULT_PATH`.
   at a time; a holder that died loses it after :data:`LEASE_S`.
 """
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import time
 import uuid
-from typing import Any, AsyncIterator, Dict, Iterator, Optional
+from typing import Any, AsyncIterator, Dict, List, Optional
 
 from ..errors import UserError
 from ..store import Store, StoreError, named, open_store
@@ -36,8 +37,9 @@ def state_spec(state: str, models: str) -> str:
 class BotState:
     """The bot's memory in the store ``spec``; UserError when it cannot be used.
 
-    One connection, opened by the thread that first uses it (the server's event
-    loop) and opened again after a failure (a database restart).
+    Its methods are coroutines: the store is used from a thread of its own, so
+    a slow database never holds the server's event loop. One connection, opened
+    by that thread at first use and opened again after a failure (a restart).
     """
 
     def __init__(self, spec: str):
@@ -47,74 +49,76 @@ class BotState:
             self._open().close()
         except StoreError as error:
             raise UserError(f"cannot use the bot's state store: {error}") from None
+        self.worker = concurrent.futures.ThreadPoolExecutor(1, "k8s-analysis-bot-state")
 
     def _open(self) -> Store:
         return open_store(self.spec, create=True)
 
-    @contextlib.contextmanager
-    def _store(self) -> Iterator[Store]:
+    async def _call(self, method, *args):
+        """``method(store, *args)`` in the state's thread."""
+        return await asyncio.get_running_loop().run_in_executor(self.worker, self._run, method, args)
+
+    def _run(self, method, args: tuple):
         if self.db is None:
             self.db = self._open()
         try:
-            yield self.db
+            return method(self.db, *args)
         except StoreError:
-            self.close()
+            self._close()
             raise
 
-    def close(self) -> None:
+    def _close(self) -> None:
         if self.db is not None:
             with contextlib.suppress(Exception):
                 self.db.close()
             self.db = None
 
-    def receive(self, delivery: str, repo: str, number: int, updated_at: Optional[str]) -> bool:
-        """Record a new delivery as queued; False when it was received before."""
-        with self._store() as db:
-            return db.receive_delivery(delivery, time.time(), repo.lower(), number, updated_at, KEEP)
+    async def close(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(self.worker, self._close)
+        self.worker.shutdown()
 
-    def delivery(self, delivery: str) -> Optional[Dict[str, Any]]:
+    async def receive(self, delivery: str, repo: str, number: int, updated_at: Optional[str]) -> bool:
+        """Record a new delivery as queued; False when it was received before."""
+        return await self._call(Store.receive_delivery, delivery, time.time(), repo.lower(), number, updated_at, KEEP)
+
+    async def delivery(self, delivery: str) -> Optional[Dict[str, Any]]:
         """What became of a delivery: its item, state and outcome (None: not among those remembered)."""
-        with self._store() as db:
-            row = db.delivery_row(delivery)
+        row = await self._call(Store.delivery_row, delivery)
         if row is None:
             return None
         repo, number, updated_at, state, outcome = row
         return {"id": delivery, "repo": repo, "number": number, "updated_at": updated_at, "state": state,
                 "outcome": json.loads(outcome) if outcome else None}
 
-    def queued(self) -> list:
+    async def queued(self) -> List[str]:
         """Ids of the deliveries still queued (left by a replica that stopped), oldest first."""
-        with self._store() as db:
-            return db.queued_deliveries()
+        return await self._call(Store.queued_deliveries)
 
-    def finish(self, delivery: str, state: str, outcome: Dict[str, Any]) -> None:
-        with self._store() as db:
-            db.finish_delivery(delivery, state, outcome)
+    async def finish(self, delivery: str, state: str, outcome: Dict[str, Any]) -> None:
+        await self._call(Store.finish_delivery, delivery, state, outcome)
 
-    def older_than_applied(self, repo: str, number: int, updated_at: Optional[str]) -> Optional[str]:
+    async def older_than_applied(self, repo: str, number: int, updated_at: Optional[str]) -> Optional[str]:
         """The ``updated_at`` already applied to the item when ``updated_at`` is older, else None."""
-        with self._store() as db:
-            applied = db.applied_at(repo.lower(), number)
+        applied = await self._call(Store.applied_at, repo.lower(), number)
         return applied if applied and updated_at and updated_at < applied else None
 
-    def applied(self, repo: str, number: int, updated_at: Optional[str]) -> None:
+    async def applied(self, repo: str, number: int, updated_at: Optional[str]) -> None:
         """Remember that the item was reconciled for a delivery of ``updated_at`` (the newest wins)."""
         if updated_at:
-            with self._store() as db:
-                db.set_applied(repo.lower(), number, updated_at)
+            await self._call(Store.set_applied, repo.lower(), number, updated_at)
 
     @contextlib.asynccontextmanager
     async def lease(self, repo: str, number: int) -> AsyncIterator[None]:
         """Hold the item, across processes, for the block (waiting while another holder has it)."""
         key, holder = (repo.lower(), number), uuid.uuid4().hex
-        while True:
-            with self._store() as db:
-                now = time.time()
-                if db.take_lease(*key, holder, now, now + LEASE_S):
-                    break
+
+        def take(db: Store) -> bool:
+            now = time.time()
+            return db.take_lease(*key, holder, now, now + LEASE_S)
+
+        while not await self._call(take):
             await asyncio.sleep(LEASE_POLL_S)
         try:
             yield
         finally:
-            with self._store() as db:
-                db.release_lease(*key, holder)
+            await self._call(Store.release_lease, *key, holder)

@@ -42,8 +42,8 @@ class DeliveryQueue:
         self.pending: asyncio.Queue = asyncio.Queue()
         self.workers: List[asyncio.Task] = []
 
-    def start(self) -> None:
-        for delivery in self.state.queued():
+    async def start(self) -> None:
+        for delivery in await self.state.queued():
             self.pending.put_nowait(delivery)
         self.workers = [asyncio.ensure_future(self._work()) for _ in range(WORKERS)]
 
@@ -51,10 +51,11 @@ class DeliveryQueue:
         for worker in self.workers:
             worker.cancel()
         await asyncio.gather(*self.workers, return_exceptions=True)
+        await self.state.close()
 
-    def submit(self, delivery: str, item: Dict[str, Any], updated_at: Optional[str]) -> bool:
+    async def submit(self, delivery: str, item: Dict[str, Any], updated_at: Optional[str]) -> bool:
         """Queue a delivery; False when it was received before (by any replica)."""
-        if not self.state.receive(delivery, item["repo"], item["number"], updated_at):
+        if not await self.state.receive(delivery, item["repo"], item["number"], updated_at):
             return False
         self.pending.put_nowait(delivery)
         return True
@@ -69,24 +70,24 @@ class DeliveryQueue:
             except Exception:  # recorded, never the end of the worker
                 LOGGER.exception("delivery %s failed", delivery)
                 with contextlib.suppress(StoreError):
-                    self.state.finish(delivery, "failed", {"error": "internal error (see the server's log)"})
+                    await self.state.finish(delivery, "failed", {"error": "internal error (see the server's log)"})
 
     async def handle(self, delivery: str) -> None:
-        job = self.state.delivery(delivery)
+        job = await self.state.delivery(delivery)
         if job is None:
             return
         async with self.state.lease(job["repo"], job["number"]):
-            if self.state.delivery(delivery)["state"] != "queued":  # another replica took it up meanwhile
+            if (await self.state.delivery(delivery))["state"] != "queued":  # another replica took it up meanwhile
                 return
-            applied = self.state.older_than_applied(job["repo"], job["number"], job["updated_at"])
+            applied = await self.state.older_than_applied(job["repo"], job["number"], job["updated_at"])
             if applied:
-                self.state.finish(delivery, "ignored", {"ignored": f"updated_at {job['updated_at']} is older than "
-                                                                   f"{applied}, already applied"})
+                ignored = f"updated_at {job['updated_at']} is older than {applied}, already applied"
+                await self.state.finish(delivery, "ignored", {"ignored": ignored})
                 return
             state, outcome = await self._label(job)
             if state == "done":
-                self.state.applied(job["repo"], job["number"], job["updated_at"])
-            self.state.finish(delivery, state, outcome)
+                await self.state.applied(job["repo"], job["number"], job["updated_at"])
+            await self.state.finish(delivery, state, outcome)
 
     async def _label(self, job: Dict[str, Any]) -> tuple:
         """("done", outcome) or ("failed", {"error": ...}) after at most ATTEMPTS tries."""

@@ -317,20 +317,20 @@ def build_app(config: ServeConfig) -> web.Application:
             raise Failure(error.status, str(error)) from None
         await state.current()  # no model: 503, and GitHub delivers again later
         with memory():
-            received = deliveries.submit(delivery, event.item, event.updated_at)
+            received = await deliveries.submit(delivery, event.item, event.updated_at)
         if not received:
             return web.json_response({"ignored": f"delivery {delivery} was received before", "delivery": delivery})
         return web.json_response(dict(event.item, queued=delivery), status=202)
 
     async def delivery(request: web.Request) -> web.Response:
         with memory():
-            found = queue().state.delivery(request.match_info["id"])
+            found = await queue().state.delivery(request.match_info["id"])
         if found is None:
             raise Failure(404, f"no delivery {request.match_info['id']} among those remembered")
         return web.json_response(found)
 
     async def start_queue(app: web.Application) -> None:
-        app[QUEUE].start()
+        await app[QUEUE].start()
 
     async def stop_queue(app: web.Application) -> None:
         await app[QUEUE].stop()
