@@ -239,11 +239,11 @@ class StoreRegistry:
     def _change(self, changes: Dict[str, dict]) -> None:
         rows = {row["stamp"]: row for row in self.versions()}
         updated = [dict(rows[stamp], **change) for stamp, change in changes.items()]
-        statuses = dict((stamp, row["status"]) for stamp, row in rows.items())
+        statuses = {stamp: row["status"] for stamp, row in rows.items()}
         statuses.update((row["stamp"], row["status"]) for row in updated)
         others = [stamp for stamp in sorted(statuses) if statuses[stamp] not in ("serving", "canary")]
         with self.store() as db:
-            db.set_model_versions(updated, forget=others[:-KEEP_OTHERS] if len(others) > KEEP_OTHERS else [])
+            db.set_model_versions(updated, forget=others[:-KEEP_OTHERS])  # all but the newest KEEP_OTHERS
 
     def close(self) -> None:
         if self.db is not None:
