@@ -32,14 +32,14 @@ def spec(store_spec):
 
 def test_a_lease_is_held_by_one_holder_until_it_expires_or_is_released(spec):
     with open_store(spec, create=True) as a, open_store(spec, create=True) as b:
-        assert a.take_lease(REPO, 1, "a", now=100, until=200)
-        assert not b.take_lease(REPO, 1, "b", now=150, until=250)
-        assert b.take_lease(REPO, 2, "b", now=150, until=250)  # another item is free
-        assert b.take_lease(REPO, 1, "b", now=200, until=300)  # a's expired
-        a.release_lease(REPO, 1, "a")  # not a's any more: nothing released
-        assert not a.take_lease(REPO, 1, "c", now=250, until=350)
-        b.release_lease(REPO, 1, "b")
-        assert a.take_lease(REPO, 1, "c", now=250, until=350)
+        assert a.bot.take_lease(REPO, 1, "a", now=100, until=200)
+        assert not b.bot.take_lease(REPO, 1, "b", now=150, until=250)
+        assert b.bot.take_lease(REPO, 2, "b", now=150, until=250)  # another item is free
+        assert b.bot.take_lease(REPO, 1, "b", now=200, until=300)  # a's expired
+        a.bot.release_lease(REPO, 1, "a")  # not a's any more: nothing released
+        assert not a.bot.take_lease(REPO, 1, "c", now=250, until=350)
+        b.bot.release_lease(REPO, 1, "b")
+        assert a.bot.take_lease(REPO, 1, "c", now=250, until=350)
 
 
 def test_replicas_racing_for_one_lease_get_one_winner(spec):
@@ -52,7 +52,7 @@ def test_replicas_racing_for_one_lease_get_one_winner(spec):
         with open_store(spec, create=True) as db:
             for round_ in range(rounds):
                 barrier.wait()
-                won[index].append(db.take_lease(REPO, round_, f"racer {index}", now=0, until=10))
+                won[index].append(db.bot.take_lease(REPO, round_, f"racer {index}", now=0, until=10))
 
     threads = [threading.Thread(target=race, args=(index,)) for index in range(racers)]
     for thread in threads:

@@ -21,7 +21,7 @@ def test_demo_runs_the_whole_loop(tmp_path):
     store = out / "kubernetes__kubernetes.sqlite"
     assert "into the store's model_versions (canary share 0: all traffic)" in lines
     with open_store(store) as db:
-        assert [row["status"] for row in db.model_versions()] == ["serving"]
+        assert [row["status"] for row in db.models.model_versions()] == ["serving"]
         assert [state for (state,) in db.execute("SELECT state FROM deliveries")] == ["done"]  # the bot's memory
 
 

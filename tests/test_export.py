@@ -36,7 +36,7 @@ def test_update_fetches_the_changed_items_with_few_requests(emulator, store_spec
     assert admin(server, "GET", "stats")["requests"] <= 7  # 5 pages of changes + overlap
     assert stored(store) == served(server)
     with open_store(store) as db:
-        assert db.get("high_water") == max(item["updated_at"] for item in served(server).values())
+        assert db.sync.get("high_water") == max(item["updated_at"] for item in served(server).values())
     assert len(touched) == 500
 
 
@@ -82,7 +82,7 @@ def test_sigkill_mid_export_then_rerun_resumes_without_loss(emulator, store_spec
     partial = _count(store)
     assert 1500 <= partial < 6000
     with open_store(store) as db:
-        assert db.plan() is not None  # the unfinished plan is what the rerun resumes
+        assert db.sync.plan() is not None  # the unfinished plan is what the rerun resumes
     admin(server, "POST", "reset-stats")
     admin(server, "PATCH", "config", latency_ms=0)
     assert export(server.url, store, "--workers", "2") == 0
@@ -90,7 +90,7 @@ def test_sigkill_mid_export_then_rerun_resumes_without_loss(emulator, store_spec
     # resumed, not restarted: fewer requests than the 60 pages of a whole export
     assert admin(server, "GET", "stats")["requests"] < 60 - partial // 100 + 10
     with open_store(store) as db:
-        assert db.plan() is None and db.windows() == []
+        assert db.sync.plan() is None and db.sync.windows() == []
 
 
 def _count(store) -> int:
@@ -256,7 +256,7 @@ def test_closers_of_every_closed_item_cost_one_request_per_hundred(emulator, tmp
             expected[number] = None if closed_by["login"] == "ghost" else closed_by["login"]
     with open_store(store, create=True) as db:
         assert db.closers() == expected
-        assert db.get("closers_progress") is None and db.get("closers")["since"]
+        assert db.sync.get("closers_progress") is None and db.sync.get("closers")["since"]
     graphql = admin(server, "GET", "stats")["by_route"]["graphql"]
     assert graphql <= len(expected) // 100 + 2
 

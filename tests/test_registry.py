@@ -135,7 +135,7 @@ def canary_with_traffic(spec, model_dir, tmp_path, soak_s, requests_sent, canary
         stored(spec, model_dir, tmp_path, candidate)
     else:
         with open_store(spec, create=True) as db:
-            db.add_model_version(candidate, "2026-01-01T00:00:00+00:00", {"items": 1}, canary_archive)
+            db.models.add_model_version(candidate, "2026-01-01T00:00:00+00:00", {"items": 1}, canary_archive)
     models = StoreRegistry(spec)
     models.promote(serving)
     models.start_canary(candidate, 0.5, soak_s)
@@ -207,7 +207,7 @@ def corrupt_blob(model_dir, kind, marker) -> bytes:
 def test_a_corrupt_blob_is_refused_in_one_line_and_never_unpickled(store_spec, model_dir, tmp_path, kind):
     marker = tmp_path / "unpickled"
     with open_store(store_spec, create=True) as db:
-        db.add_model_version("v1", "2026-01-01T00:00:00+00:00", {"items": 1}, corrupt_blob(model_dir, kind, marker))
+        db.models.add_model_version("v1", "2026-01-01T00:00:00+00:00", {"items": 1}, corrupt_blob(model_dir, kind, marker))
     StoreRegistry(store_spec).promote("v1")
     with pytest.raises(ArtifactError) as refused:
         predictor_of(store_spec, "v1")

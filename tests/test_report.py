@@ -42,8 +42,8 @@ class Page(html.parser.HTMLParser):
 def test_report_is_one_page_with_every_chart_its_table_the_filters_and_the_sync_state(tmp_path):
     store = make_store(tmp_path / "k.sqlite")
     with open_store(store, create=True) as db:
-        db.set("high_water", "2020-04-03T10:00:00Z")
-        db.finish_closers("2020-04-03T10:00:00Z")
+        db.sync.set("high_water", "2020-04-03T10:00:00Z")
+        db.sync.finish_closers("2020-04-03T10:00:00Z")
     out = tmp_path / "out"
     result = run_cli("k8s-analysis", "analyze", "--store", store, "--out", str(out), "--pull-requests",
                      "--exclude", "lgtm", "--report")

@@ -74,7 +74,7 @@ def test_indexed_export_merged_equals_a_single_process_export(emulator, tmp_path
     assert run_cli("dffml", *merge).returncode == 0  # safe to run twice
     assert stored(merged) == served(server)
     with open_store(merged, create=True) as db:
-        assert db.plan() is None and db.get("high_water")
+        assert db.sync.plan() is None and db.sync.get("high_water")
 
 
 def test_rerunning_a_failed_index_changes_nothing_else(emulator, tmp_path):
@@ -107,17 +107,17 @@ def test_indexed_pods_write_one_postgresql_database_then_the_final_pass_job_fini
     uri = postgres_server.create_database()
     assert [code for code, _ in run_indexes(server.url, 3, uri, [0, 2])] == [0, 0]  # pod 1 failed
     with open_store(uri) as db:
-        plan, windows = db.plan(), db.windows()
+        plan, windows = db.sync.plan(), db.sync.windows()
     assert plan["shard"] == {"count": 3, "until": UNTIL, "shared": True, "windows": len(windows)}
     mine = {i: jobindex.share(windows, i, 3) for i in range(3)}
     assert all(w["done"] for i in (0, 2) for w in mine[i]) and not any(w["done"] for w in mine[1])
     assert [code for code, _ in run_indexes(server.url, 3, uri, [1])] == [0]  # its rerun joins the same plan
     with open_store(uri) as db:
-        assert all(w["done"] for w in db.windows()) and db.get("high_water") is None
+        assert all(w["done"] for w in db.sync.windows()) and db.sync.get("high_water") is None
     assert export(server.url, uri, "--update") == 0  # the final-pass Job, once, after the pods: no merge
     assert stored(uri) == served(server)
     with open_store(uri) as db:
-        assert db.plan() is None and db.get("high_water")
+        assert db.sync.plan() is None and db.sync.get("high_water")
     admin(server, "POST", "touch", count=30)
     before = admin(server, "GET", "stats")["requests"]
     assert export(server.url, uri, "--update") == 0  # the Job's pod run again: an incremental update

@@ -1,7 +1,7 @@
 """The store's semantics on both backends (``store_spec``: SQLite, a real PostgreSQL), and PostgreSQL's own rules."""
 import pytest
 
-from dffml_k8s_analysis.store import StoreError, StoreMissing, core, export_lock, open_store
+from dffml_k8s_analysis.store import StoreError, StoreMissing, export_lock, migrations, open_store
 
 from conftest import REPO, export, run_cli, served, stored
 
@@ -23,15 +23,15 @@ def test_upserts_keep_the_newest_copy_as_github_returned_it(store_spec):
 
 def test_a_page_its_checkpoint_and_plan_are_one_transaction(store_spec):
     with open_store(store_spec, create=True, repo=REPO) as store:
-        store.start_plan({"started_at": "2024-01-01T00:00:00Z"}, [{"idx": 0, "start": "a", "end": "b"}])
+        store.sync.start_plan({"started_at": "2024-01-01T00:00:00Z"}, [{"idx": 0, "start": "a", "end": "b"}])
         store.save_page([ITEM], window=0, checkpoint="c1", resume="/next")
         with pytest.raises(StoreError, match="^cannot write the store "):
             store.save_page([dict(ITEM, number=8), dict(ITEM, number=9, updated_at=None)], window=0, checkpoint="c2")
-        assert store.count()["items"] == 1 and store.resume(0) == {"checkpoint": "c1", "url": "/next"}
-        assert store.windows() == [{"idx": 0, "start": "a", "end": "b", "checkpoint": "c1", "done": False}]
-        store.finish_window(0)
-        store.finish_plan("hw")
-        assert (store.plan(), store.windows(), store.get("high_water")) == (None, [], "hw")
+        assert store.count()["items"] == 1 and store.sync.resume(0) == {"checkpoint": "c1", "url": "/next"}
+        assert store.sync.windows() == [{"idx": 0, "start": "a", "end": "b", "checkpoint": "c1", "done": False}]
+        store.sync.finish_window(0)
+        store.sync.finish_plan("hw")
+        assert (store.sync.plan(), store.sync.windows(), store.sync.get("high_water")) == (None, [], "hw")
 
 
 def test_read_only_refuses_writes_and_a_missing_store_is_named(store_spec):
@@ -41,29 +41,59 @@ def test_read_only_refuses_writes_and_a_missing_store_is_named(store_spec):
         store.save_page([ITEM])
     with open_store(store_spec) as store:
         with pytest.raises(StoreError, match="^cannot write the store "):
-            store.set("key", 1)
-        assert store.get("key") is None and store.count()["items"] == 1
+            store.sync.set("key", 1)
+        assert store.sync.get("key") is None and store.count()["items"] == 1
 
 
-def test_a_table_added_to_the_schema_is_written_in_the_page_transaction(store_spec, monkeypatch):
-    with open_store(store_spec, create=True, repo=REPO) as store:  # a store made before the table existed
+def test_a_migration_adds_a_table_and_a_column_once_and_a_newer_store_is_refused(store_spec, monkeypatch):
+    with open_store(store_spec, create=True, repo=REPO) as store:  # a store made before the migration existed
         store.save_page([ITEM])
-    monkeypatch.setattr(core, "SCHEMA", core.SCHEMA + "CREATE TABLE IF NOT EXISTS added (\n"
-                        "    number INTEGER PRIMARY KEY, big BIGINT, score REAL, blob BLOB, note TEXT NOT NULL\n);\n")
+    spec = store.name if store_spec.startswith("postgresql") else store_spec
+    ran = []
+
+    def add(store):
+        ran.append(store.name)
+        store.backend.script("CREATE TABLE added (number INTEGER PRIMARY KEY, big BIGINT, score REAL, blob BLOB, "
+                             "note TEXT NOT NULL); ALTER TABLE items ADD COLUMN note TEXT")
+
+    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS + [migrations.Migration("a note", add, False)])
+    new = len(migrations.MIGRATIONS)
+    with pytest.raises(StoreError, match=rf"^store .* is of schema version {new - 1}, older than this k8s-analysis "
+                                         rf"reads \({new}\): open it for writing once to upgrade it"):
+        open_store(spec)
     row = (7, 2**40, 0.1 + 0.2, b"\x00\xff", "%?")
     upsert = ("INSERT INTO added (number, big, score, blob, note) VALUES (?, ?, ?, ?, ?) "
               "ON CONFLICT (number) DO UPDATE SET note = excluded.note")
-    with open_store(store_spec, create=True, repo=REPO) as store:
+    with open_store(spec, create=True) as store:
+        assert store.version == new and ran == [store.name]
         with store.transaction():
             store.executemany(upsert, [row])
-            store.execute("UPDATE state SET value = value WHERE key LIKE 'x%'")
+            store.executemany(upsert, [])
+            store.execute("UPDATE items SET note = ? WHERE number = ?", ("it's ?", 7))
         with pytest.raises(StoreError):
             with store.transaction():
                 store.executemany(upsert, [(7, 1, 1.0, b"", "lost")])
                 store.execute("INSERT INTO added (number, note) VALUES (8, NULL)")  # fails: the batch goes too
         assert [tuple(r[:3]) + (bytes(r[3]), r[4]) for r in store.execute("SELECT * FROM added")] == [row]
-    with open_store(store_spec) as store:
-        assert store.execute("SELECT note FROM added WHERE number = ?", (7,)) == [("%?",)]
+        store.save_page([dict(ITEM, updated_at="2025-01-01T00:00:00Z")])  # the upsert leaves the new column be
+    with open_store(spec, create=True) as store, open_store(spec) as reader:
+        assert ran == [store.name] and reader.version == new  # once
+        assert reader.execute("SELECT note FROM items WHERE number = ?", (7,)) == [("it's ?",)]
+    monkeypatch.undo()  # this k8s-analysis again, older than the store
+    for create in (True, False):
+        with pytest.raises(StoreError) as raised:
+            open_store(spec, create=create)
+        assert str(raised.value) == (f"store {store.name} was written by a newer k8s-analysis (schema version {new}; "
+                                     f"this one knows up to {new - 1}): upgrade k8s-analysis to use it")
+
+
+def test_placeholders_are_translated_outside_literals_names_and_comments(store_spec):
+    with open_store(store_spec, create=True, repo=REPO) as store:
+        assert store.execute("SELECT 'it''s ?', ? /* a ? */, '%?', \"number\" FROM items WHERE \"number\" = ? -- ?\n",
+                             ("x", 7)) == []
+        store.save_page([ITEM])
+        assert store.execute("SELECT 'it''s ?', ? /* a ? */, '%?', \"number\" FROM items WHERE \"number\" = ? -- ?\n",
+                             ("x", 7)) == [("it's ?", "x", "%?", 7)]
 
 
 def test_a_foreign_schema_is_refused_and_left_alone(postgres_server):

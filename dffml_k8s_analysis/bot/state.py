@@ -20,6 +20,7 @@ from typing import Any, AsyncIterator, Dict, List, Optional
 
 from ..errors import UserError
 from ..store import Store, StoreError, named, open_store
+from ..store.bot_state import BotMemory
 
 DEFAULT_PATH = "out/bot/state.sqlite"
 KEEP = 10_000
@@ -55,14 +56,14 @@ class BotState:
         return open_store(self.spec, create=True)
 
     async def _call(self, method, *args):
-        """``method(store, *args)`` in the state's thread."""
+        """``method(store.bot, *args)`` in the state's thread."""
         return await asyncio.get_running_loop().run_in_executor(self.worker, self._run, method, args)
 
     def _run(self, method, args: tuple):
         if self.db is None:
             self.db = self._open()
         try:
-            return method(self.db, *args)
+            return method(self.db.bot, *args)
         except StoreError:
             self._close()
             raise
@@ -79,11 +80,11 @@ class BotState:
 
     async def receive(self, delivery: str, repo: str, number: int, updated_at: Optional[str]) -> bool:
         """Record a new delivery as queued; False when it was received before."""
-        return await self._call(Store.receive_delivery, delivery, time.time(), repo.lower(), number, updated_at, KEEP)
+        return await self._call(BotMemory.receive_delivery, delivery, time.time(), repo.lower(), number, updated_at, KEEP)
 
     async def delivery(self, delivery: str) -> Optional[Dict[str, Any]]:
         """What became of a delivery: its item, state and outcome (None: not among those remembered)."""
-        row = await self._call(Store.delivery_row, delivery)
+        row = await self._call(BotMemory.delivery_row, delivery)
         if row is None:
             return None
         repo, number, updated_at, state, outcome = row
@@ -92,27 +93,27 @@ class BotState:
 
     async def queued(self) -> List[str]:
         """Ids of the deliveries still queued (left by a replica that stopped), oldest first."""
-        return await self._call(Store.queued_deliveries)
+        return await self._call(BotMemory.queued_deliveries)
 
     async def finish(self, delivery: str, state: str, outcome: Dict[str, Any]) -> None:
-        await self._call(Store.finish_delivery, delivery, state, outcome)
+        await self._call(BotMemory.finish_delivery, delivery, state, outcome)
 
     async def older_than_applied(self, repo: str, number: int, updated_at: Optional[str]) -> Optional[str]:
         """The ``updated_at`` already applied to the item when ``updated_at`` is older, else None."""
-        applied = await self._call(Store.applied_at, repo.lower(), number)
+        applied = await self._call(BotMemory.applied_at, repo.lower(), number)
         return applied if applied and updated_at and updated_at < applied else None
 
     async def applied(self, repo: str, number: int, updated_at: Optional[str]) -> None:
         """Remember that the item was reconciled for a delivery of ``updated_at`` (the newest wins)."""
         if updated_at:
-            await self._call(Store.set_applied, repo.lower(), number, updated_at)
+            await self._call(BotMemory.set_applied, repo.lower(), number, updated_at)
 
     @contextlib.asynccontextmanager
     async def lease(self, repo: str, number: int) -> AsyncIterator[None]:
         """Hold the item, across processes, for the block (waiting while another holder has it)."""
         key, holder = (repo.lower(), number), uuid.uuid4().hex
 
-        def take(db: Store) -> bool:
+        def take(db: BotMemory) -> bool:
             now = time.time()
             return db.take_lease(*key, holder, now, now + LEASE_S)
 
@@ -121,4 +122,4 @@ class BotState:
         try:
             yield
         finally:
-            await self._call(Store.release_lease, *key, holder)
+            await self._call(BotMemory.release_lease, *key, holder)

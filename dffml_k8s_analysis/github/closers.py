@@ -49,7 +49,7 @@ def fetch_closers(sess) -> Dict[str, int]:
     gh = sess.client()
     counts = {"requests": 0, "fetched": 0}
     with sess.open() as store:
-        progress = store.get("closers_progress") or _new_progress(sess, gh, store)
+        progress = store.sync.get("closers_progress") or _new_progress(sess, gh, store)
         for connection, query in (("issues", ISSUES), ("pullRequests", PULL_REQUESTS)):
             while progress[connection] != "done":
                 variables = {"owner": sess.owner, "name": sess.name,
@@ -62,14 +62,14 @@ def fetch_closers(sess) -> Dict[str, int]:
                 counts["requests"] += 1
                 counts["fetched"] += len(rows)
                 sess.advance(len(rows))
-        store.finish_closers(progress["started"])
+        store.sync.finish_closers(progress["started"])
         counts["closers"] = len(store.closers())
     return dict(counts, seconds=round(time.monotonic() - sess.started, 2))
 
 
 def _new_progress(sess, gh, store: Store) -> dict:
     """Start a walk: from the last finished one minus an overlap, or from the beginning."""
-    done = store.get("closers")
+    done = store.sync.get("closers")
     headers, _ = get_json(gh, sess.budget, "/rate_limit")  # free: it spends no budget
     return {
         "since": timeutil.shift(done["since"], -OVERLAP) if done else None,

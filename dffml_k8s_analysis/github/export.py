@@ -149,8 +149,8 @@ def plan(sess: Session, mode: str, windows: int, shard: Optional[dict] = None) -
         return plan_shard(sess, windows, shard)
     try:
         with sess.open(create=False) as store:
-            current, high_water = store.plan(), store.get("high_water")
-            pending = [w for w in store.windows() if not w["done"]]
+            current, high_water = store.sync.plan(), store.sync.get("high_water")
+            pending = [w for w in store.sync.windows() if not w["done"]]
     except StoreMissing:
         pass
     else:
@@ -179,7 +179,7 @@ def plan(sess: Session, mode: str, windows: int, shard: Optional[dict] = None) -
     planned = split_windows(oldest[0]["updated_at"] if oldest else now, now, windows)
     sess.bar.total = estimate
     with sess.open() as store:
-        store.start_plan({"repo": sess.repo, "started_at": now, "estimate": estimate}, planned)
+        store.sync.start_plan({"repo": sess.repo, "started_at": now, "estimate": estimate}, planned)
     return [dict(w, checkpoint=None, done=False, **sess_fields(sess)) for w in planned]
 
 
@@ -204,12 +204,12 @@ def plan_shard(sess: Session, windows: int, shard: dict) -> List[dict]:
     planned = jobindex.share(every, shard["index"], shard["count"])
     if not shard["shared"]:
         with sess.open() as store:
-            store.start_plan({"repo": sess.repo, "started_at": until, "shard": shard}, planned)
+            store.sync.start_plan({"repo": sess.repo, "started_at": until, "shard": shard}, planned)
         return [dict(w, checkpoint=None, done=False, **sess_fields(sess)) for w in planned]
     common = {"count": shard["count"], "until": until, "shared": True, "windows": len(every)}
     with sess.open() as store:
-        store.join_plan({"repo": sess.repo, "started_at": until, "shard": common}, every)
-        stored = {w["idx"]: w for w in store.windows()}
+        store.sync.join_plan({"repo": sess.repo, "started_at": until, "shard": common}, every)
+        stored = {w["idx"]: w for w in store.sync.windows()}
     return [dict(stored[w["idx"]], **sess_fields(sess)) for w in planned if not stored[w["idx"]]["done"]]
 
 
@@ -238,7 +238,7 @@ def export_window(sess: Session, window: dict) -> Dict[str, int]:
     gh = sess.client()
     requests = stored = 0
     with sess.open() as store:
-        position = store.resume(window["idx"])
+        position = store.sync.resume(window["idx"])
         # a second back from the start: an exclusive ``since`` loses nothing either
         since = listing.restart_since(position.get("checkpoint") or window.get("checkpoint") or window["start"])
         for step in listing.pages(gh, sess.budget, sess.issues_url, since, window["end"], position.get("url")):
@@ -246,7 +246,7 @@ def export_window(sess: Session, window: dict) -> Dict[str, int]:
             stored += store.save_page(step.items, window=window["idx"], checkpoint=step.checkpoint,
                                       resume=step.resume)
             sess.advance(len(step.items))
-        store.finish_window(window["idx"])
+        store.sync.finish_window(window["idx"])
     return {"window": window["idx"], "requests": requests, "items": stored}
 
 
@@ -261,20 +261,20 @@ def final_pass(sess: Session) -> dict:
     """
     gh = sess.client()
     with sess.open() as store:
-        current = store.plan()
+        current = store.sync.plan()
         # a pod of an Indexed Job: merge_shards, or a plain export once all pods are done, does the final pass
         if current and "shard" in current and (sess.shard is not None or not current["shard"].get("shared")):
             return dict(summary(sess, store), shard=current["shard"])
-        since = current["started_at"] if current else store.get("high_water")
+        since = current["started_at"] if current else store.sync.get("high_water")
         if since is None:
             raise GitHubError(f"store {sess.store_path} has no export to finish")
         since = timeutil.shift(since, -OVERLAP)
-        position = store.resume()
+        position = store.sync.resume()
         etag_key = f"{sess.issues_url}?since={since}"
-        etag = None if position else store.etag(etag_key)
+        etag = None if position else store.sync.etag(etag_key)
         if position:
             since = listing.restart_since(position["checkpoint"])
-        high_water = store.get("high_water")
+        high_water = store.sync.get("high_water")
         requests = 0
         for step in listing.pages(gh, sess.budget, sess.issues_url, since, None, position.get("url"), etag):
             requests += 1
@@ -284,8 +284,8 @@ def final_pass(sess: Session) -> dict:
             sess.advance(len(step.items))
             if step.last and not step.not_modified:
                 whole = requests == 1 and not position and len(step.items) < listing.PER_PAGE
-                store.set_etag(etag_key, step.etag if whole else None)
-        store.finish_plan(high_water or store.max_updated_at())
+                store.sync.set_etag(etag_key, step.etag if whole else None)
+        store.sync.finish_plan(high_water or store.max_updated_at())
         return summary(sess, store)
 
 
@@ -327,7 +327,7 @@ def merge_shards(sess: Session, paths: List[str]) -> dict:
                         store.save_page(batch)
                         batch = []
                 store.save_page(batch)
-        store.start_plan({"repo": sess.repo, "started_at": until}, [])
+        store.sync.start_plan({"repo": sess.repo, "started_at": until}, [])
     return final_pass(sess)
 
 

@@ -153,7 +153,7 @@ class StoreRegistry:
 
     def versions(self, *statuses: str) -> List[dict]:
         with self.store() as db:
-            return db.model_versions(statuses)
+            return db.models.model_versions(statuses)
 
     def routing(self) -> Routing:
         live = {row["status"]: row for row in self.versions("serving", "canary")}
@@ -168,7 +168,7 @@ class StoreRegistry:
             if self.cache is None:
                 self.cache = pathlib.Path(tempfile.mkdtemp(prefix="k8s-analysis-models-"))
             with self.store() as db:
-                archive = db.model_archive(stamp)
+                archive = db.models.model_archive(stamp)
             what = f"model version {stamp} in {self.spec}"
             if archive is None:
                 raise ArtifactError(f"{what} is gone")
@@ -204,7 +204,7 @@ class StoreRegistry:
     def add(self, candidate: str, data_version: dict) -> str:
         stamp = os.path.basename(candidate)
         with self.store() as db:
-            db.add_model_version(stamp, now().isoformat(), data_version, pack(candidate))
+            db.models.add_model_version(stamp, now().isoformat(), data_version, pack(candidate))
         self.discard(candidate)
         return stamp
 
@@ -217,11 +217,11 @@ class StoreRegistry:
 
     def observations(self, stamp: str) -> list:
         with self.store() as db:
-            return db.observations(stamp)
+            return db.models.observations(stamp)
 
     def record(self, rows: list) -> None:
         with self.store() as db:
-            db.save_observations(rows)
+            db.models.save_observations(rows)
 
     def start_canary(self, stamp: str, share: float, soak_s: float) -> None:
         until = (now() + datetime.timedelta(seconds=soak_s)).isoformat()
@@ -243,7 +243,7 @@ class StoreRegistry:
         statuses.update((row["stamp"], row["status"]) for row in updated)
         others = [stamp for stamp in sorted(statuses) if statuses[stamp] not in ("serving", "canary")]
         with self.store() as db:
-            db.set_model_versions(updated, forget=others[:-KEEP_OTHERS])  # all but the newest KEEP_OTHERS
+            db.models.set_model_versions(updated, forget=others[:-KEEP_OTHERS])  # all but the newest KEEP_OTHERS
 
     def close(self) -> None:
         if self.db is not None:

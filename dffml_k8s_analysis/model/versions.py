@@ -25,7 +25,7 @@ KEEP_VERSIONS = 2
 def data_version(store) -> Dict[str, Any]:
     """What a store holds now: its high-water mark and how many items."""
     with open_store(store) as db:
-        return {"high_water": db.get("high_water"), "items": db.count()["items"]}
+        return {"high_water": db.sync.get("high_water"), "items": db.count()["items"]}
 
 
 def new_stamp() -> str:

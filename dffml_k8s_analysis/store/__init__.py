@@ -1,36 +1,38 @@
 """The store: each repository's raw items and sync state, in SQLite (embedded) or PostgreSQL (a cluster).
 
 A store is named by a SPEC, as ``--store`` takes it: a path is a SQLite file
-(default ``data/OWNER__NAME.sqlite``), a ``postgresql://USER@HOST:PORT/DBNAME``
+(default ``data/owner__name.sqlite``), a ``postgresql://USER@HOST:PORT/DBNAME``
 URI a PostgreSQL database holding one schema per repository (``#OWNER/NAME``
-at its end picks one). The semantics (``core.Store``) are the same on both;
-the backends (``sqlite.py``, ``postgres.py``) only connect and run SQL.
+at its end picks one). The semantics (``core.Store`` and its parts ``sync``,
+``models``, ``bot``) are the same on both; the backends (``sqlite.py``,
+``postgres.py``, one interface in ``backend.py``) only connect and run SQL.
 
     from dffml_k8s_analysis.store import open_store
     with open_store(spec, create=False) as store:  # read-only
         items = list(store.raw_items())
+        plan = store.sync.plan()
 
-A new table goes into ``core.SCHEMA`` in portable SQL; its writes go through
-``Store.execute``/``Store.executemany`` inside ``Store.transaction()`` (or the
-page's own, in ``Store.save_page``), with no backend-specific code.
+A new column or table is a migration at the end of ``migrations.MIGRATIONS``;
+its writes go through ``Store.execute``/``Store.executemany`` inside
+``Store.transaction()``, in portable SQL, with no backend-specific code.
 """
 import pathlib
 from typing import Optional, Union
 
-from .core import Store, StoreError, StoreMissing
-from .postgres import PASSWORD_FILE_ENV, AdvisoryLock, PostgresBackend, is_postgres, with_repo
-from .lock import StoreLock
-from .sqlite import SQLiteBackend
+from . import postgres, sqlite
+from .core import Store
+from .errors import StoreError, StoreMissing
+from .postgres import PASSWORD_FILE_ENV, is_postgres, redact, with_repo
 
 __all__ = ["PASSWORD_FILE_ENV", "Store", "StoreError", "StoreMissing", "default_path", "export_lock",
-           "SPEC_HELP", "is_postgres", "named", "open_store", "repo_spec"]
+           "SPEC_HELP", "is_postgres", "named", "open_store", "redact", "repo_spec"]
 SPEC_HELP = ("SQLite file, or postgresql://USER@HOST:PORT/DBNAME (password from the file named by "
-             f"{PASSWORD_FILE_ENV}, or ~/.pgpass; default: data/OWNER__NAME.sqlite)")
+             f"{PASSWORD_FILE_ENV}, or ~/.pgpass; default: data/owner__name.sqlite)")
 
 
 def default_path(repo: str) -> pathlib.Path:
-    """``data/OWNER__NAME.sqlite`` for ``OWNER/NAME``."""
-    return pathlib.Path("data", repo.replace("/", "__") + ".sqlite")
+    """``data/owner__name.sqlite`` for ``OWNER/NAME`` however it is spelled (GitHub's names are case-insensitive)."""
+    return pathlib.Path("data", repo.lower().replace("/", "__") + ".sqlite")
 
 
 def repo_spec(spec: Optional[str], repo: str) -> str:
@@ -58,13 +60,15 @@ def open_store(spec: Union[str, pathlib.Path], create: bool = False, repo: Optio
     """
     spec = str(spec)
     if is_postgres(spec):
-        return Store(PostgresBackend(spec, create, repo), create)
-    return Store(SQLiteBackend(spec, create), create)
+        return Store(postgres.PostgresBackend(spec, create, repo), create)
+    if postgres.is_conninfo(spec):
+        raise postgres.refuse_conninfo(spec)
+    return Store(sqlite.SQLiteBackend(spec, create), create)
 
 
 def export_lock(spec: str, repo: str, shared: bool = False):
     """The export's lock on a store (``acquire()``, ``release()``): an OS file lock, or a PostgreSQL
     advisory lock, ``shared`` by the pods of one Indexed Job that write the same database."""
-    if is_postgres(spec):
-        return AdvisoryLock(spec, repo, shared)
-    return StoreLock(spec)
+    if postgres.is_conninfo(spec):
+        raise postgres.refuse_conninfo(spec)
+    return (postgres if is_postgres(spec) else sqlite).export_lock(spec, repo, shared)

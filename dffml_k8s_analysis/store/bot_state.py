@@ -5,7 +5,7 @@
 - ``applied``: per item, the payload ``updated_at`` of the newest delivery applied;
 - ``leases``: per item, which reconcile holds it until when.
 
-Mixed into :class:`core.Store`; the tables are in ``core.SCHEMA``. Each write is
+``store.bot`` of a :class:`core.Store`; the tables are made by ``migrations.py``. Each write is
 one statement that decides by itself (``ON CONFLICT``), so replicas racing on
 one row get one winner on either backend. ``dffml_k8s_analysis.bot.state``
 gives these their meaning.
@@ -13,65 +13,58 @@ gives these their meaning.
 import json
 from typing import List, Optional, Tuple
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS deliveries (id TEXT PRIMARY KEY, received REAL NOT NULL, repo TEXT NOT NULL,
-    number INTEGER NOT NULL, updated_at TEXT, state TEXT NOT NULL, outcome TEXT);
-CREATE INDEX IF NOT EXISTS deliveries_by_time ON deliveries(received);
-CREATE TABLE IF NOT EXISTS applied (repo TEXT NOT NULL, number INTEGER NOT NULL, updated_at TEXT NOT NULL,
-    PRIMARY KEY (repo, number));
-CREATE TABLE IF NOT EXISTS leases (repo TEXT NOT NULL, number INTEGER NOT NULL, holder TEXT NOT NULL,
-    expires REAL NOT NULL, PRIMARY KEY (repo, number));
-"""
 
+class BotMemory:
+    """The bot's memory in ``store`` (portable SQL over its ``execute``/``transaction``)."""
 
-class BotTables:
-    """The bot's methods of a store (portable SQL over ``execute``/``transaction``)."""
+    def __init__(self, store):
+        self.store = store
 
     def receive_delivery(self, delivery: str, received: float, repo: str, number: int,
                          updated_at: Optional[str], keep: int) -> bool:
         """Record a new delivery as queued, keeping the newest ``keep``; False when it was received before."""
-        with self.transaction():
-            if not self.execute("INSERT INTO deliveries (id, received, repo, number, updated_at, state) "
+        with self.store.transaction():
+            if not self.store.execute("INSERT INTO deliveries (id, received, repo, number, updated_at, state) "
                                 "VALUES (?, ?, ?, ?, ?, 'queued') ON CONFLICT (id) DO NOTHING RETURNING id",
                                 (delivery, received, repo, number, updated_at)):
                 return False
-            self.execute("DELETE FROM deliveries WHERE received < (SELECT received FROM deliveries "
+            self.store.execute("DELETE FROM deliveries WHERE received < (SELECT received FROM deliveries "
                          "ORDER BY received DESC LIMIT 1 OFFSET ?)", (keep - 1,))
             return True
 
     def delivery_row(self, delivery: str) -> Optional[Tuple]:
         """(repo, number, updated_at, state, outcome) of a delivery, or None."""
-        rows = self.execute("SELECT repo, number, updated_at, state, outcome FROM deliveries WHERE id = ?",
+        rows = self.store.execute("SELECT repo, number, updated_at, state, outcome FROM deliveries WHERE id = ?",
                             (delivery,))
         return rows[0] if rows else None
 
     def queued_deliveries(self) -> List[str]:
-        return [row[0] for row in self.execute("SELECT id FROM deliveries WHERE state = 'queued' ORDER BY received")]
+        return [row[0] for row in self.store.execute("SELECT id FROM deliveries WHERE state = 'queued' ORDER BY received")]
 
     def finish_delivery(self, delivery: str, state: str, outcome: dict) -> None:
-        with self.transaction():
-            self.execute("UPDATE deliveries SET state = ?, outcome = ? WHERE id = ?",
+        with self.store.transaction():
+            self.store.execute("UPDATE deliveries SET state = ?, outcome = ? WHERE id = ?",
                          (state, json.dumps(outcome), delivery))
 
     def applied_at(self, repo: str, number: int) -> Optional[str]:
-        rows = self.execute("SELECT updated_at FROM applied WHERE repo = ? AND number = ?", (repo, number))
+        rows = self.store.execute("SELECT updated_at FROM applied WHERE repo = ? AND number = ?", (repo, number))
         return rows[0][0] if rows else None
 
     def set_applied(self, repo: str, number: int, updated_at: str) -> None:
         """Remember ``updated_at`` as applied to the item unless a newer one is."""
-        with self.transaction():
-            self.execute("INSERT INTO applied (repo, number, updated_at) VALUES (?, ?, ?) "
+        with self.store.transaction():
+            self.store.execute("INSERT INTO applied (repo, number, updated_at) VALUES (?, ?, ?) "
                          "ON CONFLICT (repo, number) DO UPDATE SET updated_at = excluded.updated_at "
                          "WHERE excluded.updated_at > applied.updated_at", (repo, number, updated_at))
 
     def take_lease(self, repo: str, number: int, holder: str, now: float, until: float) -> bool:
         """Hold the item until ``until`` unless another holder has it past ``now``; whether it is held."""
-        with self.transaction():
-            return bool(self.execute(
+        with self.store.transaction():
+            return bool(self.store.execute(
                 "INSERT INTO leases (repo, number, holder, expires) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (repo, number) DO UPDATE SET holder = excluded.holder, expires = excluded.expires "
                 "WHERE leases.expires <= ? RETURNING holder", (repo, number, holder, until, now)))
 
     def release_lease(self, repo: str, number: int, holder: str) -> None:
-        with self.transaction():
-            self.execute("DELETE FROM leases WHERE repo = ? AND number = ? AND holder = ?", (repo, number, holder))
+        with self.store.transaction():
+            self.store.execute("DELETE FROM leases WHERE repo = ? AND number = ? AND holder = ?", (repo, number, holder))

@@ -1,78 +1,30 @@
-"""The store's semantics, once for every backend: tables, upserts, sync state, checkpoints.
+"""The store's semantics, once for every backend: items, upserts, and the parts over one connection.
 
 It keeps each issue or pull request as the raw JSON the API returned, keyed by
-number, plus the sync state: the export plan and its per-window checkpoints,
-the high-water ``updated_at`` of the last complete sync, and ETags; who
-closed each item (from the issue events listing, which the issues listing lacks);
-and the columns the analysis reads, derived from each item as it is written
-(``derived.py``).
+number; who closed each item (from the closers walk, which the issues listing
+lacks); and the columns the analysis reads, derived from each item as it is
+written (``derived.py``). Over the same connection: the export's sync state
+(``store.sync``, ``sync.py``), the model registry (``store.models``,
+``model_versions.py``) and the bot's memory (``store.bot``, ``bot_state.py``).
 
 Every write is one transaction, so a crash at any moment leaves a consistent
 store and a rerun resumes from the last committed page. The SQL is written
-once, portable: ``?`` placeholders, the types INTEGER/BIGINT/TEXT/REAL/BLOB and
-``INSERT ... ON CONFLICT`` upserts; a backend (``sqlite.py``, ``postgres.py``)
-only connects, translates and runs it.
-
-Adding a table: append its ``CREATE TABLE IF NOT EXISTS`` to :data:`SCHEMA`
-(what an existing store must match follows from it) and write it with
-:meth:`Store.execute`/:meth:`Store.executemany` inside :meth:`Store.transaction`,
-e.g. in :meth:`Store.save_page`'s, so it commits with the page.
+once, portable (``backend.py``); a backend (``sqlite.py``, ``postgres.py``)
+only connects, translates and runs it. The schema has a version and ordered
+migrations (``migrations.py``): a new column or table is one migration.
 """
 import contextlib
 import json
-import sqlite3
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence
 
-from . import bot_state, derived, model_versions
+from . import derived, migrations
+from .backend import Backend
+from .bot_state import BotMemory
+from .errors import StoreError, StoreMissing
+from .model_versions import ModelVersions
+from .sync import SyncState, resume_key
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS items (
-    number INTEGER PRIMARY KEY,
-    updated_at TEXT NOT NULL,
-    is_pull_request INTEGER NOT NULL,
-    raw TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS state (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS windows (
-    idx INTEGER PRIMARY KEY,
-    start TEXT NOT NULL,
-    "end" TEXT,
-    checkpoint TEXT,
-    done INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS closers (
-    number INTEGER PRIMARY KEY,
-    login TEXT,
-    closed_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS etags (
-    url TEXT PRIMARY KEY,
-    etag TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS derived (
-    number INTEGER PRIMARY KEY,
-    problem TEXT,
-    pull_request INTEGER,
-    state TEXT,
-    created_at BIGINT,
-    updated_at BIGINT,
-    closed_at BIGINT,
-    author TEXT,
-    closed_by TEXT,
-    release_note TEXT,
-    action_required INTEGER
-);
-CREATE TABLE IF NOT EXISTS labels (
-    number INTEGER NOT NULL,
-    position INTEGER NOT NULL,
-    name TEXT NOT NULL,
-    PRIMARY KEY (number, position)
-);
-CREATE INDEX IF NOT EXISTS labels_by_name ON labels (name, number);
-""" + model_versions.SCHEMA + bot_state.SCHEMA
+__all__ = ["Store", "StoreError", "StoreMissing"]
 
 # Keep the newer copy when two windows (or a window and the final pass) store
 # the same item: ISO 8601 UTC timestamps compare correctly as text.
@@ -87,55 +39,45 @@ WHERE excluded.updated_at >= items.updated_at
 """
 
 
-class StoreError(Exception):
-    """The store is missing, unreadable, in use, or not one of ours."""
+class Store:
+    """A repository's items, over a backend's connection, with ``sync``, ``models`` and ``bot`` over the same.
 
-
-class StoreMissing(StoreError):
-    """The store (file, or repository schema) does not exist yet."""
-
-
-def schema_tables() -> Dict[str, List[str]]:
-    """Table name -> column names that :data:`SCHEMA` defines (parsed by an in-memory SQLite)."""
-    db = sqlite3.connect(":memory:")
-    db.executescript(SCHEMA)
-    names = [name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-    return {name: [column for (column,) in db.execute("SELECT name FROM pragma_table_info(?)", (name,))]
-            for name in names}
-
-
-class Store(model_versions.ModelVersions, bot_state.BotTables):
-    """A repository's items and sync state, over a backend's connection.
-
-    ``create`` (the export): the schema is created if missing, and written.
-    Otherwise the store must exist and the backend opened it read-only. Either
-    way a database or file of another program is refused before anything is
-    written to it.
+    ``create`` (a writer): the schema is created if missing, or migrated to the
+    current version, and written. Otherwise the store must exist and the backend
+    opened it read-only. Either way a database or file of another program, or
+    a store of a newer k8s-analysis, is refused before anything is written to it.
     """
 
-    def __init__(self, backend, create: bool):
+    def __init__(self, backend: Backend, create: bool):
         self.backend = backend
         self.name = backend.name
         self._writing = False
+        self.sync = SyncState(self)
+        self.models = ModelVersions(self)
+        self.bot = BotMemory(self)
         try:
             tables = backend.tables()
-            expected = schema_tables()
             if not tables and not create:  # new, or an export is creating it right now
                 raise StoreMissing(f"store {self.name} is empty: run `k8s-analysis export` first")
-            ours = all(expected.get(name) == columns for name, columns in tables.items())
-            if tables and not (ours and ("items" in tables or create)):  # some of ours: an older bot state file
+            version = migrations.version(self, tables)
+            if version is None or not (create or "items" in tables):  # no items: an older bot state file
                 raise StoreError(f"{self.name} is not a k8s-analysis store (its tables: "
                                  f"{', '.join(sorted(tables)) or 'none'}): choose another --store")
+            migrations.check(self, version, create)
             if create:
-                backend.script(SCHEMA)
-                if self.get("derived") != derived.VERSION:
-                    derived.migrate(self)
+                version = migrations.upgrade(self, version, quiet=not tables)
+            self.version = version
         except StoreError:
             backend.close()
             raise
         except backend.Error as error:
             backend.close()
             raise StoreError(f"store {self.name} is not a usable {backend.kind}: {backend.describe(error)}") from None
+
+    @property
+    def derived_stored(self) -> bool:
+        """Whether the derived columns are stored (else a reader derives them in memory)."""
+        return self.version >= migrations.DERIVED_AT
 
     def close(self):
         self.backend.close()
@@ -145,8 +87,6 @@ class Store(model_versions.ModelVersions, bot_state.BotTables):
 
     def __exit__(self, *exc):
         self.close()
-
-    # Portable SQL for the tables a helper adds to SCHEMA
 
     @contextlib.contextmanager
     def transaction(self):
@@ -174,7 +114,7 @@ class Store(model_versions.ModelVersions, bot_state.BotTables):
             raise self._damaged(error) from None
 
     def executemany(self, sql: str, rows: Iterable[tuple]) -> None:
-        """Run one portable statement for each of ``rows``."""
+        """Run one portable statement for each of ``rows`` (none: nothing)."""
         self.backend.executemany(sql, [tuple(row) for row in rows])
 
     def _damaged(self, error) -> StoreError:
@@ -208,9 +148,9 @@ class Store(model_versions.ModelVersions, bot_state.BotTables):
             if window is not None and checkpoint is not None:
                 self.execute("UPDATE windows SET checkpoint = ? WHERE idx = ?", (checkpoint, window))
             if checkpoint is not None:
-                self._set(_resume_key(window), {"checkpoint": checkpoint, "url": resume})
+                self.sync.put(resume_key(window), {"checkpoint": checkpoint, "url": resume})
             if high_water is not None:
-                self._set("high_water", high_water)
+                self.sync.put("high_water", high_water)
         return len(rows)
 
     def count(self) -> Dict[str, int]:
@@ -265,118 +205,8 @@ class Store(model_versions.ModelVersions, bot_state.BotTables):
                 "WHERE excluded.closed_at >= closers.closed_at",
                 sorted(rows),
             )
-            self._set("closers_progress", progress)
-
-    def finish_closers(self, since: str) -> None:
-        """Record a finished closers walk; the next one starts from ``since``."""
-        with self.transaction():
-            self._set("closers", {"since": since})
-            self.execute("DELETE FROM state WHERE key = 'closers_progress'")
+            self.sync.put("closers_progress", progress)
 
     def closers(self) -> Dict[int, Optional[str]]:
         """number -> login of who last closed it (None for deleted users)."""
         return dict(self.execute("SELECT number, login FROM closers"))
-
-    # Sync state
-
-    def get(self, key: str, default=None):
-        rows = self.execute("SELECT value FROM state WHERE key = ?", (key,))
-        try:
-            return json.loads(rows[0][0]) if rows else default
-        except ValueError:
-            raise self._damaged_state(key) from None
-
-    def _damaged_state(self, key: str) -> StoreError:
-        command = self.backend.shell(f"DELETE FROM state WHERE key = '{key}'")
-        return StoreError(f"store {self.name}: its sync state {key!r} is damaged; remove it with {command} and rerun")
-
-    def set(self, key: str, value) -> None:
-        with self.transaction():
-            self._set(key, value)
-
-    def _set(self, key: str, value) -> None:
-        self.execute(
-            "INSERT INTO state (key, value) VALUES (?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (key, json.dumps(value)),
-        )
-
-    def resume(self, window: Optional[int] = None) -> dict:
-        """Where a rerun of ``window`` (None: the final pass) continues: checkpoint and link, or {}."""
-        return self.get(_resume_key(window), {})
-
-    def etag(self, url: str) -> Optional[str]:
-        rows = self.execute("SELECT etag FROM etags WHERE url = ?", (url,))
-        return rows[0][0] if rows else None
-
-    def set_etag(self, url: str, etag: Optional[str]) -> None:
-        """Remember the ETag of ``url`` (None: forget it)."""
-        with self.transaction():
-            if etag is None:
-                self.execute("DELETE FROM etags WHERE url = ?", (url,))
-                return
-            self.execute(
-                "INSERT INTO etags (url, etag) VALUES (?, ?) "
-                "ON CONFLICT(url) DO UPDATE SET etag = excluded.etag",
-                (url, etag),
-            )
-
-    # Export plan: time windows and their checkpoints
-
-    def start_plan(self, plan: dict, windows: List[dict]) -> None:
-        """Replace any previous plan with a new one."""
-        with self.transaction():
-            self.execute("DELETE FROM windows")
-            self.execute("DELETE FROM state WHERE key LIKE 'resume/%'")
-            self._add_windows(windows)
-            self._set("plan", plan)
-
-    def join_plan(self, plan: dict, windows: List[dict]) -> None:
-        """Start ``plan`` unless the store already has it: how the pods of one export share a database.
-
-        Every pod passes the same plan and windows; the first one in writes them,
-        the others (and a pod's rerun) find them with their checkpoints intact.
-        A different unfinished plan is a StoreError.
-        """
-        with self.transaction():
-            current = self.get("plan")
-            if current is not None and current != plan:
-                raise StoreError(f"store {self.name} holds another unfinished export ({current}): "
-                                 "finish it with `k8s-analysis export` first")
-            self._add_windows(windows, " ON CONFLICT(idx) DO NOTHING")
-            self._set("plan", plan)
-
-    def _add_windows(self, windows: List[dict], conflict: str = "") -> None:
-        self.executemany('INSERT INTO windows (idx, start, "end") VALUES (?, ?, ?)' + conflict,
-                         [(w["idx"], w["start"], w["end"]) for w in windows])
-
-    def plan(self) -> Optional[dict]:
-        """The export plan in progress, if an export has not finished."""
-        plan = self.get("plan")
-        if plan is not None and not (isinstance(plan, dict) and isinstance(plan.get("started_at"), str)):
-            raise self._damaged_state("plan")
-        return plan
-
-    def windows(self) -> List[dict]:
-        """The plan's windows with their checkpoints and done flags."""
-        cursor = self.execute('SELECT idx, start, "end", checkpoint, done FROM windows ORDER BY idx')
-        return [
-            {"idx": idx, "start": start, "end": end, "checkpoint": checkpoint, "done": bool(done)}
-            for idx, start, end, checkpoint, done in cursor
-        ]
-
-    def finish_window(self, idx: int) -> None:
-        with self.transaction():
-            self.execute("UPDATE windows SET done = 1 WHERE idx = ?", (idx,))
-
-    def finish_plan(self, high_water: Optional[str]) -> None:
-        """Mark the export complete: drop the plan, keep the high-water mark."""
-        with self.transaction():
-            self.execute("DELETE FROM windows")
-            self.execute("DELETE FROM state WHERE key = 'plan' OR key LIKE 'resume/%'")
-            if high_water is not None:
-                self._set("high_water", high_water)
-
-
-def _resume_key(window: Optional[int]) -> str:
-    return "resume/final" if window is None else f"resume/{window}"

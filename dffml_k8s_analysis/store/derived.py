@@ -1,10 +1,10 @@
 """The store's derived columns: each item's ``derived`` row and ``labels``, kept with its raw JSON.
 
 ``write`` runs inside the transaction that upserts a page of items and derives the items that
-won the upsert, so the columns always describe the stored JSON. ``migrate`` fills them once for
-a store written before they existed; ``read`` gives the analysis the columns it asks for as numpy arrays,
-or, from a store never opened for writing since, derives them in memory (the same numbers,
-slower). Portable SQL only: ``?`` placeholders, plain INSERT/DELETE, LEFT JOIN, COALESCE, CASE.
+won the upsert, so the columns always describe the stored JSON. ``fill`` derives every item once,
+as a migration of a store written before the columns existed (``migrations.py``); ``read`` gives the
+analysis the columns it asks for as numpy arrays, or, from such a store never opened for writing
+since, derives them in memory (the same numbers, slower). Portable SQL only: ``?`` placeholders, plain INSERT/DELETE, LEFT JOIN, COALESCE, CASE.
 """
 import collections
 import itertools
@@ -17,7 +17,6 @@ from tqdm import tqdm
 
 from ..derive import Derived, Malformed, derive, problem_row
 
-VERSION = 1  # the state key "derived" holds it once the columns are complete; bump it to re-derive
 BATCH = 1000
 COLUMNS = Derived._fields
 INSERT_ROW = f"INSERT INTO derived ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
@@ -106,11 +105,11 @@ def _stored(batch: Iterable[Tuple[int, str]]):
             yield problem_row(number, f"#{number}: its stored JSON is invalid"), []
 
 
-def migrate(store) -> None:
-    """Derive every stored item, in one transaction, with a progress bar; then mark the store current."""
+def fill(store) -> None:
+    """Derive every stored item, inside the caller's transaction, with a progress bar."""
     ((total,),) = store.execute("SELECT COUNT(*) FROM items")
-    with store.transaction(), tqdm(total=total, unit="item", desc=f"deriving columns of {store.name}",
-                                   disable=total == 0) as bar:
+    with tqdm(total=total, unit="item", desc=f"deriving columns of {store.name}", disable=total == 0,
+              leave=False) as bar:
         store.execute("DELETE FROM derived")
         store.execute("DELETE FROM labels")
         rows = iter(store.stream("SELECT number, raw FROM items ORDER BY number"))
@@ -120,7 +119,6 @@ def migrate(store) -> None:
                 break
             _insert(store, list(_stored(batch)))
             bar.update(len(batch))
-        store._set("derived", VERSION)
 
 
 def _select(names: Sequence[str], expressions: Dict[str, str]) -> str:
@@ -135,7 +133,7 @@ def read(store, numbers: Sequence[str] = tuple(NUMBERS), texts: Sequence[str] = 
     read-only here)."""
     numbers, texts = tuple(numbers), tuple(texts)
     wanted = tuple(labels) if labels is not None else None
-    if store.get("derived") == VERSION:
+    if store.derived_stored:
         problems = [problem for _, problem in store.execute(PROBLEMS)]
         table = _table(numbers, store.execute(_select(numbers, NUMBERS)))  # each query's rows freed before the next
         columns = _texts(texts, store.execute(_select(texts, TEXTS))) if texts else ()

@@ -2,45 +2,22 @@
 
 ``dffml_k8s_analysis.model.registry`` keeps each version's files here as one
 archive, so serving replicas on any node load the promoted version from the
-database. Mixed into :class:`core.Store`; the tables are in ``core.SCHEMA``.
+database. ``store.models`` of a :class:`core.Store`; the tables are made by ``migrations.py``.
 """
 import json
 from typing import Iterable, List, Optional
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS model_versions (
-    stamp TEXT PRIMARY KEY,
-    created TEXT NOT NULL,
-    data_version TEXT NOT NULL,
-    status TEXT NOT NULL,
-    archive BLOB NOT NULL,
-    canary_share REAL,
-    canary_until TEXT,
-    decision TEXT
-);
-CREATE TABLE IF NOT EXISTS canary_observations (
-    id TEXT PRIMARY KEY,
-    canary TEXT NOT NULL,
-    serving TEXT NOT NULL,
-    observed_at TEXT NOT NULL,
-    answered_by TEXT NOT NULL,
-    serving_probability REAL NOT NULL,
-    canary_probability REAL,
-    agree INTEGER,
-    serving_ms REAL NOT NULL,
-    canary_ms REAL,
-    error TEXT
-);
-"""
-
 
 class ModelVersions:
-    """The model-version methods of a store (portable SQL over ``execute``/``transaction``)."""
+    """The model versions of ``store`` (portable SQL over its ``execute``/``transaction``)."""
+
+    def __init__(self, store):
+        self.store = store
 
     def add_model_version(self, stamp: str, created: str, data_version: dict, archive: bytes) -> None:
         """Store a trained candidate: its files as one archive."""
-        with self.transaction():
-            self.execute(
+        with self.store.transaction():
+            self.store.execute(
                 "INSERT INTO model_versions (stamp, created, data_version, status, archive) VALUES (?, ?, ?, ?, ?)",
                 (stamp, created, json.dumps(data_version), "candidate", archive),
             )
@@ -49,34 +26,34 @@ class ModelVersions:
         """Every model version (or those of ``statuses``) by stamp, without its archive."""
         statuses = list(statuses)
         where = f" WHERE status IN ({', '.join('?' * len(statuses))})" if statuses else ""
-        rows = self.execute("SELECT stamp, created, data_version, status, canary_share, canary_until, decision "
+        rows = self.store.execute("SELECT stamp, created, data_version, status, canary_share, canary_until, decision "
                             "FROM model_versions" + where + " ORDER BY stamp", tuple(statuses))
         return [{"stamp": stamp, "created": created, "data_version": json.loads(version), "status": status,
                  "canary_share": share, "canary_until": until, "decision": json.loads(decision) if decision else None}
                 for stamp, created, version, status, share, until, decision in rows]
 
     def model_archive(self, stamp: str) -> Optional[bytes]:
-        rows = self.execute("SELECT archive FROM model_versions WHERE stamp = ?", (stamp,))
+        rows = self.store.execute("SELECT archive FROM model_versions WHERE stamp = ?", (stamp,))
         return bytes(rows[0][0]) if rows else None
 
     def set_model_versions(self, changes: Iterable[dict], forget: Iterable[str] = ()) -> None:
         """Apply status/canary changes (dicts as :meth:`model_versions` gives) and drop ``forget``, atomically."""
-        with self.transaction():
-            self.executemany(
+        with self.store.transaction():
+            self.store.executemany(
                 "UPDATE model_versions SET status = ?, canary_share = ?, canary_until = ?, decision = ? WHERE stamp = ?",
                 [(change["status"], change["canary_share"], change["canary_until"],
                   json.dumps(change["decision"]) if change["decision"] is not None else None, change["stamp"])
                  for change in changes],
             )
             for stamp in forget:
-                self.execute("DELETE FROM canary_observations WHERE canary = ?", (stamp,))
-                self.execute("DELETE FROM model_versions WHERE stamp = ?", (stamp,))
+                self.store.execute("DELETE FROM canary_observations WHERE canary = ?", (stamp,))
+                self.store.execute("DELETE FROM model_versions WHERE stamp = ?", (stamp,))
 
     def save_observations(self, rows: Iterable[tuple]) -> None:
         """Record side-by-side answers: (id, canary, serving, observed_at, answered_by, serving_probability,
         canary_probability, agree, serving_ms, canary_ms, error) rows."""
-        with self.transaction():
-            self.executemany(
+        with self.store.transaction():
+            self.store.executemany(
                 "INSERT INTO canary_observations (id, canary, serving, observed_at, answered_by, serving_probability, "
                 "canary_probability, agree, serving_ms, canary_ms, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (id) DO NOTHING",
@@ -87,7 +64,7 @@ class ModelVersions:
         """A canary's observations, each a dict of the columns :meth:`save_observations` wrote, but ``id``."""
         columns = ("canary", "serving", "observed_at", "answered_by", "serving_probability", "canary_probability",
                    "agree", "serving_ms", "canary_ms", "error")
-        rows = self.execute(f"SELECT {', '.join(columns)} FROM canary_observations WHERE canary = ? ORDER BY id",
+        rows = self.store.execute(f"SELECT {', '.join(columns)} FROM canary_observations WHERE canary = ? ORDER BY id",
                             (canary,))
         return [dict(zip(columns, row)) for row in rows]
 

@@ -1,28 +1,32 @@
 """The cluster backend: a PostgreSQL database (psycopg 3) that every pod reaches over the network.
 
 ``--store postgresql://USER@HOST:PORT/DBNAME`` names the database; each
-repository lives in its own schema, named exactly ``OWNER/NAME``, so one
-database holds several repositories and the store's SQL stays unqualified
-(the session's ``search_path`` is the repository's schema). The repository
-comes from the command's ``--repo``, or a ``#OWNER/NAME`` ending the URI (how
-a dataflow input or the ``k8s-issues`` source names it); a reader told
+repository lives in its own schema, named ``owner/name`` (GitHub's names are
+case-insensitive: every spelling of a repository is one schema and one export
+lock), so one database holds several repositories and the store's SQL stays
+unqualified (the session's ``search_path`` is the repository's schema). The
+repository comes from the command's ``--repo``, or a ``#OWNER/NAME`` ending the
+URI (how a dataflow input or the ``k8s-issues`` source names it); a reader told
 neither uses the database's only one.
 
-The password is never part of the URI (refused): it comes from the file named
-by ``K8S_ANALYSIS_DB_PASSWORD_FILE``, else libpq's own ways (PGPASSFILE,
-~/.pgpass), and is scrubbed from every error message. Read-only
-(``create=False``) is a read-only session. The export's lock is an advisory
-lock held by its own connection, so PostgreSQL drops it when the process dies.
+The password is never part of the spec (refused, however it is spelled): it
+comes from the file named by ``K8S_ANALYSIS_DB_PASSWORD_FILE``, else libpq's
+own ways (PGPASSFILE, ~/.pgpass), and is scrubbed from every message
+(:func:`redact`). Read-only (``create=False``) is a read-only session. The
+export's lock is an advisory lock held by its own connection, so PostgreSQL
+drops it when the process dies; schema changes take a transaction's advisory
+lock, so pods that start together change a schema once.
 """
 import contextlib
 import os
 import re
 import socket
 import urllib.parse
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..secret_file import SecretFileError, read_secret
-from .core import StoreError, StoreMissing
+from .backend import command_line, map_code
+from .errors import StoreError, StoreMissing
 
 PASSWORD_FILE_ENV = "K8S_ANALYSIS_DB_PASSWORD_FILE"
 SCHEMES = ("postgresql://", "postgres://")
@@ -30,19 +34,44 @@ LOCK_CLASS = "dffml-k8s-analysis export"  # advisory lock keys: hashtext(class),
 DDL_CLASS = "dffml-k8s-analysis schema"
 # SQLite's BLOB and 8-byte REAL in PostgreSQL's words; the other portable types are the same.
 DDL_TYPES = {"BLOB": "BYTEA", "REAL": "DOUBLE PRECISION"}
+DDL_KEYWORDS = ("TABLE", "EXISTS", "INTO", "ON", "INDEX")  # a name after these is a table's, not a type
 MAX_IDENTIFIER = 63
+URI = re.compile(r"postgres(?:ql)?://[^\s'\"]*", re.IGNORECASE)
+# libpq's keyword form: password=VALUE, the value bare or in single quotes with backslash escapes
+KEYWORD_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'?|\S*)", re.IGNORECASE)
+# "host=H dbname=D ...": a libpq keyword string (never a file's path)
+CONNINFO = re.compile(r"(?:^|\s)(?:host|hostaddr|port|dbname|user|password|passfile|service|sslmode)\s*=",
+                      re.IGNORECASE)
 
 
 def is_postgres(spec) -> bool:
     return isinstance(spec, str) and spec.startswith(SCHEMES)
 
 
-def redact(spec: str) -> str:
-    """``spec`` with any password replaced by ``***``, for messages."""
-    parts = urllib.parse.urlsplit(spec)
-    netloc = re.sub(r":[^@/]*@", ":***@", parts.netloc)
-    query = re.sub(r"(^|&)password=[^&]*", r"\1password=***", parts.query)
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=query))
+def is_conninfo(spec) -> bool:
+    """Whether ``spec`` is a libpq keyword string (``host=H dbname=D``): not a store spec, and never a path."""
+    return isinstance(spec, str) and bool(CONNINFO.search(spec))
+
+
+def _redact_uri(match) -> str:
+    parts = urllib.parse.urlsplit(match.group(0))
+    user, at, host = parts.netloc.rpartition("@")
+    if at and ":" in user:
+        user = user.partition(":")[0] + ":***"
+    query = "&".join(
+        f"{field.partition('=')[0]}=***" if urllib.parse.unquote(field.partition("=")[0]).strip().lower() == "password"
+        else field for field in parts.query.split("&")) if parts.query else ""
+    return urllib.parse.urlunsplit(parts._replace(netloc=user + at + host, query=query))
+
+
+def redact(text: str) -> str:
+    """``text`` with every password a PostgreSQL URI or keyword string in it spells replaced by ``***``:
+    ``user:PW@``, ``?password=PW`` (its name percent-encoded or not), ``password=PW`` or ``password='P W'``."""
+    parts, start = [], 0
+    for uri in URI.finditer(text):
+        parts += [KEYWORD_PASSWORD.sub(r"\1***", text[start:uri.start()]), _redact_uri(uri)]
+        start = uri.end()
+    return "".join(parts + [KEYWORD_PASSWORD.sub(r"\1***", text[start:])])
 
 
 def split_spec(spec: str) -> Tuple[str, Optional[str]]:
@@ -72,6 +101,13 @@ def check_spec(spec: str) -> Dict[str, str]:
     return params
 
 
+def refuse_conninfo(spec: str) -> StoreError:
+    """The error for a libpq keyword string given as a store."""
+    return StoreError(f"store {redact(spec)} is a libpq keyword string: name a PostgreSQL store as "
+                      "postgresql://USER@HOST:PORT/DBNAME, its password in a file named by "
+                      f"{PASSWORD_FILE_ENV}, or in ~/.pgpass")
+
+
 def _password() -> Optional[str]:
     try:
         return read_secret(PASSWORD_FILE_ENV, "database password", spaces=True)
@@ -80,25 +116,32 @@ def _password() -> Optional[str]:
 
 
 def schema_of(repo: str) -> str:
-    if len(repo.encode()) > MAX_IDENTIFIER:
+    """The schema (and export lock) of ``repo``: one for every spelling of its name."""
+    schema = repo.lower()
+    if len(schema.encode()) > MAX_IDENTIFIER:
         raise StoreError(f"repository {repo} is longer than PostgreSQL's {MAX_IDENTIFIER}-byte schema names")
-    return repo
+    return schema
 
 
 def translate(sql: str) -> str:
-    """Portable SQL in psycopg's words: ``?`` placeholders become ``%s`` (and a literal ``%``, ``%%``)."""
-    return sql.replace("%", "%%").replace("?", "%s")
+    """Portable SQL in psycopg's words: a ``?`` of the code becomes ``%s``, never one inside a string literal, a
+    quoted name or a comment; every ``%`` is written ``%%`` (psycopg reads them everywhere)."""
+    return map_code(sql.replace("%", "%%"), lambda code: code.replace("?", "%s"))
 
 
 def translate_ddl(ddl: str) -> str:
     """SQLite's column types in PostgreSQL's words: a type follows its column's name (``blob BLOB``)."""
-    def column(match) -> str:
-        name, space, kind = match.groups()
-        keyword = name.upper() in ("TABLE", "EXISTS", "INTO", "ON", "INDEX")
-        return match.group(0) if keyword else f"{name}{space}{DDL_TYPES[kind.upper()]}"
-
     types = "|".join(DDL_TYPES)
-    return re.sub(rf'(\w+|"[^"]*")(\s+)({types})\b', column, ddl, flags=re.IGNORECASE)
+
+    def column(match) -> str:
+        name, kind = match.group(1), match.group(2)
+        keyword = name is not None and name.strip().upper() in DDL_KEYWORDS
+        return match.group(0) if keyword else match.group(0)[:-len(kind)] + DDL_TYPES[kind.upper()]
+
+    def code(part: str) -> str:  # a quoted column name ends the part before its type
+        return re.sub(rf"(?:(\w+)\s+|^\s+)({types})\b", column, part, flags=re.IGNORECASE)
+
+    return map_code(ddl, code)
 
 
 class Connection:
@@ -127,7 +170,7 @@ class Connection:
         text = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
         if self.password:
             text = text.replace(self.password, "***")
-        return text or type(error).__name__
+        return redact(text) or type(error).__name__
 
     def query(self, sql, args: Optional[tuple] = None) -> list:
         cursor = self.conn.execute(sql, args)
@@ -147,7 +190,7 @@ class PostgresBackend:
 
         self.sql = sql
         named = split_spec(spec)[1]
-        if named and repo and named != repo:
+        if named and repo and named.lower() != repo.lower():
             raise StoreError(f"store {redact(spec)} names the repository {named}, not {repo}")
         repo = named or repo
         self.connection = Connection(spec, "k8s-analysis")
@@ -165,8 +208,9 @@ class PostgresBackend:
                     raise StoreError(f"store {self.connection.uri} holds several repositories "
                                      f"({', '.join(schemas)}): name one with --repo or {self.connection.uri}#OWNER/NAME")
                 repo = schemas[0]
-            self.schema = schema_of(repo)
-            self.name = f"{self.connection.uri}#{repo}"
+            spelled = [schema for schema in schemas if schema.lower() == repo.lower()]  # made before names were
+            self.schema = spelled[0] if spelled else schema_of(repo)                   # lowercased
+            self.name = f"{self.connection.uri}#{self.schema}"
             if not create and not self._exists():
                 raise StoreMissing(f"store {self.name} does not exist: run `k8s-analysis export` first")
             self.connection.query(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
@@ -198,20 +242,18 @@ class PostgresBackend:
             tables.setdefault(table, []).append(column)
         return tables
 
+    def lock_schema(self) -> None:
+        """A transaction's advisory lock on the schema (pods that start together change it once); the schema."""
+        self.connection.query("SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))", (DDL_CLASS, self.schema))
+        self.connection.query(self.sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(self.sql.Identifier(self.schema)))
+
     def script(self, ddl: str) -> None:
-        """Create the schema and run ``ddl`` in it, under a lock: pods that start together create it once."""
-        ddl = translate_ddl(ddl)
-        sql = self.sql
-        with self.transaction():
-            self.connection.query("SELECT pg_advisory_xact_lock(hashtext(%s), hashtext(%s))",
-                                  (DDL_CLASS, self.schema))
-            self.connection.query(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema)))
-            self.connection.conn.execute(ddl)
+        self.connection.conn.execute(translate_ddl(ddl))
 
     def execute(self, sql: str, args: tuple) -> list:
         return self.connection.query(translate(sql), args)
 
-    def executemany(self, sql: str, rows: List[tuple]) -> None:
+    def executemany(self, sql: str, rows: Sequence[tuple]) -> None:
         if rows:
             self.connection.conn.cursor().executemany(translate(sql), rows)
 
@@ -226,7 +268,11 @@ class PostgresBackend:
         return self.connection.describe(error)
 
     def shell(self, statement: str) -> str:
-        return f"psql \"{self.connection.uri}\" -c 'SET search_path TO \"{self.schema}\"; {statement}'"
+        """psql, told the password as the store is (from the file ``K8S_ANALYSIS_DB_PASSWORD_FILE`` names)."""
+        password = f'PGPASSWORD="$(cat "${PASSWORD_FILE_ENV}")" ' if self.connection.password is not None else ""
+        search_path = self.sql.SQL("SET search_path TO {}").format(self.sql.Identifier(self.schema))
+        return password + command_line("psql", self.connection.uri, "-c", search_path.as_string(self.connection.conn),
+                                       "-c", statement)
 
     def close(self) -> None:
         self.connection.close()
@@ -239,7 +285,7 @@ class AdvisoryLock:
     """
 
     def __init__(self, spec: str, repo: str, shared: bool = False):
-        self.spec, self.schema, self.shared = spec, schema_of(split_spec(spec)[1] or repo), shared
+        self.spec, self.schema, self.shared = spec, schema_of(split_spec(spec)[1] or repo), shared  # any spelling
         self.connection: Optional[Connection] = None
 
     def acquire(self) -> "AdvisoryLock":
@@ -269,3 +315,8 @@ class AdvisoryLock:
             with contextlib.suppress(Exception):
                 self.connection.close()
             self.connection = None
+
+
+def export_lock(spec: str, repo: str, shared: bool = False) -> AdvisoryLock:
+    """The export's lock on ``repo``'s schema in the database ``spec``."""
+    return AdvisoryLock(spec, repo, shared)

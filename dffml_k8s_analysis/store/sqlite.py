@@ -1,16 +1,21 @@
 """The embedded backend: one SQLite file per repository (WAL journal), the default.
 
 Read-only (``create=False``) opens the file with ``mode=ro``, so a store on a
-read-only disk or directory can still be read; the export's lock is an OS lock
-on a file beside it (``lock.py``).
+read-only disk or directory can still be read. A transaction is BEGIN IMMEDIATE,
+so writers (and schema changes) take turns. The export's lock is an OS lock on
+a file beside the store (:class:`StoreLock`): the kernel drops it when its
+process ends, however it ends, so a killed export never leaves a store locked;
+the file records the holder's process id for the message a second export gets.
 """
 import contextlib
+import fcntl
 import os
 import pathlib
 import sqlite3
-from typing import Dict, Iterator, List
+from typing import Dict, Iterator, List, Sequence
 
-from .core import StoreError, StoreMissing
+from .backend import command_line, statements
+from .errors import StoreError, StoreMissing
 
 
 def unwritable(directory: pathlib.Path, reason: str) -> StoreError:
@@ -68,14 +73,19 @@ class SQLiteBackend:
         return {name: [column for (column,) in self.db.execute("SELECT name FROM pragma_table_info(?)", (name,))]
                 for name in names}
 
-    def script(self, sql: str) -> None:
-        self.db.executescript(sql)
+    def lock_schema(self) -> None:
+        """Nothing more to do: the transaction's BEGIN IMMEDIATE already excludes every other writer."""
+
+    def script(self, ddl: str) -> None:
+        for statement in statements(ddl):  # not executescript: it would commit the transaction first
+            self.db.execute(statement)
 
     def execute(self, sql: str, args: tuple) -> list:
         return self.db.execute(sql, args).fetchall()
 
-    def executemany(self, sql: str, rows: List[tuple]) -> None:
-        self.db.executemany(sql, rows)
+    def executemany(self, sql: str, rows: Sequence[tuple]) -> None:
+        if rows:
+            self.db.executemany(sql, rows)
 
     def stream(self, sql: str) -> Iterator[tuple]:
         return self.db.execute(sql)
@@ -96,8 +106,50 @@ class SQLiteBackend:
         return str(error)
 
     def shell(self, sql: str) -> str:
-        """The command that runs ``sql`` on this store by hand."""
-        return f'sqlite3 {self.path} "{sql}"'
+        return command_line("sqlite3", str(self.path), sql)
 
     def close(self) -> None:
         self.db.close()
+
+
+class StoreLock:
+    """The exclusive lock of the store at ``path`` (the file ``STORE.lock`` beside it), taken at once or refused."""
+
+    def __init__(self, path):
+        self.store = pathlib.Path(path)
+        self.path = self.store.with_name(self.store.name + ".lock")
+        self.fd = None
+
+    def acquire(self) -> "StoreLock":
+        """Take the lock; StoreError naming the holder when another process has it."""
+        try:
+            self.store.parent.mkdir(parents=True, exist_ok=True)
+            while self.fd is None:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+                    os.close(fd)
+                    raise StoreError(f"store {self.store} is in use by another export (process {holder}): "
+                                     "wait for it to finish, or stop it") from None
+                if os.path.exists(self.path) and os.stat(self.path).st_ino == os.fstat(fd).st_ino:
+                    self.fd = fd
+                else:  # released and removed by its holder meanwhile: take the new file
+                    os.close(fd)
+            os.ftruncate(self.fd, 0)
+            os.write(self.fd, str(os.getpid()).encode())
+        except OSError as error:
+            raise unwritable(self.store.parent, error.strerror) from None
+        return self
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.unlink(self.path)
+            os.close(self.fd)
+            self.fd = None
+
+
+def export_lock(spec: str, repo: str, shared: bool = False) -> StoreLock:
+    """The export's lock on the store file ``spec`` (one file holds one repository; never shared)."""
+    return StoreLock(spec)
