@@ -1,7 +1,11 @@
 """The store's semantics on both backends (``store_spec``: SQLite, a real PostgreSQL), and PostgreSQL's own rules."""
+import json
+import subprocess
+
 import pytest
 
-from dffml_k8s_analysis.store import StoreError, StoreMissing, export_lock, migrations, open_store
+from dffml_k8s_analysis.store import (StoreError, StoreMissing, default_path, export_lock, migrations, open_store,
+                                      redact)
 
 from conftest import REPO, export, run_cli, served, stored
 
@@ -170,3 +174,188 @@ def test_a_store_without_tables_yet_is_missing_to_a_reader(store_spec, request):
         open(empty, "w").close()  # what an export's first instant leaves
     with pytest.raises(StoreMissing, match="is empty: run `k8s-analysis export` first"):
         open_store(empty)
+
+
+# The layouts of the releases before schema versions (git log -p dffml_k8s_analysis/store/), oldest first: each
+# added tables, none changed a column. The bot's memory was a SQLite file of its own before it moved in.
+OLD_EXPORT = """
+CREATE TABLE items (number INTEGER PRIMARY KEY, updated_at TEXT NOT NULL, is_pull_request INTEGER NOT NULL,
+    raw TEXT NOT NULL);
+CREATE TABLE state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE windows (idx INTEGER PRIMARY KEY, start TEXT NOT NULL, "end" TEXT, checkpoint TEXT,
+    done INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE etags (url TEXT PRIMARY KEY, etag TEXT NOT NULL);
+"""
+OLD_CLOSERS = "CREATE TABLE closers (number INTEGER PRIMARY KEY, login TEXT, closed_at TEXT NOT NULL);"
+OLD_DERIVED = """
+CREATE TABLE derived (number INTEGER PRIMARY KEY, problem TEXT, pull_request INTEGER, state TEXT, created_at BIGINT,
+    updated_at BIGINT, closed_at BIGINT, author TEXT, closed_by TEXT, release_note TEXT, action_required INTEGER);
+CREATE TABLE labels (number INTEGER NOT NULL, position INTEGER NOT NULL, name TEXT NOT NULL,
+    PRIMARY KEY (number, position));
+"""
+OLD_MODELS = """
+CREATE TABLE model_versions (stamp TEXT PRIMARY KEY, created TEXT NOT NULL, data_version TEXT NOT NULL,
+    status TEXT NOT NULL, archive BLOB NOT NULL, canary_share REAL, canary_until TEXT, decision TEXT);
+CREATE TABLE canary_observations (id TEXT PRIMARY KEY, canary TEXT NOT NULL, serving TEXT NOT NULL,
+    observed_at TEXT NOT NULL, answered_by TEXT NOT NULL, serving_probability REAL NOT NULL, canary_probability REAL,
+    agree INTEGER, serving_ms REAL NOT NULL, canary_ms REAL, error TEXT);
+"""
+OLD_BOT = """
+CREATE TABLE deliveries (id TEXT PRIMARY KEY, received REAL NOT NULL, repo TEXT NOT NULL, number INTEGER NOT NULL,
+    updated_at TEXT, state TEXT NOT NULL, outcome TEXT);
+CREATE TABLE applied (repo TEXT NOT NULL, number INTEGER NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (repo, number));
+CREATE TABLE leases (repo TEXT NOT NULL, number INTEGER NOT NULL, holder TEXT NOT NULL, expires REAL NOT NULL,
+    PRIMARY KEY (repo, number));
+"""
+LAYOUTS = {  # name: (its tables, whether a read-only reader could use it as it is)
+    "export": (OLD_EXPORT, False),
+    "closers": (OLD_EXPORT + OLD_CLOSERS, True),
+    "derived": (OLD_EXPORT + OLD_CLOSERS + OLD_DERIVED, True),
+    "models": (OLD_EXPORT + OLD_CLOSERS + OLD_DERIVED + OLD_MODELS, True),
+    "bot": (OLD_EXPORT + OLD_CLOSERS + OLD_DERIVED + OLD_MODELS + OLD_BOT, True),
+}
+OLD_ITEM = {"number": 5, "updated_at": "2024-01-02T03:04:05Z", "created_at": "2024-01-01T00:00:00Z", "closed_at": None,
+            "state": "open", "user": {"login": "ann"}, "labels": [{"name": "kind/bug"}], "body": "it's ? 100%"}
+
+
+def old_backend(spec: str):
+    """A backend on ``spec`` as an older k8s-analysis wrote it: no Store, so no migration."""
+    from dffml_k8s_analysis.store.postgres import PostgresBackend
+    from dffml_k8s_analysis.store.sqlite import SQLiteBackend
+
+    return PostgresBackend(spec, True, REPO) if spec.startswith("postgresql") else SQLiteBackend(spec, True)
+
+
+def make_old(spec: str, ddl: str, derived_mark=None) -> None:
+    backend = old_backend(spec)
+    with backend.transaction():
+        backend.lock_schema()
+        backend.script(ddl)
+        if "items" in ddl:
+            backend.execute("INSERT INTO items VALUES (?, ?, 0, ?)", (5, OLD_ITEM["updated_at"], json.dumps(OLD_ITEM)))
+            backend.execute("INSERT INTO state VALUES ('high_water', ?)", (json.dumps(OLD_ITEM["updated_at"]),))
+        if "closers" in ddl:
+            backend.execute("INSERT INTO closers VALUES (5, 'bob', '2024-01-03T00:00:00Z')", ())
+        if derived_mark is not None:
+            backend.execute("INSERT INTO derived (number, author) VALUES (5, 'stale')", ())
+            backend.execute("INSERT INTO state VALUES ('derived', ?)", (json.dumps(derived_mark),))
+        if "leases" in ddl:
+            backend.execute("INSERT INTO leases VALUES (?, 5, 'a', 1.5)", (REPO,))
+    backend.close()
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_every_earlier_layout_is_upgraded_once_on_its_first_open_for_writing(store_spec, layout, capfd):
+    ddl, readable = LAYOUTS[layout]
+    make_old(store_spec, ddl)
+    spec = f"{store_spec}#{REPO}" if store_spec.startswith("postgresql") else store_spec
+    if readable:
+        with open_store(spec) as store:  # read-only: the derived columns derived in memory
+            assert store.derived_columns(["number"], ["author"]).text_columns[0].tolist() == ["ann"]
+    else:
+        with pytest.raises(StoreError, match=r"is of schema version [0-9], older than this k8s-analysis reads "
+                                             r"\([0-9]+\): open it for writing once to upgrade it"):
+            open_store(spec)
+    capfd.readouterr()
+    with open_store(spec, create=True) as store:
+        assert store.version == migrations.latest() and store.sync.get("schema") == migrations.latest()
+        assert list(store.raw_items()) == [OLD_ITEM] and store.sync.get("high_water") == OLD_ITEM["updated_at"]
+        columns = store.derived_columns(["number"], ["author", "closed_by"])
+        assert [c.tolist() for c in columns.text_columns] == [["ann"], ["bob" if "closers" in ddl else None]]
+        assert {name: numbers.tolist() for name, numbers in columns.labels.items()} == {"kind/bug": [5]}
+        assert store.bot.take_lease(REPO, 6, "b", now=0, until=1) and store.models.model_versions() == []
+    assert "upgrading the store" in capfd.readouterr().err  # with a progress bar
+    with open_store(spec, create=True):
+        pass
+    assert capfd.readouterr().err == ""  # once
+
+
+def test_the_bot_memory_file_of_an_older_release_is_completed(tmp_path):
+    make_old(str(tmp_path / "state.sqlite"), OLD_BOT)
+    with open_store(tmp_path / "state.sqlite", create=True) as store:
+        assert store.version == migrations.latest() and not store.bot.take_lease(REPO, 5, "b", now=1, until=9)
+
+
+def test_stored_derived_columns_are_not_derived_again_and_a_newer_mark_is_refused(store_spec):
+    make_old(store_spec, LAYOUTS["bot"][0], derived_mark=1)
+    spec = f"{store_spec}#{REPO}" if store_spec.startswith("postgresql") else store_spec
+    with open_store(spec, create=True) as store:  # complete: marked with the one derived-columns version
+        assert store.derived_columns(["number"], ["author"]).text_columns[0].tolist() == ["stale"]
+    newer = store_spec.replace(".sqlite", "-newer.sqlite") if not spec.startswith("postgresql") else None
+    if newer is None:
+        with old_backend(spec).connection.conn as conn:
+            conn.execute(f'DROP SCHEMA "{REPO}" CASCADE')
+        newer = spec
+    make_old(newer, LAYOUTS["bot"][0], derived_mark=2)
+    for create in (True, False):
+        with pytest.raises(StoreError, match=r"^store .* was written by a newer k8s-analysis \(derived columns of "
+                                             r"version 2; this one knows up to 1\): upgrade k8s-analysis to use it$"):
+            open_store(newer, create=create)
+    backend = old_backend(newer)
+    assert backend.execute("SELECT value FROM state WHERE key = 'derived'", ()) == [("2",)]  # left as it was
+    backend.close()
+
+
+SECRET = "Pa55:w@rd/x y"
+SPELLINGS = [  # every way a libpq spec can carry a password
+    "postgresql://postgres:Pa55%3Aw%40rd%2Fx%20y@127.0.0.1:5432/db",
+    "postgres://postgres:Pa55%3Aw%40rd%2Fx%20y@127.0.0.1/db#o/n",
+    "postgresql://postgres@127.0.0.1/db?password=Pa55%3Aw%40rd%2Fx%20y&sslmode=disable",
+    "postgresql://postgres@127.0.0.1/db?pass%77ord=Pa55%3Aw%40rd%2Fx%20y",
+    "postgresql://postgres@127.0.0.1/db?sslmode=disable&password=Pa55%3Aw%40rd%2Fx%20y",
+    "host=127.0.0.1 dbname=db password='Pa55:w@rd/x y'",
+    "host=127.0.0.1 dbname=db password = 'Pa55:w@rd/x y' user=postgres",
+]
+
+
+def spelled(spec: str) -> list:
+    """The secret as ``spec`` may spell it, and a piece of it."""
+    return [SECRET, SECRET.replace(":", "%3A").replace("@", "%40").replace("/", "%2F").replace(" ", "%20"), "Pa55"]
+
+
+@pytest.mark.parametrize("spec", SPELLINGS)
+def test_every_spelling_of_a_password_is_scrubbed_and_refused(spec, tmp_path, monkeypatch):
+    assert all(secret not in redact(spec) for secret in spelled(spec))
+    assert all(secret not in redact(f"cannot use {spec} now") for secret in spelled(spec))
+    monkeypatch.chdir(tmp_path)
+    for attempt in (lambda: open_store(spec, create=True, repo=REPO), lambda: open_store(spec),
+                    lambda: export_lock(spec, REPO).acquire()):
+        with pytest.raises(StoreError) as raised:
+            attempt()
+        message = str(raised.value)
+        assert "\n" not in message and all(secret not in message for secret in spelled(spec)), message
+        assert "password" in message and "K8S_ANALYSIS_DB_PASSWORD_FILE" in message
+    assert list(tmp_path.iterdir()) == []  # never a file named after the spec
+
+
+def test_a_damaged_sync_state_names_a_command_that_repairs_it(store_spec, request):
+    if store_spec.startswith("postgresql"):
+        request.getfixturevalue("postgres_server")  # the password file the command reads, as the store does
+    with open_store(store_spec, create=True, repo=REPO) as store:
+        store.sync.start_plan({"started_at": "2024-01-01T00:00:00Z"}, [])
+        store.execute("UPDATE state SET value = ? WHERE key = 'plan'", ('"it\'s broken"',))
+        with pytest.raises(StoreError) as raised:
+            store.sync.plan()
+    message = str(raised.value)
+    command = message.partition(" remove it with ")[2].rpartition(" and rerun")[0]
+    assert message.startswith(f"store {store.name}: its sync state 'plan' is damaged;") and command
+    result = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    with open_store(store.name if store_spec.startswith("postgresql") else store_spec) as store:
+        assert store.sync.plan() is None
+
+
+def test_a_repository_in_any_letter_case_is_one_schema_and_one_lock(postgres_server, tmp_path, monkeypatch):
+    uri = postgres_server.create_database()
+    with open_store(uri, create=True, repo="Kubernetes/Kubernetes") as store:
+        store.save_page([ITEM])
+    with open_store(uri, create=True, repo="kubernetes/KUBERNETES") as store:
+        assert store.count()["items"] == 1 and store.name == f"{uri}#kubernetes/kubernetes"
+    with open_store(f"{uri}#KUBERNETES/kubernetes", repo="kubernetes/kubernetes") as store:
+        assert store.count()["items"] == 1
+    held = export_lock(uri, "Kubernetes/Kubernetes").acquire()
+    with pytest.raises(StoreError, match="is in use by another export"):
+        export_lock(uri, "kubernetes/kubernetes").acquire()
+    held.release()
+    monkeypatch.chdir(tmp_path)
+    assert default_path("Kubernetes/Kubernetes") == default_path("kubernetes/kubernetes")

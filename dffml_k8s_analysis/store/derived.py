@@ -108,8 +108,7 @@ def _stored(batch: Iterable[Tuple[int, str]]):
 def fill(store) -> None:
     """Derive every stored item, inside the caller's transaction, with a progress bar."""
     ((total,),) = store.execute("SELECT COUNT(*) FROM items")
-    with tqdm(total=total, unit="item", desc=f"deriving columns of {store.name}", disable=total == 0,
-              leave=False) as bar:
+    with tqdm(total=total, unit="item", desc=f"deriving columns of {store.name}", disable=total == 0) as bar:
         store.execute("DELETE FROM derived")
         store.execute("DELETE FROM labels")
         rows = iter(store.stream("SELECT number, raw FROM items ORDER BY number"))

@@ -190,12 +190,12 @@ class PostgresBackend:
 
         self.sql = sql
         named = split_spec(spec)[1]
-        if named and repo and named.lower() != repo.lower():
-            raise StoreError(f"store {redact(spec)} names the repository {named}, not {repo}")
-        repo = named or repo
-        self.connection = Connection(spec, "k8s-analysis")
+        self.connection = Connection(spec, "k8s-analysis")  # a password in the spec is refused first
         self.Error = self.connection.Error
         try:
+            if named and repo and named.lower() != repo.lower():
+                raise StoreError(f"store {redact(spec)} names the repository {named}, not {repo}")
+            repo = named or repo
             schemas = self._repositories()
             if repo is None:
                 if create:
