@@ -7,7 +7,7 @@ import pytest
 from dffml_k8s_analysis.store import (StoreError, StoreMissing, default_path, export_lock, migrations, open_store,
                                       redact)
 
-from conftest import REPO, export, run_cli, served, stored
+from conftest import REPO, ROOT, VENV_BIN, export, run_cli, served, stored
 
 ITEM = {"number": 7, "updated_at": "2024-01-02T03:04:05Z", "title": "ünïcode \u2603 % ? '\"", "body": None,
         "labels": [{"name": "kind/bug"}], "pull_request": {"url": "x"}}
@@ -359,3 +359,19 @@ def test_a_repository_in_any_letter_case_is_one_schema_and_one_lock(postgres_ser
     held.release()
     monkeypatch.chdir(tmp_path)
     assert default_path("Kubernetes/Kubernetes") == default_path("kubernetes/kubernetes")
+
+
+def test_serve_never_prints_the_password_of_its_models_spec():
+    spec = "postgresql://postgres:Sekr1t-Pw@127.0.0.1:1/db"
+    process = subprocess.Popen([str(VENV_BIN / "k8s-analysis"), "serve", "--port", "0", "--models", spec],
+                               cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        lines = []
+        while not any("model not loaded" in line for line in lines):
+            lines.append(process.stdout.readline())
+            assert lines[-1], lines  # it ended
+    finally:
+        process.terminate()
+        process.communicate(timeout=60)
+    assert "serving postgresql://postgres:***@127.0.0.1:1/db on http://" in "".join(lines)
+    assert "Sekr1t" not in "".join(lines)

@@ -55,7 +55,7 @@ from ..model import canary
 from ..model.artifacts import ArtifactError
 from ..model.classifier import Predictor
 from ..model.registry import Routing, open_registry
-from ..store import StoreError
+from ..store import StoreError, redact
 from .deliveries import MODEL_NOT_LOADED, DeliveryQueue
 
 LOGGER = logging.getLogger(__name__)
@@ -388,7 +388,7 @@ async def serve_forever(config: ServeConfig, host: str, port: int, announce: Cal
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
-        announce(f"serving {config.models} on http://{host}:{runner.addresses[0][1]}")
+        announce(f"serving {redact(config.models)} on http://{host}:{runner.addresses[0][1]}")
         state = runner.app[STATE]
         await state.loading
         announce("model ready" if state.predictor else f"model not loaded: {state.problem}")
