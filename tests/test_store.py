@@ -1,6 +1,7 @@
 """The store's semantics on both backends (``store_spec``: SQLite, a real PostgreSQL), and PostgreSQL's own rules."""
 import json
 import subprocess
+import sys
 
 import pytest
 
@@ -375,3 +376,11 @@ def test_serve_never_prints_the_password_of_its_models_spec():
         process.communicate(timeout=60)
     assert "serving postgresql://postgres:***@127.0.0.1:1/db on http://" in "".join(lines)
     assert "Sekr1t" not in "".join(lines)
+
+
+def test_the_migration_benchmark_runs_at_a_tiny_size():
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "migrate.py"), "--items", "30"], cwd=str(ROOT),
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["items"] == 30 and figures["migrate_s"] > 0 and figures["baseline_s"] > 0
