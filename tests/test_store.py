@@ -7,6 +7,7 @@ import pytest
 
 from dffml_k8s_analysis.store import (StoreError, StoreMissing, default_path, export_lock, migrations, open_store,
                                       redact)
+from dffml_k8s_analysis.store.backend import Backend
 
 from conftest import REPO, ROOT, VENV_BIN, export, run_cli, served, stored
 
@@ -384,3 +385,20 @@ def test_the_migration_benchmark_runs_at_a_tiny_size():
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert figures["items"] == 30 and figures["migrate_s"] > 0 and figures["baseline_s"] > 0
+
+
+def test_both_backends_implement_one_interface_the_same_way(store_spec):
+    with open_store(store_spec, create=True, repo=REPO) as store:
+        backend = store.backend
+        assert isinstance(backend, Backend)
+        with backend.transaction():
+            backend.executemany("INSERT INTO state (key, value) VALUES (?, ?)", [])  # nothing, on either
+            backend.executemany("INSERT INTO state (key, value) VALUES (?, ?)", [("a", "1"), ("b", "2")])
+        with pytest.raises(backend.Error):
+            with backend.transaction():
+                backend.execute("INSERT INTO state (key, value) VALUES (?, ?)", ("c", "3"))
+                backend.execute("INSERT INTO state (key, value) VALUES (?, ?)", ("a", "again"))
+        assert backend.execute("SELECT key FROM state WHERE key IN ('a', 'b', 'c') ORDER BY key", ()) == [("a",), ("b",)]
+        with pytest.raises(backend.Error):
+            backend.execute("SELECT nothing FROM nowhere", ())
+        assert list(backend.stream("SELECT key FROM state WHERE key = 'b'")) == [("b",)]

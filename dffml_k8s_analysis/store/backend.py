@@ -6,9 +6,10 @@ a backend translates them to its driver's words.
 """
 import re
 import shlex
-from typing import Callable, ContextManager, Dict, Iterator, List, Protocol, Sequence, Type
+from typing import Callable, ContextManager, Dict, Iterator, List, Protocol, Sequence, Type, runtime_checkable
 
 
+@runtime_checkable
 class Backend(Protocol):
     """One connection to one repository's store."""
 
