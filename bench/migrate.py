@@ -96,7 +96,8 @@ def main() -> None:
     print(f"  {'a current store: ours':<56}{current['open_s']:>8.3f}")
     print(json.dumps({"items": args.items, "store_mib": round(store_mib), "migrate_s": round(ours["open_s"], 3),
                       "baseline_s": round(old["open_s"], 3), "ratio_baseline": round(old["open_s"] / ours["open_s"], 2),
-                      "unversioned_open_s": round(previous["open_s"], 3), "current_open_s": round(current["open_s"], 3)}))
+                      "unversioned_open_s": round(previous["open_s"], 3),
+                      "current_open_s": round(current["open_s"], 3)}))
 
 
 if __name__ == "__main__":

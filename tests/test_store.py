@@ -205,7 +205,8 @@ CREATE TABLE canary_observations (id TEXT PRIMARY KEY, canary TEXT NOT NULL, ser
 OLD_BOT = """
 CREATE TABLE deliveries (id TEXT PRIMARY KEY, received REAL NOT NULL, repo TEXT NOT NULL, number INTEGER NOT NULL,
     updated_at TEXT, state TEXT NOT NULL, outcome TEXT);
-CREATE TABLE applied (repo TEXT NOT NULL, number INTEGER NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (repo, number));
+CREATE TABLE applied (repo TEXT NOT NULL, number INTEGER NOT NULL, updated_at TEXT NOT NULL,
+    PRIMARY KEY (repo, number));
 CREATE TABLE leases (repo TEXT NOT NULL, number INTEGER NOT NULL, holder TEXT NOT NULL, expires REAL NOT NULL,
     PRIMARY KEY (repo, number));
 """
@@ -398,7 +399,8 @@ def test_both_backends_implement_one_interface_the_same_way(store_spec):
             with backend.transaction():
                 backend.execute("INSERT INTO state (key, value) VALUES (?, ?)", ("c", "3"))
                 backend.execute("INSERT INTO state (key, value) VALUES (?, ?)", ("a", "again"))
-        assert backend.execute("SELECT key FROM state WHERE key IN ('a', 'b', 'c') ORDER BY key", ()) == [("a",), ("b",)]
+        rows = backend.execute("SELECT key FROM state WHERE key IN ('a', 'b', 'c') ORDER BY key", ())
+        assert rows == [("a",), ("b",)]
         with pytest.raises(backend.Error):
             backend.execute("SELECT nothing FROM nowhere", ())
         assert list(backend.stream("SELECT key FROM state WHERE key = 'b'")) == [("b",)]

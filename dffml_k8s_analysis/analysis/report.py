@@ -51,7 +51,8 @@ footer { color: var(--muted); font-size: .8rem; padding: 1rem 0 2rem; }
 def sync_state(path: str) -> Dict[str, Any]:
     """What the store holds and when it last synced: its counts, high-water mark, closers walk, unfinished plan."""
     with open_store(path) as store:
-        return dict(store.count(), high_water=store.sync.get("high_water"), closers=(store.sync.get("closers") or {}).get("since"),
+        return dict(store.count(), high_water=store.sync.get("high_water"),
+                    closers=(store.sync.get("closers") or {}).get("since"),
                     export_unfinished=store.sync.plan() is not None, newest=store.max_updated_at())
 
 

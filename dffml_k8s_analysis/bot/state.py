@@ -80,7 +80,8 @@ class BotState:
 
     async def receive(self, delivery: str, repo: str, number: int, updated_at: Optional[str]) -> bool:
         """Record a new delivery as queued; False when it was received before."""
-        return await self._call(BotMemory.receive_delivery, delivery, time.time(), repo.lower(), number, updated_at, KEEP)
+        return await self._call(BotMemory.receive_delivery, delivery, time.time(), repo.lower(), number, updated_at,
+                                KEEP)
 
     async def delivery(self, delivery: str) -> Optional[Dict[str, Any]]:
         """What became of a delivery: its item, state and outcome (None: not among those remembered)."""

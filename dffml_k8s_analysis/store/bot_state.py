@@ -39,7 +39,8 @@ class BotMemory:
         return rows[0] if rows else None
 
     def queued_deliveries(self) -> List[str]:
-        return [row[0] for row in self.store.execute("SELECT id FROM deliveries WHERE state = 'queued' ORDER BY received")]
+        rows = self.store.execute("SELECT id FROM deliveries WHERE state = 'queued' ORDER BY received")
+        return [row[0] for row in rows]
 
     def finish_delivery(self, delivery: str, state: str, outcome: dict) -> None:
         with self.store.transaction():
@@ -67,4 +68,5 @@ class BotMemory:
 
     def release_lease(self, repo: str, number: int, holder: str) -> None:
         with self.store.transaction():
-            self.store.execute("DELETE FROM leases WHERE repo = ? AND number = ? AND holder = ?", (repo, number, holder))
+            self.store.execute("DELETE FROM leases WHERE repo = ? AND number = ? AND holder = ?",
+                               (repo, number, holder))

@@ -4,7 +4,8 @@
 won the upsert, so the columns always describe the stored JSON. ``fill`` derives every item once,
 as a migration of a store written before the columns existed (``migrations.py``); ``read`` gives the
 analysis the columns it asks for as numpy arrays, or, from such a store never opened for writing
-since, derives them in memory (the same numbers, slower). Portable SQL only: ``?`` placeholders, plain INSERT/DELETE, LEFT JOIN, COALESCE, CASE.
+since, derives them in memory (the same numbers, slower). Portable SQL only: ``?`` placeholders,
+plain INSERT/DELETE, LEFT JOIN, COALESCE, CASE.
 """
 import collections
 import itertools

@@ -119,8 +119,7 @@ def version(store, tables: Dict[str, List[str]]) -> Optional[int]:
     while found < len(UNVERSIONED) and set(_columns(UNVERSIONED[found])) <= set(tables):
         found += 1
     if found >= DERIVED_AT:  # the derived columns were complete once the state key "derived" said so
-        mark = store.execute("SELECT value FROM state WHERE key = 'derived'")
-        mark = json.loads(mark[0][0]) if mark else None
+        mark = store.sync.get("derived")
         if mark is None:
             return DERIVED_AT - 1
         if mark != 1:

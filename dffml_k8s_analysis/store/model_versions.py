@@ -40,7 +40,8 @@ class ModelVersions:
         """Apply status/canary changes (dicts as :meth:`model_versions` gives) and drop ``forget``, atomically."""
         with self.store.transaction():
             self.store.executemany(
-                "UPDATE model_versions SET status = ?, canary_share = ?, canary_until = ?, decision = ? WHERE stamp = ?",
+                "UPDATE model_versions SET status = ?, canary_share = ?, canary_until = ?, decision = ? "
+                "WHERE stamp = ?",
                 [(change["status"], change["canary_share"], change["canary_until"],
                   json.dumps(change["decision"]) if change["decision"] is not None else None, change["stamp"])
                  for change in changes],

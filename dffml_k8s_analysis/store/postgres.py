@@ -205,8 +205,8 @@ class PostgresBackend:
                     if not schemas:
                         raise StoreMissing(f"store {self.connection.uri} holds no repository: "
                                            "run `k8s-analysis export` first")
-                    raise StoreError(f"store {self.connection.uri} holds several repositories "
-                                     f"({', '.join(schemas)}): name one with --repo or {self.connection.uri}#OWNER/NAME")
+                    raise StoreError(f"store {self.connection.uri} holds several repositories ({', '.join(schemas)}): "
+                                     f"name one with --repo or {self.connection.uri}#OWNER/NAME")
                 repo = schemas[0]
             spelled = [schema for schema in schemas if schema.lower() == repo.lower()]  # made before names were
             self.schema = spelled[0] if spelled else schema_of(repo)                   # lowercased
