@@ -5,6 +5,7 @@ import pathlib
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -22,6 +23,42 @@ import pg_server
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 VENV_BIN = pathlib.Path(sys.executable).parent
 REPO = "kubernetes/kubernetes"
+OUTSIDE_THE_SUITE = {".git", ".venv", ".venv-other", "__pycache__"}
+CHECKOUT = pytest.StashKey[dict]()
+
+
+def checkout_files() -> dict:
+    """path -> (size, mtime) of every file of the checkout but git's, the venvs' and bytecode."""
+    found = {}
+    for directory, names, files in os.walk(ROOT):
+        names[:] = [name for name in names if name not in OUTSIDE_THE_SUITE]
+        for name in files:
+            path = os.path.join(directory, name)
+            with contextlib.suppress(FileNotFoundError):
+                status = os.lstat(path)
+                found[os.path.relpath(path, ROOT)] = (status.st_size, status.st_mtime_ns)
+    return found
+
+
+def pytest_sessionstart(session):
+    if not hasattr(session.config, "workerinput"):  # the run's controller, with or without xdist
+        session.config.stash[CHECKOUT] = checkout_files()
+
+
+def pytest_sessionfinish(session):
+    """No test writes into the checkout: a file created, changed or removed there fails the run."""
+    before = session.config.stash.get(CHECKOUT, None)
+    if before is None:
+        return
+    after = checkout_files()
+    changed = sorted(path for path in before.keys() | after.keys() if before.get(path) != after.get(path))
+    if changed:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        reporter.ensure_newline()
+        reporter.write_line(
+            "FAILED: the tests wrote into the checkout (use tmp_path): " + ", ".join(changed[:20]), red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
 
 
 @pytest.fixture(scope="session")
@@ -137,8 +174,12 @@ def model_dir(tmp_path_factory):
 
 @contextlib.contextmanager
 def serve_process(*args, env=None):
-    """``k8s-analysis serve --port 0 ARGS`` as a subprocess: yields (process, base URL) once the model is loaded."""
-    server = subprocess.Popen([str(VENV_BIN / "k8s-analysis"), "serve", "--port", "0", *args], cwd=str(ROOT),
+    """``k8s-analysis serve --port 0 ARGS`` as a subprocess: yields (process, base URL) once the model is loaded.
+
+    It runs in a directory of its own, where defaults such as ``--state out/bot/state.sqlite`` land.
+    """
+    workdir = tempfile.TemporaryDirectory(prefix="k8s-serve-")
+    server = subprocess.Popen([str(VENV_BIN / "k8s-analysis"), "serve", "--port", "0", *args], cwd=workdir.name,
                               env=dict(os.environ, **(env or {})), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True)
     try:
@@ -151,3 +192,4 @@ def serve_process(*args, env=None):
     finally:
         server.terminate()
         server.output = server.communicate(timeout=60)  # (stdout, stderr) for the test to read
+        workdir.cleanup()

@@ -119,11 +119,11 @@ def test_without_a_model_predictions_and_readiness_answer_503(tmp_path):
         assert requests.post(base + "/webhook", data=b"{}").status_code == 503  # no secret configured
 
 
-def test_serve_command_binds_loopback_and_never_prints_the_secret(model_dir, predictor):
+def test_serve_command_binds_loopback_and_never_prints_the_secret(model_dir, predictor, tmp_path):
     env = dict(os.environ, WEBHOOK_SECRET="do-not-print-me")
-    server = subprocess.Popen(
+    server = subprocess.Popen(  # in tmp_path, where the bot's memory goes by default (out/bot/state.sqlite)
         [str(VENV_BIN / "k8s-analysis"), "serve", "--model-dir", str(model_dir), "--port", "0"],
-        cwd=str(ROOT), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=str(tmp_path), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
         bound, loaded = server.stdout.readline(), server.stdout.readline()
