@@ -216,6 +216,7 @@ def test_serve_that_cannot_bind_exits_1_with_one_line_every_time(model_dir, wher
             assert len(lines) == 1 and lines[0].startswith("k8s-analysis: error: cannot listen on "), result.stderr
 
 
+@pytest.mark.serial  # timing-sensitive: run alone (Makefile)
 def test_stalled_and_idle_connections_are_dropped_and_bounded(model_dir):
     """A client that never finishes its headers or its body is dropped; 1,500 idle ones (past the limit) use no
     more fds than the limit, and a new client is served at the latest once the idle ones' header timeout ends."""
