@@ -40,25 +40,32 @@ def checkout_files() -> dict:
     return found
 
 
+def git_tracked() -> set:
+    """The checkout's files git tracks (none where git or .git is missing)."""
+    result = subprocess.run(["git", "ls-files", "-z"], cwd=str(ROOT), capture_output=True, text=True)
+    return set(result.stdout.split("\0")) if result.returncode == 0 else set()
+
+
 def pytest_sessionstart(session):
     if not hasattr(session.config, "workerinput"):  # the run's controller, with or without xdist
         session.config.stash[CHECKOUT] = checkout_files()
 
 
 def pytest_sessionfinish(session):
-    """No test writes into the checkout: a file created, changed or removed there fails the run."""
+    """No test writes into the checkout: a file created or removed there, or an untracked one changed, fails the run."""
     before = session.config.stash.get(CHECKOUT, None)
     if before is None:
         return
-    after = checkout_files()
-    changed = sorted(path for path in before.keys() | after.keys() if before.get(path) != after.get(path))
+    after, tracked = checkout_files(), git_tracked()
+    # a tracked file's edit may be the developer's, during the run; git status shows a test's
+    changed = sorted(path for path in before.keys() | after.keys()
+                     if before.get(path) != after.get(path) and (path not in tracked or path not in before.keys() & after.keys()))
     if changed:
         reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-        reporter.ensure_newline()
+        reporter.write("\n")
         reporter.write_line(
             "FAILED: the tests wrote into the checkout (use tmp_path): " + ", ".join(changed[:20]), red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-
 
 
 @pytest.fixture(scope="session")
