@@ -197,8 +197,11 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=135000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--store", help="reuse (or build once at) this store")
+    parser.add_argument("--smoke", action="store_true", help="a tiny size: the test suite checks that it runs")
     parser.add_argument("--worker", nargs=3, metavar=("KIND", "PATH", "DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.smoke:
+        args.items, args.repeat = 300, 1
     if args.worker:
         kind, path, directory = args.worker
         work = worker_ours if kind == "ours" else worker_original

@@ -53,7 +53,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--deliveries", type=int, default=1000)
     parser.add_argument("--postgres", default="", metavar="URI", help="the database (default: a throwaway)")
+    parser.add_argument("--smoke", action="store_true", help="a tiny size: the test suite checks that it runs")
     args = parser.parse_args()
+    if args.smoke:
+        args.deliveries = 20
     with tempfile.TemporaryDirectory() as tmp, postgres(args.postgres) as uri:
         specs = {"sqlite": str(Path(tmp) / "bot.sqlite"), "postgresql": f"{uri}#{REPO}"}
         results = {}

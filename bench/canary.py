@@ -47,12 +47,15 @@ def main() -> int:
     parser.add_argument("--model-dir", default="out/model")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--requests", type=int, default=2000, help="at most this many per server")
+    parser.add_argument("--smoke", action="store_true", help="a tiny size: the test suite checks that it runs")
     parser.add_argument("--seconds", type=float, default=15.0, help="at most this long per server")
     args = parser.parse_args()
+    if args.smoke:
+        args.requests, args.seconds = 40, 2.0
     notes = texts()
     results = {}
     with tempfile.TemporaryDirectory() as scratch:
-        model_dir = trained_model(args.model_dir, scratch)
+        model_dir = trained_model(args.model_dir, scratch, args.smoke)
         specs = {"directory": model_dir, "store": registry_store(model_dir, Path(scratch), False),
                  "store+canary": registry_store(model_dir, Path(scratch), True)}
         for name, spec in specs.items():

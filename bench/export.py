@@ -181,6 +181,7 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=0.0, help="--backends: the emulator's latency")
     parser.add_argument("--postgres", default="", metavar="URI", help="--backends: the database (default: a throwaway)")
     parser.add_argument("--repeat", type=int, default=3, help="--backends: rounds, alternating the order (median)")
+    parser.add_argument("--smoke", action="store_true", help="a tiny size: the test suite checks that it runs")
     args = parser.parse_args()
     scale = 10 if args.quick else 1
     if args.backends:
@@ -191,6 +192,8 @@ def main() -> None:
                          args.repeat)
         return
     items, old_items = (args.items or 135000) // scale, 91000 // scale
+    if args.smoke:
+        items, old_items, args.sample, args.changed = 1000, 1000, 5, 20
 
     with tempfile.TemporaryDirectory() as tmp:
         main_run = export_under_limits(items, 500, 200, args.workers, args.changed, max(5, args.sample // scale), tmp)

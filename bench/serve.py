@@ -137,10 +137,21 @@ async def same_answers(targets, notes) -> float:
     return max(abs(a - b) for a, b in zip(*answers))
 
 
-def trained_model(model_dir: str, scratch: str) -> str:
+def trained_model(model_dir: str, scratch: str, smoke: bool = False) -> str:
     if (Path(model_dir) / "predictor.json").exists():
         return model_dir
     model_dir = str(Path(scratch) / "model")
+    if smoke:  # a tiny model of the emulator's notes, in seconds: the benchmark's path runs, its figures mean nothing
+        from dffml_k8s_analysis.emulator.sample import Sample
+        from dffml_k8s_analysis.model import artifacts, classifier
+        from dffml_k8s_analysis.records import parse
+
+        records = [parse.record(Sample(600, seed=5).item(number, "")) for number in range(1, 601)]
+        notes = [(r["release_note"], r["labels"]) for r in records if r["release_note"]]
+        params = classifier.Params(min_df=1, top_k=2000, units=8, epochs=2, validation=0.25)
+        predictor, validation = classifier.train([t for t, _ in notes], [l for _, l in notes], ["kind/bug"], params)
+        artifacts.save(Path(model_dir), predictor, {"validation": validation})
+        return model_dir
     print(f"bench: no model in the given --model-dir; training one into {model_dir}", file=sys.stderr)
     subprocess.run([str(BIN / "k8s-analysis"), "train", "--model-dir", model_dir], cwd=str(ROOT), check=True)
     return model_dir
@@ -151,11 +162,14 @@ def main() -> int:
     parser.add_argument("--model-dir", default="out/model")
     parser.add_argument("--clients", type=int, default=4, help="the concurrency the targets are checked at")
     parser.add_argument("--requests", type=int, default=2000, help="at most this many per server and concurrency")
+    parser.add_argument("--smoke", action="store_true", help="a tiny size: the test suite checks that it runs")
     parser.add_argument("--seconds", type=float, default=15.0, help="at most this long per server and concurrency")
     args = parser.parse_args()
+    if args.smoke:
+        args.requests, args.seconds = 40, 2.0
     notes = texts()
     with tempfile.TemporaryDirectory() as scratch:
-        model_dir = trained_model(args.model_dir, scratch)
+        model_dir = trained_model(args.model_dir, scratch, args.smoke)
         targets = [ours(model_dir), dffml(model_dir)]
         try:
             difference = asyncio.run(same_answers(targets, notes[:20]))

@@ -1,13 +1,85 @@
 #!/usr/bin/env bash
-# System packages the tests use beyond the venv: Debian's chromium, for the report's browser
-# tests. Installs it where it can (root with apt-get, as on CI); elsewhere it says which tests
-# will skip. Never fails the run: without the browser those tests skip with the same advice.
+# System tools the tests use beyond the venv, from the distribution's packages:
+#   postgresql  the PostgreSQL half of every store test (a throwaway server: initdb, pg_ctl)
+#   npm         GitHub's published schemas, webhooks and recordings the emulator is checked against
+#   kubectl     `kubectl kustomize` of the manifests (the distribution's kubernetes-client, if 1.29+)
+#   chromium    the report's browser tests
+# As root with apt-get (CI, a fresh Debian 13 or Ubuntu 24.04) it installs the missing ones after
+# `apt-get update`; elsewhere it prints one line per missing tool with the command that installs it.
+# Never fails the run: a tool still missing makes its tests skip, and pytest -rs lists the reasons.
 set -uo pipefail
-command -v chromium >/dev/null 2>&1 && exit 0
-if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  echo "test-tools: installing Debian's chromium for the report's browser tests"
-  if apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; then
-    exit 0
+
+have() { command -v "$1" >/dev/null 2>&1; }
+have_postgres() { { have initdb && have pg_ctl; } || compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null; }
+
+# package|what skips without it
+missing=()
+have_postgres || missing+=("postgresql|the store tests' PostgreSQL cases")
+have npm || missing+=("npm|the checks against GitHub's published schemas, webhooks and recordings")
+have kubectl || missing+=("kubernetes-client|the manifests' kustomize checks (kubectl)")
+have chromium || missing+=("chromium|the report's browser tests")
+[ ${#missing[@]} = 0 ] && exit 0
+
+say_missing() {  # PACKAGE WHAT HOW
+  echo "test-tools: no $1: $2 will skip (install it: $3)" >&2
+}
+
+# The distribution's package when it has one the tests can use, else nothing.
+usable() {
+  local package=$1 candidate
+  candidate=$(apt-cache policy "$package" 2>/dev/null | awk '/Candidate:/ {print $2}')
+  [ -n "$candidate" ] && [ "$candidate" != "(none)" ] || return 1
+  case "$package" in
+    kubernetes-client)  # older kubectl's kustomize cannot build the manifests (Kubernetes 1.29+)
+      dpkg --compare-versions "${candidate#*:}" ge 1.29 ;;
+    chromium)  # Ubuntu's is a wrapper that installs a snap, which a container cannot run
+      ! apt-cache depends "$package" 2>/dev/null | grep -q snapd ;;
+  esac
+}
+
+how() {  # the command that installs PACKAGE here
+  case "$1" in
+    kubernetes-client) echo "kubectl 1.29 or newer, https://kubernetes.io/docs/tasks/tools/" ;;
+    chromium) echo "apt-get install chromium (Debian), or a Chromium of your system on PATH as chromium" ;;
+    *) echo "apt-get install $1" ;;
+  esac
+}
+
+if [ "$(id -u)" = 0 ] && have apt-get; then
+  echo "test-tools: apt-get update, then installing what the tests need: ${missing[*]%%|*}"
+  apt-get update -qq >/dev/null 2>&1 || echo "test-tools: apt-get update failed; trying the cached lists" >&2
+  installable=()
+  for entry in "${missing[@]}"; do
+    package=${entry%%|*}
+    if usable "$package"; then
+      installable+=("$package")
+    else
+      say_missing "usable ${package/kubernetes-client/kubectl} in this distribution" "${entry#*|}" "$(how "$package")"
+    fi
+  done
+  if [ ${#installable[@]} -gt 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${installable[@]}" >/dev/null \
+      || echo "test-tools: apt-get install ${installable[*]} failed" >&2
   fi
+  # what is still missing after the install
+  for entry in "${missing[@]}"; do
+    package=${entry%%|*}
+    case "$package" in
+      postgresql) have_postgres ;;
+      kubernetes-client) have kubectl ;;
+      *) have "$package" ;;
+    esac && continue
+    for tried in "${installable[@]}"; do
+      [ "$tried" = "$package" ] && say_missing "${package/kubernetes-client/kubectl}" "${entry#*|}" "$(how "$package")"
+    done
+  done
+  exit 0
 fi
-echo "test-tools: no chromium; the report's browser tests will skip (install it: apt-get install chromium)" >&2
+
+for entry in "${missing[@]}"; do
+  package=${entry%%|*}
+  command=$(how "$package")
+  case "$command" in apt-get*) command="sudo $command" ;; esac
+  say_missing "${package/kubernetes-client/kubectl}" "${entry#*|}" "$command"
+done
+exit 0

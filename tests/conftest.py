@@ -5,6 +5,7 @@ import pathlib
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -22,6 +23,49 @@ import pg_server
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 VENV_BIN = pathlib.Path(sys.executable).parent
 REPO = "kubernetes/kubernetes"
+OUTSIDE_THE_SUITE = {".git", ".venv", ".venv-other", "__pycache__"}
+CHECKOUT = pytest.StashKey[dict]()
+
+
+def checkout_files() -> dict:
+    """path -> (size, mtime) of every file of the checkout but git's, the venvs' and bytecode."""
+    found = {}
+    for directory, names, files in os.walk(ROOT):
+        names[:] = [name for name in names if name not in OUTSIDE_THE_SUITE]
+        for name in files:
+            path = os.path.join(directory, name)
+            with contextlib.suppress(FileNotFoundError):
+                status = os.lstat(path)
+                found[os.path.relpath(path, ROOT)] = (status.st_size, status.st_mtime_ns)
+    return found
+
+
+def git_tracked() -> set:
+    """The checkout's files git tracks (none where git or .git is missing)."""
+    result = subprocess.run(["git", "ls-files", "-z"], cwd=str(ROOT), capture_output=True, text=True)
+    return set(result.stdout.split("\0")) if result.returncode == 0 else set()
+
+
+def pytest_sessionstart(session):
+    if not hasattr(session.config, "workerinput"):  # the run's controller, with or without xdist
+        session.config.stash[CHECKOUT] = checkout_files()
+
+
+def pytest_sessionfinish(session):
+    """No test writes into the checkout: a file created or removed there, or an untracked one changed, fails the run."""
+    before = session.config.stash.get(CHECKOUT, None)
+    if before is None:
+        return
+    after, tracked = checkout_files(), git_tracked()
+    # a tracked file's edit may be the developer's, during the run; git status shows a test's
+    changed = sorted(path for path in before.keys() | after.keys()
+                     if before.get(path) != after.get(path) and (path not in tracked or path not in before.keys() & after.keys()))
+    if changed:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        reporter.write("\n")
+        reporter.write_line(
+            "FAILED: the tests wrote into the checkout (use tmp_path): " + ", ".join(changed[:20]), red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")
@@ -137,8 +181,12 @@ def model_dir(tmp_path_factory):
 
 @contextlib.contextmanager
 def serve_process(*args, env=None):
-    """``k8s-analysis serve --port 0 ARGS`` as a subprocess: yields (process, base URL) once the model is loaded."""
-    server = subprocess.Popen([str(VENV_BIN / "k8s-analysis"), "serve", "--port", "0", *args], cwd=str(ROOT),
+    """``k8s-analysis serve --port 0 ARGS`` as a subprocess: yields (process, base URL) once the model is loaded.
+
+    It runs in a directory of its own, where defaults such as ``--state out/bot/state.sqlite`` land.
+    """
+    workdir = tempfile.TemporaryDirectory(prefix="k8s-serve-")
+    server = subprocess.Popen([str(VENV_BIN / "k8s-analysis"), "serve", "--port", "0", *args], cwd=workdir.name,
                               env=dict(os.environ, **(env or {})), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True)
     try:
@@ -151,3 +199,4 @@ def serve_process(*args, env=None):
     finally:
         server.terminate()
         server.output = server.communicate(timeout=60)  # (stdout, stderr) for the test to read
+        workdir.cleanup()

@@ -5,6 +5,7 @@
 ``@octokit/fixtures`` (recorded exchanges with api.github.com).
 Tests that need them skip, saying why, where npm or the registry is not available.
 """
+import fcntl
 import functools
 import json
 import os
@@ -12,6 +13,7 @@ import pathlib
 import shutil
 import subprocess
 import tarfile
+import tempfile
 
 import jsonschema
 import pytest
@@ -27,7 +29,7 @@ PACKAGES = {
 
 
 def package(kind: str) -> pathlib.Path:
-    """The unpacked npm package's directory, fetched once into the cache."""
+    """The unpacked npm package's directory, fetched once into the cache (one process at a time: xdist workers)."""
     spec = PACKAGES[kind]
     target = CACHE / spec.replace("/", "__")
     if (target / "package" / "package.json").is_file():
@@ -36,18 +38,24 @@ def package(kind: str) -> pathlib.Path:
     if npm is None:
         pytest.skip(f"npm is not installed: cannot fetch {spec} (GitHub's published material)")
     CACHE.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run([npm, "pack", spec, "--silent", "--pack-destination", str(CACHE)],
-                            capture_output=True, text=True, timeout=600)
-    if result.returncode != 0:
-        pytest.skip(f"npm pack {spec} failed (no registry?): {result.stderr.strip().splitlines()[-1:]}")
-    tarball = CACHE / result.stdout.strip().splitlines()[-1]
-    partial = target.with_name(target.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    with tarfile.open(tarball) as archive:
-        archive.extractall(partial, filter="data")
-    os.replace(partial, target)
-    tarball.unlink()
+    with open(target.with_name(target.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (target / "package" / "package.json").is_file():  # not fetched meanwhile by another process
+            fetch(npm, spec, target)
     return target / "package"
+
+
+def fetch(npm: str, spec: str, target: pathlib.Path) -> None:
+    with tempfile.TemporaryDirectory(dir=CACHE) as scratch:
+        result = subprocess.run([npm, "pack", spec, "--silent", "--pack-destination", scratch],
+                                capture_output=True, text=True, timeout=600)
+        if result.returncode != 0:
+            pytest.skip(f"npm pack {spec} failed (no registry?): {result.stderr.strip().splitlines()[-1:]}")
+        partial = pathlib.Path(scratch, "unpacked")
+        with tarfile.open(pathlib.Path(scratch, result.stdout.strip().splitlines()[-1])) as archive:
+            archive.extractall(partial, filter="data")
+        shutil.rmtree(target, ignore_errors=True)  # a partial copy a killed run left
+        os.replace(partial, target)
 
 
 def _json_schema(node):

@@ -64,14 +64,19 @@ class Server:
         if os.geteuid() == 0:
             user = pwd.getpwnam("postgres")
             os.chown(self.root, user.pw_uid, user.pw_gid)
-        self.port = _free_port()
         self._run(os.path.join(self.bin, "initdb"), "-D", self.data, "-U", "postgres", "--auth-local=trust",
                   "--auth-host=scram-sha-256", f"--pwfile={self.password_file}", "-E", "UTF8", "--no-sync")
-        options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-        self._run(os.path.join(self.bin, "pg_ctl"), "start", "-w", "-D", self.data, "-l",
-                  os.path.join(self.root, "log"), "-o", options)
-        return self
+        for attempt in range(1, 4):  # another process (an xdist worker's server) may take the free port first
+            self.port = _free_port()
+            options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c fsync=off "
+                       "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+            try:
+                self._run(os.path.join(self.bin, "pg_ctl"), "start", "-w", "-D", self.data, "-l",
+                          os.path.join(self.root, "log"), "-o", options)
+                return self
+            except subprocess.CalledProcessError:
+                if attempt == 3:
+                    raise
 
     def uri(self, dbname: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{dbname}"

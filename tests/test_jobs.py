@@ -359,15 +359,18 @@ def test_dockerfile_builds_a_non_root_python_311_image_without_secrets_or_test_t
     text = "\n".join(lines)
     (default,) = [line.split("=", 1)[1] for line in lines if line.startswith("ARG BASE_IMAGE=")]
     assert re.fullmatch(r"python:3\.11(\.\d+)?-slim(-\w+)?(@sha256:[0-9a-f]{64})?", default)
-    assert [line for line in lines if line.startswith("FROM ")] == ["FROM ${BASE_IMAGE}"]  # pinned by --build-arg
+    # pinned by --build-arg; the serving stage has no TensorFlow, the default one adds it
+    assert [line for line in lines if line.startswith("FROM ")] == ["FROM ${BASE_IMAGE} AS serving", "FROM serving"]
     user = [line.split()[1] for line in lines if line.startswith("USER ")][-1]
     assert re.fullmatch(r"\d+(:\d+)?", user) and int(user.split(":")[0]) == 10001
-    assert "pip install --no-cache-dir --no-deps -r /src/requirements/py311.txt" in text
+    assert "slim-lock /src/requirements/py311.txt > /src/requirements/slim.txt" in text
+    assert "pip install --no-cache-dir --no-deps -r /src/requirements/slim.txt" in text
+    assert "pip install --no-cache-dir --no-deps -r /tmp/py311.txt" in text.split("FROM serving")[1]
     assert re.search(r"pip install --no-cache-dir --no-deps --no-build-isolation /src\b", text)
     assert "test.txt" not in text and "pytest" not in (ROOT / "requirements" / "py311.txt").read_text()
     copied = [line.split()[1:-1] for line in lines if line.startswith(("COPY ", "ADD "))]
     sources = {source.rstrip("/") for group in copied for source in group}
-    assert sources == {"requirements/py311.txt", "setup.py", "setup.cfg", "pyproject.toml", "README.md", "dffml_k8s_analysis",
+    assert sources == {"requirements/py311.txt", "requirements/train-only.txt", "scripts/slim-lock", "setup.py", "setup.cfg", "pyproject.toml", "README.md", "dffml_k8s_analysis",
                        "operations", "dataflows"}
     assert not re.search(r"GITHUB_TOKEN|WEBHOOK_SECRET|ARG .*(TOKEN|SECRET|PASSWORD)", text)
     ignored = set((ROOT / ".dockerignore").read_text().split())

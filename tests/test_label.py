@@ -396,6 +396,7 @@ def test_deeply_nested_json_in_a_signed_delivery_gets_400(bot):
     assert answer.status_code == 400 and answer.json() == {"error": "the payload is JSON nested too deeply"}
 
 
+@pytest.mark.serial  # timing-sensitive: run alone (Makefile)
 def test_during_a_github_outage_deliveries_are_answered_at_once_and_fail_in_bounded_tries(bot):
     admin(bot.github, "PATCH", "config", fault_rate=1.0)
     raws = [bot.delivery(BUG, number=number, edit=False) for number in range(1, 11)]
@@ -411,6 +412,7 @@ def test_during_a_github_outage_deliveries_are_answered_at_once_and_fail_in_boun
     assert bot.stats()["requests"] <= 10 * ATTEMPTS * (GITHUB_RETRIES + 1)
 
 
+@pytest.mark.serial  # timing-sensitive: run alone (Makefile)
 def test_a_hanging_github_does_not_hold_the_webhook(bot):
     admin(bot.github, "PATCH", "config", latency_ms=60_000)
     started = time.monotonic()

@@ -13,6 +13,8 @@ from dffml_k8s_analysis.github.pacing import Limits, Pacer
 
 from conftest import admin, export, run_cli, served, stored
 
+pytestmark = pytest.mark.serial  # windows of 2 s: run alone, after the parallel part (Makefile)
+
 ISSUE = "/repos/kubernetes/kubernetes/issues/1"
 WINDOW = 2.0
 

@@ -1,4 +1,5 @@
-"""The README's commands match the code: every command line parses, names real files and definitions."""
+"""The README's and docs/'s commands match the code: every command line parses, names real files and
+definitions; every link between the pages leads somewhere."""
 import json
 import re
 import shlex
@@ -12,12 +13,13 @@ from dffml_k8s_analysis.serve.service import MODEL_ROUTE, PREDICT_ROUTE
 from conftest import ROOT
 
 README = (ROOT / "README.md").read_text()
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 
-def commands():
-    """Each shell command of the README's ```sh blocks, continuation lines joined, comments dropped."""
+def commands(text):
+    """Each shell command of ``text``'s ```sh blocks, continuation lines joined, comments dropped."""
     found = []
-    for block in re.findall(r"```sh\n(.*?)```", README, re.DOTALL):
+    for block in re.findall(r"```sh\n(.*?)```", text, re.DOTALL):
         for line in block.replace("\\\n", " ").splitlines():
             line = line.split("  #")[0].strip()
             if line and not line.startswith("#"):
@@ -32,11 +34,11 @@ def words(command):
     return parts[:-1] if parts[-1:] == ["&"] else parts
 
 
-COMMANDS = commands()
+COMMANDS = [command for page in PAGES for command in commands(page.read_text())]
 
 
 def test_the_readme_has_the_two_commands():
-    assert COMMANDS[:2] == ["make demo", "make test"]
+    assert commands(README)[:2] == ["make demo", "make test"]
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^demo:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
     assert "make test" in (ROOT / ".ci" / "run").read_text()
@@ -86,8 +88,41 @@ def test_scripts_exist(command):
     assert (ROOT / words(command)[1]).is_file()
 
 
+def anchor(heading):
+    """GitHub's anchor of a Markdown heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+LINKS = [(page, target) for page in PAGES
+         for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()) if not target.startswith("http")]
+
+
+def test_the_pages_link_to_one_another():
+    assert {page.name for page in PAGES} >= {
+        "README.md", "export.md", "analyse.md", "learn.md", "serve-and-bot.md", "pipeline.md", "kubernetes.md",
+        "dffml.md", "configuration.md", "troubleshooting.md", "benchmarks.md", "architecture.md"}
+    linked = {(page.parent / target.split("#")[0]).resolve() for page, target in LINKS if not target.startswith("#")}
+    assert set(PAGES) <= linked | {ROOT / "README.md"}, "a page no other page links to"
+
+
+@pytest.mark.parametrize("page,target", LINKS, ids=[f"{page.name}->{target}" for page, target in LINKS])
+def test_links_lead_to_a_file_and_heading(page, target):
+    path, _, fragment = target.partition("#")
+    linked = (page.parent / path).resolve() if path else page
+    assert linked.exists(), f"{page.name}: {target} is not a file"
+    if fragment:
+        headings = re.findall(r"^#+ (.*)$", linked.read_text(), re.M)
+        assert fragment in {anchor(heading) for heading in headings}, f"{page.name}: no heading #{fragment}"
+
+
+def test_the_readme_is_a_front_page():
+    assert len(README.splitlines()) <= 150
+    picture = re.search(r"!\[[^\]]*\]\(([^)]+)\)", README).group(1)
+    assert (ROOT / picture).stat().st_size < 200_000
+
+
 def dffml_users_commands():
-    section = README.split("## For DFFML users", 1)[1]
+    section = (ROOT / "docs" / "dffml.md").read_text().split("## For DFFML users", 1)[1]
     block = re.search(r"```sh\n(.*?)```", section, re.DOTALL).group(1)
     return [line.strip() for line in block.replace("\\\n", " ").splitlines() if line.strip()]
 

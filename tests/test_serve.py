@@ -119,11 +119,11 @@ def test_without_a_model_predictions_and_readiness_answer_503(tmp_path):
         assert requests.post(base + "/webhook", data=b"{}").status_code == 503  # no secret configured
 
 
-def test_serve_command_binds_loopback_and_never_prints_the_secret(model_dir, predictor):
+def test_serve_command_binds_loopback_and_never_prints_the_secret(model_dir, predictor, tmp_path):
     env = dict(os.environ, WEBHOOK_SECRET="do-not-print-me")
-    server = subprocess.Popen(
+    server = subprocess.Popen(  # in tmp_path, where the bot's memory goes by default (out/bot/state.sqlite)
         [str(VENV_BIN / "k8s-analysis"), "serve", "--model-dir", str(model_dir), "--port", "0"],
-        cwd=str(ROOT), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=str(tmp_path), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
         bound, loaded = server.stdout.readline(), server.stdout.readline()
@@ -216,6 +216,7 @@ def test_serve_that_cannot_bind_exits_1_with_one_line_every_time(model_dir, wher
             assert len(lines) == 1 and lines[0].startswith("k8s-analysis: error: cannot listen on "), result.stderr
 
 
+@pytest.mark.serial  # timing-sensitive: run alone (Makefile)
 def test_stalled_and_idle_connections_are_dropped_and_bounded(model_dir):
     """A client that never finishes its headers or its body is dropped; 1,500 idle ones (past the limit) use no
     more fds than the limit, and a new client is served at the latest once the idle ones' header timeout ends."""

@@ -35,6 +35,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
+from ..errors import UserError
 from . import features as vectorize
 from .text import LABEL_PREFIXES, MAX_CHARS, check_text  # noqa: F401  (part of this module's API)
 
@@ -162,7 +163,11 @@ class MLPTrainer:
 
     def __init__(self, seed: int):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # its C++ start-up chatter (CUDA factories) is noise here
-        import tensorflow as tf
+        try:
+            import tensorflow as tf
+        except ImportError as error:  # a slim install (export, analysis, serving) has no TensorFlow
+            raise UserError(f"training needs TensorFlow, which this install leaves out ({error}): "
+                            "pip install 'dffml-k8s-analysis[train]'") from None
 
         self.tf, self.seed, self.key, self.built = tf, seed, None, None
 

@@ -1,0 +1,27 @@
+"""Every benchmark runs at its ``--smoke`` size and ends with one line of JSON: one that breaks fails the suite."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from dffml_k8s_analysis.records import shared_data
+
+from conftest import ROOT
+
+BENCHES = sorted((ROOT / "bench").glob("*.py"))
+NEEDS_REAL_NOTES = {"model.py"}  # it scores on the real release notes' eras; nothing stands in for them
+
+
+def test_there_are_benchmarks():
+    assert {"export.py", "analyze.py", "model.py", "serve.py"} <= {bench.name for bench in BENCHES}
+
+
+@pytest.mark.parametrize("bench", BENCHES, ids=[bench.name for bench in BENCHES])
+def test_every_benchmark_runs_at_its_smoke_size(bench, tmp_path):
+    if bench.name in NEEDS_REAL_NOTES and not shared_data.notes_path().is_file():
+        pytest.skip(f"real release notes not found at {shared_data.notes_path()} (set K8S_NOTES)")
+    result = subprocess.run([sys.executable, str(bench), "--smoke"], cwd=str(tmp_path), capture_output=True,
+                            text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    assert isinstance(json.loads(result.stdout.strip().splitlines()[-1]), dict), result.stdout[-2000:]
