@@ -88,7 +88,12 @@ WHERE excluded.updated_at >= items.updated_at
 
 
 class StoreError(Exception):
-    """The store is missing, unreadable, in use, or not one of ours."""
+    """The store is missing, unreadable, in use, or not one of ours; ``transient``: unreachable for now
+    (a database server down or restarting), worth a rerun, which resumes."""
+
+    def __init__(self, message: str, transient: bool = False):
+        super().__init__(message)
+        self.transient = transient
 
 
 class StoreMissing(StoreError):
@@ -135,6 +140,8 @@ class Store(model_versions.ModelVersions, bot_state.BotTables):
             raise
         except backend.Error as error:
             backend.close()
+            if backend.lost(error):
+                raise self._lost(error) from None
             raise StoreError(f"store {self.name} is not a usable {backend.kind}: {backend.describe(error)}") from None
 
     def close(self):
@@ -156,6 +163,8 @@ class Store(model_versions.ModelVersions, bot_state.BotTables):
                 self._writing = True
                 yield self
         except self.backend.Error as error:
+            if self.backend.lost(error):
+                raise self._lost(error) from None
             raise StoreError(f"cannot write the store {self.name}: {self.backend.describe(error)}") from None
         finally:
             self._writing = False
@@ -177,7 +186,13 @@ class Store(model_versions.ModelVersions, bot_state.BotTables):
         """Run one portable statement for each of ``rows``."""
         self.backend.executemany(sql, [tuple(row) for row in rows])
 
+    def _lost(self, error) -> StoreError:
+        return StoreError(f"lost the connection to the store {self.name} ({self.backend.describe(error)}): "
+                          "rerun when the database is back; it resumes", transient=True)
+
     def _damaged(self, error) -> StoreError:
+        if self.backend.lost(error):
+            return self._lost(error)
         return StoreError(f"store {self.name} is damaged ({self.backend.describe(error)}): "
                           "export again into a new store")
 

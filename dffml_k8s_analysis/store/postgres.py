@@ -31,6 +31,22 @@ DDL_CLASS = "dffml-k8s-analysis schema"
 # SQLite's BLOB and 8-byte REAL in PostgreSQL's words; the other portable types are the same.
 DDL_TYPES = {"BLOB": "BYTEA", "REAL": "DOUBLE PRECISION"}
 MAX_IDENTIFIER = 63
+# SQLSTATEs of a server going away or not there yet: connection exceptions (08...), shutdowns, starting up,
+# too many connections; a connection that fails before the server answers has none
+OUTAGE_STATES = ("08", "57P01", "57P02", "57P03", "53300")
+OUTAGE_TEXTS = ("the database system is starting up", "the database system is shutting down",
+                "the database system is in recovery mode", "too many clients")
+
+
+def lost(error) -> bool:
+    """Whether a psycopg error means the server is down or restarting (a rerun can help), not a wrong request."""
+    import psycopg
+
+    state = getattr(error, "sqlstate", None)
+    if state:
+        return state.startswith(OUTAGE_STATES)
+    text = str(error)
+    return isinstance(error, psycopg.OperationalError) and ("FATAL:" not in text or any(t in text for t in OUTAGE_TEXTS))
 
 
 def is_postgres(spec) -> bool:
@@ -120,7 +136,7 @@ class Connection:
         try:
             self.conn = psycopg.connect(spec, autocommit=True, **extra)
         except psycopg.Error as error:
-            raise StoreError(f"cannot connect to the store {self.uri}: {self.describe(error)}") from None
+            raise StoreError(f"cannot connect to the store {self.uri}: {self.describe(error)}", lost(error)) from None
 
     def describe(self, error) -> str:
         """One line of ``error``, the password (if any) scrubbed."""
@@ -177,7 +193,7 @@ class PostgresBackend:
             raise
         except self.Error as error:
             self.connection.close()
-            raise StoreError(f"store {self.connection.uri} is not usable: {self.describe(error)}") from None
+            raise StoreError(f"store {self.connection.uri} is not usable: {self.describe(error)}", lost(error)) from None
 
     def _repositories(self) -> List[str]:
         """The schemas of this database that hold a store (their name is OWNER/NAME)."""
@@ -225,6 +241,8 @@ class PostgresBackend:
     def describe(self, error) -> str:
         return self.connection.describe(error)
 
+    lost = staticmethod(lost)
+
     def shell(self, statement: str) -> str:
         return f"psql \"{self.connection.uri}\" -c 'SET search_path TO \"{self.schema}\"; {statement}'"
 
@@ -255,7 +273,7 @@ class AdvisoryLock:
         except connection.Error as error:
             connection.close()
             raise StoreError(f"cannot lock the store {connection.uri}#{self.schema}: "
-                             f"{connection.describe(error)}") from None
+                             f"{connection.describe(error)}", lost(error)) from None
         if not taken:
             connection.close()
             holder = ", ".join(name or "unknown" for (name,) in holders) or "unknown"
