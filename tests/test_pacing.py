@@ -4,6 +4,7 @@ Windows are 2 s instead of GitHub's 60 s (emulator ``secondary_window_s``, clien
 ``GITHUB_PACE_WINDOW_S``), so the limits bite within a test's time.
 """
 import concurrent.futures
+import json
 import logging
 
 import pytest
@@ -11,7 +12,7 @@ import requests
 
 from dffml_k8s_analysis.github.pacing import Limits, Pacer
 
-from conftest import admin, export, run_cli, served, stored
+from conftest import ROOT, admin, export, run_cli, served, stored
 
 ISSUE = "/repos/kubernetes/kubernetes/issues/1"
 WINDOW = 2.0
@@ -199,3 +200,14 @@ def test_closers_are_paced_on_graphqls_own_budget(emulator, tmp_path, monkeypatc
     stats = admin(server, "GET", "stats")
     assert stats["by_route"]["graphql"] >= 10  # more than one window's GraphQL budget
     assert stats["secondary_limited"] == 0 and stats["graphql_remaining"] == 5000 - stats["by_route"]["graphql"]
+
+
+def test_the_export_benchmark_runs_at_its_smoke_size():
+    result = run_cli("python", str(ROOT / "bench" / "export.py"), "--smoke", "--windows", "10,60", timeout=600,
+                     env={"PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(figures["windows"]["new"]) == {"10", "60"}
+    for run in figures["windows"]["new"].values():
+        assert run["secondary_limited"] == 0 and not run["timed_out"] and run["requests"] >= 16
+        assert run["ratio"] == pytest.approx(run["seconds"] / run["floor"], rel=0.1)
