@@ -212,11 +212,7 @@ def get_json(client: Api, budget: Budget, url: str, params=None, etag=None):
     """GET ``url``; return (headers, data), data None on 304. Errors become GitHubError."""
     headers = {"If-None-Match": etag} if etag else None
 
-    def call():
-        _status, response_headers, data = client.request("GET", url, params, headers)
-        return response_headers, data
-
-    return _request(client, budget, url, call)
+    return _request(client, budget, url, lambda: client.request("GET", url, params, headers))
 
 
 def graphql(client: Api, budget: Budget, query: str, variables: dict) -> dict:
@@ -227,11 +223,10 @@ def graphql(client: Api, budget: Budget, query: str, variables: dict) -> dict:
     cost = 5 if query.lstrip().startswith("mutation") else 1
 
     def call():
-        _status, response_headers, data = client.request("POST", client.graphql_url, body={
-            "query": query, "variables": variables})
-        if isinstance(data, dict) and data.get("errors"):
-            raise github.Requester.Requester.createException(400, response_headers, data)
-        return response_headers, data
+        answer = client.request("POST", client.graphql_url, body={"query": query, "variables": variables})
+        if isinstance(answer.data, dict) and answer.data.get("errors"):
+            raise github.Requester.Requester.createException(400, answer.headers, answer.data)
+        return answer
 
     _headers, data = _request(client, budget, client.graphql_url, call, "graphql", cost)
     if not isinstance(data, dict) or not isinstance(data.get("data"), dict):
@@ -250,15 +245,16 @@ def _request(client: Api, budget: Budget, url: str, call, resource: str = "core"
         budget.wait_if_spent(resource)
         with translated(what, client.base_url, client.timeout):
             try:
-                with pacer.request(resource, cost):
-                    response_headers, data = call()
+                with pacer.request(resource, cost) as timing:
+                    answer = call()
+                    timing.seconds = answer.seconds  # the time to its headers: what GitHub spent, not our reading
             except github.GithubException as error:
                 if attempt == MAX_LIMITED_ATTEMPTS or not _rate_limited(error, pacer, budget, what):
                     raise
                 continue
         pacer.succeeded()
-        budget.record(response_headers)
-        return response_headers, data
+        budget.record(answer.headers)
+        return answer.headers, answer.data
 
 
 def _rate_limited(error: github.GithubException, pacer: pacing.Pacer, budget: Budget, what: str) -> bool:

@@ -76,12 +76,13 @@ class Limits:
 
 
 class _Entry:
-    """One request in flight: when it left and what it was charged."""
+    """One request in flight: when it left, what it was charged; ``seconds``, if its caller knows better than
+    the time the block ran, how long the server took."""
 
-    __slots__ = ("start", "charged", "resource")
+    __slots__ = ("start", "charged", "resource", "seconds")
 
     def __init__(self, start: float, charged: float, resource: str):
-        self.start, self.charged, self.resource = start, charged, resource
+        self.start, self.charged, self.resource, self.seconds = start, charged, resource, None
 
 
 class Pacer:
@@ -101,13 +102,13 @@ class Pacer:
 
     @contextlib.contextmanager
     def request(self, resource: str = "core", cost: float = 1.0):
-        """Wait for admission of one request; time it while the block runs."""
+        """Wait for admission of one request; time it while the block runs (or as the block sets ``seconds``)."""
         entry = self._admit(resource, cost)
         try:
             yield entry
         finally:
             with self.cond:
-                seconds = self.clock() - entry.start
+                seconds = self.clock() - entry.start if entry.seconds is None else entry.seconds
                 self.estimate = 0.8 * self.estimate + 0.2 * seconds
                 for budget in self._response_budgets(resource):  # the estimate charged becomes what it took
                     self.paid_until[budget] += (seconds - entry.charged) / self._rate(budget)

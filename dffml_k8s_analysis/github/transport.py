@@ -15,7 +15,7 @@ query) and takes a body that is not JSON as data; the export's requests go throu
 import json
 import time
 import urllib.parse
-from typing import Optional, Tuple
+from typing import Any, Dict, NamedTuple, Optional, Tuple
 
 import github
 import github.Requester
@@ -29,6 +29,15 @@ MAX_REDIRECTS = 5
 MAX_BODY = 64 * 2**20  # decoded bytes of one answer; a page of 100 items of 64 KiB bodies is about 13 MiB
 CHUNK = 2**16
 USER_AGENT = "dffml-k8s-analysis"
+
+
+class Answer(NamedTuple):
+    """A successful answer: ``seconds`` from sending the request to its headers (what GitHub spent on it)."""
+
+    status: int
+    headers: Dict[str, str]
+    data: Any
+    seconds: float
 
 
 def origin(url: str) -> Tuple[str, str, Optional[int]]:
@@ -65,7 +74,7 @@ class Api:
         return url
 
     def request(self, method: str, url: str, params=None, headers=None, body=None):
-        """(status, lower-case headers, parsed JSON or None); github exceptions for a status of 400 or more."""
+        """An :class:`Answer` (lower-case headers, JSON None on 304); github exceptions for a status of 400 or more."""
         url, what = self.absolute(url), urllib.parse.urlsplit(url).path
         for _ in range(MAX_REDIRECTS + 1):
             response = self.session.request(method, url, params=params, headers=headers, json=body,
@@ -87,7 +96,7 @@ class Api:
         lower = {key.lower(): value for key, value in response.headers.items()}
         raw = self._body(response, what)
         if status == 304 or (not raw.strip() and status < 300):
-            return status, lower, None
+            return Answer(status, lower, None, response.elapsed.total_seconds())
         try:
             data = json.loads(raw)
         except ValueError:
@@ -100,7 +109,7 @@ class Api:
             raise github.Requester.Requester.createException(status, lower, data if isinstance(data, dict) else None)
         if not 200 <= status < 300:
             raise GitHubError(f"{self.base_url} answered {status} to {what}, which GitHub does not")
-        return status, lower, data
+        return Answer(status, lower, data, response.elapsed.total_seconds())
 
     def _body(self, response: requests.Response, what: str) -> bytes:
         """The decoded body: at most MAX_BODY bytes, within ``timeout`` s; GitHubError otherwise."""
