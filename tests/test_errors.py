@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import tempfile
 import threading
+import time
 
 import pytest
 
@@ -21,7 +22,7 @@ from dffml_k8s_analysis import flows
 from dffml_k8s_analysis.cli import main as cli
 from dffml_k8s_analysis.errors import first_cause
 from dffml_k8s_analysis.github.client import GitHubError
-from dffml_k8s_analysis.store import open_store
+from dffml_k8s_analysis.store import StoreError, open_store
 
 from conftest import REPO, ROOT, VENV_BIN, export, served, stored
 
@@ -263,3 +264,60 @@ def test_read_only_directories_and_stores(emulator, shared_dir):
     read_only = run_as_nobody(shared_dir, "export", *common, "--store", store, "--update")
     assert (read_only.returncode, read_only.stderr) == (
         1, f"k8s-analysis: error: store {store} is read-only: the export needs to write it\n")
+
+
+# A database outage: exit 75 (a Job retries), and the rerun resumes.
+
+def test_a_database_down_at_the_start_is_exit_75_in_one_line(tmp_path, capsys):
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    listener.close()  # nothing listens there now
+    uri = f"postgresql://postgres@127.0.0.1:{port}/k8s"
+    assert export("http://127.0.0.1:9", uri) == 75
+    error = one_line(capsys)
+    assert error.startswith(f"cannot connect to the store {uri}: connection failed: ") and "refused" in error
+
+
+def test_a_database_restarted_during_an_export_is_exit_75_and_the_rerun_resumes(emulator):
+    import pg_server
+
+    server = pg_server.Server()
+    if server.bin is None:
+        pytest.skip(pg_server.INSTALL)
+    site = emulator(items=5000, latency_ms=30)
+    with server:
+        store = server.create_database()
+        env = dict(os.environ, K8S_ANALYSIS_DB_PASSWORD_FILE=server.password_file)
+        process = subprocess.Popen([str(VENV_BIN / "k8s-analysis"), "export", "--repo", REPO, "--base-url", site.url,
+                                    "--store", store, "--workers", "2", "--quiet"], cwd=str(ROOT), env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        os.environ["K8S_ANALYSIS_DB_PASSWORD_FILE"], before = server.password_file, os.environ.get(
+            "K8S_ANALYSIS_DB_PASSWORD_FILE")
+        try:
+            deadline = time.monotonic() + 120
+            while _items(store) < 800:  # polled as kill_when polls
+                assert process.poll() is None, process.communicate()
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            server.restart()
+            _, stderr = process.communicate(timeout=120)
+            assert process.returncode == 75, stderr
+            assert len(stderr.strip().splitlines()) == 1
+            assert stderr.startswith(f"k8s-analysis: error: lost the connection to the store {store}#{REPO} (")
+            assert stderr.strip().endswith("rerun when the database is back; it resumes")
+            assert _items(store) < 5000
+            assert export(site.url, store, "--workers", "2") == 0
+            assert stored(store) == served(site)
+        finally:
+            if before is None:
+                del os.environ["K8S_ANALYSIS_DB_PASSWORD_FILE"]
+            else:
+                os.environ["K8S_ANALYSIS_DB_PASSWORD_FILE"] = before
+
+
+def _items(store) -> int:
+    try:
+        with open_store(store) as db:
+            return db.count()["items"]
+    except StoreError:  # not created yet
+        return 0

@@ -61,7 +61,7 @@ def test_update_without_a_previous_export_runs_a_full_one(emulator, tmp_path):
 
 
 def test_faults_and_a_spent_rate_limit_still_give_the_same_store(emulator, store_spec, caplog):
-    server = emulator(items=3000, fault_rate=0.1, drop_rate=0.03, secondary_every=15, rate_limit=10, rate_reset_s=2)
+    server = emulator(items=3000, fault_rate=0.1, drop_rate=0.03, secondary_every=15, rate_limit=10, rate_reset_s=8)
     store = store_spec
     with caplog.at_level("WARNING"):
         assert export(server.url, store, "--workers", "2") == 0

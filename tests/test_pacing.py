@@ -4,6 +4,7 @@ Windows are 2 s instead of GitHub's 60 s (emulator ``secondary_window_s``, clien
 ``GITHUB_PACE_WINDOW_S``), so the limits bite within a test's time.
 """
 import concurrent.futures
+import json
 import logging
 
 import pytest
@@ -11,7 +12,7 @@ import requests
 
 from dffml_k8s_analysis.github.pacing import Limits, Pacer
 
-from conftest import admin, export, run_cli, served, stored
+from conftest import ROOT, admin, export, run_cli, served, stored
 
 pytestmark = pytest.mark.serial  # windows of 2 s: run alone, after the parallel part (Makefile)
 
@@ -151,18 +152,37 @@ def test_without_retry_after_the_wait_is_a_window_then_doubles_and_is_logged_onc
     assert pacer.secondary_limit(429, None, "/x") == 60  # the backoff started over
 
 
-def test_response_time_of_the_window_holds_the_next_request_back():
+def test_response_time_is_spent_evenly_never_a_windows_worth_early():
     clock = Clock()
-    pacer = Pacer(Limits(window_s=60, rest_points=10**6, response_s=2.0), clock)
-    for _ in range(3):
-        with pacer.request():
-            clock.now += 0.6
-    # 1.8 s used in the window, the estimate is about 0.56 s: wait until the first leaves
-    delay, reason = pacer._delay(clock.now, "core")
-    assert reason == "2 s of response time per window"
-    assert delay == pytest.approx(60 - 1.8, abs=0.01)
-    clock.now += delay
+    pacer = Pacer(Limits(window_s=60, rest_points=10**6, response_s=2.0), clock)  # 1/30 s of response a second
+    with pacer.request():
+        clock.now += 0.6
+    # the window's 2 s are far from spent, but 0.6 s of response time take 18 s of the rate
+    assert pacer._delay(clock.now, "core") == (pytest.approx(18 - 0.6), "2 s of response time per window")
+    clock.now += 17.5
     assert pacer._delay(clock.now, "core") == (0.0, "")
+
+
+def test_a_request_running_past_its_estimate_is_charged_as_it_runs():
+    clock = Clock()
+    pacer = Pacer(Limits(window_s=60, rest_points=10**6, response_s=30.0), clock)  # half a second a second
+    with pacer.request():
+        clock.now += 3  # charged the estimate (0.5 s) when it left, 2.5 s more since
+        assert pacer._delay(clock.now, "core") == (pytest.approx(6 - 3), "30 s of response time per window")
+    assert pacer._delay(clock.now, "core") == (pytest.approx(3), "30 s of response time per window")
+
+
+def test_an_export_holds_under_limits_counted_over_windows_a_sixth_of_the_pacers(emulator, tmp_path, monkeypatch):
+    # GitHub's proportions, time divided by 10: a minute of 6 s, windows of 1 s (GitHub's 10 s) holding
+    # a sixth of the minute's budgets, 50 +- 20 ms a request; the pacer told only the minute
+    server = emulator(items=4000, secondary_window_s=1, secondary_points=150, secondary_cpu_s=1.5,
+                      latency_ms=50, latency_spread_ms=20)
+    pace(monkeypatch, window_s=6, rest_points=800, response_s=8.5, concurrency=25)
+    store = tmp_path / "k.sqlite"
+    assert export(server.url, store, "--workers", "4") == 0
+    assert stored(store) == served(server)
+    stats = admin(server, "GET", "stats")
+    assert stats["secondary_limited"] == 0, stats
 
 
 def test_points_are_spaced_evenly():
@@ -182,3 +202,14 @@ def test_closers_are_paced_on_graphqls_own_budget(emulator, tmp_path, monkeypatc
     stats = admin(server, "GET", "stats")
     assert stats["by_route"]["graphql"] >= 10  # more than one window's GraphQL budget
     assert stats["secondary_limited"] == 0 and stats["graphql_remaining"] == 5000 - stats["by_route"]["graphql"]
+
+
+def test_the_export_benchmark_runs_at_its_smoke_size():
+    result = run_cli("python", str(ROOT / "bench" / "export.py"), "--smoke", "--windows", "10,60", timeout=600,
+                     env={"PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(figures["windows"]["new"]) == {"10", "60"}
+    for run in figures["windows"]["new"].values():
+        assert run["secondary_limited"] == 0 and not run["timed_out"] and run["requests"] >= 16
+        assert run["ratio"] == pytest.approx(run["seconds"] / run["floor"], rel=0.1)

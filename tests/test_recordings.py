@@ -2,7 +2,7 @@
 (``@octokit/fixtures``): they make the recorded requests and keep exactly the recorded answers."""
 import pytest
 
-from dffml_k8s_analysis.github.client import Budget, GitHubError, connect, get_json, translated
+from dffml_k8s_analysis.github.client import Budget, GitHubError, api, connect, get_json, translated
 from dffml_k8s_analysis.github.listing import next_link
 from dffml_k8s_analysis.store import open_store
 
@@ -21,7 +21,7 @@ def follow(gh, url, query):
 def test_the_exporters_client_follows_a_recorded_paginated_listing_and_stores_exactly_it(tmp_path):
     exchanges = fixture("paginate-issues")  # page links on /repositories/{id}/issues
     with replaying(exchanges) as replay:
-        pages = list(follow(connect(replay.url, paced=True), "/repos/octokit-fixture-org/paginate-issues/issues",
+        pages = list(follow(api(replay.url), "/repos/octokit-fixture-org/paginate-issues/issues",
                             {"per_page": 3}))
     assert replay.done, replay.unexpected
     assert pages == [exchange["response"] for exchange in exchanges]
@@ -43,7 +43,7 @@ def test_the_bots_label_call_makes_the_recorded_request():
 def test_a_recorded_listing_is_read_by_get_json_as_recorded():
     (exchange, *_) = fixture("labels")
     with replaying([exchange]) as replay:
-        _, labels = get_json(connect(replay.url, paced=True), Budget(), "/repos/octokit-fixture-org/labels/labels")
+        _, labels = get_json(api(replay.url), Budget(), "/repos/octokit-fixture-org/labels/labels")
         assert replay.done, replay.unexpected
     assert labels == exchange["response"]
 

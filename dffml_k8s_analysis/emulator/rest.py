@@ -88,6 +88,10 @@ class EmulatorConfig:
     secondary_cpu_s: float = 90.0
     secondary_graphql_cpu_s: float = 60.0
     secondary_concurrency: int = 100
+    # a renamed repository: its old OWNER/NAME answers ``moved_status`` (301; 302, 307 as temporary
+    # redirects) with a Location under /repositories/{id}, the query kept, as GitHub does
+    moved_from: str = ""
+    moved_status: int = 301
 
 
 class ApiError(Exception):
@@ -469,6 +473,10 @@ class Emulator:
             if match["repository_id"] != str(REPO_ID):
                 raise ApiError(404, "Not Found")
             return
+        if "{}/{}".format(match["owner"], match["repo"]).lower() == self.config.moved_from.lower() != "":
+            prefix = "/repos/{}/{}".format(match["owner"], match["repo"])
+            moved = "{}/repositories/{}{}".format(api_base(request), REPO_ID, request.path_qs[len(prefix):])
+            raise ApiError(self.config.moved_status, "Moved Permanently", DOCS, {"Location": moved}, url=moved)
         if (match["owner"].lower(), match["repo"].lower()) != (
                 self.config.owner.lower(), self.config.repo.lower()):
             raise ApiError(404, "Not Found")

@@ -1,11 +1,12 @@
-"""Talking to the GitHub REST API (or the emulator) through PyGithub.
+"""Talking to the GitHub REST API (or the emulator).
 
-PyGithub does the HTTP and authentication; urllib3 retries 5xx and dropped
-connections. What is ours: pacing every request under GitHub's secondary
-limits (:mod:`.pacing`) and waiting out its rate-limit answers (secondary:
-``Retry-After`` or a backoff, with no request leaving meanwhile; primary: the
-reset), conditional requests, and one clear error per failure (:mod:`.listing`
-walks the issues listing).
+The export's requests go through :mod:`.transport` (requests and urllib3: retries of 5xx and
+dropped connections, redirects on the API's host only, bounded bodies); the bot's few calls
+through PyGithub's objects (:func:`connect`). What is ours: pacing every export request under
+GitHub's secondary limits (:mod:`.pacing`) and waiting out its rate-limit answers (secondary:
+``Retry-After`` or a backoff, with no request leaving meanwhile; primary: the reset),
+conditional requests, and one clear error per failure, GitHub's text scrubbed of the token
+(:mod:`.listing` walks the issues listing).
 """
 import contextlib
 import datetime
@@ -27,6 +28,8 @@ from urllib3.util import Retry
 
 from ..secret_file import SecretFileError, read_secret
 from . import pacing
+from .errors import GitHubError
+from .transport import Api
 
 LOGGER = logging.getLogger(__name__)
 
@@ -39,18 +42,7 @@ READ_RETRIES = 4  # a stalled or dropped response is retried this often, then re
 # Rate-limit answers in a row before a request fails (waits: Retry-After, or 1, 2, 4, ... windows)
 MAX_LIMITED_ATTEMPTS = 8
 SECONDARY_WAIT = 60  # GitHub: without Retry-After, wait at least a minute
-
-
-class GitHubError(Exception):
-    """A failure worth one clear line to the user (never holds the token).
-
-    ``transient``: worth trying again later (5xx, rate limits, lost connections);
-    ``status``: the HTTP status GitHub answered, if it answered.
-    """
-
-    def __init__(self, message: str, transient: bool = False, status: Optional[int] = None):
-        super().__init__(message)
-        self.transient, self.status = transient, status
+MAX_RESET_WAIT = 3601  # GitHub's primary limits reset within the hour, whatever a header says
 
 
 class Budget:
@@ -74,17 +66,18 @@ class Budget:
         with self.lock:
             self.requests += 1
             if "x-ratelimit-remaining" in headers:
-                self.seen[headers.get("x-ratelimit-resource", "core")] = (
-                    int(headers["x-ratelimit-remaining"]),
-                    int(headers.get("x-ratelimit-limit", 0)) or None,
-                    float(headers.get("x-ratelimit-reset", 0)),
-                )
+                try:  # a server's headers are not trusted: unreadable ones are ignored
+                    seen = (int(headers["x-ratelimit-remaining"]), int(headers.get("x-ratelimit-limit", 0)) or None,
+                            float(headers.get("x-ratelimit-reset", 0)))
+                except ValueError:
+                    return
+                self.seen[headers.get("x-ratelimit-resource", "core")] = seen
 
     def wait_if_spent(self, resource: str = "core") -> None:
         """Sleep until the reset when the last response said the budget is spent."""
         with self.lock:
             remaining, _, reset = self.seen.get(resource, (None, None, 0.0))
-            delay = reset - time.time() + 1 if remaining == 0 else 0
+            delay = min(reset - time.time() + 1, MAX_RESET_WAIT) if remaining == 0 else 0
             first = delay > 0 and self.logged.get(resource) != reset  # one line per reset, not per thread
             if first:
                 self.logged[resource] = reset
@@ -164,39 +157,38 @@ def token() -> Optional[str]:
         raise GitHubError(str(error)) from None
 
 
-def connect(base_url: str = DEFAULT_BASE_URL, timeout: Optional[int] = None, retries: int = 10,
-            paced: bool = False) -> github.Github:
-    """A PyGithub client for ``base_url`` with the token of :func:`token`.
-
-    api.github.com without a token is refused up front: 60 requests an hour
-    cannot export anything. Other servers (Enterprise, the emulator) may allow
-    anonymous access. A server that does not answer within ``timeout`` seconds (default
-    :func:`default_timeout`) is retried READ_RETRIES times, then reported; ``retries``: tries
-    again after a 5xx, a 429 or a dropped connection; once they are spent, the last answer is
-    the error ("GitHub answered 502").
-    ``paced``: for :func:`get_json` and :func:`graphql`,
-    which pace requests and wait out rate-limit answers themselves; otherwise
-    (the bot's few calls through PyGithub's objects) PyGithub's GithubRetry
-    waits them out: Retry-After, else at least 60 s, then backing off.
-    """
+def _secret(base_url: str) -> Optional[str]:
+    """The token for ``base_url``: api.github.com without one is refused (60 requests an hour export nothing);
+    other servers (Enterprise, the emulator) may allow anonymous access."""
     check_base_url(base_url)
     secret = token()
     if secret is None and base_url.rstrip("/") == DEFAULT_BASE_URL:
         raise GitHubError(f"{TOKEN_ENV} is not set: create a token and export {TOKEN_ENV}=..., or name a file "
                           f"holding it in {TOKEN_FILE_ENV} (it is never logged)")
-    # Refused connections fail fast (a wrong URL should not hang for minutes);
-    # dropped ones and 5xx are retried with backoff. Paced, rate-limit answers
-    # (403, 429) are not retried here but in _request, which stops every thread.
-    backoff = dict(total=retries, connect=2, read=READ_RETRIES, backoff_factor=0.5, backoff_max=30,
-                   raise_on_status=False)
-    server_errors = list(range(500, 600))
-    if paced:
-        retry = Retry(status_forcelist=server_errors, allowed_methods=Retry.DEFAULT_ALLOWED_METHODS | {"GET", "POST"},
-                      **backoff)
-    else:
-        # PyGithub's methods plus PATCH: the bot's only PATCH, a comment's edit, is idempotent
-        retry = github.GithubRetry(status_forcelist=server_errors + [429], secondary_rate_wait=SECONDARY_WAIT,
-                                   allowed_methods=Retry.DEFAULT_ALLOWED_METHODS | {"GET", "POST", "PATCH"}, **backoff)
+    return secret
+
+
+def _backoff(retries: int) -> dict:
+    """urllib3 Retry settings: refused connections fail fast (a wrong URL should not hang for minutes);
+    dropped ones, stalled answers (READ_RETRIES) and 5xx are retried with backoff."""
+    return dict(total=retries, connect=2, read=READ_RETRIES, backoff_factor=0.5, backoff_max=30,
+                raise_on_status=False, status_forcelist=list(range(500, 600)))
+
+
+def connect(base_url: str = DEFAULT_BASE_URL, timeout: Optional[int] = None, retries: int = 10) -> github.Github:
+    """A PyGithub client for ``base_url`` with the token of :func:`token`, for the bot's few calls.
+
+    A server that does not answer within ``timeout`` seconds (default :func:`default_timeout`) is
+    retried READ_RETRIES times, then reported; ``retries``: tries again after a 5xx, a 429 or a
+    dropped connection; once they are spent, the last answer is the error ("GitHub answered 502").
+    PyGithub's GithubRetry waits out rate-limit answers: Retry-After, else at least 60 s, then backing off.
+    """
+    secret = _secret(base_url)
+    backoff = _backoff(retries)
+    # PyGithub's methods plus PATCH: the bot's only PATCH, a comment's edit, is idempotent
+    retry = github.GithubRetry(secondary_rate_wait=SECONDARY_WAIT,
+                               allowed_methods=Retry.DEFAULT_ALLOWED_METHODS | {"GET", "POST", "PATCH"},
+                               **dict(backoff, status_forcelist=backoff["status_forcelist"] + [429]))
     return github.Github(
         auth=github.Auth.Token(secret) if secret else None,
         base_url=base_url.rstrip("/"),
@@ -209,45 +201,60 @@ def connect(base_url: str = DEFAULT_BASE_URL, timeout: Optional[int] = None, ret
     )
 
 
-def get_json(gh: github.Github, budget: Budget, url: str, params=None, etag=None):
+def api(base_url: str = DEFAULT_BASE_URL, timeout: Optional[int] = None, retries: int = 10) -> Api:
+    """The export's client for ``base_url`` (see :mod:`.transport`), for :func:`get_json` and :func:`graphql`,
+    which pace requests and wait out rate-limit answers themselves (so urllib3 retries no 403 or 429)."""
+    retry = Retry(allowed_methods=Retry.DEFAULT_ALLOWED_METHODS | {"GET", "POST"}, **_backoff(retries))
+    return Api(base_url, _secret(base_url), timeout or default_timeout(), retry)
+
+
+def get_json(client: Api, budget: Budget, url: str, params=None, etag=None):
     """GET ``url``; return (headers, data), data None on 304. Errors become GitHubError."""
     headers = {"If-None-Match": etag} if etag else None
-    return _request(gh, budget, url, lambda: gh.requester.requestJsonAndCheck("GET", url, params, headers))
+
+    return _request(client, budget, url, lambda: client.request("GET", url, params, headers))
 
 
-def graphql(gh: github.Github, budget: Budget, query: str, variables: dict) -> dict:
+def graphql(client: Api, budget: Budget, query: str, variables: dict) -> dict:
     """POST a GraphQL query; return its ``data``. Errors become GitHubError.
 
     Paced on GraphQL's own budget: a query costs 1 point, a mutation 5.
     """
-    url = gh.requester.graphql_url
     cost = 5 if query.lstrip().startswith("mutation") else 1
-    _headers, data = _request(gh, budget, url, lambda: gh.requester.graphql_query(query, variables),
-                              "graphql", cost)
+
+    def call():
+        answer = client.request("POST", client.graphql_url, body={"query": query, "variables": variables})
+        if isinstance(answer.data, dict) and answer.data.get("errors"):
+            raise github.Requester.Requester.createException(400, answer.headers, answer.data)
+        return answer
+
+    _headers, data = _request(client, budget, client.graphql_url, call, "graphql", cost)
+    if not isinstance(data, dict) or not isinstance(data.get("data"), dict):
+        raise GitHubError(f"{client.base_url} answered {_path(client.graphql_url)} without GraphQL's data")
     return data["data"]
 
 
-def pacer_of(gh: github.Github) -> pacing.Pacer:
+def pacer_of(client: Api) -> pacing.Pacer:
     """The process's pacer for this client's API root and token."""
-    return pacing.pacer_for(gh.requester.base_url, token())
+    return pacing.pacer_for(client.base_url, client.secret)
 
 
-def _request(gh: github.Github, budget: Budget, url: str, call, resource: str = "core", cost: float = 1):
-    pacer, what = pacer_of(gh), _path(url)
+def _request(client: Api, budget: Budget, url: str, call, resource: str = "core", cost: float = 1):
+    pacer, what = pacer_of(client), _path(url)
     for attempt in itertools.count(1):
         budget.wait_if_spent(resource)
-        with translated(what, gh.requester.base_url):
+        with translated(what, client.base_url, client.timeout):
             try:
-                with pacer.request(resource, cost):
-                    response_headers, data = call()
+                with pacer.request(resource, cost) as timing:
+                    answer = call()
+                    timing.seconds = answer.seconds  # the time to its headers: what GitHub spent, not our reading
             except github.GithubException as error:
                 if attempt == MAX_LIMITED_ATTEMPTS or not _rate_limited(error, pacer, budget, what):
                     raise
                 continue
         pacer.succeeded()
-        lower = {key.lower(): value for key, value in response_headers.items()}
-        budget.record(lower)
-        return lower, data
+        budget.record(answer.headers)
+        return answer.headers, answer.data
 
 
 def _rate_limited(error: github.GithubException, pacer: pacing.Pacer, budget: Budget, what: str) -> bool:
@@ -259,10 +266,20 @@ def _rate_limited(error: github.GithubException, pacer: pacing.Pacer, budget: Bu
     if headers.get("x-ratelimit-remaining") == "0":  # primary: wait_if_spent waits for the reset
         return True
     message = error.data.get("message", "") if isinstance(error.data, dict) else ""
-    if error.status == 429 or "retry-after" in headers or github.Requester.Requester.isSecondaryRateLimitError(message):
+    if error.status == 429 or "retry-after" in headers or github.Requester.Requester.isSecondaryRateLimitError(
+            message if isinstance(message, str) else ""):
         pacer.secondary_limit(error.status, headers.get("retry-after"), what)
         return True
     return False
+
+
+def scrub(text: str) -> str:
+    """``text`` (GitHub's, or a hostile server's) with the token, if any, replaced by ``***``."""
+    try:
+        secret = token()
+    except GitHubError:
+        secret = None
+    return text.replace(secret, "***") if secret else text
 
 
 @contextlib.contextmanager
@@ -284,10 +301,13 @@ def translated(what: str, unreachable: str, timeout: Optional[int] = None):
                               "is it a GitHub API root (https://api.github.com, https://HOST/api/v3)?",
                               error.status >= 500, error.status) from None
         message = error.data.get("message")
-        if isinstance(error.data, dict) and error.data.get("errors"):
-            message = "; ".join(str(e.get("message", e)) for e in error.data["errors"])
+        if isinstance(error.data.get("errors"), list):
+            message = "; ".join(str(e.get("message", e) if isinstance(e, dict) else e) for e in error.data["errors"])
         transient = error.status >= 500 or error.status == 429 or isinstance(error, github.RateLimitExceededException)
-        raise GitHubError(f"GitHub answered {error.status} to {what}: {message}", transient, error.status) from None
+        raise GitHubError(scrub(f"GitHub answered {error.status} to {what}: {message}"), transient,
+                          error.status) from None
+    except GitHubError as error:
+        raise GitHubError(scrub(str(error)), error.transient, error.status) from None
     except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
         if _timed_out(error):
             raise GitHubError(f"{unreachable} did not answer within {timeout or default_timeout()} s, {READ_RETRIES + 1} times: "
@@ -305,9 +325,13 @@ def _timed_out(error: BaseException) -> bool:
 
 def server_time(headers: Dict[str, str]) -> str:
     """The server's clock from a response's Date header, as ``YYYY-MM-DDTHH:MM:SSZ``."""
-    date = headers.get("date")
-    moment = parsedate_to_datetime(date) if date else datetime.datetime.now(datetime.timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        moment = parsedate_to_datetime(headers["date"])
+    except (KeyError, TypeError, ValueError):  # none, or not a date: the local clock
+        moment = datetime.datetime.now(datetime.timezone.utc)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.timezone.utc)
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _path(url: str) -> str:

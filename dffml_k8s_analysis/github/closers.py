@@ -16,7 +16,7 @@ from typing import Dict, List, Optional, Tuple
 
 from ..store import Store
 from . import timeutil
-from .client import get_json, graphql, server_time
+from .client import GitHubError, get_json, graphql, server_time
 
 QUERY = """
 query($owner: String!, $name: String!, $cursor: String, $since: DateTime) {
@@ -54,10 +54,8 @@ def fetch_closers(sess) -> Dict[str, int]:
             while progress[connection] != "done":
                 variables = {"owner": sess.owner, "name": sess.name,
                              "cursor": progress[connection], "since": progress["since"]}
-                page = graphql(gh, sess.budget, query, variables)["repository"][connection]
-                rows, reached_since = _rows(page["nodes"], progress["since"])
-                more = page["pageInfo"]["hasNextPage"] and not reached_since
-                progress[connection] = page["pageInfo"]["endCursor"] if more else "done"
+                rows, more, cursor = _page(graphql(gh, sess.budget, query, variables), connection, progress["since"])
+                progress[connection] = cursor if more else "done"
                 store.save_closers(rows, progress)
                 counts["requests"] += 1
                 counts["fetched"] += len(rows)
@@ -77,6 +75,19 @@ def _new_progress(sess, gh, store: Store) -> dict:
         "issues": None,
         "pullRequests": None,
     }
+
+
+def _page(data: dict, connection: str, since: Optional[str]) -> Tuple[List[tuple], bool, Optional[str]]:
+    """(rows, whether to go on, the cursor to go on from) of a page; a malformed one is a GitHubError."""
+    try:
+        page = data["repository"][connection]
+        rows, reached_since = _rows(page["nodes"], since)
+        more, cursor = page["pageInfo"]["hasNextPage"] is True and not reached_since, page["pageInfo"]["endCursor"]
+        if more and not isinstance(cursor, str) or not all(type(n) is int and n > 0 for n, _, _ in rows):
+            raise ValueError
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+        raise GitHubError(f"GitHub answered a malformed page of {connection} to the closers' GraphQL query") from None
+    return rows, more, cursor
 
 
 def _rows(nodes, since: Optional[str]) -> Tuple[List[tuple], bool]:

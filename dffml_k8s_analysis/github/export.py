@@ -33,7 +33,7 @@ from tqdm import tqdm
 from .. import jobindex
 from ..store import Store, StoreError, StoreMissing, export_lock, open_store, repo_spec
 from . import listing, pacing, timeutil
-from .client import Budget, GitHubError, check_base_url, connect, get_json, server_time, split_repo
+from .client import Budget, GitHubError, api, check_base_url, get_json, server_time, split_repo
 
 PER_PAGE = listing.PER_PAGE
 MIN_WINDOW_PAGES = 10
@@ -63,7 +63,7 @@ class Session:
         return f"/repos/{self.owner}/{self.name}/issues"
 
     def client(self):
-        return connect(self.base_url, paced=True)
+        return api(self.base_url)
 
     def open(self, create: bool = True) -> Store:
         return open_store(self.store_path, create, self.repo)
@@ -170,6 +170,7 @@ def plan(sess: Session, mode: str, windows: int, shard: Optional[dict] = None) -
         gh, sess.budget, sess.issues_url,
         {"state": "all", "sort": "created", "direction": "desc", "per_page": 1},
     )
+    oldest, newest = listing.checked(oldest, sess.issues_url), listing.checked(newest, sess.issues_url)
     now = server_time(oldest_headers)
     # Issue and PR numbers are shared and sequential: the newest is a good
     # estimate of the total, for the progress bar and for sizing windows
@@ -199,8 +200,14 @@ def plan_shard(sess: Session, windows: int, shard: dict) -> List[dict]:
         timeutil.parse(until)
     except (TypeError, ValueError):
         raise GitHubError(f"a sharded export needs until as YYYY-MM-DDTHH:MM:SSZ, got {until!r}") from None
-    _, repository = get_json(sess.client(), sess.budget, f"/repos/{sess.owner}/{sess.name}")
-    every = split_windows(repository["created_at"], until, windows * shard["count"])
+    path = f"/repos/{sess.owner}/{sess.name}"
+    _, repository = get_json(sess.client(), sess.budget, path)
+    created = repository.get("created_at") if isinstance(repository, dict) else None
+    try:
+        timeutil.parse(created)
+    except (TypeError, ValueError):
+        raise GitHubError(f"GitHub answered {path} without the repository's created_at") from None
+    every = split_windows(created, until, windows * shard["count"])
     planned = jobindex.share(every, shard["index"], shard["count"])
     if not shard["shared"]:
         with sess.open() as store:

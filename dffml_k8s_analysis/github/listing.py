@@ -42,6 +42,33 @@ class Step(NamedTuple):
     not_modified: bool = False
 
 
+def checked(data, what: str) -> list:
+    """``data`` if it is a page of issues as GitHub lists them, else a one-line GitHubError.
+
+    Every item is an object with a positive whole ``number`` and an ``updated_at`` of GitHub's form:
+    what the walk and the store rely on, so nothing malformed is stored.
+    """
+    if not isinstance(data, list):
+        raise GitHubError(f"GitHub answered {what} with {type(data).__name__}, not a list of issues")
+    for item in data:
+        number = item.get("number") if isinstance(item, dict) else None
+        problem = (f"an item that is not an object: {str(item)[:40]!r}" if not isinstance(item, dict) else
+                   f"an item whose number is not a positive whole number: {str(number)[:40]!r}"
+                   if type(number) is not int or number < 1 else
+                   f"item #{number} with an updated_at not like 2024-01-31T12:00:00Z" if not _timestamp(item) else None)
+        if problem:
+            raise GitHubError(f"GitHub answered {what} with {problem}")
+    return data
+
+
+def _timestamp(item: dict) -> bool:
+    try:
+        timeutil.parse(item.get("updated_at"))
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def params(since: str, direction: str = "asc") -> dict:
     return {"state": "all", "sort": "updated", "direction": direction, "per_page": PER_PAGE, "since": since}
 
@@ -78,7 +105,7 @@ def pages(gh, budget: Budget, path: str, since: str, until: Optional[str] = None
         if data is None:
             yield Step([], None, None, headers.get("etag"), last=True, not_modified=True)
             return
-        inside = [item for item in data if until is None or item["updated_at"] < until]
+        inside = [item for item in checked(data, _path(url)) if until is None or item["updated_at"] < until]
         seen.update(item["number"] for item in inside)
         following = next_link(headers.get("link"))
         done = following is None or len(inside) < len(data)
@@ -113,13 +140,17 @@ def _block_from_the_end(gh, budget: Budget, path: str, since: str, until: Option
                 f"too many items updated at {since} for GitHub's page-numbered listing to reach "
                 f"from either end ({len(seen)} from the start): rerun later, when it gives cursor links"
             ) from None
-        met = any(item["number"] in seen for item in data)
+        met = any(item["number"] in seen for item in checked(data, _path(url)))
         inside = [item for item in data if item["number"] not in seen
                   and (until is None or item["updated_at"] < until)]
         yield Step(inside, None, None)  # ``seen`` stays the other end's: only meeting it closes the gap
         if met:
             return
         url, query = next_link(headers.get("link")), None
+
+
+def _path(url: str) -> str:
+    return urlsplit(url).path
 
 
 def next_link(link: Optional[str]) -> Optional[str]:

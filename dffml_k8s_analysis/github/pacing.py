@@ -6,9 +6,13 @@ GraphQL (a query 1, a mutation 5); at most 90 s of CPU time per 60 s of real tim
 at most 60 s for GraphQL, which GitHub tells clients to estimate by the total response time of
 their requests. Past any of them it answers 403 or 429, with ``Retry-After`` only sometimes.
 
-A :class:`Pacer` keeps a process under all of them *before* sending: a concurrency cap, an
-evenly spaced point rate per resource, and the response time of the last window (in flight
-requests count at least the running estimate). After a secondary-limit answer no request
+GitHub does not document over which windows it counts them, so a :class:`Pacer` spends every
+budget evenly, never a window's worth early: a concurrency cap, and for points and response
+time alike a rate (the budget per window) with no burst beyond one request, as GCRA spaces a
+token bucket's. Points are charged when a request leaves; response time as the running estimate
+then, corrected by what the request took when it ends (a request running past the estimate is
+charged as it runs). Counted over any window of 10 s to 60 s, a process then stays within the
+budget's share of that window plus about one request. After a secondary-limit answer no request
 leaves until ``Retry-After`` has passed, or, without it, one window, doubling on each
 consecutive answer. Every budget is per window (60 s on GitHub; shorter in tests) and is
 divided by ``share``, the number of processes on the same token (an Indexed Job's pods).
@@ -21,7 +25,7 @@ import logging
 import os
 import threading
 import time
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, Optional, Set, Tuple
 
 LOGGER = logging.getLogger(__name__)
 
@@ -72,12 +76,13 @@ class Limits:
 
 
 class _Entry:
-    """One request in the response-time ledger."""
+    """One request in flight: when it left, what it was charged; ``seconds``, if its caller knows better than
+    the time the block ran, how long the server took."""
 
-    __slots__ = ("start", "seconds", "done", "resource")
+    __slots__ = ("start", "charged", "resource", "seconds")
 
-    def __init__(self, start: float, resource: str):
-        self.start, self.seconds, self.done, self.resource = start, 0.0, False, resource
+    def __init__(self, start: float, charged: float, resource: str):
+        self.start, self.charged, self.resource, self.seconds = start, charged, resource, None
 
 
 class Pacer:
@@ -87,25 +92,38 @@ class Pacer:
         self.limits = limits or Limits()
         self.clock = clock
         self.cond = threading.Condition()
-        self.in_flight = 0
-        self.next_start: Dict[str, float] = collections.defaultdict(float)
-        self.ledger = collections.deque()
+        # budget -> the moment it has paid for everything charged so far (GCRA's theoretical arrival time);
+        # budgets: ("points", resource), ("response", "core") for every request, ("response", "graphql") too
+        self.paid_until: Dict[Tuple[str, str], float] = collections.defaultdict(float)
+        self.flying: Set[_Entry] = set()
         self.estimate = 0.5  # seconds a request is expected to take; learnt as they finish
         self.blocked_until = 0.0
         self.strikes = 0
 
     @contextlib.contextmanager
     def request(self, resource: str = "core", cost: float = 1.0):
-        """Wait for admission of one request; time it while the block runs."""
+        """Wait for admission of one request; time it while the block runs (or as the block sets ``seconds``)."""
         entry = self._admit(resource, cost)
         try:
             yield entry
         finally:
             with self.cond:
-                entry.seconds, entry.done = self.clock() - entry.start, True
-                self.estimate = 0.8 * self.estimate + 0.2 * entry.seconds
-                self.in_flight -= 1
+                seconds = self.clock() - entry.start if entry.seconds is None else entry.seconds
+                self.estimate = 0.8 * self.estimate + 0.2 * seconds
+                for budget in self._response_budgets(resource):  # the estimate charged becomes what it took
+                    self.paid_until[budget] += (seconds - entry.charged) / self._rate(budget)
+                self.flying.discard(entry)
                 self.cond.notify_all()
+
+    def _rate(self, budget: Tuple[str, str]) -> float:
+        """Units of ``budget`` per second: points, or seconds of response time."""
+        kind, resource = budget
+        per_window = self.limits.points(resource) if kind == "points" else self.limits.response(resource)
+        return per_window / self.limits.window_s
+
+    @staticmethod
+    def _response_budgets(resource: str):
+        return [("response", "core")] + ([("response", resource)] if resource != "core" else [])
 
     def _admit(self, resource: str, cost: float) -> _Entry:
         logged = False
@@ -119,43 +137,30 @@ class Pacer:
                     LOGGER.debug("pacing %s: waiting %.1f s (%s)", resource, delay, reason)
                     logged = True
                 self.cond.wait(delay)
-            interval = self.limits.window_s * cost / self.limits.points(resource)
-            self.next_start[resource] = max(now, self.next_start[resource]) + interval
-            self.in_flight += 1
-            entry = _Entry(now, resource)
-            self.ledger.append(entry)
+            entry = _Entry(now, self.estimate, resource)
+            charges = [(("points", resource), cost)] + [(b, entry.charged) for b in self._response_budgets(resource)]
+            for budget, amount in charges:
+                self.paid_until[budget] = max(now, self.paid_until[budget]) + amount / self._rate(budget)
+            self.flying.add(entry)
             return entry
 
     def _delay(self, now: float, resource: str) -> Tuple[float, str]:
         """Seconds to wait before a request may leave (0: now), and why."""
         if now < self.blocked_until:
             return self.blocked_until - now, "secondary rate limit"
-        if self.in_flight >= self.limits.max_in_flight:
-            return self.limits.window_s, f"{self.in_flight} requests in flight"
-        if now < self.next_start[resource]:
-            return self.next_start[resource] - now, f"{self.limits.points(resource):.0f} points per window"
-        horizon = now - self.limits.window_s
-        while self.ledger and self.ledger[0].done and self.ledger[0].start <= horizon:
-            self.ledger.popleft()
-        for budget_resource in {"core", resource}:
-            wait = self._response_delay(now, horizon, budget_resource)
+        if len(self.flying) >= self.limits.max_in_flight:
+            return self.limits.window_s, f"{len(self.flying)} requests in flight"
+        points = ("points", resource)
+        if now < self.paid_until[points]:
+            return self.paid_until[points] - now, f"{self.limits.points(resource):.0f} points per window"
+        for budget in self._response_budgets(resource):
+            # requests running past what they were charged are charged as they run
+            running = sum(max(0.0, now - e.start - e.charged) for e in self.flying
+                          if budget[1] == "core" or e.resource == budget[1])
+            wait = self.paid_until[budget] + running / self._rate(budget) - now
             if wait > 0:
-                return wait, f"{self.limits.response(budget_resource):.0f} s of response time per window"
+                return wait, f"{self.limits.response(budget[1]):.0f} s of response time per window"
         return 0.0, ""
-
-    def _response_delay(self, now: float, horizon: float, resource: str) -> float:
-        """Until enough of the window's response time has expired for one more request."""
-        budget = self.limits.response(resource)
-        entries = [e for e in self.ledger if e.start > horizon and (resource == "core" or e.resource == resource)]
-        used = sum(e.seconds if e.done else max(self.estimate, now - e.start) for e in entries)
-        if used + self.estimate <= budget or not entries:
-            return 0.0
-        excess = used + self.estimate - budget
-        for entry in entries:  # oldest first: wait until enough of them leave the window
-            excess -= entry.seconds if entry.done else max(self.estimate, now - entry.start)
-            if excess <= 0:
-                return max(entry.start - horizon, 0.01)
-        return self.limits.window_s
 
     def secondary_limit(self, status: int, retry_after: Optional[str], what: str) -> float:
         """Stop every request after a secondary-limit answer; return the wait in seconds."""

@@ -42,6 +42,9 @@ class Backend(Protocol):
     def describe(self, error: Exception) -> str:
         """One line of ``error``, without any secret."""
 
+    def lost(self, error: Exception) -> bool:
+        """Whether ``error`` means the server is down or restarting (a rerun can help), not a wrong request."""
+
     def shell(self, sql: str) -> str:
         """A command a person can paste into a shell to run ``sql`` on this store."""
 

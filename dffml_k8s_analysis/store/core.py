@@ -72,6 +72,8 @@ class Store:
             raise
         except backend.Error as error:
             backend.close()
+            if backend.lost(error):
+                raise self._lost(error) from None
             raise StoreError(f"store {self.name} is not a usable {backend.kind}: {backend.describe(error)}") from None
 
     @property
@@ -96,6 +98,8 @@ class Store:
                 self._writing = True
                 yield self
         except self.backend.Error as error:
+            if self.backend.lost(error):
+                raise self._lost(error) from None
             raise StoreError(f"cannot write the store {self.name}: {self.backend.describe(error)}") from None
         finally:
             self._writing = False
@@ -117,7 +121,13 @@ class Store:
         """Run one portable statement for each of ``rows`` (none: nothing)."""
         self.backend.executemany(sql, [tuple(row) for row in rows])
 
+    def _lost(self, error) -> StoreError:
+        return StoreError(f"lost the connection to the store {self.name} ({self.backend.describe(error)}): "
+                          "rerun when the database is back; it resumes", transient=True)
+
     def _damaged(self, error) -> StoreError:
+        if self.backend.lost(error):
+            return self._lost(error)
         return StoreError(f"store {self.name} is damaged ({self.backend.describe(error)}): "
                           "export again into a new store")
 

@@ -42,6 +42,22 @@ KEYWORD_PASSWORD = re.compile(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'?|\S*)", re
 # "host=H dbname=D ...": a libpq keyword string (never a file's path)
 CONNINFO = re.compile(r"(?:^|\s)(?:host|hostaddr|port|dbname|user|password|passfile|service|sslmode)\s*=",
                       re.IGNORECASE)
+# SQLSTATEs of a server going away or not there yet: connection exceptions (08...), shutdowns, starting up,
+# too many connections; a connection that fails before the server answers has none
+OUTAGE_STATES = ("08", "57P01", "57P02", "57P03", "53300")
+OUTAGE_TEXTS = ("the database system is starting up", "the database system is shutting down",
+                "the database system is in recovery mode", "too many clients")
+
+
+def lost(error) -> bool:
+    """Whether a psycopg error means the server is down or restarting (a rerun can help), not a wrong request."""
+    import psycopg
+
+    state = getattr(error, "sqlstate", None)
+    if state:
+        return state.startswith(OUTAGE_STATES)
+    text = str(error)
+    return isinstance(error, psycopg.OperationalError) and ("FATAL:" not in text or any(t in text for t in OUTAGE_TEXTS))
 
 
 def is_postgres(spec) -> bool:
@@ -163,7 +179,7 @@ class Connection:
         try:
             self.conn = psycopg.connect(spec, autocommit=True, **extra)
         except psycopg.Error as error:
-            raise StoreError(f"cannot connect to the store {self.uri}: {self.describe(error)}") from None
+            raise StoreError(f"cannot connect to the store {self.uri}: {self.describe(error)}", lost(error)) from None
 
     def describe(self, error) -> str:
         """One line of ``error``, the password (if any) scrubbed."""
@@ -221,7 +237,7 @@ class PostgresBackend:
             raise
         except self.Error as error:
             self.connection.close()
-            raise StoreError(f"store {self.connection.uri} is not usable: {self.describe(error)}") from None
+            raise StoreError(f"store {self.connection.uri} is not usable: {self.describe(error)}", lost(error)) from None
 
     def _repositories(self) -> List[str]:
         """The schemas of this database that hold a store (their name is OWNER/NAME)."""
@@ -267,6 +283,8 @@ class PostgresBackend:
     def describe(self, error) -> str:
         return self.connection.describe(error)
 
+    lost = staticmethod(lost)
+
     def shell(self, statement: str) -> str:
         """psql, told the password as the store is (from the file ``K8S_ANALYSIS_DB_PASSWORD_FILE`` names)."""
         password = f'PGPASSWORD="$(cat "${PASSWORD_FILE_ENV}")" ' if self.connection.password is not None else ""
@@ -301,7 +319,7 @@ class AdvisoryLock:
         except connection.Error as error:
             connection.close()
             raise StoreError(f"cannot lock the store {connection.uri}#{self.schema}: "
-                             f"{connection.describe(error)}") from None
+                             f"{connection.describe(error)}", lost(error)) from None
         if not taken:
             connection.close()
             holder = ", ".join(name or "unknown" for (name,) in holders) or "unknown"

@@ -29,6 +29,11 @@ class SQLiteBackend:
     Error = sqlite3.Error
     kind = "SQLite file"
 
+    @staticmethod
+    def lost(error) -> bool:
+        """A file is never unreachable for a while."""
+        return False
+
     def __init__(self, path, create: bool):
         self.path = pathlib.Path(path)
         self.name = str(self.path)

@@ -1,0 +1,177 @@
+"""The export against GitHub's transport gone wrong: redirects, bombs, trickles, malformed answers.
+
+Real hostile servers on 127.0.0.1 (tests/hostile.py), the emulator, the CLI in-process and as a process.
+"""
+import json
+import os
+import subprocess
+import time
+import zlib
+
+import pytest
+
+from dffml_k8s_analysis.store import open_store
+
+from conftest import REPO, ROOT, VENV_BIN, admin, export, served, stored
+from hostile import serving
+
+ISSUES = f"/repos/{REPO}/issues"
+ITEM = {"number": 1, "updated_at": "2020-01-01T00:00:00Z", "title": "x"}
+
+
+def one_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    return err.removeprefix("k8s-analysis: error: ")
+
+
+@pytest.mark.parametrize("status", [301, 302, 307])
+def test_a_renamed_repositorys_redirect_is_followed_with_its_query(emulator, tmp_path, status):
+    server = emulator(items=450, moved_from="kubernetes/old-name", moved_status=status)
+    store = tmp_path / "k.sqlite"
+    assert export(server.url, store, "--repo", "kubernetes/old-name") == 0
+    assert stored(store) == served(server)
+    by_route = admin(server, "GET", "stats")["by_route"]
+    assert by_route["issues_list_by_id"] >= 5 and by_route["issues_list"] >= 1  # followed, not refetched
+    admin(server, "POST", "touch", count=20, seed=3)
+    assert export(server.url, store, "--repo", "kubernetes/old-name", "--update") == 0
+    assert stored(store) == served(server)
+
+
+def test_a_redirect_to_another_host_is_refused_and_the_token_never_sent_there(emulator, tmp_path, capsys,
+                                                                              monkeypatch):
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_" + "r3d1r" * 8)
+    elsewhere = emulator(items=10)
+    other = elsewhere.url.replace("127.0.0.1", "localhost")
+
+    def answer(handler):
+        handler.send(302, Location=other + handler.path)
+
+    with serving(answer) as server:
+        assert export(server.url, tmp_path / "k.sqlite") == 1
+    assert one_line(capsys) == (f"{server.url} redirected {ISSUES} to {other}, another host: not followed "
+                                "(check --base-url)")
+    assert admin(elsewhere, "GET", "stats")["requests"] == 0
+    assert not (tmp_path / "k.sqlite").exists()
+
+
+def test_a_redirect_loop_is_one_line(tmp_path, capsys):
+    def answer(handler):
+        handler.send(307, Location=handler.path)
+
+    with serving(answer) as server:
+        assert export(server.url, tmp_path / "k.sqlite") == 1
+    assert one_line(capsys) == f"{server.url} redirected {ISSUES} more than 5 times: not followed"
+
+
+def test_a_link_to_another_host_is_refused(emulator, tmp_path, capsys):
+    elsewhere = emulator(items=10)
+    other = elsewhere.url.replace("127.0.0.1", "localhost")
+
+    def answer(handler):
+        page = [dict(ITEM, number=n) for n in (1, 2)]
+        handler.send(200, json.dumps(page).encode(), Link=f'<{other}{ISSUES}?after=x>; rel="next"')
+
+    with serving(answer) as server:
+        assert export(server.url, tmp_path / "k.sqlite") == 1
+    assert one_line(capsys) == (f"{server.url} pointed to {other}, another host: not followed "
+                                "(the token is only sent to the API root --base-url names)")
+    assert admin(elsewhere, "GET", "stats")["requests"] == 0
+
+
+def test_a_gzip_bomb_is_refused_in_one_line_within_bounded_memory(tmp_path):
+    squeeze = zlib.compressobj(1, zlib.DEFLATED, 31)  # gzip
+    zeros = b"0" * 2**20
+    bomb = b"".join([squeeze.compress(b"[")] + [squeeze.compress(zeros) for _ in range(1024)] + [squeeze.flush()])
+
+    def answer(handler):  # 1 GiB of JSON once decompressed, 1 MiB on the wire
+        handler.send(200, bomb, Content_Encoding="gzip", Content_Type="application/json")
+
+    with serving(answer) as server:
+        process = subprocess.Popen([str(VENV_BIN / "k8s-analysis"), "export", "--repo", REPO, "--base-url",
+                                    server.url, "--store", str(tmp_path / "k.sqlite"), "--quiet"],
+                                   cwd=str(ROOT), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _, status, usage = os.wait4(process.pid, 0)  # this process's own peak memory
+    stderr = process.stderr.read()
+    assert os.waitstatus_to_exitcode(status) == 1, stderr
+    assert stderr == (f"k8s-analysis: error: {server.url} answered {ISSUES} with more than 64 MiB "
+                      "(decompressed): refused\n")
+    assert usage.ru_maxrss < 400 * 1024  # KiB: the 64 MiB read and no more (1 GiB would not fit)
+
+
+def test_a_body_that_trickles_times_out(tmp_path):
+    def answer(handler):
+        handler.send_response(200)
+        handler.send_header("Content-Length", "1000")
+        handler.end_headers()
+        for _ in range(500):  # a byte every 2 s: each read gets one, the whole would take 2,000 s (timeout=120)
+            try:
+                handler.wfile.write(b" ")
+                handler.wfile.flush()
+            except OSError:  # the client gave up
+                return
+            time.sleep(2)
+
+    with serving(answer) as server:
+        result = subprocess.run([str(VENV_BIN / "k8s-analysis"), "export", "--repo", REPO, "--base-url", server.url,
+                                 "--store", str(tmp_path / "k.sqlite"), "--quiet"], cwd=str(ROOT),
+                                capture_output=True, text=True, timeout=120, env=dict(os.environ, GITHUB_TIMEOUT="3"))
+    assert (result.returncode, result.stderr) == (75, (
+        f"k8s-analysis: error: {server.url} sent its answer to {ISSUES} too slowly (more than 3 s): retry later\n"))
+
+
+def malformed(body, status=200, content_type="application/json"):
+    """An answer for every listing request but the plan's probes (per_page=1), which get one good item."""
+    def answer(handler):
+        if "per_page=1&" in handler.path or handler.path.endswith("per_page=1"):
+            return handler.send(200, json.dumps([ITEM]).encode(), Content_Type="application/json")
+        handler.send(status, body if isinstance(body, bytes) else json.dumps(body).encode(),
+                     Content_Type=content_type)
+    return answer
+
+
+ANSWERS = {
+    "truncated JSON": (malformed(b'[{"number": 1, "updated_at": "2020-'), 75,
+                       "{url} cut its answer to {path} short (invalid JSON): retry later"),
+    "HTML with 200": (malformed(b"<html><body>Sign in to the proxy</body></html>", content_type="text/html"), 1,
+                      "{url} answered {path} with a body that is not JSON (text/html): is it a GitHub API root "
+                      "(https://api.github.com, https://HOST/api/v3)?"),
+    "an object": (malformed({"message": "ok"}), 1, "GitHub answered {path} with dict, not a list of issues"),
+    "a string number": (malformed([dict(ITEM, number="1")]), 1,
+                        "GitHub answered {path} with an item whose number is not a positive whole number: '1'"),
+    "no number": (malformed([{"updated_at": ITEM["updated_at"]}]), 1,
+                  "GitHub answered {path} with an item whose number is not a positive whole number: 'None'"),
+    "a negative number": (malformed([dict(ITEM, number=-5)]), 1,
+                          "GitHub answered {path} with an item whose number is not a positive whole number: '-5'"),
+    "a bad updated_at": (malformed([dict(ITEM, updated_at=7)]), 1,
+                         "GitHub answered {path} with item #1 with an updated_at not like 2024-01-31T12:00:00Z"),
+    "a number": (malformed(17), 1, "GitHub answered {path} with int, not a list of issues"),
+}
+
+
+@pytest.mark.parametrize("name", ANSWERS)
+def test_every_malformed_answer_is_one_line_and_nothing_malformed_is_stored(tmp_path, capsys, name):
+    answer, status, message = ANSWERS[name]
+    store = tmp_path / "k.sqlite"
+    with serving(answer) as server:
+        assert export(server.url, store) == status
+    assert one_line(capsys) == message.format(url=server.url, path=ISSUES)
+    with open_store(store) as db:
+        assert db.count()["items"] == 0
+
+
+def test_a_token_in_githubs_error_text_is_scrubbed(tmp_path, monkeypatch):
+    secret = "ghp_" + "3ch0" * 9
+
+    def answer(handler):
+        token = handler.headers["Authorization"].split()[-1]
+        handler.send(422, json.dumps({"message": f"Validation Failed for {token}"}).encode(),
+                     Content_Type="application/json")
+
+    with serving(answer) as server:
+        result = subprocess.run([str(VENV_BIN / "k8s-analysis"), "-v", "export", "--repo", REPO, "--base-url",
+                                 server.url, "--store", str(tmp_path / "k.sqlite"), "--quiet"], cwd=str(ROOT),
+                                capture_output=True, text=True, timeout=60, env=dict(os.environ, GITHUB_TOKEN=secret))
+    assert result.returncode == 1
+    assert f"error: GitHub answered 422 to {ISSUES}: Validation Failed for ***" in result.stderr
+    assert secret not in result.stdout + result.stderr
