@@ -57,8 +57,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="k8s-analysis: %(message)s",
     )
-    if not args.verbose:  # its retries are ours to report, in one line when they fail
+    if not args.verbose:  # their retries and lost connections are ours to report, in one line
         logging.getLogger("urllib3").setLevel(logging.ERROR)
+        logging.getLogger("psycopg").setLevel(logging.ERROR)
     try:
         return args.func(args)
     except KeyboardInterrupt:
