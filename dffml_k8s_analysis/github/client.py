@@ -164,8 +164,19 @@ def token() -> Optional[str]:
         raise GitHubError(str(error)) from None
 
 
+class BoundedRetry(github.GithubRetry):
+    """GithubRetry whose waits for a rate limit, ``Retry-After`` included, are at most ``max_rate_limit_wait``:
+    a longer one raises RateLimitExceededExceedsMaxWait, its ``wait`` for the caller to schedule."""
+
+    def get_retry_after(self, response):
+        after = super().get_retry_after(response)
+        if after is not None and self.max_rate_limit_wait is not None and after > self.max_rate_limit_wait:
+            raise github.RateLimitExceededExceedsMaxWait(response.status, None, dict(response.headers), wait=after)
+        return after
+
+
 def connect(base_url: str = DEFAULT_BASE_URL, timeout: Optional[int] = None, retries: int = 10,
-            paced: bool = False) -> github.Github:
+            paced: bool = False, max_wait: Optional[float] = None) -> github.Github:
     """A PyGithub client for ``base_url`` with the token of :func:`token`.
 
     api.github.com without a token is refused up front: 60 requests an hour
@@ -177,7 +188,8 @@ def connect(base_url: str = DEFAULT_BASE_URL, timeout: Optional[int] = None, ret
     ``paced``: for :func:`get_json` and :func:`graphql`,
     which pace requests and wait out rate-limit answers themselves; otherwise
     (the bot's few calls through PyGithub's objects) PyGithub's GithubRetry
-    waits them out: Retry-After, else at least 60 s, then backing off.
+    waits them out: Retry-After, else at least 60 s, then backing off; ``max_wait``: a longer wait
+    is not waited but raised (RateLimitExceededExceedsMaxWait, its ``wait``), for a queue to schedule.
     """
     check_base_url(base_url)
     secret = token()
@@ -195,8 +207,8 @@ def connect(base_url: str = DEFAULT_BASE_URL, timeout: Optional[int] = None, ret
                       **backoff)
     else:
         # PyGithub's methods plus PATCH: the bot's only PATCH, a comment's edit, is idempotent
-        retry = github.GithubRetry(status_forcelist=server_errors + [429], secondary_rate_wait=SECONDARY_WAIT,
-                                   allowed_methods=Retry.DEFAULT_ALLOWED_METHODS | {"GET", "POST", "PATCH"}, **backoff)
+        retry = BoundedRetry(status_forcelist=server_errors + [429], secondary_rate_wait=SECONDARY_WAIT,
+                             max_rate_limit_wait=max_wait, allowed_methods=Retry.DEFAULT_ALLOWED_METHODS | {"GET", "POST", "PATCH"}, **backoff)
     return github.Github(
         auth=github.Auth.Token(secret) if secret else None,
         base_url=base_url.rstrip("/"),

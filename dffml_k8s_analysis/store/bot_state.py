@@ -1,7 +1,8 @@
 """The labeling bot's memory, in the store, so every serving replica on any node shares it.
 
-- ``deliveries``: each ``X-GitHub-Delivery`` received (the newest ``keep``),
-  its item, its state (queued, done, ignored, failed) and outcome;
+- ``deliveries``: each ``X-GitHub-Delivery`` received (every queued one and the
+  newest ``keep`` finished), its item, its state (queued, done, ignored, failed)
+  and outcome (while queued: why it waits, if it was tried);
 - ``applied``: per item, the payload ``updated_at`` of the newest delivery applied;
 - ``leases``: per item, which reconcile holds it until when.
 
@@ -17,6 +18,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries (id TEXT PRIMARY KEY, received REAL NOT NULL, repo TEXT NOT NULL,
     number INTEGER NOT NULL, updated_at TEXT, state TEXT NOT NULL, outcome TEXT);
 CREATE INDEX IF NOT EXISTS deliveries_by_time ON deliveries(received);
+CREATE INDEX IF NOT EXISTS deliveries_by_state ON deliveries(state, received);
 CREATE TABLE IF NOT EXISTS applied (repo TEXT NOT NULL, number INTEGER NOT NULL, updated_at TEXT NOT NULL,
     PRIMARY KEY (repo, number));
 CREATE TABLE IF NOT EXISTS leases (repo TEXT NOT NULL, number INTEGER NOT NULL, holder TEXT NOT NULL,
@@ -28,15 +30,21 @@ class BotTables:
     """The bot's methods of a store (portable SQL over ``execute``/``transaction``)."""
 
     def receive_delivery(self, delivery: str, received: float, repo: str, number: int,
-                         updated_at: Optional[str], keep: int) -> bool:
-        """Record a new delivery as queued, keeping the newest ``keep``; False when it was received before."""
+                         updated_at: Optional[str], keep: int, max_queued: int) -> Optional[bool]:
+        """Record a new delivery as queued: True; False when it was received before; None (nothing recorded)
+        when ``max_queued`` are queued already. Of the finished ones the newest ``keep`` are kept; a queued
+        one is never pruned."""
         with self.transaction():
+            if self.execute("SELECT 1 FROM deliveries WHERE id = ?", (delivery,)):
+                return False
+            if self.execute("SELECT count(*) FROM deliveries WHERE state = 'queued'")[0][0] >= max_queued:
+                return None
             if not self.execute("INSERT INTO deliveries (id, received, repo, number, updated_at, state) "
                                 "VALUES (?, ?, ?, ?, ?, 'queued') ON CONFLICT (id) DO NOTHING RETURNING id",
                                 (delivery, received, repo, number, updated_at)):
                 return False
-            self.execute("DELETE FROM deliveries WHERE received < (SELECT received FROM deliveries "
-                         "ORDER BY received DESC LIMIT 1 OFFSET ?)", (keep - 1,))
+            self.execute("DELETE FROM deliveries WHERE state <> 'queued' AND received < (SELECT received FROM "
+                         "deliveries WHERE state <> 'queued' ORDER BY received DESC LIMIT 1 OFFSET ?)", (keep - 1,))
             return True
 
     def delivery_row(self, delivery: str) -> Optional[Tuple]:
@@ -71,6 +79,12 @@ class BotTables:
                 "INSERT INTO leases (repo, number, holder, expires) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (repo, number) DO UPDATE SET holder = excluded.holder, expires = excluded.expires "
                 "WHERE leases.expires <= ? RETURNING holder", (repo, number, holder, until, now)))
+
+    def renew_lease(self, repo: str, number: int, holder: str, until: float) -> bool:
+        """Hold the item until ``until`` if ``holder`` still has it; whether it does."""
+        with self.transaction():
+            return bool(self.execute("UPDATE leases SET expires = ? WHERE repo = ? AND number = ? AND holder = ? "
+                                     "RETURNING holder", (until, repo, number, holder)))
 
     def release_lease(self, repo: str, number: int, holder: str) -> None:
         with self.transaction():
