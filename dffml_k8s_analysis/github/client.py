@@ -208,7 +208,8 @@ def connect(base_url: str = DEFAULT_BASE_URL, timeout: Optional[int] = None, ret
     else:
         # PyGithub's methods plus PATCH: the bot's only PATCH, a comment's edit, is idempotent
         retry = BoundedRetry(status_forcelist=server_errors + [429], secondary_rate_wait=SECONDARY_WAIT,
-                             max_rate_limit_wait=max_wait, allowed_methods=Retry.DEFAULT_ALLOWED_METHODS | {"GET", "POST", "PATCH"}, **backoff)
+                             max_rate_limit_wait=max_wait,
+                             allowed_methods=Retry.DEFAULT_ALLOWED_METHODS | {"GET", "POST", "PATCH"}, **backoff)
     return github.Github(
         auth=github.Auth.Token(secret) if secret else None,
         base_url=base_url.rstrip("/"),
