@@ -18,7 +18,8 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS deliveries (id TEXT PRIMARY KEY, received REAL NOT NULL, repo TEXT NOT NULL,
     number INTEGER NOT NULL, updated_at TEXT, state TEXT NOT NULL, outcome TEXT);
 CREATE INDEX IF NOT EXISTS deliveries_by_time ON deliveries(received);
-CREATE INDEX IF NOT EXISTS deliveries_by_state ON deliveries(state, received);
+CREATE INDEX IF NOT EXISTS deliveries_queued ON deliveries(received) WHERE state = 'queued';
+CREATE INDEX IF NOT EXISTS deliveries_finished ON deliveries(received) WHERE state <> 'queued';
 CREATE TABLE IF NOT EXISTS applied (repo TEXT NOT NULL, number INTEGER NOT NULL, updated_at TEXT NOT NULL,
     PRIMARY KEY (repo, number));
 CREATE TABLE IF NOT EXISTS leases (repo TEXT NOT NULL, number INTEGER NOT NULL, holder TEXT NOT NULL,
