@@ -24,9 +24,10 @@ from dffml_k8s_analysis.model.registry import StoreRegistry
 from dffml_k8s_analysis.serve import deliveries
 from dffml_k8s_analysis.serve.deliveries import settled
 from dffml_k8s_analysis.serve.service import STATE, ServeConfig, running, start
+from dffml_k8s_analysis.store import open_store
 
 from conftest import BUG, REPO, ROOT, admin, serve_process
-from test_label import SECRET, Bot, MUTATING, START_LABELS
+from test_label import MUTATING, SECRET, START_LABELS, Bot
 
 run = asyncio.run
 
@@ -165,7 +166,6 @@ def test_a_delivery_failing_for_model_reasons_stays_queued_and_is_done_once_the_
 # 2. A SIGKILLed replica's leases lapse promptly --------------------------------------------------
 
 def leases(spec):
-    from dffml_k8s_analysis.store import open_store
     with open_store(spec) as db:
         return db.execute("SELECT number FROM leases")
 
@@ -186,13 +186,34 @@ def test_the_successor_of_a_sigkilled_replica_labels_its_items_within_a_lease(em
         first.wait()
     admin(github, "PATCH", "config", latency_ms=0)
     killed = time.monotonic()
-    with serve_process(*args, env={"WEBHOOK_SECRET": SECRET}) as (second, url):
+    with serve_process(*args, env={"WEBHOOK_SECRET": SECRET}) as (_, url):
         found = [settled(url, f"d{number}", timeout=60) for number in numbers]
         took = time.monotonic() - killed
     assert [f["state"] for f in found] == ["done"] * len(numbers), found
     assert LEASE_S <= 30 and took < LEASE_S + 30, took
     for number in numbers:
         assert len(bot.comments(number)) == 1 and bot.labels(number).count("kind/bug") == 1
+
+
+def test_a_working_holder_renews_its_lease_past_the_lease_time(emulator, model_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(deliveries, "LEASE_S", 1.0)
+    monkeypatch.setattr(deliveries, "RENEW_S", 0.2)
+    github = emulator(items=40, latency_ms=700)  # an attempt takes several seconds, many leases long
+    state = str(tmp_path / "bot.sqlite")
+    config = ServeConfig(str(model_dir), base_url=github.url, repo=REPO, secret=Secret(SECRET), state=state)
+    with running(config) as url:
+        bot = Bot(github, url)
+        answer = bot.deliver(BUG)
+        assert answer.status_code == 202
+        until(lambda: leases(state))
+        taken = time.monotonic()
+        with open_store(state, create=True) as db:
+            while requests.get(f"{url}/webhook/deliveries/{answer.json()['queued']}").json()["state"] == "queued":
+                assert not db.take_lease(REPO, bot.number, "another", now=time.time(), until=time.time() + 1), \
+                    f"the lease lapsed {time.monotonic() - taken:.1f} s into the attempt"
+                time.sleep(0.1)
+        assert time.monotonic() - taken > 3  # several lease times
+        assert settled(url, answer.json()["queued"])["state"] == "done"
 
 
 # 5. SIGTERM stops serve within the grace period -----------------------------------------------------
@@ -277,7 +298,7 @@ def test_reconcile_is_one_attempt_and_a_long_rate_limit_is_the_queues_to_wait(em
 
 def test_bench_bot_state_smoke_runs():
     result = subprocess.run([sys.executable, str(ROOT / "bench" / "bot_state.py"), "--smoke"], cwd=str(ROOT),
-                            capture_output=True, text=True, timeout=300)
+                            capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout.splitlines()[-1])
     assert figures["deliveries"] == 20 and set(figures["results"]) == {"sqlite", "postgresql"}
