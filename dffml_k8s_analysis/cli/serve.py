@@ -15,8 +15,8 @@ A delivery is taken only once a model is loaded; GitHub's failures and rate
 limits are tried again later by the queue (see ``serve/deliveries.py``); past
 10,000 queued deliveries a new one is refused with 503 and Retry-After.
 Binds 127.0.0.1 unless --host says otherwise; stops at once on SIGINT or
-SIGTERM, leaving the deliveries in hand queued for another replica (its leases
-lapse within 15 s).
+SIGTERM, leaving the deliveries in hand queued for another replica (a replica
+that was killed holds its items at most 15 s).
 
 --models names the model registry (see ``dffml_k8s_analysis.model.registry``):
 a directory is reloaded as soon as its link moves; a store (a .sqlite file or

@@ -81,7 +81,8 @@ class DeliveryQueue:
         self.tasks.append(asyncio.ensure_future(self._sweep()))
 
     async def stop(self) -> None:
-        """Stop at once: deliveries in hand stay queued, their leases lapse within ``LEASE_S``."""
+        """Stop at once: deliveries in hand stay queued and their items' leases are released (a thread still in
+        a GitHub request ends with the process; the next reconcile reads GitHub first)."""
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
