@@ -20,6 +20,9 @@ webhook secret travels as a :class:`~dffml_k8s_analysis.bot.webhook.Secret`,
 whose repr hides it, so neither shows in DFFML's logs of the inputs.
 """
 import asyncio
+import contextlib
+import contextvars
+import threading
 from typing import Any, Dict, List, Optional
 
 from dffml import Definition, Input, op
@@ -57,7 +60,27 @@ def item_inputs(repo: str, number: int, base_url: str, model_dir: str) -> list:
 
 
 async def _in_thread(func, *args):
-    return await asyncio.get_event_loop().run_in_executor(None, func, *args)
+    """``func(*args)`` in a daemon thread of its own, in this task's context (the queue's
+    ``reconcile.ATTEMPT``): a GitHub call still running when ``serve`` stops never holds the process."""
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+    context = contextvars.copy_context()
+
+    def run():
+        try:
+            settle = future.set_result, context.run(func, *args)
+        except BaseException as error:  # handed to the awaiting task
+            settle = future.set_exception, error
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits any more
+            loop.call_soon_threadsafe(_settle, future, *settle)
+
+    threading.Thread(target=run, name="k8s-analysis-label", daemon=True).start()
+    return await future
+
+
+def _settle(future: asyncio.Future, setter, value) -> None:
+    if not future.cancelled():
+        setter(value)
 
 
 @op(name="k8s.verify_webhook", inputs={"body": WEBHOOK_BODY, "signature": WEBHOOK_SIGNATURE, "secret": WEBHOOK_SECRET},

@@ -2,10 +2,11 @@
 import asyncio
 import sqlite3
 import threading
+import time
 
 import pytest
 
-from dffml_k8s_analysis.bot.state import DEFAULT_PATH, BotState, state_spec
+from dffml_k8s_analysis.bot.state import DEFAULT_PATH, BotState, QueueFull, state_spec
 from dffml_k8s_analysis.errors import UserError
 from dffml_k8s_analysis.store import is_postgres, open_store
 
@@ -62,7 +63,7 @@ def test_replicas_racing_for_one_lease_get_one_winner(spec):
     assert [sum(won[index][round_] for index in range(racers)) for round_ in range(rounds)] == [1] * rounds
 
 
-def test_a_delivery_is_received_once_by_any_replica_and_the_newest_are_kept(spec, monkeypatch):
+def test_a_delivery_is_received_once_by_any_replica(spec):
     first, second = BotState(spec), BotState(spec)
     assert run(first.receive("d1", "Kubernetes/Kubernetes", 7, "2024-01-01T00:00:00Z"))
     assert not run(second.receive("d1", REPO, 7, "2024-01-01T00:00:00Z"))
@@ -71,10 +72,36 @@ def test_a_delivery_is_received_once_by_any_replica_and_the_newest_are_kept(spec
     assert run(second.queued()) == ["d1"]
     run(second.finish("d1", "done", {"label": "added"}))
     assert run(first.delivery("d1"))["outcome"] == {"label": "added"} and run(first.queued()) == []
-    monkeypatch.setattr("dffml_k8s_analysis.bot.state.KEEP", 3)
-    for index in range(2, 7):
-        assert run(first.receive(f"d{index}", REPO, index, None))
-    assert [run(first.delivery(f"d{index}")) is not None for index in range(1, 7)] == [False] * 3 + [True] * 3
+
+
+def test_a_queued_delivery_is_never_pruned_and_a_full_queue_refuses_before_recording(spec, monkeypatch):
+    monkeypatch.setattr("dffml_k8s_analysis.bot.state.KEEP", 2)
+    monkeypatch.setattr("dffml_k8s_analysis.bot.state.MAX_QUEUED", 4)
+    state = BotState(spec)
+    for index in range(1, 5):  # more queued than KEEP: every one stays
+        assert run(state.receive(f"d{index}", REPO, index, None))
+    with pytest.raises(QueueFull, match="4 deliveries are queued already"):
+        run(state.receive("d5", REPO, 5, None))
+    assert run(state.delivery("d5")) is None and run(state.queued()) == ["d1", "d2", "d3", "d4"]
+    for index in range(1, 4):
+        run(state.finish(f"d{index}", "done", {}))
+    assert run(state.receive("d5", REPO, 5, None))  # room again; of the finished, the newest KEEP stay
+    assert [run(state.delivery(f"d{index}")) is not None for index in range(1, 6)] == [False, True, True, True, True]
+    assert run(state.queued()) == ["d4", "d5"]
+
+
+def test_a_lease_is_renewed_only_by_its_holder_and_lapses_when_it_is_not(spec):
+    state = BotState(spec)
+    holder = run(state.take(REPO, 1, time.time() + 0.5))
+    assert holder and run(state.take(REPO, 1, time.time() + 10)) is None
+    assert run(state.renew(REPO, 1, holder, time.time() + 60))
+    assert not run(state.renew(REPO, 1, "another", time.time() + 60))
+    with open_store(spec, create=True) as db:  # 30 s later: still held, renewed
+        assert not db.take_lease(REPO, 1, "x", now=time.time() + 30, until=time.time() + 40)
+        assert db.take_lease(REPO, 1, "x", now=time.time() + 61, until=time.time() + 70)  # not renewed: lapsed
+    assert not run(state.renew(REPO, 1, holder, time.time() + 60))  # lost it
+    run(state.release(REPO, 1, holder))  # not its own any more: nothing released
+    assert run(state.take(REPO, 1, time.time() + 10)) is None
 
 
 def test_the_newest_applied_updated_at_wins(spec):

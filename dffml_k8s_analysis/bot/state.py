@@ -5,10 +5,13 @@ names when that is a store, so on a cluster every replica, on any node, shares
 it through PostgreSQL; else the SQLite file :data:`DEFAULT_PATH`.
 
 - a delivery seen before is answered without any work, by whichever replica gets it;
+  at most :data:`MAX_QUEUED` wait at once (a new one is refused, never one queued
+  pruned); of the finished ones the newest :data:`KEEP` are remembered;
 - per item, the payload ``updated_at`` of the newest delivery applied, so an
   older one (a replay) is ignored;
 - per item, which reconcile holds it until when, so replicas take an item one
-  at a time; a holder that died loses it after :data:`LEASE_S`.
+  at a time. A lease is short (:data:`LEASE_S`) and renewed while its holder
+  works, so the items of a replica that died are free again within LEASE_S.
 """
 import asyncio
 import concurrent.futures
@@ -16,16 +19,20 @@ import contextlib
 import json
 import time
 import uuid
-from typing import Any, AsyncIterator, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from ..errors import UserError
 from ..store import Store, StoreError, named, open_store
 from ..store.bot_state import BotMemory
 
 DEFAULT_PATH = "out/bot/state.sqlite"
-KEEP = 10_000
-LEASE_S = 900.0  # longer than the longest reconcile (every retry of a hanging GitHub)
-LEASE_POLL_S = 0.05
+KEEP = 10_000  # finished deliveries remembered
+MAX_QUEUED = 10_000  # past this, a new delivery is refused (503) before it is answered 202
+LEASE_S = 15.0  # a lease outlives its holder's last renewal by this much (a dead replica's items wait this long)
+
+
+class QueueFull(Exception):
+    """The queue holds :data:`MAX_QUEUED` deliveries already: nothing was recorded."""
 
 
 def state_spec(state: str, models: str) -> str:
@@ -79,9 +86,12 @@ class BotState:
         self.worker.shutdown()
 
     async def receive(self, delivery: str, repo: str, number: int, updated_at: Optional[str]) -> bool:
-        """Record a new delivery as queued; False when it was received before."""
-        return await self._call(BotMemory.receive_delivery, delivery, time.time(), repo.lower(), number, updated_at,
-                                KEEP)
+        """Record a new delivery as queued; False when it was received before; QueueFull when it cannot be."""
+        received = await self._call(BotMemory.receive_delivery, delivery, time.time(), repo.lower(), number, updated_at,
+                                    KEEP, MAX_QUEUED)
+        if received is None:
+            raise QueueFull(f"{MAX_QUEUED} deliveries are queued already")
+        return received
 
     async def delivery(self, delivery: str) -> Optional[Dict[str, Any]]:
         """What became of a delivery: its item, state and outcome (None: not among those remembered)."""
@@ -97,6 +107,7 @@ class BotState:
         return await self._call(BotMemory.queued_deliveries)
 
     async def finish(self, delivery: str, state: str, outcome: Dict[str, Any]) -> None:
+        """Record what became of a delivery (``state`` "queued": it stays queued, ``outcome`` says why)."""
         await self._call(BotMemory.finish_delivery, delivery, state, outcome)
 
     async def older_than_applied(self, repo: str, number: int, updated_at: Optional[str]) -> Optional[str]:
@@ -109,18 +120,14 @@ class BotState:
         if updated_at:
             await self._call(BotMemory.set_applied, repo.lower(), number, updated_at)
 
-    @contextlib.asynccontextmanager
-    async def lease(self, repo: str, number: int) -> AsyncIterator[None]:
-        """Hold the item, across processes, for the block (waiting while another holder has it)."""
-        key, holder = (repo.lower(), number), uuid.uuid4().hex
+    async def take(self, repo: str, number: int, until: float) -> Optional[str]:
+        """Hold the item until ``until`` (epoch seconds): the holder's id, or None while another holder has it."""
+        holder = uuid.uuid4().hex
+        return holder if await self._call(BotMemory.take_lease, repo.lower(), number, holder, time.time(), until) else None
 
-        def take(db: BotMemory) -> bool:
-            now = time.time()
-            return db.take_lease(*key, holder, now, now + LEASE_S)
+    async def renew(self, repo: str, number: int, holder: str, until: float) -> bool:
+        """Hold the item until ``until`` if ``holder`` still does; whether it does."""
+        return await self._call(BotMemory.renew_lease, repo.lower(), number, holder, until)
 
-        while not await self._call(take):
-            await asyncio.sleep(LEASE_POLL_S)
-        try:
-            yield
-        finally:
-            await self._call(BotMemory.release_lease, *key, holder)
+    async def release(self, repo: str, number: int, holder: str) -> None:
+        await self._call(BotMemory.release_lease, repo.lower(), number, holder)

@@ -5,9 +5,13 @@ secret, compared in constant time; a delivery without it, or with a wrong one,
 is refused before any GitHub call. ``pull_request`` and ``issues`` events whose
 action is opened, edited or reopened are about an item; any other is ignored,
 with the reason. Only the item's repository, number and ``updated_at`` are taken
-from a delivery: what to do is decided from the item as GitHub has it now. The
-secret travels as a :class:`Secret`, whose repr hides it.
+from a delivery: what to do is decided from the item as GitHub has it now. A
+number that is not a positive 32-bit integer is refused (400); an ``updated_at``
+that is not GitHub's timestamp of a time not in the future is dropped (the
+delivery is then never taken for a replay). The secret travels as a
+:class:`Secret`, whose repr hides it.
 """
+import datetime
 import hashlib
 import hmac
 import json
@@ -19,6 +23,9 @@ EVENTS = {"pull_request": "pull_request", "issues": "issue"}  # event -> payload
 ACTIONS = ("opened", "edited", "reopened")
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 DELIVERY_HEADER = "X-GitHub-Delivery"
+MAX_NUMBER = 2**31 - 1  # GitHub's issue numbers are 32-bit, as the stores' INTEGER columns
+TIMESTAMP = "%Y-%m-%dT%H:%M:%SZ"  # GitHub's updated_at
+CLOCK_SKEW = datetime.timedelta(hours=1)  # an updated_at later than now by more is not GitHub's
 
 
 class WebhookError(ValueError):
@@ -90,14 +97,25 @@ def item_of(event: str, payload: Dict[str, Any], only_repo: str = "") -> Event:
     number = item.get("number") if isinstance(item, dict) else None
     if not isinstance(number, int) or isinstance(number, bool) or not isinstance(repo, str):
         raise WebhookError(400, f"a {event} payload needs {EVENTS[event]}.number and repository.full_name")
+    if not 1 <= number <= MAX_NUMBER:
+        raise WebhookError(400, f"{EVENTS[event]}.number must be 1..{MAX_NUMBER}, got {number:.6g}")
     try:
         check_repo(repo)
     except GitHubError as error:
         raise WebhookError(400, f"repository.full_name: {error}") from None
     if only_repo and repo.lower() != only_repo.lower():
         return Event(ignored=f"repository {repo} is not {only_repo}")
-    updated_at = item.get("updated_at")
-    return Event({"repo": repo, "number": number}, updated_at if isinstance(updated_at, str) else None)
+    return Event({"repo": repo, "number": number}, timestamp(item.get("updated_at")))
+
+
+def timestamp(value) -> Optional[str]:
+    """``value`` as GitHub writes it (``YYYY-MM-DDTHH:MM:SSZ``, compared as text) when it is such a time, not
+    in the future; else None."""
+    try:
+        when = datetime.datetime.strptime(value, TIMESTAMP).replace(tzinfo=datetime.timezone.utc)
+    except (TypeError, ValueError):
+        return None
+    return when.strftime(TIMESTAMP) if when <= datetime.datetime.now(datetime.timezone.utc) + CLOCK_SKEW else None
 
 
 def delivery_id(value: str) -> str:

@@ -11,7 +11,12 @@ GITHUB_TOKEN (or the file GITHUB_TOKEN_FILE names). Neither is ever printed or l
 at once (202) and labelled in the background; --state is the store of the
 bot's memory (deliveries seen, what was applied, one lease per item), which
 replicas share: by default the --models store, so on a cluster PostgreSQL.
-Binds 127.0.0.1 unless --host says otherwise; stops on SIGINT or SIGTERM.
+A delivery is taken only once a model is loaded; GitHub's failures and rate
+limits are tried again later by the queue (see ``serve/deliveries.py``); past
+10,000 queued deliveries a new one is refused with 503 and Retry-After.
+Binds 127.0.0.1 unless --host says otherwise; stops at once on SIGINT or
+SIGTERM, leaving the deliveries in hand queued for another replica (a replica
+that was killed holds its items at most 15 s).
 
 --models names the model registry (see ``dffml_k8s_analysis.model.registry``):
 a directory is reloaded as soon as its link moves; a store (a .sqlite file or

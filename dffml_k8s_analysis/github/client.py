@@ -157,6 +157,17 @@ def token() -> Optional[str]:
         raise GitHubError(str(error)) from None
 
 
+class BoundedRetry(github.GithubRetry):
+    """GithubRetry whose waits for a rate limit, ``Retry-After`` included, are at most ``max_rate_limit_wait``:
+    a longer one raises RateLimitExceededExceedsMaxWait, its ``wait`` for the caller to schedule."""
+
+    def get_retry_after(self, response):
+        after = super().get_retry_after(response)
+        if after is not None and self.max_rate_limit_wait is not None and after > self.max_rate_limit_wait:
+            raise github.RateLimitExceededExceedsMaxWait(response.status, None, dict(response.headers), wait=after)
+        return after
+
+
 def _secret(base_url: str) -> Optional[str]:
     """The token for ``base_url``: api.github.com without one is refused (60 requests an hour export nothing);
     other servers (Enterprise, the emulator) may allow anonymous access."""
@@ -175,20 +186,23 @@ def _backoff(retries: int) -> dict:
                 raise_on_status=False, status_forcelist=list(range(500, 600)))
 
 
-def connect(base_url: str = DEFAULT_BASE_URL, timeout: Optional[int] = None, retries: int = 10) -> github.Github:
+def connect(base_url: str = DEFAULT_BASE_URL, timeout: Optional[int] = None, retries: int = 10,
+            max_wait: Optional[float] = None) -> github.Github:
     """A PyGithub client for ``base_url`` with the token of :func:`token`, for the bot's few calls.
 
     A server that does not answer within ``timeout`` seconds (default :func:`default_timeout`) is
     retried READ_RETRIES times, then reported; ``retries``: tries again after a 5xx, a 429 or a
     dropped connection; once they are spent, the last answer is the error ("GitHub answered 502").
-    PyGithub's GithubRetry waits out rate-limit answers: Retry-After, else at least 60 s, then backing off.
+    PyGithub's GithubRetry waits out rate-limit answers: Retry-After, else at least 60 s, then backing off;
+    ``max_wait``: a longer wait is not waited but raised (RateLimitExceededExceedsMaxWait, its ``wait``),
+    for a queue to schedule.
     """
     secret = _secret(base_url)
     backoff = _backoff(retries)
     # PyGithub's methods plus PATCH: the bot's only PATCH, a comment's edit, is idempotent
-    retry = github.GithubRetry(secondary_rate_wait=SECONDARY_WAIT,
-                               allowed_methods=Retry.DEFAULT_ALLOWED_METHODS | {"GET", "POST", "PATCH"},
-                               **dict(backoff, status_forcelist=backoff["status_forcelist"] + [429]))
+    retry = BoundedRetry(secondary_rate_wait=SECONDARY_WAIT, max_rate_limit_wait=max_wait,
+                         allowed_methods=Retry.DEFAULT_ALLOWED_METHODS | {"GET", "POST", "PATCH"},
+                         **dict(backoff, status_forcelist=backoff["status_forcelist"] + [429]))
     return github.Github(
         auth=github.Auth.Token(secret) if secret else None,
         base_url=base_url.rstrip("/"),

@@ -1,26 +1,44 @@
 """The webhook's work queue: deliveries are answered at once and labelled in the background.
 
 The webhook records a new delivery in the shared :class:`~dffml_k8s_analysis.bot.state.BotState`
-and answers 202; workers take it from here and, holding the item's lease (one
-reconcile per item across replicas), skip it when its ``updated_at`` is older
-than what was applied, else run the label dataflow on the item as GitHub has
-it now. A GitHub failure is tried again :data:`ATTEMPTS` times with backoff;
-the delivery's state (done, ignored, failed) and outcome or error stay in the
-shared store. Deliveries left queued (by a replica that stopped, or while the
-store could not be reached) are taken up at start.
+and answers 202; workers take it from here. The queue is the one owner of
+retries (a request is retried by urllib3 only, see ``bot/reconcile.py``):
+
+- a worker first waits for a usable model, so nothing is taken before the
+  model has loaded (a rolling update's new replica);
+- it takes the item's lease without waiting: while another holder has the
+  item, the delivery is tried again :data:`BUSY_S` later and the worker takes
+  another; the lease is renewed every :data:`RENEW_S` while the attempt runs,
+  so a replica that died frees its items within ``LEASE_S``;
+- under the lease it skips a delivery whose ``updated_at`` is older than
+  what was applied, else runs the label dataflow on the item as GitHub has it
+  now, for at most :data:`ATTEMPT_S`: past it no write starts, the queue stops
+  waiting and leaves the lease to lapse :data:`ABANDONED_HOLD_S` later, when
+  any request of the attempt has ended;
+- a transient GitHub failure (5xx, a lost connection, a rate limit, the
+  deadline) is tried again later, at most :data:`ATTEMPTS` times, after a
+  doubling backoff or the wait GitHub asked for; a failure for model reasons
+  (its files gone) keeps the delivery queued and tried again after the model
+  is usable, however often; anything else is "failed" with its error.
+
+While queued, a delivery's outcome says why it waits. Every :data:`SWEEP_S`
+each replica takes up the deliveries left queued (by a replica that stopped,
+or while the store could not be reached). Stopping, a replica leaves its
+deliveries queued for another.
 """
 import asyncio
 import contextlib
 import logging
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Set
 
 import requests
 
 from operations.label import item_inputs
 
 from .. import flows
-from ..bot.state import BotState
+from ..bot import reconcile
+from ..bot.state import LEASE_S, BotState
 from ..errors import first_cause
 from ..github.client import GitHubError
 from ..model.artifacts import ArtifactError
@@ -28,83 +46,178 @@ from ..store import StoreError
 
 LOGGER = logging.getLogger(__name__)
 
-ATTEMPTS = 4
-BACKOFF_S = 1.0  # doubled after each failed attempt
+ATTEMPTS = 4  # tries of a delivery GitHub fails transiently
+BACKOFF_S = 1.0  # the first wait before trying again; doubled after each failed attempt
+MODEL_RETRY_MAX_S = 60.0  # the longest wait before trying a delivery that failed for model reasons again
 WORKERS = 4
+RENEW_S = LEASE_S / 3  # a working holder renews its lease this often
+ATTEMPT_S = 60.0  # one attempt's deadline: then it starts no write and the queue tries again later
+ABANDONED_HOLD_S = 90.0  # a given-up attempt keeps the item this long (> reconcile.request_worst_s())
+BUSY_S = 1.0  # a delivery whose item another holder has is tried again this much later
+SWEEP_S = LEASE_S  # how often a replica takes up the deliveries left queued
 MODEL_NOT_LOADED = "model not loaded; the server's log says why"  # clients never see the server's paths
 
 
-class DeliveryQueue:
-    """Background workers labelling the deliveries recorded in ``state``."""
+class Abandoned(Exception):
+    """An attempt passed its deadline."""
 
-    def __init__(self, state: BotState, base_url: str, model_dir: Callable[[], str], backoff_s: float = BACKOFF_S):
+
+class DeliveryQueue:
+    """Background workers labelling the deliveries recorded in ``state``.
+
+    ``model_dir``: waits for a usable model and returns a local directory of its files.
+    """
+
+    def __init__(self, state: BotState, base_url: str, model_dir: Callable[[], Awaitable[str]],
+                 backoff_s: float = BACKOFF_S):
         self.state, self.base_url, self.model_dir, self.backoff_s = state, base_url, model_dir, backoff_s
         self.pending: asyncio.Queue = asyncio.Queue()
-        self.workers: List[asyncio.Task] = []
+        self.known: Set[str] = set()  # deliveries this replica has pending, in hand or scheduled
+        self.done: Dict[str, Dict[str, str]] = {}  # per delivery in hand: what its earlier attempts wrote
+        self.tasks: List[asyncio.Task] = []
 
     async def start(self) -> None:
-        for delivery in await self.state.queued():
-            self.pending.put_nowait(delivery)
-        self.workers = [asyncio.ensure_future(self._work()) for _ in range(WORKERS)]
+        self.tasks = [asyncio.ensure_future(self._work()) for _ in range(WORKERS)]
+        self.tasks.append(asyncio.ensure_future(self._sweep()))
 
     async def stop(self) -> None:
-        for worker in self.workers:
-            worker.cancel()
-        await asyncio.gather(*self.workers, return_exceptions=True)
+        """Stop at once: deliveries in hand stay queued and their items' leases are released (a thread still in
+        a GitHub request ends with the process; the next reconcile reads GitHub first)."""
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.state.close()
 
     async def submit(self, delivery: str, item: Dict[str, Any], updated_at: Optional[str]) -> bool:
-        """Queue a delivery; False when it was received before (by any replica)."""
+        """Queue a delivery; False when it was received before (by any replica); QueueFull when it cannot be."""
         if not await self.state.receive(delivery, item["repo"], item["number"], updated_at):
             return False
-        self.pending.put_nowait(delivery)
+        self._put(delivery)
         return True
+
+    def _put(self, delivery: str) -> None:
+        self.known.add(delivery)
+        self.pending.put_nowait(delivery)
+
+    def _later(self, delay: float, delivery: str) -> None:
+        asyncio.get_running_loop().call_later(delay, self.pending.put_nowait, delivery)
+
+    async def _sweep(self) -> None:
+        while True:
+            try:
+                for delivery in await self.state.queued():
+                    if delivery not in self.known:
+                        self._put(delivery)
+            except StoreError as error:
+                LOGGER.error("cannot look for queued deliveries: %s", error)
+            await asyncio.sleep(SWEEP_S)
 
     async def _work(self) -> None:
         while True:
             delivery = await self.pending.get()
             try:
-                await self.handle(delivery)
-            except StoreError as error:  # left queued: taken up again at a replica's next start
+                again = await self.handle(delivery, await self.model_dir())
+            except StoreError as error:  # left queued: a sweep takes it up again
                 LOGGER.error("delivery %s: %s", delivery, error)
+                again = None
             except Exception:  # recorded, never the end of the worker
                 LOGGER.exception("delivery %s failed", delivery)
                 with contextlib.suppress(StoreError):
                     await self.state.finish(delivery, "failed", {"error": "internal error (see the server's log)"})
+                again = None
+            if again is None:
+                self.known.discard(delivery)
+                self.done.pop(delivery, None)
+            else:
+                self._later(again, delivery)
 
-    async def handle(self, delivery: str) -> None:
+    async def handle(self, delivery: str, model_dir: str) -> Optional[float]:
+        """Label a delivery with the model in ``model_dir``: None once it is finished (or not this replica's
+        to do), else the seconds after which to try it again."""
         job = await self.state.delivery(delivery)
-        if job is None:
-            return
-        async with self.state.lease(job["repo"], job["number"]):
-            if (await self.state.delivery(delivery))["state"] != "queued":  # another replica took it up meanwhile
-                return
-            applied = await self.state.older_than_applied(job["repo"], job["number"], job["updated_at"])
+        if job is None or job["state"] != "queued":
+            return None
+        key = job["repo"], job["number"]
+        holder = await self.state.take(*key, time.time() + LEASE_S)
+        if holder is None:
+            return BUSY_S
+        release = True
+        try:
+            job = await self.state.delivery(delivery)
+            if job is None or job["state"] != "queued":  # another replica took it up meanwhile
+                return None
+            applied = await self.state.older_than_applied(*key, job["updated_at"])
             if applied:
                 ignored = f"updated_at {job['updated_at']} is older than {applied}, already applied"
                 await self.state.finish(delivery, "ignored", {"ignored": ignored})
-                return
-            state, outcome = await self._label(job)
-            if state == "done":
-                await self.state.applied(job["repo"], job["number"], job["updated_at"])
-            await self.state.finish(delivery, state, outcome)
-
-    async def _label(self, job: Dict[str, Any]) -> tuple:
-        """("done", outcome) or ("failed", {"error": ...}) after at most ATTEMPTS tries."""
-        inputs = item_inputs(job["repo"], job["number"], self.base_url, self.model_dir())
-        for attempt in range(1, ATTEMPTS + 1):
+                return None
             try:
-                return "done", await flows.run_label(inputs)
+                outcome = await self._attempt(delivery, key, holder, model_dir)
+            except Abandoned:
+                release = False  # its thread may still be in a request: the lease lapses after that
+                return await self._failed(job, GitHubError(f"no answer within {ATTEMPT_S:g} s", transient=True))
             except Exception as error:
                 cause = first_cause(error, (GitHubError, ArtifactError))
                 if cause is None:
                     raise
-                if not (isinstance(cause, GitHubError) and cause.transient) or attempt == ATTEMPTS:
-                    LOGGER.error("%s#%d: %s", job["repo"], job["number"], cause)
-                    return "failed", {"error": str(cause) if isinstance(cause, GitHubError) else MODEL_NOT_LOADED}
-                delay = self.backoff_s * 2 ** (attempt - 1)
-                LOGGER.warning("%s; trying %s#%d again in %g s", cause, job["repo"], job["number"], delay)
-                await asyncio.sleep(delay)
+                return await self._failed(job, cause)
+            await self.state.applied(*key, job["updated_at"])
+            await self.state.finish(delivery, "done", outcome)
+            return None
+        finally:
+            if release:
+                with contextlib.suppress(StoreError):  # else it lapses
+                    await self.state.release(*key, holder)
+
+    async def _attempt(self, delivery: str, key: tuple, holder: str, model_dir: str) -> Dict[str, Any]:
+        """One run of the label dataflow, the lease renewed until it ends; Abandoned past ATTEMPT_S."""
+        deadline = time.monotonic() + ATTEMPT_S
+        attempt = reconcile.Attempt(deadline, self.done.setdefault(delivery, {}))
+        token = reconcile.ATTEMPT.set(attempt)  # the run's tasks and threads start with it
+        try:
+            run = asyncio.ensure_future(flows.run_label(item_inputs(*key, self.base_url, model_dir)))
+        finally:
+            reconcile.ATTEMPT.reset(token)
+        try:
+            while not run.done():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    await self._renew(key, holder, ABANDONED_HOLD_S)
+                    raise Abandoned()
+                await asyncio.wait({run}, timeout=min(RENEW_S, left))
+                if not run.done():
+                    await self._renew(key, holder, LEASE_S)
+            return run.result()
+        finally:
+            run.cancel()
+
+    async def _renew(self, key: tuple, holder: str, hold_s: float) -> None:
+        try:
+            if not await self.state.renew(*key, holder, time.time() + hold_s):
+                LOGGER.warning("%s#%d: the lease lapsed while working", *key)
+        except StoreError as error:  # the attempt goes on; its writes read GitHub first
+            LOGGER.error("%s#%d: cannot renew the lease: %s", *key, error)
+
+    async def _failed(self, job: Dict[str, Any], cause: Exception) -> Optional[float]:
+        """Record a failed attempt: the delay before the next one, or None when the delivery failed for good."""
+        where = f"{job['repo']}#{job['number']}"
+        before = job["outcome"] or {}
+        tried, waited = before.get("attempts", 0), before.get("model_waits", 0)
+        if isinstance(cause, ArtifactError):  # the model's files: kept queued until the model is usable again
+            delay = min(self.backoff_s * 2 ** waited, MODEL_RETRY_MAX_S)
+            LOGGER.error("%s: %s; trying again in %g s", where, cause, delay)
+            await self.state.finish(job["id"], "queued", {"retrying": MODEL_NOT_LOADED, "attempts": tried,
+                                                          "model_waits": waited + 1})
+            return delay
+        if not cause.transient or tried + 1 >= ATTEMPTS:
+            LOGGER.error("%s: %s", where, cause)
+            await self.state.finish(job["id"], "failed", {"error": str(cause)})
+            return None
+        delay = max(self.backoff_s * 2 ** tried, getattr(cause, "wait", 0))
+        LOGGER.warning("%s: %s; trying again in %g s", where, cause, delay)
+        await self.state.finish(job["id"], "queued", {"retrying": str(cause), "attempts": tried + 1,
+                                                      "model_waits": waited})
+        return delay
 
 
 def settled(url: str, delivery: str, timeout: float = 60) -> Dict[str, Any]:

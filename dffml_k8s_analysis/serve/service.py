@@ -14,7 +14,7 @@ Routes (JSON in and out; errors are ``{"error": "..."}``):
 - ``POST /webhook``: GitHub deliveries: 401 unsigned, 400 malformed, 200
   ignored (another event, a delivery id seen before), 202 queued (the label
   dataflow runs in the background, :mod:`.deliveries`), 503 without a secret
-  or a model;
+  or a model, or with ``Retry-After`` when the queue is full;
 - ``GET /webhook/deliveries/{id}``: what became of a delivery (queued, done,
   ignored, failed) and its outcome.
 
@@ -47,7 +47,7 @@ from aiohttp import web
 
 from .. import background
 from ..bot import webhook as deliveries_in
-from ..bot.state import BotState, state_spec
+from ..bot.state import BotState, QueueFull, state_spec
 from ..bot.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, Secret, WebhookError
 from ..github.client import DEFAULT_BASE_URL
 from ..http_limits import BodyTimeout, Limits, read_body as read_within_limits, start_site
@@ -65,6 +65,8 @@ MODEL_ROUTE = f"/v1/models/{MODEL_NAME}"
 PREDICT_ROUTE = MODEL_ROUTE + ":predict"
 MAX_BODY = 1024 * 1024
 VERSION_HEADER = "X-Model-Version"  # which model version answered a prediction
+FULL_RETRY_AFTER_S = 60  # a delivery refused because the queue is full: when to send it again
+MODEL_WAIT_S = 0.5  # the webhook's workers ask at least this often whether a model is usable
 
 
 @dataclasses.dataclass
@@ -82,9 +84,9 @@ class ServeConfig:
 class Failure(Exception):
     """An answer other than 200: ``status`` and the message for ``{"error": ...}``."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, headers: Optional[dict] = None):
         super().__init__(message)
-        self.status = status
+        self.status, self.headers = status, headers
 
 
 @dataclasses.dataclass
@@ -113,6 +115,7 @@ class ModelState:
         self.checked = 0.0  # when the registry was last asked
         self.problem = "the model is loading"  # for the server's own output: it may name paths
         self.loading: Optional[asyncio.Future] = None
+        self.tried = asyncio.Event()  # set once the first load ended, loaded or not
 
     def begin(self) -> None:
         """Start the first load (once the server listens, so a failed bind leaves no thread behind)."""
@@ -132,6 +135,8 @@ class ModelState:
             self.models, self.predictor, self.problem = None, None, str(error)
             self.version = self.version or ("failed",)
             LOGGER.error("model not loaded: %s", error)
+        finally:
+            self.tried.set()
 
     def _predictors(self, routing: Routing) -> Models:
         if routing.serving is None:
@@ -162,9 +167,14 @@ class ModelState:
             raise Failure(503, "the model is loading" if self.version is None else MODEL_NOT_LOADED)
         return self.models
 
-    def serving_directory(self) -> str:
-        """A local directory of the serving version's files (the webhook's label dataflow reads it)."""
-        return self.registry.directory(self.models.routing.serving) if self.models else self.registry.spec
+    async def serving_directory(self) -> str:
+        """A local directory of the serving version's files (the webhook's label dataflow reads it), once
+        one is loaded: waits for it, asking the registry again every ``poll_s`` (at least MODEL_WAIT_S)."""
+        await self.tried.wait()
+        while True:
+            with contextlib.suppress(Failure):
+                return self.registry.directory((await self.current()).routing.serving)
+            await asyncio.sleep(max(self.poll_s, MODEL_WAIT_S))
 
     async def predict(self, models: Models, texts: list, label_lists: list) -> tuple:
         """The probabilities and the version that answers; while a canary runs, both answer and are recorded."""
@@ -317,7 +327,12 @@ def build_app(config: ServeConfig) -> web.Application:
             raise Failure(error.status, str(error)) from None
         await state.current()  # no model: 503, and GitHub delivers again later
         with memory():
-            received = await deliveries.submit(delivery, event.item, event.updated_at)
+            try:
+                received = await deliveries.submit(delivery, event.item, event.updated_at)
+            except QueueFull as error:  # refused before any 202: GitHub's delivery fails and can be redelivered
+                LOGGER.error("delivery %s refused: %s", delivery, error)
+                raise Failure(503, f"the queue is full ({error}); try again later",
+                              {"Retry-After": str(FULL_RETRY_AFTER_S)}) from None
         if not received:
             return web.json_response({"ignored": f"delivery {delivery} was received before", "delivery": delivery})
         return web.json_response(dict(event.item, queued=delivery), status=202)
@@ -363,7 +378,7 @@ async def errors_as_json(request: web.Request, handler: Callable) -> web.StreamR
     try:
         return await handler(request)
     except Failure as failure:
-        return web.json_response({"error": str(failure)}, status=failure.status)
+        return web.json_response({"error": str(failure)}, status=failure.status, headers=failure.headers)
     except web.HTTPException as error:
         if error.status < 400:
             raise

@@ -1,7 +1,8 @@
 """The labeling bot's memory, in the store, so every serving replica on any node shares it.
 
-- ``deliveries``: each ``X-GitHub-Delivery`` received (the newest ``keep``),
-  its item, its state (queued, done, ignored, failed) and outcome;
+- ``deliveries``: each ``X-GitHub-Delivery`` received (every queued one and the
+  newest ``keep`` finished), its item, its state (queued, done, ignored, failed)
+  and outcome (while queued: why it waits, if it was tried);
 - ``applied``: per item, the payload ``updated_at`` of the newest delivery applied;
 - ``leases``: per item, which reconcile holds it until when.
 
@@ -21,15 +22,21 @@ class BotMemory:
         self.store = store
 
     def receive_delivery(self, delivery: str, received: float, repo: str, number: int,
-                         updated_at: Optional[str], keep: int) -> bool:
-        """Record a new delivery as queued, keeping the newest ``keep``; False when it was received before."""
+                         updated_at: Optional[str], keep: int, max_queued: int) -> Optional[bool]:
+        """Record a new delivery as queued: True; False when it was received before; None (nothing recorded)
+        when ``max_queued`` are queued already. Of the finished ones the newest ``keep`` are kept; a queued
+        one is never pruned."""
         with self.store.transaction():
+            if self.store.execute("SELECT 1 FROM deliveries WHERE id = ?", (delivery,)):
+                return False
+            if self.store.execute("SELECT count(*) FROM deliveries WHERE state = 'queued'")[0][0] >= max_queued:
+                return None
             if not self.store.execute("INSERT INTO deliveries (id, received, repo, number, updated_at, state) "
                                 "VALUES (?, ?, ?, ?, ?, 'queued') ON CONFLICT (id) DO NOTHING RETURNING id",
                                 (delivery, received, repo, number, updated_at)):
                 return False
-            self.store.execute("DELETE FROM deliveries WHERE received < (SELECT received FROM deliveries "
-                         "ORDER BY received DESC LIMIT 1 OFFSET ?)", (keep - 1,))
+            self.store.execute("DELETE FROM deliveries WHERE state <> 'queued' AND received < (SELECT received FROM "
+                         "deliveries WHERE state <> 'queued' ORDER BY received DESC LIMIT 1 OFFSET ?)", (keep - 1,))
             return True
 
     def delivery_row(self, delivery: str) -> Optional[Tuple]:
@@ -65,6 +72,12 @@ class BotMemory:
                 "INSERT INTO leases (repo, number, holder, expires) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (repo, number) DO UPDATE SET holder = excluded.holder, expires = excluded.expires "
                 "WHERE leases.expires <= ? RETURNING holder", (repo, number, holder, until, now)))
+
+    def renew_lease(self, repo: str, number: int, holder: str, until: float) -> bool:
+        """Hold the item until ``until`` if ``holder`` still has it; whether it does."""
+        with self.store.transaction():
+            return bool(self.store.execute("UPDATE leases SET expires = ? WHERE repo = ? AND number = ? AND holder = ? "
+                                     "RETURNING holder", (until, repo, number, holder)))
 
     def release_lease(self, repo: str, number: int, holder: str) -> None:
         with self.store.transaction():

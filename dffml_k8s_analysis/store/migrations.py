@@ -61,6 +61,10 @@ CREATE TABLE IF NOT EXISTS applied (repo TEXT NOT NULL, number INTEGER NOT NULL,
 CREATE TABLE IF NOT EXISTS leases (repo TEXT NOT NULL, number INTEGER NOT NULL, holder TEXT NOT NULL,
     expires REAL NOT NULL, PRIMARY KEY (repo, number));
 """
+QUEUE = """
+CREATE INDEX IF NOT EXISTS deliveries_queued ON deliveries(received) WHERE state = 'queued';
+CREATE INDEX IF NOT EXISTS deliveries_finished ON deliveries(received) WHERE state <> 'queued';
+"""
 UNVERSIONED = (EXPORT, CLOSERS, DERIVED, MODELS, BOT)  # the releases before versions, in order
 
 
@@ -81,6 +85,7 @@ MIGRATIONS: List[Migration] = [
     Migration("derived columns", _derive, readable=True),  # derived.read derives them in memory meanwhile
     Migration("the model registry", _tables(MODELS), readable=True),
     Migration("the bot's memory", _tables(BOT), readable=True),
+    Migration("the bot's queue indexed by state", _tables(QUEUE), readable=True),
 ]
 DERIVED_AT = 3  # the version from which the derived columns are stored
 KEY = "schema"
