@@ -414,11 +414,12 @@ def test_k8s_analysis_predict_takes_the_prs_labels(trained):
 
 
 def test_on_the_real_notes_it_beats_the_linear_baseline_of_the_issue():
-    """bench/model.py's eras: (a) the older 80% of the first file -> its newest 20%, (b) all of it -> v1.29-v1.32.
+    """bench/model.py's eras: (a) the older 80% of the first file -> its newest 20%, (b) all of it -> v1.29-v1.32,
+    without the notes the parser drops.
 
     LinearSVC's figures are bench/model.py's. On (b) ours is ahead by more than the bootstrap noise on
-    accuracy and F1; on (a) the F1 gap is inside the noise either way, so there the ranking (AUC) and
-    accuracy must be ahead.
+    accuracy and F1; on (a) the accuracy gap is inside the noise either way, so there the ranking (AUC)
+    and F1 must be ahead.
     """
     from sklearn.metrics import roc_auc_score
 
@@ -427,16 +428,16 @@ def test_on_the_real_notes_it_beats_the_linear_baseline_of_the_issue():
     later = shared_data.notes_path().parent / "k8s-release-notes-1.29-1.32.jsonl.xz"
     if not (shared_data.notes_path().is_file() and later.is_file()):
         pytest.skip(f"real release notes not found at {shared_data.notes_path()} (set K8S_NOTES)")
-    texts, labels = training_data.from_notes()
+    texts, labels = training_data.from_notes(shared_data.notes_path())  # the first era alone
     cut = int(len(texts) * 0.8)
     predictor, _ = classifier.train(texts[:cut], labels[:cut], ["kind/bug"], classifier.Params())
     found = classifier.evaluate(predictor, texts[cut:], labels[cut:])
     truth = ["kind/bug" in have for have in labels[cut:]]
-    assert roc_auc_score(truth, predictor.predict(texts[cut:], labels[cut:])) > 0.8732 + 0.01  # LinearSVC's AUC
-    assert found["accuracy"] > 0.8298  # LinearSVC's
+    assert roc_auc_score(truth, predictor.predict(texts[cut:], labels[cut:])) > 0.8880 + 0.01  # LinearSVC's AUC
+    assert found["f1"] > 0.7385  # LinearSVC's
     predictor, _ = classifier.train(texts, labels, ["kind/bug"], classifier.Params())
     found = classifier.evaluate(predictor, *training_data.from_notes(later))
-    assert found["accuracy"] > 0.8101 + 0.01 and found["f1"] > 0.7130 + 0.01  # LinearSVC's 0.8101 / 0.7130
+    assert found["accuracy"] > 0.8135 + 0.01 and found["f1"] > 0.7265 + 0.01  # LinearSVC's 0.8135 / 0.7265
 
 
 def test_transform_gives_the_training_rows_fit_features_gave():

@@ -70,7 +70,10 @@ def main(args: argparse.Namespace) -> int:
     print(f"trained on {metrics['sizes']['train']} notes, validated on {metrics['sizes']['validation']}; on its newest half: "
           f"accuracy {validation['accuracy']:.4f}, F1({model.config.label}) {validation['f1']:.4f}"
           + (f", micro F1 {validation['micro_f1']:.4f}, macro F1 {validation['macro_f1']:.4f}" if "micro_f1" in validation else "")
-          + f"; act band (p >= {metrics['act']:.3f}): precision {act['precision']:.3f}, recall {act['recall']:.3f}")
+          + f"; act band: p >= {metrics['act']:.3f} (" + (
+              f"on the newest half, as chosen on the older half (p >= {act['threshold']:.3f}): precision "
+              f"{act['precision']:.3f}, recall {act['recall']:.3f})" if act["threshold"] <= 1 else
+              "the older half alone is too small to choose one with 95% confidence)"))
     if validation.get("sigs", {}).get("notes"):
         sigs = validation["sigs"]
         print(f"SIG router: top-1 {sigs['top1']:.3f}, top-3 {sigs['top3']:.3f}, confident band precision "
