@@ -166,7 +166,7 @@ def ours(train, test, seed: int, label_features: bool, router: bool):
 def router_rows(predictors, train, test) -> dict:
     """The SIG router over seeds, and always naming the training data's most frequent SIGs."""
     names = predictors[0].sigs
-    has = np.array([any(label.startswith(sigs.PREFIX) for label in labels) for labels in test[1]])
+    has = sigs.with_sig(test[1])
     S = classifier.targets(test[1], names)[has]
     counts = classifier.targets(train[1], names).sum(axis=0)
     majority = np.tile(counts, (int(has.sum()), 1))

@@ -342,12 +342,21 @@ def fit_members(counts: vectorize.TrainingCounts, rows: np.ndarray, Y: np.ndarra
         if S is not None:
             used = time.thread_time()
             text_only = X["word"][len(rows):] if params.label_features else X["word"]  # the rows without label tokens
-            arrays["sig_coef"], arrays["sig_bias"] = router.fit(router.inputs(text_only, X["char"]), S, params.c_sig, params.seed)
+            arrays["sig_coef"], arrays["sig_bias"] = fit_router(router.inputs(text_only, X["char"]), S, params.c_sig, params.seed)
             router_cpu = time.thread_time() - used
         arrays["mlp_cols"] = columns.astype(np.int64)
         for i, weights in enumerate(mlp.result()):
             arrays[f"mlp_w{i}"] = weights
     return features, arrays, router_cpu
+
+
+def fit_router(X: sp.csr_matrix, S: np.ndarray, C: float, seed: int):
+    """The SIG router's (coef, bias) per column of ``S``; a SIG without positive notes gets a bias that never routes to it."""
+    coef, bias = np.zeros((X.shape[1], S.shape[1])), np.full(S.shape[1], -50.0)
+    learnable = [k for k in range(S.shape[1]) if 0 < S[:, k].sum() < len(S)]
+    if learnable:
+        coef[:, learnable], bias[learnable] = logistic(X, S[:, learnable], C, seed, False)
+    return coef, bias
 
 
 def linear_members(X: Dict[str, sp.csr_matrix], Y: np.ndarray, doubled: np.ndarray, params: Params, balance: bool) -> dict:
@@ -425,7 +434,7 @@ def train(texts: Sequence[str], label_lists: Sequence[Sequence[str]], labels: Li
         raise ValueError(f"{len(texts)} texts but {len(label_lists)} label lists")
     started = time.perf_counter()
     Y = targets(label_lists, labels)
-    n, multi = len(texts), len(labels) > 1
+    n = len(texts)
     n_val = validation_size(n, params.validation)
     if n_val < 2 or n - n_val < 2:
         raise ValueError(f"too few examples to train on: {n}")
@@ -451,7 +460,8 @@ def train(texts: Sequence[str], label_lists: Sequence[Sequence[str]], labels: Li
     validation = scores(Y[val][newer], probability[newer] >= np.asarray(honest.thresholds), labels)
     validation["act"] = act_scores(Y[val][newer, 0], probability[newer, 0], honest.act)
     if sig_names:
-        validation["sigs"] = router.scores(P[newer], [label_lists[i] for i in val[newer]], sig_names, honest.confident)
+        validation["sigs"] = router.scores(P[newer], S[val][newer], router.with_sig([label_lists[i] for i in val[newer]]),
+                                           honest.confident)
     features, arrays, final_cpu = fit_members(counts, np.arange(n), Y[:, active], params, trainer, S)
     predictor = Predictor(features, arrays, labels, chosen.thresholds, names, chosen.act, sig_names, chosen.confident)
     validation["seconds"] = round(time.perf_counter() - started, 3)
@@ -526,5 +536,6 @@ def evaluate(predictor: Predictor, texts: Sequence[str], label_lists: Sequence[S
     result = scores(truth, predictor.decide(probability), predictor.labels)
     result["act"] = act_scores(truth[:, 0], probability[:, 0], predictor.act)
     if predictor.sigs:
-        result["sigs"] = router.scores(predictor.sig_probabilities(texts), label_lists, predictor.sigs, predictor.confident)
+        result["sigs"] = router.scores(predictor.sig_probabilities(texts), targets(label_lists, predictor.sigs),
+                                       router.with_sig(label_lists), predictor.confident)
     return result

@@ -2,7 +2,7 @@
 
 One-vs-rest L2 logistic regressions (``c_sig``), one per sig/* label with MIN_SUPPORT
 training notes or more, on the kind model's word and char TF-IDF of the note's text alone
-(never its labels: a just-opened PR has few). :class:`classifier.Predictor` holds them
+(never its labels: a just-opened PR has few), fitted by ``classifier.fit_router``. ``classifier.Predictor`` holds them
 (``sig_coef``, ``sig_bias``) and routes; its ``confident`` threshold on the top SIG's
 probability is chosen like the act band, on the training data's newest share.
 A note counts as routed right (top-k) when one of its k most probable SIGs is among its own.
@@ -32,17 +32,6 @@ def inputs(word: sp.csr_matrix, char: sp.csr_matrix) -> sp.csr_matrix:
     return sp.hstack([word, char]).tocsr()
 
 
-def fit(X: sp.csr_matrix, S: np.ndarray, C: float, seed: int):
-    """(coef, bias) per SIG column of ``S``; a SIG without positive notes gets a bias that never routes to it."""
-    from .classifier import logistic
-
-    coef, bias = np.zeros((X.shape[1], S.shape[1])), np.full(S.shape[1], -50.0)
-    learnable = [k for k in range(S.shape[1]) if 0 < S[:, k].sum() < len(S)]
-    if learnable:
-        coef[:, learnable], bias[learnable] = logistic(X, S[:, learnable], C, seed, False)
-    return coef, bias
-
-
 def top(P: np.ndarray, k: int = TOP) -> np.ndarray:
     """The k most probable SIG columns per note, most probable first."""
     return np.argsort(-P, axis=1, kind="stable")[:, :k]
@@ -54,14 +43,17 @@ def hits(P: np.ndarray, S: np.ndarray, k: int) -> np.ndarray:
     return S[np.arange(len(S))[:, None], best].any(axis=1)
 
 
-def scores(P: np.ndarray, label_lists: Sequence[Sequence[str]], names: List[str], confident: float) -> dict:
-    """Top-1 and top-3 accuracy and the confident band's precision and coverage, over the notes with a SIG."""
-    from .classifier import targets
+def with_sig(label_lists: Sequence[Sequence[str]]) -> np.ndarray:
+    """Per note: it has a sig/* label (the notes the router is scored on)."""
+    return np.array([any(label.startswith(PREFIX) for label in labels) for labels in label_lists], dtype=bool)
 
-    has = np.array([any(label.startswith(PREFIX) for label in labels) for labels in label_lists], dtype=bool)
+
+def scores(P: np.ndarray, S: np.ndarray, has: np.ndarray, confident: float) -> dict:
+    """Top-1 and top-3 accuracy and the confident band's precision and coverage, over the notes ``has``
+    (``S``: their SIG targets)."""
     if not has.any():
         return {"notes": 0}
-    S, P = targets(label_lists, names)[has], P[has]
+    S, P = S[has], P[has]
     first, sure = hits(P, S, 1), P.max(axis=1) >= confident
     return {"notes": int(has.sum()), "top1": float(first.mean()), "top3": float(hits(P, S, TOP).mean()),
             "confident": float(confident), "confident_precision": float(first[sure].mean()) if sure.any() else 0.0,
