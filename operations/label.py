@@ -118,12 +118,16 @@ async def fetch_item(item: Dict[str, Any], base_url: str) -> Dict[str, Any]:
     outputs={"prediction": PREDICTION})
 async def predict_note(note: Optional[str], labels: List[str], model_dir: str) -> Dict[str, Any]:
     """The probability of the model's label given the note and the item's labels (``note`` None: no
-    prediction), and its threshold."""
+    prediction), its threshold, its band (act, suggest, none) and, with a SIG router, the top SIGs."""
     if note is None:
         return {"prediction": {"note": None}}
     predictor = await _in_thread(cached_predictor, model_dir)
-    return {"prediction": {"note": note, "label": predictor.label, "threshold": predictor.threshold,
-                           "probability": predictor.predict([note], [labels])[0]}}
+    probability = predictor.predict([note], [labels])[0]
+    prediction = {"note": note, "label": predictor.label, "threshold": predictor.threshold, "probability": probability,
+                  "act": predictor.act, "band": predictor.band(probability)}
+    if predictor.sigs:
+        prediction["sigs"] = predictor.route([note])[0]
+    return {"prediction": prediction}
 
 
 @op(name="k8s.reconcile_labels", inputs={"item": ITEM, "prediction": PREDICTION, "base_url": BASE_URL},

@@ -98,6 +98,7 @@ def note_features(note: Optional[str], labels: Optional[List[str]]) -> Dict[str,
 
 @op(name="k8s.probabilities", inputs={"prediction": PREDICTION}, outputs={"probabilities": PROBABILITIES})
 def probabilities(prediction: Dict[str, Any]) -> Dict[str, Any]:
-    """label -> probability, from DFFML's prediction (the confidence is that of the chosen value)."""
+    """label -> probability, from DFFML's prediction (the confidence is that of the chosen value); of the
+    labels' yes/no answers only, not the model's ``band`` and ``sigs``."""
     return {"probabilities": {label: answer["confidence"] if answer["value"] else 1 - answer["confidence"]
-                              for label, answer in prediction.items()}}
+                              for label, answer in prediction.items() if isinstance(answer["value"], bool)}}

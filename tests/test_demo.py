@@ -7,9 +7,11 @@ from conftest import run_cli
 
 def test_demo_runs_the_whole_loop(tmp_path):
     out = tmp_path / "demo"
-    result = run_cli("k8s-analysis", "demo", "--items", "1500", "--changes", "20", "--out", str(out), timeout=600)
+    absent = {"K8S_NOTES": str(tmp_path / "absent.jsonl.xz")}  # a fresh clone: the emulator generates the notes
+    result = run_cli("k8s-analysis", "demo", "--items", "1500", "--changes", "20", "--out", str(out), timeout=600, env=absent)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     lines = result.stdout
+    assert "generated notes" in lines and "no quality figure" in lines and "validation: accuracy" not in lines
     assert "the store holds exactly what GitHub serves" in lines
     assert "[8/8," in lines and "labels: " in lines and "kind/bug" in lines.split("labels: ")[1].splitlines()[0]
     assert "Added the `kind/bug` label." in lines

@@ -1,4 +1,5 @@
 """The k8s-mlp model: features, learning, labels as inputs, artifacts, DFFML CLI round trip, determinism, bad input."""
+import dataclasses
 import json
 import lzma
 import pathlib
@@ -127,12 +128,14 @@ def test_a_model_of_the_pickle_format_gets_a_clear_error(tmp_path):
         artifacts.load_predictor(directory)
 
 
-def test_a_model_of_format_2_gets_a_clear_error(tmp_path, trained):
+@pytest.mark.parametrize("old", [2, 3])
+def test_a_model_of_an_older_format_gets_a_clear_error(tmp_path, trained, old):
     directory = tmp_path / "model"
     shutil.copytree(trained[2], directory)
     meta = json.loads((directory / "predictor.json").read_text())
-    (directory / "predictor.json").write_text(json.dumps(dict(meta, format=2, label_features=False)))
-    with pytest.raises(artifacts.ArtifactError, match=r"older format \(format 2\), which is not loaded; run `k8s-analysis train"):
+    del meta["act"], meta["sigs"], meta["confident"]  # what format 3 had not
+    (directory / "predictor.json").write_text(json.dumps(dict(meta, format=old, label_features=False)))
+    with pytest.raises(artifacts.ArtifactError, match=rf"older format \(format {old}\), which is not loaded; run `k8s-analysis train"):
         artifacts.load_predictor(directory)
 
 
@@ -172,12 +175,14 @@ def test_metrics_and_artifacts(tmp_path, notes_file):
     assert metrics["seed"] == 3
     assert metrics["sizes"] == {"train": 225, "validation": 75, "features": len(json.loads((directory / "features.json").read_text()))}
     bug = metrics["validation"]["labels"]["kind/bug"]
-    assert sum(map(sum, bug["confusion_matrix"])) == 75
+    newer = 75 - 75 // 2  # scored on the validation split's newer half, its thresholds chosen on the older half
+    assert sum(map(sum, bug["confusion_matrix"])) == newer
+    assert metrics["validation"]["act"]["threshold"] >= 0.05 and metrics["act"] >= 0.05
     for row in bug["confusion_matrix_normalized"]:
         assert sum(row) == pytest.approx(1.0, abs=1e-3)
     classes = bug["classes"]
     assert set(classes) == {"kind/bug", "not kind/bug"}
-    assert classes["kind/bug"]["support"] + classes["not kind/bug"]["support"] == 75
+    assert classes["kind/bug"]["support"] + classes["not kind/bug"]["support"] == newer
     assert 0.0 < metrics["thresholds"]["kind/bug"] < 1.0
     assert set(artifacts.FILES) <= {path.name for path in directory.iterdir()}
     assert noasync.accuracy(model, ReleaseNotesSource(path=notes_file)) >= 0.95
@@ -270,7 +275,7 @@ def test_notes_source_records_and_missing_file(tmp_path, notes_file):
         "release_note": first["text"], "kinds": first["kinds"], "sigs": first["sigs"], "number": 1002,
         "labels": [f"kind/{first['kinds'][0]}", f"sig/{first['sigs'][0]}"] + [f"area/{a}" for a in first["areas"]],
     }
-    with pytest.raises(FileNotFoundError, match=str(tmp_path / "absent.xz")):
+    with pytest.raises(SystemExit, match=str(tmp_path / "absent.xz")):  # DFFML's CLI prints it alone, no traceback
         list(noasync.load(ReleaseNotesSource(path=tmp_path / "absent.xz")))
 
 
@@ -409,11 +414,12 @@ def test_k8s_analysis_predict_takes_the_prs_labels(trained):
 
 
 def test_on_the_real_notes_it_beats_the_linear_baseline_of_the_issue():
-    """bench/model.py's eras: (a) the older 80% of the first file -> its newest 20%, (b) all of it -> v1.29-v1.32.
+    """bench/model.py's eras: (a) the older 80% of the first file -> its newest 20%, (b) all of it -> v1.29-v1.32,
+    without the notes the parser drops.
 
     LinearSVC's figures are bench/model.py's. On (b) ours is ahead by more than the bootstrap noise on
-    accuracy and F1; on (a) the F1 gap is inside the noise either way, so there the ranking (AUC) and
-    accuracy must be ahead.
+    accuracy and F1; on (a) the accuracy gap is inside the noise either way, so there the ranking (AUC)
+    and F1 must be ahead.
     """
     from sklearn.metrics import roc_auc_score
 
@@ -422,16 +428,16 @@ def test_on_the_real_notes_it_beats_the_linear_baseline_of_the_issue():
     later = shared_data.notes_path().parent / "k8s-release-notes-1.29-1.32.jsonl.xz"
     if not (shared_data.notes_path().is_file() and later.is_file()):
         pytest.skip(f"real release notes not found at {shared_data.notes_path()} (set K8S_NOTES)")
-    texts, labels = training_data.from_notes()
+    texts, labels = training_data.from_notes(shared_data.notes_path())  # the first era alone
     cut = int(len(texts) * 0.8)
     predictor, _ = classifier.train(texts[:cut], labels[:cut], ["kind/bug"], classifier.Params())
     found = classifier.evaluate(predictor, texts[cut:], labels[cut:])
     truth = ["kind/bug" in have for have in labels[cut:]]
-    assert roc_auc_score(truth, predictor.predict(texts[cut:], labels[cut:])) > 0.8732 + 0.01  # LinearSVC's AUC
-    assert found["accuracy"] > 0.8298  # LinearSVC's
+    assert roc_auc_score(truth, predictor.predict(texts[cut:], labels[cut:])) > 0.8880 + 0.01  # LinearSVC's AUC
+    assert found["f1"] > 0.7385  # LinearSVC's
     predictor, _ = classifier.train(texts, labels, ["kind/bug"], classifier.Params())
     found = classifier.evaluate(predictor, *training_data.from_notes(later))
-    assert found["accuracy"] > 0.8101 + 0.01 and found["f1"] > 0.7130 + 0.01  # LinearSVC's 0.8101 / 0.7130
+    assert found["accuracy"] > 0.8135 + 0.01 and found["f1"] > 0.7265 + 0.01  # LinearSVC's 0.8135 / 0.7265
 
 
 def test_transform_gives_the_training_rows_fit_features_gave():
@@ -444,3 +450,152 @@ def test_transform_gives_the_training_rows_fit_features_gave():
         assert np.allclose(matrices[name][120:].toarray(), bare[name].toarray())
     assert (again["word"] != bare["word"]).nnz > 0  # the label tokens are columns of their own
     assert np.allclose(matrices["char"].toarray(), again["char"].toarray())
+
+
+SIG_OF = {"kubelet": "node", "scheduler": "scheduling", "kube-proxy": "network", "apiserver": "api-machinery",
+          "kubectl": "cli", "etcd": "etcd", "csi": "storage", "dns": "network", "ingress": "network", "volume": "storage"}
+
+
+def routed_notes(count: int, seed: int = 1):
+    """Toy notes whose SIG follows from the component they name."""
+    notes = toy_notes(count, seed)
+    for note in notes:
+        part = next(part for part in sorted(SIG_OF, key=len, reverse=True) if part in note["text"])
+        note["sigs"] = [SIG_OF[part]]
+    return notes
+
+
+@pytest.fixture(scope="module")
+def routing(tmp_path_factory):
+    """A toy model with a SIG router, saved: (predictor, directory)."""
+    texts, labels = examples(routed_notes(400))
+    predictor, validation = classifier.train(texts, labels, ["kind/bug"], dataclasses.replace(FAST, sigs=True))
+    directory = tmp_path_factory.mktemp("routing") / "model"
+    artifacts.save(directory, predictor, {"validation": validation})
+    return predictor, directory
+
+
+def test_the_act_threshold_is_the_lowest_with_precision_090_at_95_percent_confidence():
+    rng = np.random.default_rng(0)
+    probability = rng.random(2000)
+    y = rng.random(2000) < probability  # calibrated: precision above t is about (1 + t) / 2
+    act = classifier.choose_act(y, probability, 0.90)
+    from scipy.stats import binomtest
+
+    def bound(t):
+        acted = probability >= t
+        return binomtest(int((y & acted).sum()), int(acted.sum())).proportion_ci(0.90, method="wilson").low
+
+    assert bound(act) >= 0.90 > bound(act - 0.005)
+    assert 0.75 < act < 0.9
+    assert classifier.choose_act(y[:30], probability[:30], 0.90) == classifier.NEVER  # too few notes to be sure
+    assert classifier.choose_act(np.ones(50, bool), np.linspace(0, 1, 50), 0.9) == 0.05  # always right: it acts on all
+
+
+def test_each_probability_has_a_band(trained):
+    predictor = trained[1]
+    assert predictor.threshold <= predictor.act or predictor.act == classifier.NEVER
+    predictor = classifier.Predictor(predictor.features, predictor.arrays, predictor.labels, [0.5], predictor.active, 0.8)
+    assert [predictor.band(p) for p in (0.95, 0.8, 0.79, 0.5, 0.49)] == ["act", "act", "suggest", "suggest", "none"]
+
+
+def test_the_sig_router_ranks_the_sigs_of_a_note_and_survives_saving(routing):
+    predictor, directory = routing
+    assert predictor.sigs == sorted(f"sig/{sig}" for sig in set(SIG_OF.values()))
+    texts, labels = examples(routed_notes(100, seed=9))
+    found = classifier.evaluate(predictor, texts, labels)["sigs"]
+    assert found["top1"] >= 0.95 and found["top3"] == 1.0
+    [route] = predictor.route(["fix a crash in kubelet"])
+    assert route["sigs"][0]["sig"] == "sig/node" and len(route["sigs"]) == 3
+    assert route["sigs"][0]["probability"] > route["sigs"][1]["probability"] >= route["sigs"][2]["probability"]
+    reloaded = artifacts.load_predictor(directory)
+    assert reloaded.route(texts) == predictor.route(texts)
+    assert (reloaded.act, reloaded.confident) == (predictor.act, predictor.confident)
+
+
+def test_a_model_without_a_router_says_how_to_get_one(trained):
+    assert trained[1].sigs == []
+    with pytest.raises(ValueError, match="no SIG router; train it with --sigs"):
+        trained[1].route(["x"])
+
+
+def test_prediction_responses_carry_the_band_and_the_sigs(routing):
+    import requests
+
+    from dffml_k8s_analysis.serve.service import PREDICT_ROUTE, ServeConfig, running
+
+    predictor, directory = routing
+    note = "fix a crash in kubelet"
+    with running(ServeConfig(str(directory))) as url:
+        single = requests.post(url + PREDICT_ROUTE, json={"text": note}).json()
+        batch = requests.post(url + PREDICT_ROUTE, json={"instances": [note, "add support for kubectl flag"]}).json()
+    p = predictor.predict([note])[0]
+    assert single["result"] == pytest.approx(p, abs=1e-6) and single["band"] == predictor.band(p)
+    assert single["sigs"] == json.loads(json.dumps(predictor.route([note])[0]))
+    assert batch["bands"] == [predictor.band(q) for q in batch["predictions"]]
+    assert [route["sigs"][0]["sig"] for route in batch["sigs"]] == ["sig/node", "sig/cli"]
+
+
+def test_dffml_predict_gives_the_band_and_the_sigs(tmp_path):
+    model = K8sMLPModel(directory=tmp_path / "m", epochs=30, min_df=1, top_k=500, units=8, validation=0.25, sigs=True)
+    notes = routed_notes(300)
+    path = write_notes(tmp_path / "notes.jsonl.xz", notes)
+    noasync.train(model, ReleaseNotesSource(path=path))
+    [record] = list(noasync.predict(model, ReleaseNotesSource(path=path, skip=10, limit=1), keep_record=True))
+    prediction = record.predictions()
+    assert prediction["band"]["value"] in classifier.BANDS
+    assert prediction["sigs"]["value"][0] == f"sig/{notes[10]['sigs'][0]}"
+
+
+def write_notes(path, notes):
+    with lzma.open(path, "wt") as fh:
+        fh.writelines(json.dumps(note) + "\n" for note in notes)
+    return path
+
+
+def test_several_files_train_together_without_the_notes_the_parser_drops(tmp_path, monkeypatch):
+    from dffml_k8s_analysis.records import training_data
+
+    older, newer = toy_notes(20), toy_notes(30, seed=2)
+    for number, note in enumerate(newer):
+        note["pr_number"] = 5000 + number
+    newer[0]["pr_number"] = older[3]["pr_number"]  # a PR in both files: once, as the first file has it
+    junk = [dict(older[0], pr_number=9000 + i, text=text) for i, text in
+            enumerate(["NONE", '"NONE"', "TBD", "", "```\n\n#### Additional documentation e.g., KEPs"])]
+    first = write_notes(tmp_path / "k8s-release-notes.jsonl.xz", older + junk)
+    second = write_notes(tmp_path / "k8s-release-notes-1.29-1.32.jsonl.xz", newer)
+    texts, _ = training_data.from_notes([first, second])
+    assert len(texts) == 20 + 29 and texts[3] == older[3]["text"]
+    for value in (f"{first}:{second}", str(tmp_path)):  # files, or a directory of them
+        monkeypatch.setenv("K8S_NOTES", value)
+        assert training_data.from_notes() == (texts, training_data.from_notes([first, second])[1])
+        assert len(list(noasync.load(ReleaseNotesSource()))) == 49
+
+
+def test_without_the_notes_train_says_where_they_come_from_and_how_to_use_a_store(tmp_path):
+    absent = tmp_path / "k8s-release-notes.jsonl.xz"
+    result = run_cli("k8s-analysis", "train", "--model-dir", str(tmp_path / "m"), env={"K8S_NOTES": str(absent)})
+    assert result.returncode == 1 and result.stdout == ""
+    [line] = result.stderr.strip().splitlines()
+    assert f"not found at {absent}" in line and "kubernetes-sigs/release-notes" in line
+    assert "../shared/data/" in line and "k8s-analysis train --source store" in line
+    dffml = run_cli("dffml", "train", "-model", "k8s-mlp", "-model-directory", str(tmp_path / "m"), "-sources", "n=k8s-notes",
+                    env={"K8S_NOTES": str(absent)})
+    assert dffml.returncode == 1 and "Traceback" not in dffml.stderr
+    [line] = dffml.stderr.strip().splitlines()
+    assert line.startswith("k8s-notes: release notes file not found at") and "--source store" in line
+
+
+def test_the_benchmark_runs_at_a_tiny_size():
+    from dffml_k8s_analysis.records import shared_data
+
+    if not (shared_data.notes_path().parent / "original-model").is_dir():
+        pytest.skip(f"real release notes not found beside {shared_data.notes_path()} (set K8S_NOTES)")
+    result = run_cli("python", "bench/model.py", "--tiny", timeout=900)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["bench"] == "model" and set(report["eras"]) == {"a", "b"}
+    rows = report["eras"]["b"]["rows"]
+    assert {"original, as published", "LinearSVC", "ours, text only", "ours (default), no labels given"} <= set(rows)
+    assert len(rows["LinearSVC"]["f1"]) == 3  # the figure and its interval
+    assert "router" in report["eras"]["b"]["router"]

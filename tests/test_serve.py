@@ -41,19 +41,19 @@ def test_single_and_batch_predictions_match_the_model(url, predictor):
     expected = predictor.predict([BUG, OTHER, ""])
     single = predict(url, text=BUG)
     assert single.status_code == 200
-    assert single.json() == {"result": pytest.approx(expected[0], abs=1e-6)}
+    assert single.json() == {"result": pytest.approx(expected[0], abs=1e-6), "band": predictor.band(expected[0])}
     batch = predict(url, instances=[BUG, OTHER, ""])
-    assert batch.json() == {"predictions": pytest.approx(expected, abs=1e-6)}
-    assert predict(url, instances=[]).json() == {"predictions": []}
+    assert batch.json() == {"predictions": pytest.approx(expected, abs=1e-6), "bands": [predictor.band(p) for p in expected]}
+    assert predict(url, instances=[]).json() == {"predictions": [], "bands": []}
 
 
 def test_the_prs_labels_are_optional_inputs_beside_the_text(url, predictor):
     labels = ["sig/node", "area/kubelet"]
     expected = predictor.predict([BUG, OTHER], [labels, []])
-    assert predict(url, text=BUG, labels=labels).json() == {"result": pytest.approx(expected[0], abs=1e-6)}
+    assert predict(url, text=BUG, labels=labels).json()["result"] == pytest.approx(expected[0], abs=1e-6)
     batch = predict(url, instances=[{"text": BUG, "labels": labels}, OTHER])
-    assert batch.json() == {"predictions": pytest.approx(expected, abs=1e-6)}
-    assert predict(url, instances=[{"text": BUG}]).json() == {"predictions": pytest.approx(predictor.predict([BUG]), abs=1e-6)}
+    assert batch.json()["predictions"] == pytest.approx(expected, abs=1e-6)
+    assert predict(url, instances=[{"text": BUG}]).json()["predictions"] == pytest.approx(predictor.predict([BUG]), abs=1e-6)
 
 
 def test_readiness_and_health(url, predictor):

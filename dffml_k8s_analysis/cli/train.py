@@ -1,6 +1,6 @@
 """``k8s-analysis train``: train the k8s-mlp model (kind/bug, or every kind) through DFFML.
 
-The data are the shared release notes (``--source notes``) or the pull
+The data are the shared release notes, every era by default (``--source notes``), or the pull
 requests with a release note in an exported store, SQLite or PostgreSQL
 (``--source store``). ``--tune`` first runs the whole tuning grid (see ``k8s-analysis
 tune``) on the newest 15% of the data as validation, prints the table and
@@ -17,7 +17,8 @@ DEFAULT_MODEL_DIR = "out/model"
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
     """What train and tune learn from (--source, --notes, --store) and the seed they learn with."""
     parser.add_argument("--source", choices=["notes", "store"], default="notes", help="training data (default: %(default)s)")
-    parser.add_argument("--notes", help="release notes file (default: $K8S_NOTES or ../shared/data/...)")
+    parser.add_argument("--notes", nargs="+", metavar="FILE",
+                        help="release notes files (default: $K8S_NOTES or every ../shared/data/k8s-release-notes*.jsonl.xz)")
     parser.add_argument("--store", metavar="SPEC", default="data/kubernetes__kubernetes.sqlite",
                         help="--source store: a SQLite file, or postgresql://USER@HOST:PORT/DBNAME[#OWNER/NAME] "
                         "(default: %(default)s)")
@@ -44,6 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, help="the MLP's epochs")
     parser.add_argument("--all-kinds", action="store_true", help="multi-label: every kind/* label, not only kind/bug")
     parser.add_argument("--text-only", action="store_true", help="ignore the PR's sig/area labels (default: learn from them)")
+    parser.add_argument("--sigs", action="store_true", help="also learn the SIG router (the top 3 sig/* labels of a note)")
     parser.add_argument("--tune", action="store_true", help="search the grid first and train with the best point")
 
 
@@ -54,7 +56,8 @@ def main(args: argparse.Namespace) -> int:
     from ..model.plugin import K8sMLPModel
 
     texts, label_lists = load_examples(args)
-    config = {"directory": args.model_dir, "all_kinds": args.all_kinds, "text_only": args.text_only, "seed": args.seed}
+    config = {"directory": args.model_dir, "all_kinds": args.all_kinds, "text_only": args.text_only, "sigs": args.sigs,
+              "seed": args.seed}
     if args.epochs:
         config["epochs"] = args.epochs
     if args.tune:
@@ -63,10 +66,18 @@ def main(args: argparse.Namespace) -> int:
     model = K8sMLPModel(**config)
     noasync.train(model, *[{"release_note": text, "labels": labels} for text, labels in zip(texts, label_lists)])
     metrics = json.loads((pathlib.Path(args.model_dir) / "metrics.json").read_text())
-    validation = metrics["validation"]
-    print(f"trained on {metrics['sizes']['train']} notes, validated on {metrics['sizes']['validation']}: "
+    validation, act = metrics["validation"], metrics["validation"]["act"]
+    print(f"trained on {metrics['sizes']['train']} notes, validated on {metrics['sizes']['validation']}; on its newest half: "
           f"accuracy {validation['accuracy']:.4f}, F1({model.config.label}) {validation['f1']:.4f}"
-          + (f", micro F1 {validation['micro_f1']:.4f}, macro F1 {validation['macro_f1']:.4f}" if "micro_f1" in validation else ""))
+          + (f", micro F1 {validation['micro_f1']:.4f}, macro F1 {validation['macro_f1']:.4f}" if "micro_f1" in validation else "")
+          + f"; act band: p >= {metrics['act']:.3f} (" + (
+              f"on the newest half, as chosen on the older half (p >= {act['threshold']:.3f}): precision "
+              f"{act['precision']:.3f}, recall {act['recall']:.3f})" if act["threshold"] <= 1 else
+              "the older half alone is too small to choose one with 95% confidence)"))
+    if validation.get("sigs", {}).get("notes"):
+        sigs = validation["sigs"]
+        print(f"SIG router: top-1 {sigs['top1']:.3f}, top-3 {sigs['top3']:.3f}, confident band precision "
+              f"{sigs['confident_precision']:.3f} on {sigs['confident_coverage']:.0%} of the notes")
     print(f"model: {args.model_dir}")
     return 0
 

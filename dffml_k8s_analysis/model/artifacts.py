@@ -7,9 +7,11 @@ probabilities, and loading a directory can never run code from it:
 - ``vectorizer.json``: the feature settings and each input's vocabulary, term by column;
 - ``arrays.npz`` (no object arrays): the idf vectors (``word_idf``, ``char_idf``), the linear
   members' coefficients and biases, the MLP's word columns (``mlp_cols``) and its weights
-  ``mlp_w0``..``mlp_w3`` (kernel, bias, kernel, bias);
+  ``mlp_w0``..``mlp_w3`` (kernel, bias, kernel, bias), and the SIG router's ``sig_coef``/``sig_bias``;
 - ``features.json`` (the MLP's word features, for people), ``metrics.json``;
-- ``predictor.json``: the format version, labels, thresholds and the labels learned, written
+- ``predictor.json``: the format version, labels, thresholds, the labels learned, the first
+  label's acting threshold (``act``) and the router's SIGs (``sigs``, empty without) and
+  ``confident`` threshold, written
   last, so that its presence means the directory is complete.
 """
 import functools
@@ -24,7 +26,7 @@ import numpy as np
 from .classifier import Predictor
 from .features import Features
 
-FORMAT = 3  # 1 was pickles and model.keras, 2 TF-IDF -> SelectKBest -> MLP alone
+FORMAT = 4  # 1 was pickles and model.keras, 2 TF-IDF -> SelectKBest -> MLP alone, 3 without the act band
 VECTORIZER_FILES = ("vectorizer.json", "arrays.npz")  # what the k8s.fit_vectorizer operation writes
 FILES = VECTORIZER_FILES + ("features.json", "metrics.json", "predictor.json")
 HOW_TO_TRAIN = "run `k8s-analysis train --model-dir {dir}` (or `dffml train -model k8s-mlp -model-directory {dir} ...`)"
@@ -83,6 +85,7 @@ def save(directory, predictor: Predictor, metrics: dict) -> pathlib.Path:
     write_json(directory / "metrics.json", metrics)
     write_json(directory / "predictor.json", {
         "format": FORMAT, "labels": predictor.labels, "thresholds": predictor.thresholds, "active": predictor.active,
+        "act": predictor.act, "sigs": predictor.sigs, "confident": predictor.confident,
     })
     return directory
 
@@ -148,8 +151,17 @@ def load_predictor(directory) -> Predictor:
         arrays = reader.arrays()
         features = reader.features(arrays)
         reader.current = directory / "predictor.json"
-        predictor = Predictor(features, arrays, meta["labels"], meta["thresholds"], meta["active"])
+        for name in ("act", "confident"):
+            if not isinstance(meta.get(name), (int, float)) or isinstance(meta.get(name), bool):
+                raise ValueError(f"{name} must be a number, got {meta.get(name)!r}")
+        sigs = meta.get("sigs")
+        if not (isinstance(sigs, list) and all(isinstance(sig, str) for sig in sigs)):
+            raise ValueError(f"sigs must be a list of strings, got {sigs!r}")
+        predictor = Predictor(features, arrays, meta["labels"], meta["thresholds"], meta["active"], meta["act"], sigs,
+                              meta["confident"])
         predictor.predict([""], [[]])
+        if sigs:
+            predictor.route([""])
     except Exception as error:  # any unreadable or inconsistent file
         raise reader.failed(error, advice) from error
     return predictor

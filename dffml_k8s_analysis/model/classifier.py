@@ -16,7 +16,12 @@ Training takes the notes oldest first (callers keep PR order): the members
 are fit on the older part, the threshold that maximises a 5-point moving
 average of accuracy + F1 on the newest ``validation`` share is chosen there
 (max F1 per kind in the all-kinds mode, whose members are class-balanced),
-then every member is refit on all the notes. Kinds with fewer than
+and so is the first label's acting threshold: the lowest whose precision on
+the validation notes is >= ``precision`` with 95% confidence (the bot's act
+band; from the decision threshold up to it, the suggest band). Then every member is
+refit on all the notes. The validation figures :func:`train` returns are
+never a split scored on itself: thresholds chosen on the older half of the
+validation notes, scored on the newer half. Kinds with fewer than
 ``MIN_KIND_SUPPORT`` examples in the older part are never predicted.
 
 Prediction is NumPy/SciPy only, from plain arrays; TensorFlow is imported
@@ -37,6 +42,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precisio
 
 from ..errors import UserError
 from . import features as vectorize
+from . import sigs as router
 from .text import LABEL_PREFIXES, MAX_CHARS, check_text  # noqa: F401  (part of this module's API)
 
 MIN_KIND_SUPPORT = 15  # kinds rarer than this (in the part the members first learn from) are never predicted
@@ -44,6 +50,10 @@ NEVER = 2.0  # the threshold of a kind never predicted
 THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.01), 2)
 THRESHOLDS_KINDS = np.round(np.concatenate([np.arange(0.005, 0.05, 0.005), THRESHOLDS]), 3)  # rare kinds' low ones
 SMOOTH = 5  # grid points in the moving average of the binary threshold's objective
+ACT_GRID = np.round(np.arange(0.05, 0.996, 0.005), 3)
+MIN_ACTED = 10  # an acting threshold is judged only where it acts on this many validation notes or more
+CONFIDENCE = 0.90  # two-sided, so its lower bound is one-sided 95%
+BANDS = ("act", "suggest", "none")
 
 
 @dataclasses.dataclass
@@ -67,7 +77,10 @@ class Params:
     batch_size: int = 256
     threshold: Optional[float] = None  # None: chosen per label on the validation split
     validation: float = 0.15
+    precision: float = 0.90  # the act band's precision on the validation notes
     label_features: bool = True  # the PR's sig/*, area/* (and docs/linked) labels as optional inputs
+    sigs: bool = False  # also learn the SIG router (see .sigs)
+    c_sig: float = 4.0
     seed: int = 0
 
     def __post_init__(self):
@@ -77,7 +90,7 @@ class Params:
                 raise ValueError(f"{name} must be 1 or more, got {getattr(self, name)}")
         if self.char_max < self.char_min:
             raise ValueError(f"char_max must be char_min ({self.char_min}) or more, got {self.char_max}")
-        for name in ("c_word", "c_nb", "c_char", "learning_rate"):
+        for name in ("c_word", "c_nb", "c_char", "c_sig", "learning_rate"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be more than 0, got {getattr(self, name)}")
         if self.l2 < 0:
@@ -86,6 +99,8 @@ class Params:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         if not 0 < self.validation < 1:
             raise ValueError(f"validation must be in (0, 1), got {self.validation}")
+        if not 0 < self.precision <= 1:
+            raise ValueError(f"precision must be in (0, 1], got {self.precision}")
         if self.threshold is not None and not 0 <= self.threshold <= 1:
             raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
 
@@ -99,13 +114,17 @@ class Predictor:
 
     ``arrays``: ``word_coef``/``word_bias``, ``nb_coef``/``nb_bias``, ``char_coef``/``char_bias``
     (one column per learned label), ``mlp_cols`` (the MLP's word columns) and its Keras
-    weights ``mlp_w0``..``mlp_w3``. ``active`` names the labels learned (the others get 0).
+    weights ``mlp_w0``..``mlp_w3``. ``active`` names the labels learned (the others get 0);
+    ``act``: the first label's acting threshold (NEVER: no act band). With a SIG router: ``sigs``
+    names its SIGs (``sig_coef``/``sig_bias``), ``confident`` its threshold on the top SIG's probability.
     """
 
     def __init__(self, features: vectorize.Features, arrays: Dict[str, np.ndarray], labels: List[str],
-                 thresholds: List[float], active: List[str]):
+                 thresholds: List[float], active: List[str], act: float = NEVER, sigs: Sequence[str] = (),
+                 confident: float = NEVER):
         self.features, self.arrays = features, arrays
         self.labels, self.thresholds, self.active = list(labels), [float(t) for t in thresholds], list(active)
+        self.act, self.sigs, self.confident = float(act), list(sigs), float(confident)
         first = np.zeros((len(features.vocab["word"]), arrays["mlp_w0"].shape[1]))
         first[arrays["mlp_cols"]] = arrays["mlp_w0"]  # X @ first == X[:, mlp_cols] @ w0
         self._mlp = [first] + [arrays[f"mlp_w{i}"].astype(np.float64) for i in (1, 2, 3)]
@@ -147,8 +166,26 @@ class Predictor:
         """Per text, label -> probability for every label the model knows."""
         return [dict(zip(self.labels, map(float, row))) for row in self.probabilities(texts, labels)]
 
+    def sig_probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        """(n, sigs) probabilities of each SIG, from the text alone."""
+        if not self.sigs:
+            raise ValueError("this model has no SIG router; train it with --sigs")
+        X = vectorize.transform(self.features, texts)
+        return sigmoid(router.inputs(X["word"], X["char"]) @ self.arrays["sig_coef"] + self.arrays["sig_bias"])
+
+    def route(self, texts: Sequence[str], k: int = router.TOP) -> List[dict]:
+        """Per text: its k most probable SIGs with their probabilities, and whether the first is confident."""
+        P = self.sig_probabilities(texts)
+        return [{"sigs": [{"sig": self.sigs[j], "probability": float(P[i, j])} for j in best],
+                 "confident": bool(P[i, best[0]] >= self.confident)} for i, best in enumerate(router.top(P, k))]
+
     def decide(self, probabilities: np.ndarray) -> np.ndarray:
         return probabilities >= np.asarray(self.thresholds)
+
+    def band(self, probability: float) -> str:
+        """The first label's band: ``act`` (its acting threshold or more), ``suggest`` (its decision threshold
+        or more) or ``none``."""
+        return "act" if probability >= self.act else "suggest" if probability >= self.threshold else "none"
 
 
 class MLPTrainer:
@@ -287,8 +324,9 @@ def chi2_top(X, Y, k: int) -> np.ndarray:
 
 
 def fit_members(counts: vectorize.TrainingCounts, rows: np.ndarray, Y: np.ndarray, params: Params,
-                trainer: MLPTrainer):
-    """Fit the features and every member on the notes ``rows``; (features, arrays).
+                trainer: MLPTrainer, S: Optional[np.ndarray] = None):
+    """Fit the features and every member (and the SIG router on ``S``'s columns) on the notes ``rows``;
+    (features, arrays, the router's CPU seconds).
 
     The MLP trains in a second thread while the linear members fit (TensorFlow and
     liblinear both release the GIL); each is seeded, so the result is the same.
@@ -305,10 +343,25 @@ def fit_members(counts: vectorize.TrainingCounts, rows: np.ndarray, Y: np.ndarra
     with ThreadPoolExecutor(1) as pool:
         mlp = pool.submit(trainer.train, Xm, Ym, np.ones(len(Ym)), balance, params)
         arrays = linear_members(X, Y, doubled, params, balance)
+        router_cpu = 0.0
+        if S is not None:
+            used = time.thread_time()
+            text_only = X["word"][len(rows):] if params.label_features else X["word"]  # the rows without label tokens
+            arrays["sig_coef"], arrays["sig_bias"] = fit_router(router.inputs(text_only, X["char"]), S, params.c_sig, params.seed)
+            router_cpu = time.thread_time() - used
         arrays["mlp_cols"] = columns.astype(np.int64)
         for i, weights in enumerate(mlp.result()):
             arrays[f"mlp_w{i}"] = weights
-    return features, arrays
+    return features, arrays, router_cpu
+
+
+def fit_router(X: sp.csr_matrix, S: np.ndarray, C: float, seed: int):
+    """The SIG router's (coef, bias) per column of ``S``; a SIG without positive notes gets a bias that never routes to it."""
+    coef, bias = np.zeros((X.shape[1], S.shape[1])), np.full(S.shape[1], -50.0)
+    learnable = [k for k in range(S.shape[1]) if 0 < S[:, k].sum() < len(S)]
+    if learnable:
+        coef[:, learnable], bias[learnable] = logistic(X, S[:, learnable], C, seed, False)
+    return coef, bias
 
 
 def linear_members(X: Dict[str, sp.csr_matrix], Y: np.ndarray, doubled: np.ndarray, params: Params, balance: bool) -> dict:
@@ -343,6 +396,20 @@ def choose_threshold(y, probability, objective: str = "acc+f1", grid=THRESHOLDS,
     return float(tied[len(tied) // 2])
 
 
+def choose_act(y, probability, precision: float, grid=ACT_GRID) -> float:
+    """The lowest grid threshold whose band (the notes at or above it, MIN_ACTED or more) has precision
+    ``precision`` or more with 95% confidence (the one-sided Wilson bound); NEVER when none has."""
+    from scipy.stats import binomtest
+
+    y, probability = np.asarray(y).astype(bool), np.asarray(probability)
+    for t in grid:
+        acted = probability >= t
+        count, right = int(acted.sum()), int((y & acted).sum())
+        if count >= MIN_ACTED and binomtest(right, count).proportion_ci(CONFIDENCE, method="wilson").low >= precision:
+            return float(t)
+    return NEVER
+
+
 def validation_size(count: int, share: float) -> int:
     """How many of the newest notes choose the thresholds."""
     return int(round(count * share))
@@ -372,7 +439,7 @@ def train(texts: Sequence[str], label_lists: Sequence[Sequence[str]], labels: Li
         raise ValueError(f"{len(texts)} texts but {len(label_lists)} label lists")
     started = time.perf_counter()
     Y = targets(label_lists, labels)
-    n, multi = len(texts), len(labels) > 1
+    n = len(texts)
     n_val = validation_size(n, params.validation)
     if n_val < 2 or n - n_val < 2:
         raise ValueError(f"too few examples to train on: {n}")
@@ -384,23 +451,54 @@ def train(texts: Sequence[str], label_lists: Sequence[Sequence[str]], labels: Li
     counts = vectorize.TrainingCounts(vectorize.Docs(texts, label_lists, max(params.word_ngrams, params.nb_ngrams)), params)
     trainer = MLPTrainer(params.seed)
     names = [labels[j] for j in active]
-    inner = Predictor(*fit_members(counts, fit, Y[fit][:, active], params, trainer), labels, [NEVER] * len(labels), names)
+    sig_names = router.names_of(label_lists) if params.sigs else []
+    if params.sigs and not sig_names:
+        raise ValueError(f"the training data has no sig/* label on {router.MIN_SUPPORT} notes or more; train without --sigs")
+    S = targets(label_lists, sig_names) if sig_names else None
+    features, arrays, router_cpu = fit_members(counts, fit, Y[fit][:, active], params, trainer, None if S is None else S[fit])
+    inner = Predictor(features, arrays, labels, [NEVER] * len(labels), names, sigs=sig_names)
     probability = inner.probabilities([texts[i] for i in val], [label_lists[i] for i in val])
-    thresholds = [NEVER] * len(labels)
-    for j in active:
-        if params.threshold is not None:
-            thresholds[j] = params.threshold
-        elif Y[val, j].sum() == 0:
-            thresholds[j] = 0.5
-        elif multi:
-            thresholds[j] = choose_threshold(Y[val, j], probability[:, j], "f1", THRESHOLDS_KINDS)
-        else:
-            thresholds[j] = choose_threshold(Y[val, j], probability[:, j], "acc+f1", THRESHOLDS, SMOOTH)
-    inner.thresholds = thresholds
-    validation = scores(Y[val], inner.decide(probability), labels)
-    predictor = Predictor(*fit_members(counts, np.arange(n), Y[:, active], params, trainer), labels, thresholds, names)
+    P = inner.sig_probabilities([texts[i] for i in val]) if sig_names else None
+    chosen = Choice(Y[val], probability, active, params, None if P is None else (P, S[val]))
+    older, newer = np.arange(len(val) // 2), np.arange(len(val) // 2, len(val))
+    honest = Choice(Y[val][older], probability[older], active, params, None if P is None else (P[older], S[val][older]))
+    validation = scores(Y[val][newer], probability[newer] >= np.asarray(honest.thresholds), labels)
+    validation["act"] = act_scores(Y[val][newer, 0], probability[newer, 0], honest.act)
+    if sig_names:
+        validation["sigs"] = router.scores(P[newer], S[val][newer], router.with_sig([label_lists[i] for i in val[newer]]),
+                                           honest.confident)
+    features, arrays, final_cpu = fit_members(counts, np.arange(n), Y[:, active], params, trainer, S)
+    predictor = Predictor(features, arrays, labels, chosen.thresholds, names, chosen.act, sig_names, chosen.confident)
     validation["seconds"] = round(time.perf_counter() - started, 3)
+    if sig_names:
+        validation["sigs"]["cpu_s"] = round(router_cpu + final_cpu, 3)  # the router's fits, of the CPU time above
     return predictor, validation
+
+
+class Choice:
+    """The thresholds chosen on validation notes: per label, the act band's and the SIG router's confident one.
+
+    ``Y``/``probability``: the notes' targets and probabilities; ``sig``: (SIG probabilities, SIG targets) or None.
+    """
+
+    def __init__(self, Y: np.ndarray, probability: np.ndarray, active: List[int], params: Params, sig=None):
+        multi = Y.shape[1] > 1
+        self.thresholds = [NEVER] * Y.shape[1]
+        for j in active:
+            if params.threshold is not None:
+                self.thresholds[j] = params.threshold
+            elif Y[:, j].sum() == 0:
+                self.thresholds[j] = 0.5
+            elif multi:
+                self.thresholds[j] = choose_threshold(Y[:, j], probability[:, j], "f1", THRESHOLDS_KINDS)
+            else:
+                self.thresholds[j] = choose_threshold(Y[:, j], probability[:, j], "acc+f1", THRESHOLDS, SMOOTH)
+        self.act = choose_act(Y[:, 0], probability[:, 0], params.precision)
+        self.confident = NEVER
+        if sig is not None:
+            P, S = sig
+            known = S.any(axis=1)
+            self.confident = choose_act(router.hits(P[known], S[known], 1), P[known].max(axis=1), params.precision)
 
 
 def scores(Y: np.ndarray, decided: np.ndarray, labels: List[str]) -> dict:
@@ -429,7 +527,20 @@ def scores(Y: np.ndarray, decided: np.ndarray, labels: List[str]) -> dict:
     return result
 
 
+def act_scores(y, probability, act: float) -> dict:
+    """The act band's threshold, precision, recall and share of the notes."""
+    y, acted = np.asarray(y).astype(bool), np.asarray(probability) >= act
+    return {"threshold": float(act), "precision": float((y & acted).sum() / acted.sum()) if acted.any() else 0.0,
+            "recall": float((y & acted).sum() / y.sum()) if y.any() else 0.0, "share": float(acted.mean())}
+
+
 def evaluate(predictor: Predictor, texts: Sequence[str], label_lists: Sequence[Sequence[str]]) -> dict:
     """Scores on labelled notes; their sig/area labels are given to the model as inputs."""
-    decided = predictor.decide(predictor.probabilities(texts, label_lists))
-    return scores(targets(label_lists, predictor.labels), decided, predictor.labels)
+    probability = predictor.probabilities(texts, label_lists)
+    truth = targets(label_lists, predictor.labels)
+    result = scores(truth, predictor.decide(probability), predictor.labels)
+    result["act"] = act_scores(truth[:, 0], probability[:, 0], predictor.act)
+    if predictor.sigs:
+        result["sigs"] = router.scores(predictor.sig_probabilities(texts), targets(label_lists, predictor.sigs),
+                                       router.with_sig(label_lists), predictor.confident)
+    return result

@@ -9,7 +9,8 @@ labels feature (``labels``: a list such as ["kind/bug", "sig/node"]); both
 the ``k8s-notes`` and ``k8s-issues`` sources provide them. Records without a
 text (PRs without a release note) are skipped. Each prediction is one
 ``kind/...`` target per label (value True/False, confidence = the
-probability of the chosen value). The labels' ``sig/*`` and ``area/*`` (and
+probability of the chosen value), plus ``band`` (``act``, ``suggest`` or ``none``, see
+``classifier``) and, with ``sigs``, the top 3 ``sigs``. The labels' ``sig/*`` and ``area/*`` (and
 ``docs/linked``, which ``k8s-notes`` adds for a PR that linked documentation) are
 also inputs, optional when predicting (``text_only`` ignores them). ``accuracy`` is the first label's accuracy
 (``label``), or the micro F1 over all kinds with ``all_kinds``.
@@ -50,8 +51,12 @@ class K8sMLPModelConfig:
     threshold: float = field("Decision threshold (the original's 0.6) when fixed_threshold is set", default=0.6)
     fixed_threshold: bool = field("Use threshold instead of the one chosen on the validation split", default=False)
     validation: float = field("Newest share of the training data that chooses the thresholds", default=DEFAULTS.validation)
+    precision: float = field("Precision of the act band on the validation split (its threshold is chosen for it)",
+                             default=DEFAULTS.precision)
     text_only: bool = field("Ignore the PR's sig/*, area/* and docs/linked labels (by default they are optional inputs)",
                             default=not DEFAULTS.label_features)
+    sigs: bool = field("Also learn the SIG router: the top 3 sig/* labels of a note, with probabilities", default=False)
+    c_sig: float = field("Inverse regularisation C of the SIG router's logistic regressions", default=DEFAULTS.c_sig)
     seed: int = field("Random seed", default=DEFAULTS.seed)
 
     def params(self) -> classifier.Params:
@@ -89,7 +94,10 @@ class K8sMLPModelContext(ModelContext):
         n_val = classifier.validation_size(len(texts), params.validation)
         metrics = {
             "validation": validation,
+            "validation_is": "the newest half of the validation split, with thresholds chosen on its older half",
             "thresholds": dict(zip(predictor.labels, predictor.thresholds)),
+            "act": predictor.act,
+            "sigs": {"names": predictor.sigs, "confident": predictor.confident},
             "sizes": {"train": len(texts) - n_val, "validation": n_val, "features": len(predictor.feature_names)},
             "seed": params.seed,
             "params": vars(params),
@@ -108,10 +116,14 @@ class K8sMLPModelContext(ModelContext):
         if not records:
             return
         probabilities = predictor.probabilities(texts, label_lists)
-        for record, row in zip(records, probabilities):
+        routes = predictor.route(texts) if predictor.sigs else [None] * len(texts)
+        for record, row, routed in zip(records, probabilities, routes):
             for label, probability, threshold in zip(predictor.labels, row, predictor.thresholds):
                 chosen = bool(probability >= threshold)
                 record.predicted(label, chosen, float(probability if chosen else 1 - probability))
+            record.predicted("band", predictor.band(row[0]), float(row[0]))
+            if routed:
+                record.predicted("sigs", [pick["sig"] for pick in routed["sigs"]], routed["sigs"][0]["probability"])
             yield record
 
 

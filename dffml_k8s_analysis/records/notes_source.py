@@ -1,6 +1,6 @@
-"""``k8s-notes``: a read-only DFFML source over the shared release-notes file (xz JSON lines).
+"""``k8s-notes``: a read-only DFFML source over the shared release-notes files (xz JSON lines).
 
-Records are keyed by PR number, oldest first, with features ``release_note``
+By default every shared file (both eras; see :mod:`.shared_data`), one record per PR. Records are keyed by PR number, oldest first, without the notes the parser drops (``NONE``, ``TBD``), with features ``release_note``
 (the text), ``labels`` (``kind/*``, ``sig/*``, ``area/*`` rebuilt from the
 note's kinds, sigs and areas: what the PR was labelled; plus ``docs/linked`` when
 its PR linked documentation, as the bot finds in a PR body), ``kinds``, ``sigs``
@@ -13,9 +13,9 @@ from typing import List
 
 from dffml import Record, config, entrypoint, field
 
-from .parse import DOCS_LABEL
+from .parse import DOCS_LABEL, release_note
 from .readonly_source import ReadOnlyMemorySource
-from .shared_data import load_notes, notes_path
+from .shared_data import load_all, notes_paths
 
 
 def labels_of(note: dict) -> List[str]:
@@ -29,6 +29,11 @@ def labels_of(note: dict) -> List[str]:
     return labels + ([DOCS_LABEL] if note.get("documentation") else [])
 
 
+def is_note(text) -> bool:
+    """Whether the project's parser keeps ``text`` as a release note (``NONE``, ``TBD``, an empty block: no)."""
+    return isinstance(text, str) and release_note(f"```release-note\n{text}\n```") is not None
+
+
 def note_features(note: dict) -> dict:
     return {
         "release_note": note["text"],
@@ -39,9 +44,15 @@ def note_features(note: dict) -> dict:
     }
 
 
+class NotesMissing(SystemExit):
+    """A release-notes file is absent: the message alone, exit status 1 (DFFML's CLI would print a traceback
+    for any other exception)."""
+
+
 @config
 class ReleaseNotesSourceConfig:
-    path: pathlib.Path = field("xz JSON-lines release notes file", default_factory=notes_path)
+    path: List[pathlib.Path] = field("xz JSON-lines release notes files (default: $K8S_NOTES or every shared file)",
+                                     default_factory=notes_paths)
     skip: int = field("leave out the oldest N notes", default=0)
     limit: int = field("keep at most N notes after skip (0: all)", default=0)
 
@@ -54,18 +65,17 @@ class ReleaseNotesSource(ReadOnlyMemorySource):
 
     @property
     def location(self) -> str:
-        return str(self.config.path)
+        return ", ".join(map(str, self.config.path))
 
     async def __aenter__(self) -> "ReleaseNotesSource":
         cfg = self.config
         if cfg.skip < 0 or cfg.limit < 0:
             raise ValueError(f"k8s-notes: skip and limit must not be negative, got {cfg.skip} and {cfg.limit}")
-        notes = load_notes(pathlib.Path(cfg.path))
-        if notes is None:
-            raise FileNotFoundError(
-                f"k8s-notes: release notes file not found at {cfg.path}; set K8S_NOTES or -source-path"
-            )
-        notes = sorted(notes, key=lambda note: note["pr_number"])[cfg.skip:]
+        paths = [cfg.path] if isinstance(cfg.path, (str, pathlib.Path)) else cfg.path
+        try:
+            notes = [note for note in load_all(paths) if is_note(note["text"])][cfg.skip:]
+        except FileNotFoundError as error:
+            raise NotesMissing(f"k8s-notes: {error} (or -source-LABEL-path FILE ...)") from None
         if cfg.limit:
             notes = notes[: cfg.limit]
         self.mem = {str(note["pr_number"]): Record(str(note["pr_number"]), data={"features": note_features(note)}) for note in notes}

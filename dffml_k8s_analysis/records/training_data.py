@@ -1,21 +1,23 @@
 """Training examples for ``k8s-mlp`` outside DFFML: (texts, label lists) oldest first."""
 import pathlib
-from typing import List, Optional, Tuple
+from typing import List, Sequence, Tuple, Union
 
-from .notes_source import labels_of
+from .notes_source import is_note, labels_of
 from .parse import model_inputs
-from .shared_data import load_notes, notes_path
+from .shared_data import load_all, notes_paths
 
 Examples = Tuple[List[str], List[List[str]]]
+Paths = Union[None, str, pathlib.Path, Sequence[Union[str, pathlib.Path]]]
 
 
-def from_notes(path: Optional[pathlib.Path] = None) -> Examples:
-    """The shared release notes; FileNotFoundError names the path when it is absent."""
-    path = pathlib.Path(path) if path is not None else notes_path()
-    notes = load_notes(path)
-    if notes is None:
-        raise FileNotFoundError(f"release notes file not found at {path}; set K8S_NOTES")
-    notes.sort(key=lambda note: note["pr_number"])
+def from_notes(paths: Paths = None) -> Examples:
+    """The notes of one or several files (default: every shared file), one per PR, by PR number, without
+    what the parser drops; FileNotFoundError names a missing file and where the data come from."""
+    if paths is None:
+        paths = notes_paths()
+    elif isinstance(paths, (str, pathlib.Path)):
+        paths = [paths]
+    notes = [note for note in load_all(paths) if is_note(note["text"])]
     return [note["text"] for note in notes], [labels_of(note) for note in notes]
 
 

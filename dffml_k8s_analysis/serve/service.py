@@ -4,7 +4,9 @@ Routes (JSON in and out; errors are ``{"error": "..."}``):
 
 - ``POST /v1/models/kubernetes-analysis:predict``: ``{"text": "..."}`` ->
   ``{"result": p}``; ``{"instances": ["...", ...]}`` -> ``{"predictions": [p, ...]}``
-  (p: the probability of the model's label, kind/bug by default); optional PR
+  (p: the probability of the model's label, kind/bug by default), with ``"band"`` (``"bands"``:
+  one each): ``act``, ``suggest`` or ``none`` (``classifier.Predictor.band``) and, when the model
+  has a SIG router, ``"sigs"``: ``{"sigs": [{"sig", "probability"} x 3], "confident": bool}``; optional PR
   labels: ``"labels": ["sig/node", ...]`` beside ``text`` (``docs/linked`` too when
   the PR's ```docs block links documentation, as the bot adds), and instances as
   ``{"text": "...", "labels": [...]}``;
@@ -241,6 +243,15 @@ def texts_of(data) -> tuple:
     return texts, label_lists, True
 
 
+def described(predictor: Predictor, texts: list, probabilities: list, batch: bool) -> dict:
+    """The answer: each probability, its band (act, suggest, none) and, with a SIG router, the top SIGs."""
+    bands = [predictor.band(p) for p in probabilities]
+    routes = predictor.route(texts) if predictor.sigs and texts else None
+    if batch:
+        return dict({"predictions": probabilities, "bands": bands}, **({"sigs": routes} if routes else {}))
+    return dict({"result": probabilities[0], "band": bands[0]}, **({"sigs": routes[0]} if routes else {}))
+
+
 def labels_of(data: dict, where: str) -> list:
     """The optional "labels" of a body or an instance: a list of strings (the PR's labels)."""
     labels = data.get("labels", [])
@@ -294,8 +305,8 @@ def build_app(config: ServeConfig) -> web.Application:
         models = await state.current()
         texts, label_lists, batch = texts_of(await read_json(request))
         probabilities, version = await state.predict(models, texts, label_lists)
-        return web.json_response({"predictions": probabilities} if batch else {"result": probabilities[0]},
-                                 headers={VERSION_HEADER: version})
+        answering = models.canary if models.canary is not None and version == models.routing.canary else models.serving
+        return web.json_response(described(answering, texts, probabilities, batch), headers={VERSION_HEADER: version})
 
     async def readiness(request: web.Request) -> web.Response:
         models = await state.current()
