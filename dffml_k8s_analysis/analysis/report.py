@@ -12,7 +12,7 @@ from typing import Any, Dict, List
 from ..records.selection import SUBSETS
 from ..store import open_store
 from .charts import _atomic
-from .tables import table
+from .views import table
 
 STYLE = """
 :root { color-scheme: light; --ink: #1f2328; --muted: #59636e; --line: #d1d9e0; --panel: #f6f8fa; }
@@ -33,7 +33,9 @@ dd { margin: 0; overflow-wrap: anywhere; }
 nav { margin: 1rem 0; font-size: .9rem; }
 nav a { display: inline-block; margin: 0 .75rem .25rem 0; }
 section { border-top: 1px solid var(--line); padding: 1.25rem 0; }
-figure { margin: 0 0 .75rem; overflow-x: auto; }
+.view { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: flex-start; }
+.view > div { flex: 1 1 16rem; min-width: 0; }  /* the table beside the chart, or below it on a phone */
+figure { margin: 0; flex: 3 1 26rem; max-width: 720px; }  /* 11 pt chart text: 18 px here, 9 px on a phone */
 figure img { display: block; width: 100%; height: auto; border: 1px solid var(--line); border-radius: 6px; }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; font-size: .85rem; font-variant-numeric: tabular-nums; }
@@ -44,7 +46,7 @@ summary { cursor: pointer; color: var(--muted); font-size: .85rem; margin-bottom
 .note { color: var(--muted); font-size: .85rem; margin: .4rem 0 0; }
 footer { color: var(--muted); font-size: .8rem; padding: 1rem 0 2rem; }
 @media (max-width: 600px) { main { padding: .6rem; } h1 { font-size: 1.3rem; } dl { grid-template-columns: 1fr; }
-  dt { margin-top: .3rem; } figure img { width: 640px; max-width: none; } }  /* charts scroll sideways, text legible */
+  dt { margin-top: .3rem; } }
 """
 
 
@@ -74,8 +76,8 @@ def _table(numbers: Dict[str, Any]) -> str:
 def _section(numbers: Dict[str, Any]) -> str:
     title = html.escape(numbers["title"])
     return (f'<section id="{numbers["view"]}"><h2>{title}</h2>'
-            f'<figure><img class="chart" src="{_svg_uri(numbers["files"]["svg"])}" alt="{title}"></figure>'
-            f"{_table(numbers)}</section>")
+            f'<div class="view"><figure><img class="chart" src="{_svg_uri(numbers["files"]["svg"])}" alt="{title}">'
+            f"</figure><div>{_table(numbers)}</div></div></section>")
 
 
 def _cards(loaded: Dict[str, Any], sync: Dict[str, Any], views: Dict[str, Dict[str, Any]]) -> List[tuple]:
