@@ -2,6 +2,7 @@
 import datetime
 import json
 import random
+import re
 import xml.etree.ElementTree as ElementTree
 
 import matplotlib.image
@@ -19,7 +20,7 @@ from dffml_k8s_analysis.records.issues_source import read_records
 from dffml_k8s_analysis.records.selection import Filter
 from dffml_k8s_analysis.store import open_store
 from dffml_k8s_analysis.store.derived import NUMBERS, TEXTS, Columns
-from test_source import make_store, raw
+from test_source import REPO, make_store, raw
 
 
 def sample_store(path, count: int) -> str:
@@ -294,3 +295,32 @@ def test_k8s_analysis_analyze_bad_input(tmp_path, args, message):
     assert result.returncode == 1
     [line] = result.stderr.splitlines()  # one line, no traceback
     assert line.startswith(f"k8s-analysis: error: {message.format(tmp=tmp_path)}")
+
+
+HOSTILE = ["$$", "$x^2$ \\frac{a}{b}", "kind/a_b^c", "sig/back\\slash", "sig/nul\x00label", "sig/esc\x1b[31mred",
+           "sig/bell\x07\x7f\x85"]
+
+
+@pytest.mark.parametrize("png", [False, True], ids=["svg", "svg-and-png"])
+def test_labels_and_logins_from_the_data_are_plain_text_in_charts_tables_and_the_report(store, tmp_path, png):
+    """Mathtext would parse "$$" (and crash), a NUL makes an SVG malformed XML, an ESC would recolour a terminal."""
+    nul = "\x01" if store.startswith("postgresql") else "\x00"  # PostgreSQL's text refuses NUL: never stored
+    hostile = [name.replace("\x00", nul) for name in HOSTILE]
+    with open_store(store, create=True, repo=REPO) as db:
+        db.save_page([raw(10 + i, "2020-02-01T10:00:00Z", "2020-03-01T10:00:00Z", user=f"u{i}{name}", labels=[name],
+                          closed_by=f"c{i}{nul}{name}", pr=bool(i % 2)) for i, name in enumerate(hostile)])
+    out = tmp_path / "out"
+    result = run_cli("k8s-analysis", "analyze", "--store", store, "--out", str(out), "--report",
+                     *(["--png"] if png else []))
+    assert result.returncode == 0, result.stderr
+    control = set("\x00\x01\x1b\x07\x7f\x85")
+    assert not control & set(result.stdout) and "$x^2$ \\frac{a}{b}" in result.stdout
+    shown = {svg.name: "".join(ElementTree.parse(svg).getroot().itertext()) for svg in out.glob("*.svg")}  # XML
+    assert not any(control & set(text) for text in shown.values())
+    for name in hostile:  # as written, not typeset, not dropped; only the control characters gone
+        assert re.sub("[\x00-\x1f\x7f-\x9f]", "", name) in shown["labels-by-name-all.svg"], name
+    assert "u0$$" in shown["users-by-created-all.svg"] and "c4sig/nullabel" in shown["users-by-closed-all.svg"]
+    page = (out / "report.html").read_text()
+    assert not control & set(page) and "$x^2$ \\frac{a}{b}" in page
+    stored = [name for name, _ in json.loads((out / "labels-by-name-all.json").read_text())["top"]]
+    assert set(hostile) <= set(stored)  # the numbers keep the names as stored

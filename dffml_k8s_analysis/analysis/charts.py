@@ -5,17 +5,19 @@ charts render the same in threads, tests and headless servers. Each view becomes
 ``OUT/VIEW-SUBSET.svg`` (text as text, title in its metadata, scaling with the page), with
 ``png`` also ``.png``, and ``.json`` (the numbers), each written to a temporary file and renamed.
 
-Made to be read on a phone as on a screen: 6 inches wide with 11 pt text, legends above the data,
+Made to be read on a phone as on a screen: 6 inches wide with 12 pt text, legends above the data,
 light gridlines (a second axis's ticks fall on the first's), the Okabe-Ito palette (told apart by
 colour-blind readers), the last period's count marked as so far, not drawn as a drop. Text from
 the data is plain text: never mathtext (a label ``$x$``), never a control character.
 matplotlib is imported on first use: it takes most of a second.
 """
 import datetime
+import io
 import json
 import math
 import os
 import pathlib
+import re
 from typing import Any, Callable, Dict, List
 
 from .numbers import period_start
@@ -25,9 +27,9 @@ from .text import printable
 # vermillion, yellow, black
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
 OTHER = "#BBBBBB"
-WIDTH = 6.0  # inches: 11 pt text reads at 9 px on a 390 px phone, at 18 px in the report's 720 px column
+WIDTH = 6.0  # inches: 12 pt text reads at 10 px on a 390 px phone, at 18 px in the report's 670 px column
 STYLE = {
-    "font.size": 11, "axes.labelsize": 11, "xtick.labelsize": 10.5, "ytick.labelsize": 10.5, "legend.fontsize": 10.5,
+    "font.size": 12, "axes.labelsize": 12, "xtick.labelsize": 11.5, "ytick.labelsize": 11.5, "legend.fontsize": 11.5,
     "axes.prop_cycle": f"cycler(color={list(PALETTE)})", "axes.axisbelow": True,
     "axes.spines.top": False, "grid.color": "#E3E3E3", "grid.linewidth": 0.7,
     "text.parse_math": False, "text.usetex": False,  # a label such as "$$" is text, not a formula
@@ -296,6 +298,11 @@ def bar_chart(numbers: Dict[str, Any], names: str, values: str) -> Figure:
     return fig
 
 
+def _fluid(svg: bytes) -> bytes:
+    """The SVG as wide as its container, whatever that is (its viewBox keeps the proportions), not a fixed size."""
+    return re.sub(rb'(<svg [^>]*?)width="[0-9.]+pt" height="[0-9.]+pt"', rb'\1width="100%"', svg, count=1)
+
+
 def render(numbers: Dict[str, Any], chart: Callable[[Dict[str, Any]], Figure], out: str,
            png: bool = False) -> Dict[str, str]:
     """Draw a view's ``chart`` of its numbers to SVG (and PNG, with ``png``), write the numbers as JSON; the paths."""
@@ -310,7 +317,9 @@ def render(numbers: Dict[str, Any], chart: Callable[[Dict[str, Any]], Figure], o
         fig = chart(numbers)
         if not (numbers.get("periods") or numbers.get("top")):
             fig.text(0.5, 0.5, "no data", ha="center")
-        _atomic(paths["svg"], lambda tmp: fig.savefig(tmp, format="svg", metadata=metadata))
+        svg = io.BytesIO()
+        fig.savefig(svg, format="svg", metadata=metadata)
+        _atomic(paths["svg"], lambda tmp: tmp.write_bytes(_fluid(svg.getvalue())))
         if png:
             _atomic(paths["png"], lambda tmp: fig.savefig(tmp, format="png", dpi=160, metadata=metadata))
     _atomic(paths["json"], lambda tmp: tmp.write_text(json.dumps(numbers, indent=1) + "\n"))

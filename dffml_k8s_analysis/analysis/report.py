@@ -12,6 +12,7 @@ from typing import Any, Dict, List
 from ..records.selection import SUBSETS
 from ..store import open_store
 from .charts import _atomic
+from .text import printable
 from .views import table
 
 STYLE = """
@@ -35,7 +36,7 @@ nav a { display: inline-block; margin: 0 .75rem .25rem 0; }
 section { border-top: 1px solid var(--line); padding: 1.25rem 0; }
 .view { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: flex-start; }
 .view > div { flex: 1 1 16rem; min-width: 0; }  /* the table beside the chart, or below it on a phone */
-figure { margin: 0; flex: 3 1 26rem; max-width: 720px; }  /* 11 pt chart text: 18 px here, 9 px on a phone */
+figure { margin: 0; flex: 3 1 26rem; max-width: 720px; }  /* 12 pt chart text: 18 px here, 10 px on a phone */
 figure img { display: block; width: 100%; height: auto; border: 1px solid var(--line); border-radius: 6px; }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; font-size: .85rem; font-variant-numeric: tabular-nums; }
@@ -61,16 +62,20 @@ def _svg_uri(path: str) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(pathlib.Path(path).read_bytes()).decode()
 
 
+def _escape(cell: Any) -> str:
+    """A cell as HTML text: names from the data keep their ``<``, ``$`` and ``\\``, lose their control characters."""
+    return html.escape(printable(str(cell)))
+
+
 def _table(numbers: Dict[str, Any]) -> str:
     """The view's table, folded away when the chart already prints its values (the top-N bars)."""
     summary = table(numbers)
-    head = "".join(f"<th>{html.escape(str(name))}</th>" for name in summary["columns"])
-    rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>"
-                   for row in summary["rows"])
+    head = "".join(f"<th>{_escape(name)}</th>" for name in summary["columns"])
+    rows = "".join("<tr>" + "".join(f"<td>{_escape(cell)}</td>" for cell in row) + "</tr>" for row in summary["rows"])
     unfolded = " open" if "periods" in numbers else ""
     return (f'<details{unfolded}><summary>table: {len(summary["rows"])} rows</summary>'
             f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div></details>'
-            f'<p class="note">{html.escape(summary["note"])}</p>')
+            f'<p class="note">{_escape(summary["note"])}</p>')
 
 
 def _section(numbers: Dict[str, Any]) -> str:
