@@ -1,5 +1,6 @@
 """Analysis views against hand-computed numbers, charts, the analyze dataflow and CLI."""
 import datetime
+import functools
 import json
 import random
 import re
@@ -334,3 +335,29 @@ def test_the_benchmark_runs_at_its_smoke_size():
     figures = json.loads(result.stdout.splitlines()[-1])
     assert figures["items"] == 300 and figures["repeat"] == 1 and set(figures["views_s"]) == set(VIEWS)
     assert figures["old_all_views_s"] > 0 and figures["original_pickle_load_s"] > 0
+
+
+def test_a_new_view_is_one_entry_in_the_registry(store, tmp_path, monkeypatch):
+    """Its numbers, columns, title, chart and table come from its record: the dataflow, the report and the
+    terminal table need nothing else."""
+    from dffml_k8s_analysis.analysis import charts, tables
+    from dffml_k8s_analysis.analysis.report import write_report
+    from dffml_k8s_analysis.analysis.views import VIEWS, View, needs, text
+
+    def authors(items, keep, count, period):
+        return {"top": [["everyone", len(items)]], "distinct": 1, "total": len(items), "count": count,
+                "items": len(items)}
+
+    monkeypatch.setitem(VIEWS, "authors", View(
+        "authors", authors, "Authors of {subset}", ("author",),
+        functools.partial(charts.bar_chart, names="who", values="items"),
+        functools.partial(tables.ranking, columns=("who", "items"))))
+    assert needs(["authors"]) == {"author"}
+    result = flows.run_analyze(store, ["authors", "created"], out=str(tmp_path))
+    [mine] = [numbers for numbers in result["views"] if numbers["view"] == "authors"]
+    assert mine["title"] == "Authors of issues and PRs" and mine["top"] == [["everyone", 6]]
+    assert "everyone" in "".join(ElementTree.parse(mine["files"]["svg"]).getroot().itertext())
+    assert text(mine)[:2] == ["Authors of issues and PRs", "  who         items"]
+    page = (tmp_path / "report.html")
+    write_report(page, result)
+    assert '<section id="authors"><h2>Authors of issues and PRs</h2>' in page.read_text()
