@@ -207,7 +207,7 @@ def time_to_close_chart(numbers: Dict[str, Any]) -> Figure:
     _legend_above(axes[0], [
         Line2D([], [], color=PALETTE[0], marker=".", linewidth=2, label=f"median ({smoothing})"),
         Line2D([], [], color=PALETTE[5], marker=".", linewidth=2, label="90th percentile"),
-        Line2D([], [], color="gray", marker=".", linestyle="", alpha=0.6, label=f"dots: each {period}'s items closed")],
+        Line2D([], [], color="gray", marker=".", linestyle="", alpha=0.6, label=f"dots: each {period} alone")],
         columns=1)
     return fig
 
@@ -285,7 +285,7 @@ def bar_chart(numbers: Dict[str, Any], names: str, values: str) -> Figure:
     entries = [(printable(str(name)), value) for name, value in numbers["top"]]
     longest = max((len(name) for name, _ in entries), default=0)
     fig = _figure(max(2.5, 0.7 + 0.3 * len(entries)), top=0.15, bottom=0.55,
-                  left=min(3.2, 0.45 + 0.075 * longest), right=0.3)
+                  left=min(3.4, 0.6 + 0.085 * longest), right=0.3)
     ax = fig.add_subplot()
     bars = ax.barh([name for name, _ in reversed(entries)], [value for _, value in reversed(entries)],
                    color=PALETTE[0], height=0.7)
