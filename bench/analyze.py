@@ -120,7 +120,7 @@ db.execute("VACUUM")
 
 def run_commit(commit: str, store: Path, tmp: str, repeat: int, parse: bool) -> dict:
     """All views as the code of ``commit`` (from git) runs them, on a copy of the store in its own schema."""
-    tree = Path(tmp, commit)
+    tree = Path(tmp, f"tree-{commit}")
     tree.mkdir()
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit], check=True, capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
