@@ -30,6 +30,7 @@ class View:
 
 
 CLOSED = ("is_closed", "closed")
+EVERYTHING = Filter()  # no --include, no --exclude
 VIEWS: Dict[str, View] = {view.name: view for view in (
     View("created", numbers.created, "Created {subset} per {period}", ("created",),
          functools.partial(charts.counts_chart, series="created"), tables.series, by_label=True),
@@ -61,7 +62,7 @@ VIEWS: Dict[str, View] = {view.name: view for view in (
 )}
 
 
-def needs(names: List[str], subset: str = "all", keep: Filter = Filter()) -> Set[str]:
+def needs(names: List[str], subset: str = "all", keep: Filter = EVERYTHING) -> Set[str]:
     """The columns the named views read for a subset and filter: what ``columns.load`` need read."""
     fields = {"pull_request"} if subset != "all" else set()
     for name in names:
@@ -73,7 +74,7 @@ def needs(names: List[str], subset: str = "all", keep: Filter = Filter()) -> Set
     return fields
 
 
-def run_view(name: str, items: Items, subset: str = "all", keep: Filter = Filter(),
+def run_view(name: str, items: Items, subset: str = "all", keep: Filter = EVERYTHING,
              count: int = 25, period: str = "month") -> Numbers:
     """One view's numbers with its name, title and filters."""
     if name not in VIEWS:
