@@ -9,21 +9,22 @@ side in its own subprocess so its peak memory (RSS high-water) is its own:
   its modules are imported); all views end to end the same way; and ``k8s-analysis analyze`` as a
   user runs it (PNGs are opt-in, ``--png``: not drawn);
 - the old path: the code before the derived columns (git commit ``OLD``, extracted with ``git
-  archive``) on a copy of the store without them: reparse every raw item, pure-Python views;
+  archive``) on a copy of the store in that commit's own schema: reparse every raw item,
+  pure-Python views; with ``--before COMMIT``, all views the same way at that commit (the figures
+  before a change, in the same run);
 - the original's ``Data`` class: ``json.load`` of the blob, one object per item, ``pickle.dump``
   and ``pickle.load`` (``load`` is what every one of its analysis runs paid).
 
-Prints a table with medians and ratios and, last, one line of JSON.
+Prints a table with medians and ratios and, last, one line of JSON. ``--smoke``: 300 items, once
+each (the suite runs it, so a benchmark that breaks fails the tests).
 
-    .venv/bin/python bench/analyze.py [--items 135000] [--repeat 3] [--store PATH]
+    .venv/bin/python bench/analyze.py [--items 135000] [--repeat 3] [--store PATH] [--before COMMIT] [--smoke]
 """
 import argparse
 import datetime
 import json
 import os
 import pickle
-import shutil
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -57,9 +58,8 @@ def peak_mib() -> float:
 
 def worker_ours(store: str, out: str, repeat: int) -> dict:
     from dffml_k8s_analysis import flows
-    from dffml_k8s_analysis.analysis.charts import render
     from dffml_k8s_analysis.analysis.columns import load
-    from dffml_k8s_analysis.analysis.views import VIEWS, run_view
+    from dffml_k8s_analysis.analysis.views import VIEWS, render, run_view
 
     render(run_view("created", load(store)[0]), out)  # matplotlib's first import and fonts: paid once per process
     read = [cpu_timed(load, store) for _ in range(repeat)]
@@ -85,7 +85,7 @@ def timed(func, *args):
     wall, cpu = time.perf_counter(), time.process_time()
     func(*args)
     return time.perf_counter() - wall, time.process_time() - cpu
-parse = statistics.median(timed(read_records, store)[0] for _ in range(repeat))
+parse = statistics.median(timed(read_records, store)[0] for _ in range(repeat)) if sys.argv[4] == "parse" else None
 runs = [timed(flows.run_analyze, store, list(VIEWS), "all", "", "", 25, "month", out) for _ in range(repeat)]
 status = open("/proc/self/status").read()
 print(json.dumps({"parse_s": parse, "all_views_s": statistics.median(wall for wall, _ in runs),
@@ -94,20 +94,41 @@ print(json.dumps({"parse_s": parse, "all_views_s": statistics.median(wall for wa
 """
 
 
-def run_old(store: Path, tmp: str, repeat: int) -> dict:
-    """Today's path before the derived columns, from git, on a copy of the store without them."""
-    tree = Path(tmp, "old")
+# In a commit's own tree: an empty store in its schema, then every column it shares with the measured store.
+CONVERT = """
+import sqlite3, sys
+try:
+    from dffml_k8s_analysis.store import open_store
+except ImportError:  # before PostgreSQL: one SQLite file, its own class
+    from dffml_k8s_analysis.store.sqlite import Store as open_store
+source, target = sys.argv[1], sys.argv[2]
+open_store(target, create=True).close()
+db = sqlite3.connect(target)
+db.execute("ATTACH DATABASE ? AS source", (source,))
+def columns(table, schema):
+    return [name for (name,) in db.execute("SELECT name FROM pragma_table_info(?, ?)", (table, schema))]
+for (table,) in db.execute("SELECT name FROM main.sqlite_master WHERE type = 'table'").fetchall():
+    shared = ", ".join(name for name in columns(table, "main") if name in columns(table, "source"))
+    if shared and not table.startswith("sqlite_"):
+        db.execute(f"DELETE FROM main.{table}")
+        db.execute(f"INSERT INTO main.{table} ({shared}) SELECT {shared} FROM source.{table}")
+db.commit()
+db.execute("DETACH DATABASE source")
+db.execute("VACUUM")
+"""
+
+
+def run_commit(commit: str, store: Path, tmp: str, repeat: int, parse: bool) -> dict:
+    """All views as the code of ``commit`` (from git) runs them, on a copy of the store in its own schema."""
+    tree = Path(tmp, f"tree-{commit}")
     tree.mkdir()
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", OLD], check=True, capture_output=True).stdout
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit], check=True, capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
-    old_store = Path(tmp, "old.sqlite")
-    shutil.copy(store, old_store)
-    db = sqlite3.connect(old_store)
-    db.executescript("DROP TABLE derived; DROP TABLE labels; DELETE FROM state WHERE key = 'derived'; VACUUM;")
-    db.close()
-    done = subprocess.run([sys.executable, "-c", OLD_WORKER, str(old_store), str(Path(tmp, "old-out")), str(repeat)],
-                          cwd=tree, env=dict(os.environ, PYTHONPATH=str(tree)), check=True, capture_output=True,
-                          text=True)
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    copy = Path(tmp, f"{commit}.sqlite")
+    subprocess.run([sys.executable, "-c", CONVERT, str(store), str(copy)], cwd=tree, env=env, check=True)
+    done = subprocess.run([sys.executable, "-c", OLD_WORKER, str(copy), str(Path(tmp, f"{commit}-out")), str(repeat),
+                           "parse" if parse else "views"], cwd=tree, env=env, check=True, capture_output=True, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -197,7 +218,8 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=135000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--store", help="reuse (or build once at) this store")
-    parser.add_argument("--smoke", action="store_true", help="a tiny size: the test suite checks that it runs")
+    parser.add_argument("--before", metavar="COMMIT", help="also run all views at this commit (before a change)")
+    parser.add_argument("--smoke", action="store_true", help="300 items, once each: that the benchmark runs")
     parser.add_argument("--worker", nargs=3, metavar=("KIND", "PATH", "DIR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.smoke:
@@ -217,7 +239,8 @@ def main() -> None:
         out = Path(tmp, "analysis")
         ours = run_worker("ours", str(store), str(out), "--repeat", str(args.repeat))
         cli = cli_seconds(store, out, args.repeat)
-        old = run_old(store, tmp, args.repeat)
+        old = run_commit(OLD, store, tmp, args.repeat, parse=True)
+        before = run_commit(args.before, store, tmp, args.repeat, parse=False) if args.before else None
         original = run_worker("original", str(blob), tmp, "--repeat", str(args.repeat))
         store_mib = store.stat().st_size / 2**20
 
@@ -233,6 +256,9 @@ def main() -> None:
     print(f"  {'old path (the same, before this change)':<42}{old['all_views_s']:>8.2f}{old['all_views_s'] / everything:>8.1f}x")
     print(f"  {'original: pickle.load alone':<42}{original['pickle_load_s']:>8.2f}"
           f"{original['pickle_load_s'] / everything:>8.1f}x")
+    if before:
+        print(f"  {f'before: commit {args.before}':<42}{before['all_views_s']:>8.2f}"
+              f"{before['all_views_s'] / everything:>8.2f}x")
     print(f"  {'k8s-analysis analyze (a fresh process)':<42}{cli:>8.2f}")
     print(f"  {'CPU seconds: ours, old path':<42}{ours['all_views_cpu_s']:>8.2f}{old['all_views_cpu_s']:>8.2f}"
           f"  ({old['all_views_cpu_s'] / ours['all_views_cpu_s']:.1f}x)")
@@ -253,6 +279,8 @@ def main() -> None:
         "old_peak_mib": round(old["peak_mib"]), "original_pickle_load_s": round(original["pickle_load_s"], 3),
         "original_peak_mib": round(original["peak_mib"]), "ratio_old": round(old["all_views_s"] / everything, 1),
         "ratio_pickle_load": round(original["pickle_load_s"] / everything, 2),
+        "before": args.before, "before_all_views_s": round(before["all_views_s"], 3) if before else None,
+        "before_all_views_cpu_s": round(before["all_views_cpu_s"], 3) if before else None,
         "targets_met": everything <= 2 and single <= 0.5 and ours["peak_mib"] <= 300,
     }))
 

@@ -1,9 +1,9 @@
-"""The ``k8s.chart`` operation: a view's chart and numbers on disk, drawn by ``dffml_k8s_analysis.analysis.charts``."""
+"""The ``k8s.chart`` operation: a view's chart and numbers on disk, as its record in ``analysis.views`` draws them."""
 from typing import Any, Dict
 
 from dffml import Definition, op
 
-from dffml_k8s_analysis.analysis.charts import render
+from dffml_k8s_analysis.analysis.views import render
 from dffml_k8s_analysis.errors import UserError
 from operations.analyze import NUMBERS
 

@@ -9,7 +9,7 @@ import datetime
 import itertools
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
-from dffml_k8s_analysis.analysis.views import PERIODS, period_start, top
+from dffml_k8s_analysis.analysis.numbers import PERIODS, period_start, top
 from dffml_k8s_analysis.records.selection import Filter
 
 

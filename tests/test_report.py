@@ -3,6 +3,8 @@ import base64
 import html.parser
 import io
 import pathlib
+import re
+import xml.etree.ElementTree as ElementTree
 
 import pytest
 from PIL import Image
@@ -72,6 +74,14 @@ def test_report_is_one_page_with_every_chart_its_table_the_filters_and_the_sync_
         out / "report.html").read_text()
 
 
+def chart_text_px(svg: str, shown_width: float) -> float:
+    """The smallest text of a chart, in CSS pixels, when the SVG is drawn ``shown_width`` pixels wide."""
+    root = ElementTree.fromstring(svg)
+    assert root.get("width") == "100%" and root.get("height") is None  # scales with its container
+    sizes = [float(size) for size in re.findall(r"font-size: ([0-9.]+)px", svg)]
+    return min(sizes) * shown_width / float(root.get("viewBox").split()[2])
+
+
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     """The report of 1,500 emulated items, every view, and the views' titles."""
@@ -96,9 +106,12 @@ def test_report_in_headless_chromium(report, tmp_path, width, height, mobile):
     assert seen["scripts"] == 0
     assert all(url.startswith(("file:", "data:")) for url in seen["requested"]), seen["requested"]
     assert [image["alt"] for image in seen["images"]] == titles and len(titles) == len(VIEWS)
-    for image in seen["images"]:
+    charts = [base64.b64decode(attrs["src"].split(",", 1)[1]).decode() for attrs in Page(path.read_text()).all("img")]
+    for image, svg in zip(seen["images"], charts):
         assert image["complete"] and image["natural"] > 0, image
         assert image["width"] >= min(width - 40, 600) and image["height"] > 150, image
+        assert image["width"] <= width - 16  # a phone sees the whole chart, no sideways scrolling
+        assert chart_text_px(svg, image["width"]) >= 9.5, image["alt"]  # was 7 px on a phone
     assert seen["pageWidth"] <= seen["viewport"] == width  # nothing pushes the page sideways
     assert Image.open(io.BytesIO(seen["screenshot"])).size == (width, height)
     assert distinct_colours(seen["screenshot"]) > 100

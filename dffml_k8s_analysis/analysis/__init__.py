@@ -1,1 +1,1 @@
-"""The store's derived columns to numbers and charts: the original's analysis views (``views.py``, over ``columns.py``), drawn with matplotlib (``charts.py``)."""
+"""The store's derived columns to numbers, charts and tables: one ``View`` record per view (``views.py``)."""

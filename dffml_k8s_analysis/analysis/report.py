@@ -12,7 +12,8 @@ from typing import Any, Dict, List
 from ..records.selection import SUBSETS
 from ..store import open_store
 from .charts import _atomic
-from .tables import table
+from .text import printable
+from .views import table
 
 STYLE = """
 :root { color-scheme: light; --ink: #1f2328; --muted: #59636e; --line: #d1d9e0; --panel: #f6f8fa; }
@@ -33,7 +34,9 @@ dd { margin: 0; overflow-wrap: anywhere; }
 nav { margin: 1rem 0; font-size: .9rem; }
 nav a { display: inline-block; margin: 0 .75rem .25rem 0; }
 section { border-top: 1px solid var(--line); padding: 1.25rem 0; }
-figure { margin: 0 0 .75rem; overflow-x: auto; }
+.view { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: flex-start; }
+.view > div { flex: 1 1 16rem; min-width: 0; }  /* the table beside the chart, or below it on a phone */
+figure { margin: 0; flex: 3 1 26rem; max-width: 720px; }  /* 12 pt chart text: 18 px here, 10 px on a phone */
 figure img { display: block; width: 100%; height: auto; border: 1px solid var(--line); border-radius: 6px; }
 .scroll { overflow-x: auto; }
 table { border-collapse: collapse; font-size: .85rem; font-variant-numeric: tabular-nums; }
@@ -44,7 +47,7 @@ summary { cursor: pointer; color: var(--muted); font-size: .85rem; margin-bottom
 .note { color: var(--muted); font-size: .85rem; margin: .4rem 0 0; }
 footer { color: var(--muted); font-size: .8rem; padding: 1rem 0 2rem; }
 @media (max-width: 600px) { main { padding: .6rem; } h1 { font-size: 1.3rem; } dl { grid-template-columns: 1fr; }
-  dt { margin-top: .3rem; } figure img { width: 640px; max-width: none; } }  /* charts scroll sideways, text legible */
+  dt { margin-top: .3rem; } }
 """
 
 
@@ -60,23 +63,27 @@ def _svg_uri(path: str) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(pathlib.Path(path).read_bytes()).decode()
 
 
+def _escape(cell: Any) -> str:
+    """A cell as HTML text: names from the data keep their ``<``, ``$`` and ``\\``, lose their control characters."""
+    return html.escape(printable(str(cell)))
+
+
 def _table(numbers: Dict[str, Any]) -> str:
     """The view's table, folded away when the chart already prints its values (the top-N bars)."""
     summary = table(numbers)
-    head = "".join(f"<th>{html.escape(str(name))}</th>" for name in summary["columns"])
-    rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>"
-                   for row in summary["rows"])
+    head = "".join(f"<th>{_escape(name)}</th>" for name in summary["columns"])
+    rows = "".join("<tr>" + "".join(f"<td>{_escape(cell)}</td>" for cell in row) + "</tr>" for row in summary["rows"])
     unfolded = " open" if "periods" in numbers else ""
     return (f'<details{unfolded}><summary>table: {len(summary["rows"])} rows</summary>'
             f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div></details>'
-            f'<p class="note">{html.escape(summary["note"])}</p>')
+            f'<p class="note">{_escape(summary["note"])}</p>')
 
 
 def _section(numbers: Dict[str, Any]) -> str:
     title = html.escape(numbers["title"])
     return (f'<section id="{numbers["view"]}"><h2>{title}</h2>'
-            f'<figure><img class="chart" src="{_svg_uri(numbers["files"]["svg"])}" alt="{title}"></figure>'
-            f"{_table(numbers)}</section>")
+            f'<div class="view"><figure><img class="chart" src="{_svg_uri(numbers["files"]["svg"])}" alt="{title}">'
+            f"</figure><div>{_table(numbers)}</div></div></section>")
 
 
 def _cards(loaded: Dict[str, Any], sync: Dict[str, Any], views: Dict[str, Dict[str, Any]]) -> List[tuple]:

@@ -1,13 +1,14 @@
 """A view's numbers as a short table: columns, rows and a note, for the terminal and the HTML report.
 
-Time series show their last ``TIME_ROWS`` periods; the JSON beside the chart has them all.
+One function per shape of numbers (``analysis.views`` says which a view uses). Time series show
+their last ``TIME_ROWS`` periods; the JSON beside the chart has them all.
 """
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List, Tuple
+
+from .text import printable
 
 TIME_ROWS = 12
 TIME_SERIES = ("created", "closed", "open", "high", "low", "close")
-TOP_COLUMNS = {"users-by-created": ("user", "created"), "users-by-closed": ("user", "closed"),
-               "labels-by-group": ("label group", "uses"), "release-notes-stats": ("label", "PRs")}
 
 
 def _last(numbers: Dict[str, Any]) -> range:
@@ -22,7 +23,7 @@ def _days(value) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
-def _time_to_close(numbers: Dict[str, Any]) -> Dict[str, Any]:
+def time_to_close(numbers: Dict[str, Any]) -> Dict[str, Any]:
     kinds = (("pull_requests", "PRs"), ("issues", "issues"))
     columns = [numbers["period"]] + [f"{label} {what}" for _, label in kinds for what in ("closed", "median", "p90")]
     rows = [[numbers["periods"][i]] + [cell for kind, _ in kinds for cell in (
@@ -33,7 +34,7 @@ def _time_to_close(numbers: Dict[str, Any]) -> Dict[str, Any]:
     return {"columns": columns, "rows": rows, "note": f"days; {_shown(numbers)}; in all {overall}"}
 
 
-def _sig_backlog(numbers: Dict[str, Any]) -> Dict[str, Any]:
+def sig_backlog(numbers: Dict[str, Any]) -> Dict[str, Any]:
     rows = []
     for name, backlog in numbers["sigs"].items():
         peak = max(backlog)
@@ -42,7 +43,7 @@ def _sig_backlog(numbers: Dict[str, Any]) -> Dict[str, Any]:
             "note": f"{numbers['distinct']} sig/ labels on {numbers['items']} items; labels as they are now"}
 
 
-def _series(numbers: Dict[str, Any]) -> Dict[str, Any]:
+def series(numbers: Dict[str, Any]) -> Dict[str, Any]:
     series = [name for name in TIME_SERIES if name in numbers]
     rows = [[numbers["periods"][i]] + [numbers[name][i] for name in series] for i in _last(numbers)]
     totals = ", ".join(f"{numbers[name + '_total']} {name}" for name in ("created", "closed") if name + "_total" in numbers)
@@ -50,31 +51,27 @@ def _series(numbers: Dict[str, Any]) -> Dict[str, Any]:
             "note": _shown(numbers) + (f"; {totals} in all" if totals else f"; {numbers['items']} items")}
 
 
-def _top(numbers: Dict[str, Any]) -> Dict[str, Any]:
-    note = f"{numbers['distinct']} distinct, {numbers['total']} counted over {numbers['items']} items"
-    if numbers["view"] == "users-by-closed":
-        note += f"; {numbers['unknown']} closed items have no known closer"
-    if numbers["view"] == "release-notes-stats":
-        note += f" with a release note of {numbers['pull_requests']} PRs; {numbers['without_kind']} without kind/"
-    return {"columns": list(TOP_COLUMNS.get(numbers["view"], ("label", "uses"))), "rows": numbers["top"], "note": note}
+def ranking(numbers: Dict[str, Any], columns: Tuple[str, str] = ("label", "uses"),
+            note: Callable[[Dict[str, Any]], str] = lambda numbers: "") -> Dict[str, Any]:
+    """A top-N view's entries under ``columns``; ``note`` adds to the counts' summary."""
+    summary = f"{numbers['distinct']} distinct, {numbers['total']} counted over {numbers['items']} items"
+    return {"columns": list(columns), "rows": numbers["top"], "note": summary + note(numbers)}
 
 
-def table(numbers: Dict[str, Any]) -> Dict[str, Any]:
-    """``columns``, ``rows`` and a ``note`` summing up a view's numbers."""
-    if numbers["view"] == "time-to-close":
-        return _time_to_close(numbers)
-    if numbers["view"] == "sig-backlog":
-        return _sig_backlog(numbers)
-    return _series(numbers) if "periods" in numbers else _top(numbers)
+def unknown_closers(numbers: Dict[str, Any]) -> str:
+    return f"; {numbers['unknown']} closed items have no known closer"
 
 
-def text(numbers: Dict[str, Any]) -> List[str]:
-    """The table as lines for a terminal: the title, a header, the rows, the note."""
-    summary = table(numbers)
-    cells = [[str(cell) for cell in row] for row in [summary["columns"]] + summary["rows"]]
+def release_notes(numbers: Dict[str, Any]) -> str:
+    return f" with a release note of {numbers['pull_requests']} PRs; {numbers['without_kind']} without kind/"
+
+
+def text(title: str, summary: Dict[str, Any]) -> List[str]:
+    """A view's table as lines for a terminal: the title, a header, the rows, the note."""
+    cells = [[printable(str(cell)) for cell in row] for row in [summary["columns"]] + summary["rows"]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(summary["columns"]))]
     widths[0] = max(widths[0], 10)
-    lines = [numbers["title"]]
+    lines = [title]
     lines += ["  " + row[0].ljust(widths[0]) + "".join(cell.rjust(width + 2) for cell, width in zip(row[1:], widths[1:]))
               for row in cells]
-    return lines + [f"  ({summary['note']})"]
+    return lines + [f"  ({printable(summary['note'])})"]

@@ -1,312 +1,92 @@
-"""The original's analysis views and three it lacked: the store's derived columns in, numbers out.
+"""The analysis views: one ``View`` record each, in one registry, ``VIEWS``.
 
-Each view reads an ``analysis.columns.Items`` (numpy arrays, grouped with numpy) and returns a
-JSON-ready dict with ``view``, ``title`` and its numbers:
-
-- ``created``, ``closed``: items per period (``week`` starting Monday,
-  ``month``, ``year``; every period between the first and the last, zeros
-  included) and the running total. ``--include``/``--exclude`` select items by
-  their labels (any label matching include, none matching exclude).
-- ``created-vs-closed``: created and closed per period and the items still
-  open at the end of each period.
-- ``labels-by-name``, ``labels-by-group``: label uses (an item with two
-  ``sig/`` labels counts twice in group ``sig``; labels without a ``/`` have no
-  group), top N; the regexes select which labels or groups are counted.
-- ``users-by-created``, ``users-by-closed``: logins by items authored or
-  closed, top N; closed items whose closer is unknown are counted apart.
-- ``release-notes-stats``: ``kind/`` labels over the pull requests that have
-  a release note, top N.
-- ``time-to-close``: days from created to closed of the items closed in each
-  period, median and 90th percentile (linear between ranks), pull requests
-  and issues apart; ``null`` for a period in which none closed. The regexes
-  select items, as in the time views (and in ``open-candlestick``).
-- ``sig-backlog``: items open at the end of each period per ``sig/`` label
-  (an item's labels as they are now), the N largest backlogs at the end; the
-  regexes select which ``sig/`` labels are counted.
-- ``open-candlestick``: the open count's open, high, low and close in each
-  period, replaying every creation and close in time order (a creation first
-  when both fall on the same second).
-
-``operations/analyze.py`` runs them as a dataflow (``dataflows/analyze.yaml``).
+A view is what it computes (``analysis.numbers``), the columns it reads, its title, its chart
+(``analysis.charts``) and its table (``analysis.tables``). The CLI's flags, the analyze dataflow
+(``operations/analyze.py``, ``operations/plot.py``) and the report read ``VIEWS``: a new view is
+one entry here.
 """
-import collections
-import datetime
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
-
-import numpy
+import dataclasses
+import functools
+from typing import Any, Callable, Dict, List, Set, Tuple
 
 from ..records.selection import SUBSETS, Filter
-from .columns import COUNTS, LABELS, Items, names_matching
+from . import charts, numbers, tables
+from .columns import COUNTS, LABELS, Items
 
-PERIODS = ("week", "month", "year")
-DAY = 86400
-
-
-# Time series: a period is an integer (weeks from Monday 29 December 1969, months or years from 1970)
+Numbers = Dict[str, Any]
 
 
-def period_index(epochs: numpy.ndarray, period: str) -> numpy.ndarray:
-    """The period of each epoch second (UTC)."""
-    if period == "week":
-        return (epochs // DAY + 3) // 7  # 1 January 1970 was a Thursday
-    return epochs.astype("datetime64[s]").astype("datetime64[M]" if period == "month" else "datetime64[Y]").astype(
-        numpy.int64)
+@dataclasses.dataclass(frozen=True)
+class View:
+    """One view: its name (``--NAME``), what it computes, its title, the columns it reads, its chart and table."""
 
-
-def period_keys(first: int, last: int, period: str) -> List[str]:
-    """``2020-03`` (month), ``2020`` (year) or ``2020-03-02`` (its week's Monday) of every period from first to last."""
-    indices = numpy.arange(first, last + 1)
-    if period == "week":
-        return (indices * 7 - 3).astype("datetime64[D]").astype(str).tolist()
-    return indices.astype("datetime64[M]" if period == "month" else "datetime64[Y]").astype(str).tolist()
-
-
-def period_start(key: str) -> datetime.date:
-    """The first day of a period key."""
-    parts = [int(part) for part in key.split("-")] + [1, 1]
-    return datetime.date(*parts[:3])
-
-
-class Periods:
-    """Every period from the first to the last of some epochs, and each epoch's place among them."""
-
-    def __init__(self, epochs: numpy.ndarray, period: str):
-        if period not in PERIODS:
-            raise ValueError(f"period must be one of {', '.join(PERIODS)}, got {period!r}")
-        self.period = period
-        indices = period_index(epochs, period)
-        self.first = int(indices.min()) if len(indices) else 0
-        self.keys = period_keys(self.first, int(indices.max()), period) if len(indices) else []
-
-    def of(self, epochs: numpy.ndarray) -> numpy.ndarray:
-        return period_index(epochs, self.period) - self.first
-
-    def count(self, epochs: numpy.ndarray) -> List[int]:
-        return numpy.bincount(self.of(epochs), minlength=len(self.keys)).tolist()
-
-
-def _time_view(items: Items, keep: Filter, period: str, fields: Tuple[str, ...]) -> Dict[str, Any]:
-    kept = items.matching(keep)
-    stamps = {name: items.created[kept] if name == "created" else items.closed[kept & items.is_closed]
-              for name in fields}
-    periods = Periods(numpy.concatenate([stamps[name] for name in fields]), period)
-    numbers = {"period": period, "periods": periods.keys, "items": int(kept.sum())}
-    for name in fields:
-        numbers[name] = periods.count(stamps[name])
-        numbers[f"{name}_total"] = len(stamps[name])
-    return numbers
-
-
-def _running(values: List[int]) -> List[int]:
-    return numpy.cumsum(values, dtype=numpy.int64).tolist()
-
-
-def created(items: Items, keep: Filter, count: int, period: str) -> Dict[str, Any]:
-    numbers = _time_view(items, keep, period, ("created",))
-    return dict(numbers, cumulative=_running(numbers["created"]))
-
-
-def closed(items: Items, keep: Filter, count: int, period: str) -> Dict[str, Any]:
-    numbers = _time_view(items, keep, period, ("closed",))
-    return dict(numbers, cumulative=_running(numbers["closed"]))
-
-
-def created_vs_closed(items: Items, keep: Filter, count: int, period: str) -> Dict[str, Any]:
-    numbers = _time_view(items, keep, period, ("created", "closed"))
-    opened = numpy.cumsum(numpy.array(numbers["created"], dtype=numpy.int64) - numbers["closed"])
-    return dict(numbers, open=opened.tolist())
-
-
-def _percentile(ranked: numpy.ndarray, q: float) -> float:
-    """The q-th percentile of sorted values, linear between closest ranks (numpy's default), to 3 decimals."""
-    position = (len(ranked) - 1) * q / 100
-    low = int(position)
-    high = min(low + 1, len(ranked) - 1)
-    return round(float(ranked[low]) + (float(ranked[high]) - float(ranked[low])) * (position - low), 3)
-
-
-def time_to_close(items: Items, keep: Filter, count: int, period: str) -> Dict[str, Any]:
-    chosen = items.matching(keep) & items.is_closed
-    periods = Periods(items.closed[chosen], period)
-    numbers: Dict[str, Any] = {"period": period, "periods": periods.keys, "items": int(chosen.sum()), "unit": "days"}
-    for kind, is_pr in (("pull_requests", True), ("issues", False)):
-        mask = chosen & (items.pull_request == is_pr)
-        days = (items.closed[mask] - items.created[mask]).astype(float) / DAY
-        place = periods.of(items.closed[mask])
-        order = numpy.lexsort((days, place))
-        ranked, place = days[order], place[order]
-        closed_per = numpy.bincount(place, minlength=len(periods.keys))
-        starts = numpy.concatenate([[0], numpy.cumsum(closed_per)])
-        groups = [ranked[starts[i]:starts[i + 1]] for i in range(len(periods.keys))]
-        every = numpy.sort(days)
-        numbers[kind] = {"closed": closed_per.tolist(), "closed_total": len(every)}
-        for name, q in (("median", 50), ("p90", 90)):
-            numbers[kind][name] = [_percentile(group, q) if len(group) else None for group in groups]
-            numbers[kind][f"{name}_total"] = _percentile(every, q) if len(every) else None
-    return numbers
-
-
-def sig_backlog(items: Items, keep: Filter, count: int, period: str) -> Dict[str, Any]:
-    counted = names_matching(items.names, lambda name: name.startswith("sig/") and keep.key(name))
-    mask = counted[items.label_code]
-    pairs = numpy.unique(items.label_code[mask] * len(items) + items.label_item[mask])  # an item's sig once
-    sigs, item = pairs // max(len(items), 1), pairs % max(len(items), 1)
-    holders = numpy.unique(item)
-    shut = holders[items.is_closed[holders]]
-    periods = Periods(numpy.concatenate([items.created[holders], items.closed[shut]]), period)
-    rows, row = numpy.unique(sigs, return_inverse=True)
-    width = len(periods.keys)
-    net = numpy.zeros(len(rows) * width, dtype=numpy.int64)
-    numpy.add.at(net, row * width + periods.of(items.created[item]), 1)
-    closing = items.is_closed[item]
-    numpy.add.at(net, row[closing] * width + periods.of(items.closed[item[closing]]), -1)
-    backlog = {items.names[code]: series.tolist()
-               for code, series in zip(rows.tolist(), numpy.cumsum(net.reshape(len(rows), width), axis=1))}
-    ranked = sorted(backlog, key=lambda name: (-backlog[name][-1], -max(backlog[name]), name))
-    return {"period": period, "periods": periods.keys, "sigs": {name: backlog[name] for name in ranked[:count]},
-            "distinct": len(backlog), "count": count, "items": len(holders)}
-
-
-def open_candlestick(items: Items, keep: Filter, count: int, period: str) -> Dict[str, Any]:
-    kept = items.matching(keep)
-    shut = kept & items.is_closed
-    times = numpy.concatenate([items.created[kept], items.closed[shut]])
-    closes = numpy.concatenate([numpy.zeros(kept.sum(), dtype=bool), numpy.ones(shut.sum(), dtype=bool)])
-    order = numpy.lexsort((closes, times))  # in time order, a creation before a close of the same second
-    step = numpy.where(closes[order], -1, 1)
-    level = numpy.cumsum(step)
-    periods = Periods(times, period)
-    place = periods.of(times[order])
-    present, firsts = numpy.unique(place, return_index=True)
-    found = {}
-    if len(level):
-        opens, closes = level[firsts] - step[firsts], level[numpy.append(firsts[1:], len(level)) - 1]
-        highs = numpy.maximum(opens, numpy.maximum.reduceat(level, firsts))
-        lows = numpy.minimum(opens, numpy.minimum.reduceat(level, firsts))
-        found = dict(zip(present.tolist(), zip(opens.tolist(), highs.tolist(), lows.tolist(), closes.tolist())))
-    ohlc, last = [], 0
-    for key in range(len(periods.keys)):  # a period without events: a flat candle at the level it inherits
-        candle = found.get(key, (last,) * 4)
-        last = candle[3]
-        ohlc.append(candle)
-    return {"period": period, "periods": periods.keys, "items": int(kept.sum()),
-            **{name: [candle[i] for candle in ohlc] for i, name in enumerate(("open", "high", "low", "close"))}}
-
-
-# Top-N counts
-
-
-def top(counter: collections.Counter, count: int) -> Dict[str, Any]:
-    """The ``count`` largest entries (ties by name), with how many there were in all."""
-    ranked = sorted(counter.items(), key=lambda entry: (-entry[1], entry[0]))
-    return {"top": [[name, value] for name, value in ranked[:count]], "distinct": len(counter),
-            "total": sum(counter.values()), "count": count}
-
-
-def _label_counter(items: Items, keep: Filter, mask: Any = None, group: Callable[[str], Optional[str]] = str):
-    """Uses per label (or per ``group(label)``, None: not counted) that ``keep.key`` keeps."""
-    counter: collections.Counter = collections.Counter()
-    for name, uses in zip(items.names, items.label_counts(mask).tolist()):
-        key = group(name) if uses else None
-        if key and keep.key(key):
-            counter[key] += uses
-    return counter
-
-
-def labels_by_name(items: Items, keep: Filter, count: int, period: str) -> Dict[str, Any]:
-    return dict(top(_label_counter(items, keep), count), items=len(items))
-
-
-def labels_by_group(items: Items, keep: Filter, count: int, period: str) -> Dict[str, Any]:
-    groups = _label_counter(items, keep, group=lambda name: name.partition("/")[0] if "/" in name else None)
-    return dict(top(groups, count), items=len(items))
-
-
-def _users(logins: numpy.ndarray, keep: Filter, count: int) -> Dict[str, Any]:
-    every = collections.Counter(logins.tolist())
-    known = collections.Counter({name: uses for name, uses in every.items() if name and keep.key(name)})
-    return dict(top(known, count), items=len(logins), unknown=every[None])
-
-
-def users_by_created(items: Items, keep: Filter, count: int, period: str) -> Dict[str, Any]:
-    return _users(items.author, keep, count)
-
-
-def users_by_closed(items: Items, keep: Filter, count: int, period: str) -> Dict[str, Any]:
-    return _users(items.closed_by[items.is_closed], keep, count)
-
-
-def release_notes_stats(items: Items, keep: Filter, count: int, period: str) -> Dict[str, Any]:
-    noted = items.noted & items.pull_request
-    kind = names_matching(items.names, lambda name: name.startswith("kind/"))
-    with_kind = numpy.zeros(len(items), dtype=bool)
-    with_kind[items.label_item[kind[items.label_code]]] = True
-    kinds = _label_counter(items, keep, noted, group=lambda name: name if name.startswith("kind/") else None)
-    return dict(
-        top(kinds, count),
-        items=int(noted.sum()),
-        pull_requests=int(items.pull_request.sum()),
-        action_required=int((noted & items.action_required).sum()),
-        without_kind=int((noted & ~with_kind).sum()),
-    )
-
-
-View = Callable[[Items, Filter, int, str], Dict[str, Any]]
-# name -> (function, title with {subset}, {period} and {count} fields)
-VIEWS: Dict[str, Tuple[View, str]] = {
-    "created": (created, "Created {subset} per {period}"),
-    "closed": (closed, "Closed {subset} per {period}"),
-    "created-vs-closed": (created_vs_closed, "Created vs closed {subset} per {period}"),
-    "labels-by-name": (labels_by_name, "Label usage by name for {subset} (top {count})"),
-    "labels-by-group": (labels_by_group, "Label usage by group for {subset} (top {count})"),
-    "users-by-created": (users_by_created, "Users by created {subset} (top {count})"),
-    "users-by-closed": (users_by_closed, "Users by closed {subset} (top {count})"),
-    "release-notes-stats": (release_notes_stats, "kind/ labels of PRs with a release note (top {count})"),
-    "time-to-close": (time_to_close, "Days to close {subset}, median and 90th percentile per {period}"),
-    "sig-backlog": (sig_backlog, "Open {subset} per sig/ label at the end of each {period} (top {count})"),
-    "open-candlestick": (open_candlestick, "Open {subset} per {period}: open, high, low, close"),
-}
+    name: str
+    compute: Callable[[Items, Filter, int, str], Numbers]  # items, filter, top N, period -> numbers
+    title: str  # with {subset}, {period} and {count} fields
+    needs: Tuple[str, ...]  # the columns (``columns.FIELDS``) it reads besides ``number``
+    chart: Callable[[Numbers], Any]  # numbers -> a matplotlib Figure
+    table: Callable[[Numbers], Dict[str, Any]]  # numbers -> columns, rows, note
+    by_label: bool = False  # --include/--exclude select items by their labels (else: the names counted)
 
 
 CLOSED = ("is_closed", "closed")
-# name -> the columns (``columns.FIELDS``) it reads besides ``number``
-NEEDS: Dict[str, Tuple[str, ...]] = {
-    "created": ("created",), "closed": CLOSED, "created-vs-closed": ("created", *CLOSED),
-    "labels-by-name": (COUNTS,), "labels-by-group": (COUNTS,), "users-by-created": ("author",),
-    "users-by-closed": (*CLOSED, "closed_by"),
-    "release-notes-stats": ("noted", "pull_request", "action_required", f"{LABELS} kind/"),
-    "time-to-close": ("created", *CLOSED, "pull_request"), "sig-backlog": ("created", *CLOSED, f"{LABELS} sig/"),
-    "open-candlestick": ("created", *CLOSED),
-}
-BY_LABEL = {"created", "closed", "created-vs-closed", "time-to-close", "open-candlestick"}  # --include selects items
+EVERYTHING = Filter()  # no --include, no --exclude
+VIEWS: Dict[str, View] = {view.name: view for view in (
+    View("created", numbers.created, "Created {subset} per {period}", ("created",),
+         functools.partial(charts.counts_chart, series="created"), tables.series, by_label=True),
+    View("closed", numbers.closed, "Closed {subset} per {period}", CLOSED,
+         functools.partial(charts.counts_chart, series="closed"), tables.series, by_label=True),
+    View("created-vs-closed", numbers.created_vs_closed, "Created vs closed {subset} per {period}",
+         ("created", *CLOSED), charts.created_vs_closed_chart, tables.series, by_label=True),
+    View("labels-by-name", numbers.labels_by_name, "Label usage by name for {subset} (top {count})", (COUNTS,),
+         functools.partial(charts.bar_chart, names="label", values="items labelled"), tables.ranking),
+    View("labels-by-group", numbers.labels_by_group, "Label usage by group for {subset} (top {count})", (COUNTS,),
+         functools.partial(charts.bar_chart, names="label group", values="items labelled"),
+         functools.partial(tables.ranking, columns=("label group", "uses"))),
+    View("users-by-created", numbers.users_by_created, "Users by created {subset} (top {count})", ("author",),
+         functools.partial(charts.bar_chart, names="user", values="items created"),
+         functools.partial(tables.ranking, columns=("user", "created"))),
+    View("users-by-closed", numbers.users_by_closed, "Users by closed {subset} (top {count})", (*CLOSED, "closed_by"),
+         functools.partial(charts.bar_chart, names="user", values="items closed"),
+         functools.partial(tables.ranking, columns=("user", "closed"), note=tables.unknown_closers)),
+    View("release-notes-stats", numbers.release_notes_stats, "kind/ labels of PRs with a release note (top {count})",
+         ("noted", "pull_request", "action_required", f"{LABELS} kind/"),
+         functools.partial(charts.bar_chart, names="label", values="items labelled"),
+         functools.partial(tables.ranking, columns=("label", "PRs"), note=tables.release_notes)),
+    View("time-to-close", numbers.time_to_close, "Days to close {subset}, median and 90th percentile per {period}",
+         ("created", *CLOSED, "pull_request"), charts.time_to_close_chart, tables.time_to_close, by_label=True),
+    View("sig-backlog", numbers.sig_backlog, "Open {subset} per sig/ label at the end of each {period} (top {count})",
+         ("created", *CLOSED, f"{LABELS} sig/"), charts.sig_backlog_chart, tables.sig_backlog),
+    View("open-candlestick", numbers.open_candlestick, "Open {subset} per {period}: open, high, low, close",
+         ("created", *CLOSED), charts.candlestick_chart, tables.series, by_label=True),
+)}
 
 
-def needs(names: List[str], subset: str = "all", keep: Filter = Filter()) -> Set[str]:
+def needs(names: List[str], subset: str = "all", keep: Filter = EVERYTHING) -> Set[str]:
     """The columns the named views read for a subset and filter: what ``columns.load`` need read."""
     fields = {"pull_request"} if subset != "all" else set()
     for name in names:
-        fields.update(NEEDS[name])
-        if name in BY_LABEL and (keep.include or keep.exclude):
+        fields.update(VIEWS[name].needs)
+        if VIEWS[name].by_label and (keep.include or keep.exclude):
             fields.add(LABELS)
     if COUNTS in fields and (subset != "all" or any(field.startswith(LABELS) for field in fields)):
         fields.add(LABELS)  # a subset's counts, or other views' labels: counted from the label arrays
     return fields
 
 
-def run_view(name: str, items: Items, subset: str = "all", keep: Filter = Filter(),
-             count: int = 25, period: str = "month") -> Dict[str, Any]:
+def run_view(name: str, items: Items, subset: str = "all", keep: Filter = EVERYTHING,
+             count: int = 25, period: str = "month") -> Numbers:
     """One view's numbers with its name, title and filters."""
     if name not in VIEWS:
         raise ValueError(f"unknown view {name!r}; views: {', '.join(VIEWS)}")
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
-    function, title = VIEWS[name]
-    numbers = function(items, keep, count, period)
+    view = VIEWS[name]
     return dict(
-        numbers,
+        view.compute(items, keep, count, period),
         view=name,
         subset=subset,
-        title=title.format(subset=SUBSETS[subset], period=period, count=count),
+        title=view.title.format(subset=SUBSETS[subset], period=period, count=count),
         include=keep.include.pattern if keep.include else "",
         exclude=keep.exclude.pattern if keep.exclude else "",
     )
@@ -321,3 +101,18 @@ def view_names(views: Any) -> List[str]:
     if unknown:
         raise ValueError(f"unknown view(s) {', '.join(unknown)}; views: {', '.join(VIEWS)}")
     return names
+
+
+def table(result: Numbers) -> Dict[str, Any]:
+    """A view's numbers as ``columns``, ``rows`` and a ``note``."""
+    return VIEWS[result["view"]].table(result)
+
+
+def text(result: Numbers) -> List[str]:
+    """A view's title and table as lines for a terminal."""
+    return tables.text(result["title"], table(result))
+
+
+def render(result: Numbers, out: str, png: bool = False) -> Dict[str, str]:
+    """Write a view's chart (SVG; also PNG with ``png``) and numbers in ``out``; return their paths."""
+    return charts.render(result, VIEWS[result["view"]].chart, out, png)

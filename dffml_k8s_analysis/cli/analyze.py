@@ -9,8 +9,8 @@ views, and the items (by their labels) of the time views.
 import argparse
 import pathlib
 
-from ..analysis.tables import text
-from ..analysis.views import PERIODS, VIEWS
+from ..analysis.numbers import PERIODS
+from ..analysis.views import VIEWS, text
 from ..records.selection import Filter
 from ..store import SPEC_HELP, open_store, repo_spec
 
@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     views = parser.add_argument_group("views (several at once; none: all)")
     for name in VIEWS:
         views.add_argument(f"--{name}", dest="views", action="append_const", const=name,
-                           help=VIEWS[name][1].format(subset="items", period="period", count="N"))
+                           help=VIEWS[name].title.format(subset="items", period="period", count="N"))
     subset = parser.add_mutually_exclusive_group()
     subset.add_argument("--pull-requests", dest="subset", action="store_const", const="pull_requests",
                         default="all", help="pull requests only")
