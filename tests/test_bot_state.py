@@ -97,8 +97,8 @@ def test_a_lease_is_renewed_only_by_its_holder_and_lapses_when_it_is_not(spec):
     assert run(state.renew(REPO, 1, holder, time.time() + 60))
     assert not run(state.renew(REPO, 1, "another", time.time() + 60))
     with open_store(spec, create=True) as db:  # 30 s later: still held, renewed
-        assert not db.take_lease(REPO, 1, "x", now=time.time() + 30, until=time.time() + 40)
-        assert db.take_lease(REPO, 1, "x", now=time.time() + 61, until=time.time() + 70)  # not renewed: lapsed
+        assert not db.bot.take_lease(REPO, 1, "x", now=time.time() + 30, until=time.time() + 40)
+        assert db.bot.take_lease(REPO, 1, "x", now=time.time() + 61, until=time.time() + 70)  # not renewed: lapsed
     assert not run(state.renew(REPO, 1, holder, time.time() + 60))  # lost it
     run(state.release(REPO, 1, holder))  # not its own any more: nothing released
     assert run(state.take(REPO, 1, time.time() + 10)) is None

@@ -209,7 +209,7 @@ def test_a_working_holder_renews_its_lease_past_the_lease_time(emulator, model_d
         taken = time.monotonic()
         with open_store(state, create=True) as db:
             while requests.get(f"{url}/webhook/deliveries/{answer.json()['queued']}").json()["state"] == "queued":
-                assert not db.take_lease(REPO, bot.number, "another", now=time.time(), until=time.time() + 1), \
+                assert not db.bot.take_lease(REPO, bot.number, "another", now=time.time(), until=time.time() + 1), \
                     f"the lease lapsed {time.monotonic() - taken:.1f} s into the attempt"
                 time.sleep(0.1)
         assert time.monotonic() - taken > 3  # several lease times
