@@ -13,7 +13,7 @@ def require_sync(store: str) -> None:
     from ..store import open_store
 
     with open_store(store) as db:
-        if db.get("high_water") is None:
+        if db.sync.get("high_water") is None:
             raise UserError(f"store {store} holds no finished export yet: run the export (and final pass) first")
 
 

@@ -310,11 +310,11 @@ def merge_shards(sess: Session, paths: List[str]) -> dict:
     shards = {}
     for path in paths:
         with open_store(path) as shard:
-            current = shard.plan() or {}
+            current = shard.sync.plan() or {}
             if "shard" not in current:
                 raise StoreError(f"{path} is not an unmerged export shard")
             index = current["shard"]["index"]
-            if any(not w["done"] for w in shard.windows()):
+            if any(not w["done"] for w in shard.sync.windows()):
                 raise StoreError(f"shard {path} is unfinished: rerun JOB_COMPLETION_INDEX={index}")
             shards[index] = (path, current["shard"])
     settings = {(info["count"], info["until"]) for _, info in shards.values()}
