@@ -178,6 +178,9 @@ class Store(model_versions.ModelVersions, bot_state.BotTables):
         self.backend.executemany(sql, [tuple(row) for row in rows])
 
     def _damaged(self, error) -> StoreError:
+        if getattr(self.backend, "lost", None) and self.backend.lost(error):  # not the store's fault
+            return StoreError(f"the store {self.name} cannot be reached ({self.backend.describe(error)}); "
+                              "try again once it answers")
         return StoreError(f"store {self.name} is damaged ({self.backend.describe(error)}): "
                           "export again into a new store")
 

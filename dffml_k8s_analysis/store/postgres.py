@@ -38,11 +38,40 @@ def is_postgres(spec) -> bool:
 
 
 def redact(spec: str) -> str:
-    """``spec`` with any password replaced by ``***``, for messages."""
-    parts = urllib.parse.urlsplit(spec)
-    netloc = re.sub(r":[^@/]*@", ":***@", parts.netloc)
-    query = re.sub(r"(^|&)password=[^&]*", r"\1password=***", parts.query)
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=query))
+    """``spec`` with any password replaced by ``***``, for messages; anything not a PostgreSQL URI as it is.
+
+    However the URI spells it: ``user:PW@`` (up to the last ``@``, so a password holding ``@``, ``/``, ``?``
+    or ``#`` is covered), a ``password=`` parameter (its name in any case or percent-encoded), and every
+    other place the password libpq would read turns up, raw or percent-encoded.
+    """
+    if not is_postgres(spec):
+        return spec
+    scheme, _, rest = spec.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if at and ":" in userinfo:
+        rest = f"{userinfo.partition(':')[0]}:***@{host}"
+    base, question, query = rest.partition("?")
+    if question:
+        params = [(key, "***" if urllib.parse.unquote(key).strip().lower() == "password" else value)
+                  for key, _, value in (part.partition("=") for part in query.split("&"))]
+        rest = base + "?" + "&".join(f"{key}={value}" if value or key else "" for key, value in params)
+    redacted = f"{scheme}://{rest}"
+    for password in _passwords(spec):
+        for spelling in {password, urllib.parse.quote(password, safe=""), urllib.parse.quote_plus(password)}:
+            redacted = redacted.replace(spelling, "***")
+    return redacted
+
+
+def _passwords(spec: str) -> List[str]:
+    """The password(s) libpq reads in ``spec``, decoded (none when it does not parse)."""
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        password = conninfo_to_dict(split_spec(spec)[0]).get("password")
+    except (ProgrammingError, ValueError):
+        return []
+    return [password] if password else []
 
 
 def split_spec(spec: str) -> Tuple[str, Optional[str]]:
@@ -224,6 +253,12 @@ class PostgresBackend:
 
     def describe(self, error) -> str:
         return self.connection.describe(error)
+
+    def lost(self, error) -> bool:
+        """Whether ``error`` means the server is gone (a restart, the network), not that the store is damaged."""
+        from psycopg import OperationalError
+
+        return isinstance(error, OperationalError) or self.connection.conn.closed
 
     def shell(self, statement: str) -> str:
         return f"psql \"{self.connection.uri}\" -c 'SET search_path TO \"{self.schema}\"; {statement}'"
