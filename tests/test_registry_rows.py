@@ -21,10 +21,10 @@ from test_registry import predictor_of, store_spec, stored  # noqa: F401  (store
 BAD_NAMES = ["../escape", "/absolute", "v2\r\nX-Injected: 1", "v\x002", "..", ".hidden", "a" * 65, "v 2", ""]
 
 
-def add_row(spec, stamp, archive, status, **columns):
+def add_row(spec, stamp, packed, status, **columns):
     """A row written by other hands: ``columns`` set as they are (SQL values), no validation."""
     with open_store(spec, create=True) as db:
-        db.add_model_version(stamp, "2026-01-01T00:00:00+00:00", {"items": 1}, archive)
+        db.add_model_version(stamp, "2026-01-01T00:00:00+00:00", {"items": 1}, packed)
         assignments = dict(columns, status=status)
         with db.transaction():
             db.execute(f"UPDATE model_versions SET {', '.join(f'{name} = ?' for name in assignments)} WHERE stamp = ?",
