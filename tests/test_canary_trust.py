@@ -1,5 +1,7 @@
 """The canary decides only from traffic it can trust; the registry survives a PostgreSQL restart; no password shows."""
+import json
 import os
+import subprocess
 import time
 
 import pytest
@@ -11,7 +13,7 @@ from dffml_k8s_analysis.model.registry import StoreRegistry
 from dffml_k8s_analysis.serve.service import MODEL_ROUTE, PREDICT_ROUTE, VERSION_HEADER
 from dffml_k8s_analysis.store.postgres import redact
 
-from conftest import BUG, REPO, run_cli, serve_process
+from conftest import BUG, REPO, ROOT, VENV_BIN, run_cli, serve_process
 from test_registry import TEXTS, predictor_of, store_spec, stored  # noqa: F401  (store_spec: the fixture)
 from test_registry_rows import start_serving, started, stopped
 
@@ -165,3 +167,12 @@ def test_no_spelling_of_a_password_in_a_models_uri_is_printed(spec, secret):
     assert server.announced.startswith("k8s-analysis serve: serving postgres")
     for printed in (out, err, server.announced, loaded):
         assert secret not in printed and "Pa55word" not in printed, printed
+
+
+def test_the_canary_benchmark_runs_at_a_tiny_size(model_dir):
+    result = subprocess.run([str(VENV_BIN / "python"), "bench/canary.py", "--smoke", "--model-dir", str(model_dir)],
+                            cwd=str(ROOT), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout.splitlines()[-1])
+    for name in ("directory", "store", "store+canary"):
+        assert figures[name]["requests"] == 20 and figures[name]["errors"] == 0, figures
