@@ -5,13 +5,15 @@ Starts ``k8s-analysis serve`` in a subprocess three times on the same trained mo
 - the baseline: ``--models DIR``, the model directory (today's way);
 - ``--models STORE``, the version promoted in a SQLite store, no canary (asked every 2 s);
 - the same store with a canary (a copy of the model) at share 0.5: both models answer each
-  request and the instances are recorded in ``canary_observations``.
+  request, and one instance of each is recorded in ``canary_observations`` until this one
+  client's bound (``model.canary.MAX_PER_CLIENT``) is reached.
 
 ``--clients`` concurrent clients send real release notes (``bench/serve.py``'s load), at most
 ``--requests`` or ``--seconds`` per server after a warm-up. Prints p50, p99 and requests/s of
 each and the ratios to the baseline, and ends with one line of JSON.
 
     .venv/bin/python bench/canary.py [--model-dir out/model] [--clients 4]
+    .venv/bin/python bench/canary.py --smoke --model-dir DIR   # a tiny run, as the suite does
 """
 import argparse
 import asyncio
@@ -49,9 +51,10 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=2000, help="at most this many per server")
     parser.add_argument("--smoke", action="store_true", help="a tiny size: the test suite checks that it runs")
     parser.add_argument("--seconds", type=float, default=15.0, help="at most this long per server")
+    parser.add_argument("--smoke", action="store_true", help="a tiny run: 2 clients, 20 requests, 5 s per server")
     args = parser.parse_args()
     if args.smoke:
-        args.requests, args.seconds = 40, 2.0
+        args.clients, args.requests, args.seconds = 2, 20, 5.0
     notes = texts()
     results = {}
     with tempfile.TemporaryDirectory() as scratch:
@@ -61,7 +64,7 @@ def main() -> int:
         for name, spec in specs.items():
             process, url, body, read = ours(spec)
             try:
-                asyncio.run(load(url, body, read, notes, args.clients, 50, args.seconds))  # warm up
+                asyncio.run(load(url, body, read, notes, args.clients, min(50, args.requests), args.seconds))  # warm up
                 results[name] = asyncio.run(load(url, body, read, notes, args.clients, args.requests, args.seconds))
             finally:
                 process.terminate()

@@ -13,7 +13,8 @@ import requests
 
 from dffml_k8s_analysis.model import artifacts
 from dffml_k8s_analysis.http_limits import Limits
-from dffml_k8s_analysis.serve.service import MAX_BODY, MODEL_ROUTE, PREDICT_ROUTE, ServeConfig, running
+from dffml_k8s_analysis.serve.service import (MAX_BODY, MAX_INSTANCES, MAX_TEXT_BYTES, MODEL_ROUTE, PREDICT_ROUTE,
+                                              ServeConfig, running)
 
 from conftest import BUG, OTHER, ROOT, VENV_BIN, run_cli, serve_process
 
@@ -98,9 +99,44 @@ def test_bodies_over_one_mebibyte_get_413_with_or_without_a_length(url, predicto
     assert sized.status_code == 413 and "limit" in sized.json()["error"]
     chunked = requests.post(url + PREDICT_ROUTE, data=iter([big[:1000], big[1000:]]))
     assert chunked.status_code == 413 and "limit" in chunked.json()["error"]
-    just_under = {"text": "fix a panic " * ((MAX_BODY - 100) // 12)}
-    assert predict(url, **just_under).status_code == 200
+    just_under = {"instances": ["fix a panic " * 145] * 580}  # 1,012,100 bytes: each text within its limit
+    assert len(json.dumps(just_under)) < MAX_BODY and predict(url, **just_under).status_code == 200
     assert predict(url, text=OTHER).json()["result"] == pytest.approx(predictor.predict([OTHER])[0], abs=1e-6)
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"instances": ["a"] * (MAX_INSTANCES + 1)}, f"{MAX_INSTANCES + 1} instances; the limit is {MAX_INSTANCES} a request"),
+    ({"instances": [""] * 200_000}, f"200000 instances; the limit is {MAX_INSTANCES} a request"),  # 800 KB of tiny texts
+    ({"text": "é" * (MAX_TEXT_BYTES // 2 + 1)}, f'"text" is {MAX_TEXT_BYTES + 2} bytes; the limit is {MAX_TEXT_BYTES} a text'),
+    ({"instances": ["a", {"text": "b" * (MAX_TEXT_BYTES + 1), "labels": []}]},
+     f'"instances"[1] is {MAX_TEXT_BYTES + 1} bytes; the limit is {MAX_TEXT_BYTES} a text'),
+])
+def test_a_request_s_work_is_bounded_in_instances_and_bytes_per_text(url, predictor, body, message):
+    answer = predict(url, **body)
+    assert answer.status_code == 413 and answer.json()["error"] == message
+    assert predict(url, instances=["a"] * MAX_INSTANCES).status_code == 200  # at the limit
+    assert predict(url, text=BUG).json()["result"] == pytest.approx(predictor.predict([BUG])[0], abs=1e-6)
+
+
+def test_health_probes_answer_while_four_clients_send_big_batches(model_dir):
+    """Predictions are computed off the event loop: probes answer within 1 s while 1 MiB batches are worked on."""
+    import concurrent.futures
+
+    batch = {"instances": [("fix a panic in the kubelet when the node restarts " * 20)[:990]] * MAX_INSTANCES}
+    assert len(json.dumps(batch)) <= MAX_BODY
+    with serve_process("--models", str(model_dir)) as (_, base), concurrent.futures.ThreadPoolExecutor(4) as clients:
+        started = time.perf_counter()
+        sent = [clients.submit(lambda: [predict(base, **batch).status_code for _ in range(3)]) for _ in range(4)]
+        probes = []
+        while not all(future.done() for future in sent):
+            began = time.perf_counter()
+            for route in ("/healthz", MODEL_ROUTE):
+                assert requests.get(base + route, timeout=5).status_code == 200
+            probes.append(time.perf_counter() - began)
+        busy = time.perf_counter() - started
+        assert [future.result() for future in sent] == [[200] * 3] * 4
+    assert busy > 2 and len(probes) >= 5, (busy, probes)  # the batches kept the server busy while probed
+    assert max(probes) < 1.0, sorted(probes)[-5:]
 
 
 def test_unknown_routes_and_methods_answer_json(url):

@@ -31,6 +31,7 @@ def main(args: argparse.Namespace) -> int:
     from .. import flows
     from ..github.export import summary_line
     from ..model.canary import describe
+    from ..store.postgres import redact
     from .options import canary_policy
 
     policy = canary_policy(args, args.canary_share, args.canary_soak)
@@ -45,5 +46,5 @@ def main(args: argparse.Namespace) -> int:
         print(f"gate: {gate['examples'] - len(gate['failed'])}/{gate['examples']} example notes right"
               + "".join(f"\n  wrong: {text}" for text in gate["failed"]))
     outcome = "promoted" if report["promoted"] else "canary started" if report["canary_started"] else "not promoted"
-    print(f"{outcome}: {report['why']}; models: {args.models}")
+    print(f"{outcome}: {report['why']}; models: {redact(args.models)}")
     return 1 if report["candidate"] and report["gate"]["failed"] else 0

@@ -16,10 +16,12 @@ probabilities, and loading a directory can never run code from it:
 """
 import functools
 import json
+import math
 import os
 import pathlib
 import tempfile
-from typing import Callable
+import zipfile
+from typing import Callable, Dict, Tuple
 
 import numpy as np
 
@@ -29,6 +31,15 @@ from .features import Features
 FORMAT = 4  # 1 was pickles and model.keras, 2 TF-IDF -> SelectKBest -> MLP alone, 3 without the act band
 VECTORIZER_FILES = ("vectorizer.json", "arrays.npz")  # what the k8s.fit_vectorizer operation writes
 FILES = VECTORIZER_FILES + ("features.json", "metrics.json", "predictor.json")
+IDF_ARRAYS = frozenset({"word_idf", "char_idf"})
+ARRAYS = IDF_ARRAYS | {f"{member}_{part}" for member in ("word", "nb", "char") for part in ("coef", "bias")} | {
+    "mlp_cols", "mlp_w0", "mlp_w1", "mlp_w2", "mlp_w3"}  # what a Predictor uses: nothing else is loaded
+# Bounds, checked before anything is allocated, so that a serving pod (768 MiB) holds two versions (the serving
+# one and a canary) beside the process: a file's size on disk or in an archive, and a model's arrays as loaded
+# (arrays.npz's headers, plus the MLP's first layer the Predictor expands over the word vocabulary).
+MAX_BYTES = {"vectorizer.json": 32 << 20, "arrays.npz": 129 << 20, "features.json": 4 << 20,
+             "metrics.json": 1 << 20, "predictor.json": 1 << 20}
+MAX_ARRAY_BYTES = 128 << 20
 HOW_TO_TRAIN = "run `k8s-analysis train --model-dir {dir}` (or `dffml train -model k8s-mlp -model-directory {dir} ...`)"
 
 
@@ -98,18 +109,58 @@ class _Reader:
 
     def json(self, name: str):
         self.current = self.directory / name
+        check_size(self.current)
         return json.loads(self.current.read_text())
+
+    def shapes(self, allowed, required) -> Dict[str, Tuple[tuple, np.dtype]]:
+        self.current = self.directory / "arrays.npz"
+        check_size(self.current)
+        return array_headers(self.current, allowed, required)
 
     def arrays(self) -> dict:
         self.current = self.directory / "arrays.npz"
         with np.load(str(self.current), allow_pickle=False) as stored:
             return {name: stored[name] for name in stored.files}
 
-    def features(self, arrays: dict) -> Features:
-        return Features.from_state(self.json("vectorizer.json"), arrays)
-
     def failed(self, error: Exception, advice: str) -> ArtifactError:
         return ArtifactError(f"corrupted k8s-mlp model file {self.current}: {type(error).__name__}: {error}; {advice}")
+
+
+def check_size(path: pathlib.Path) -> None:
+    size, limit = path.stat().st_size, MAX_BYTES[path.name]
+    if size > limit:
+        raise ValueError(f"{size} bytes, over the limit of {limit}")
+
+
+def array_headers(path, allowed, required) -> Dict[str, Tuple[tuple, np.dtype]]:
+    """Each array's (shape, dtype) in ``path`` (an .npz), read from the headers alone: only numeric arrays,
+    named in ``allowed``, all of ``required``, at most :data:`MAX_ARRAY_BYTES` in all; ValueError otherwise."""
+    found, total = {}, 0
+    with zipfile.ZipFile(str(path)) as npz:
+        members = npz.infolist()
+        names = [member.filename[:-4] if member.filename.endswith(".npy") else member.filename for member in members]
+        unexpected = sorted(set(names) - set(allowed)) or sorted({name for name in names if names.count(name) > 1})
+        if unexpected:
+            raise ValueError(f"arrays the model does not use: {', '.join(map(ascii, unexpected[:5]))}")
+        missing = sorted(set(required) - set(names))
+        if missing:
+            raise ValueError(f"missing arrays {', '.join(missing)}")
+        for name, member in zip(names, members):
+            with npz.open(member) as stream:
+                version = np.lib.format.read_magic(stream)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
+                elif version == (2, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
+                else:
+                    raise ValueError(f"array {name}: .npy format {version} is not read")
+            if dtype.hasobject or dtype.kind not in "biuf":
+                raise ValueError(f"array {name} holds {dtype}, not numbers")
+            total += math.prod(shape) * dtype.itemsize
+            if total > MAX_ARRAY_BYTES:
+                raise ValueError(f"its arrays exceed {MAX_ARRAY_BYTES} bytes (at {name}, shape {shape})")
+            found[name] = (tuple(shape), dtype)
+    return found
 
 
 def _check_complete(directory: pathlib.Path, names, what: str, advice: str) -> None:
@@ -127,7 +178,9 @@ def load_features(directory) -> Features:
     _check_complete(directory, VECTORIZER_FILES, "vectorizer", advice)
     reader = _Reader(directory)
     try:
-        return reader.features(reader.arrays())
+        reader.shapes(ARRAYS, IDF_ARRAYS)
+        vectorizer = reader.json("vectorizer.json")
+        return Features.from_state(vectorizer, reader.arrays())
     except Exception as error:  # any unreadable or inconsistent file
         raise reader.failed(error, advice) from error
 
@@ -148,8 +201,13 @@ def load_predictor(directory) -> Predictor:
         labels, thresholds = meta.get("labels"), meta.get("thresholds")
         if not (isinstance(labels, list) and labels and isinstance(thresholds, list) and len(thresholds) == len(labels)):
             raise ValueError("it needs one or more labels, each with a threshold")
+        shapes = reader.shapes(ARRAYS, ARRAYS)
+        vectorizer = reader.json("vectorizer.json")
+        expanded = len(vectorizer["vocab"]["word"]) * shapes["mlp_w0"][0][-1] * 8  # the Predictor's first layer
+        if sum(math.prod(shape) * dtype.itemsize for shape, dtype in shapes.values()) + expanded > MAX_ARRAY_BYTES:
+            raise ValueError(f"its MLP's first layer ({expanded} bytes) and arrays exceed {MAX_ARRAY_BYTES} bytes")
         arrays = reader.arrays()
-        features = reader.features(arrays)
+        features = Features.from_state(vectorizer, arrays)
         reader.current = directory / "predictor.json"
         for name in ("act", "confident"):
             if not isinstance(meta.get(name), (int, float)) or isinstance(meta.get(name), bool):
@@ -172,6 +230,7 @@ def older_format(directory: pathlib.Path) -> str:
     if (directory / "vectorizer.pkl").exists() or (directory / "model.keras").exists():
         return "pickles"
     try:
+        check_size(directory / "predictor.json")
         found = json.loads((directory / "predictor.json").read_text()).get("format")
     except (OSError, ValueError, AttributeError):
         return ""

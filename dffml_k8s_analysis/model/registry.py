@@ -18,18 +18,22 @@ import datetime
 import io
 import os
 import pathlib
+import json
 import shutil
 import tempfile
 import zipfile
+import zlib
 from typing import Dict, List, NamedTuple, Optional
 
 from ..errors import UserError
-from ..store import Store, is_postgres, named, open_store
+from ..store import Store, StoreError, is_postgres, named, open_store
+from ..store.postgres import redact
 from . import artifacts, versions
 from .artifacts import ArtifactError
 
-MAX_UNPACKED = 1 << 30  # an archive member larger than this (1 GiB) is refused
 KEEP_OTHERS = 2  # versions kept beside the serving one and the canary
+MAX_ARCHIVE = sum(artifacts.MAX_BYTES.values())  # a stored archive, and all it unpacks to
+STATUSES = ("candidate", "canary", "serving", "retired", "rolled_back")
 
 
 class Routing(NamedTuple):
@@ -39,6 +43,7 @@ class Routing(NamedTuple):
     serving: Optional[str]  # the serving version's stamp
     canary: Optional[str]
     share: float
+    intact: bool = True  # every version loaded still has its files (a tmp cleaner may remove them): else load again
 
 
 def is_store(spec: str) -> bool:
@@ -65,22 +70,59 @@ def pack(directory) -> bytes:
     return buffer.getvalue()
 
 
-def unpack(archive: bytes, directory: pathlib.Path, what: str) -> None:
-    """Write an archive's artifact files into ``directory``; ArtifactError (one line) for anything else."""
+def unpack(archive, directory: pathlib.Path, what: str) -> None:
+    """Write an archive's artifact files into the empty ``directory``, each within :data:`artifacts.MAX_BYTES`
+    (from the archive's headers, before anything is unpacked); ArtifactError (one line) for anything else."""
     try:
+        if not isinstance(archive, bytes):
+            raise ValueError(f"it is stored as {type(archive).__name__}, not bytes")
         with zipfile.ZipFile(io.BytesIO(archive)) as opened:
             members = opened.infolist()
-            unexpected = sorted({member.filename for member in members} - set(artifacts.FILES))
-            if unexpected:
-                raise ValueError(f"unexpected members {', '.join(unexpected)}")
+            names = [member.filename for member in members]
+            if sorted(names) != sorted(artifacts.FILES):
+                raise ValueError(f"its members are {', '.join(map(ascii, names[:8]))}"
+                                 f"{' ...' if len(names) > 8 else ''}, not {', '.join(artifacts.FILES)}")
             for member in members:
-                if member.file_size > MAX_UNPACKED:
-                    raise ValueError(f"{member.filename} unpacks to {member.file_size} bytes")
-            directory.mkdir(parents=True)
-            for member in members:
-                (directory / member.filename).write_bytes(opened.read(member))
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError) as error:
+                if member.file_size > artifacts.MAX_BYTES[member.filename]:
+                    raise ValueError(f"{member.filename} unpacks to {member.file_size} bytes, over the limit "
+                                     f"of {artifacts.MAX_BYTES[member.filename]}")
+            for member in members:  # zipfile reads no more than the header's size, and checks the CRC
+                with opened.open(member) as source, open(directory / member.filename, "xb") as target:
+                    shutil.copyfileobj(source, target)
+    except (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError, NotImplementedError, RuntimeError) as error:
         raise ArtifactError(f"{what}: its archive is corrupt ({type(error).__name__}: {error})") from None
+
+
+def checked(row: dict) -> dict:
+    """A ``model_versions`` row as read, validated like input: ``problem`` says why the version is unusable
+    (None: usable); its JSON columns decoded (None where they are not JSON objects)."""
+    problems = []
+    if not versions.is_name(row["stamp"]):
+        problems.append("its name is not a version name (letters, digits, ._-)")
+    try:
+        data_version = json.loads(row["data_version"])
+        if not isinstance(data_version, dict):
+            raise ValueError(f"a {type(data_version).__name__}")
+    except (TypeError, ValueError) as error:
+        data_version = None
+        problems.append(f"its data_version is not a JSON object ({error})")
+    try:
+        decision = json.loads(row["decision"]) if row["decision"] is not None else None
+    except (TypeError, ValueError):
+        decision = None  # what was decided is for people; the status says it
+    if row["status"] not in STATUSES:
+        problems.append(f"its status {ascii(row['status'])} is not one of {', '.join(STATUSES)}")
+    if row["status"] == "canary":
+        share = row["canary_share"]
+        if not (isinstance(share, (int, float)) and 0 <= share <= 1):
+            problems.append(f"its canary share {share!r} is not a number from 0 to 1")
+        try:
+            until = datetime.datetime.fromisoformat(row["canary_until"])
+            if until.tzinfo is None:
+                raise ValueError("no timezone")
+        except (TypeError, ValueError) as error:
+            problems.append(f"its canary_until {ascii(row['canary_until'])} is not a time with a timezone ({error})")
+    return dict(row, data_version=data_version, decision=decision, problem="; ".join(problems) or None)
 
 
 class DirectoryRegistry:
@@ -128,16 +170,24 @@ class DirectoryRegistry:
 
 
 class StoreRegistry:
-    """Versions as rows of a store's ``model_versions`` table, read by every node."""
+    """Versions as rows of a store's ``model_versions`` table, read by every node.
+
+    Every row read is validated (:func:`checked`): a bad one makes its version unavailable, with one log
+    line, never the others. A failed store call drops the connection, so the next call (the next poll)
+    connects again: a database restart is survived.
+    """
 
     canaries = True
     poll = True  # the server asks the store every --poll seconds
 
     def __init__(self, spec: str, keep_open: bool = False):
         self.spec, self.keep_open = spec, keep_open
+        self.shown = redact(spec)  # the spec in messages: never a password
         self.db: Optional[Store] = None
         self.cache: Optional[pathlib.Path] = None  # unpacked versions of this process
         self.loaded: Dict[str, object] = {}
+        self.directories: Dict[str, pathlib.Path] = {}  # stamp -> a directory the registry made in its cache
+        self.problems: Dict[str, str] = {}  # stamp -> why the live version read last is unusable (logged once)
 
     @contextlib.contextmanager
     def store(self):
@@ -146,51 +196,80 @@ class StoreRegistry:
             self.db = open_store(self.spec, create=True)
         try:
             yield self.db
+        except StoreError:
+            self._drop()  # a restarted database: the next call connects again
+            raise
         finally:
             if not self.keep_open:
+                self._drop()
+
+    def _drop(self) -> None:
+        if self.db is not None:
+            with contextlib.suppress(Exception):
                 self.db.close()
-                self.db = None
+            self.db = None
 
     def versions(self, *statuses: str) -> List[dict]:
+        """The rows (of ``statuses``) by stamp, each :func:`checked`."""
         with self.store() as db:
-            return db.models.model_versions(statuses)
+            return [checked(row) for row in db.models.model_versions(statuses)]
 
     def routing(self) -> Routing:
         live = {row["status"]: row for row in self.versions("serving", "canary")}
         serving, canary = live.get("serving"), live.get("canary")
-        share = canary["canary_share"] if canary else 0.0
+        self.problems = {row["stamp"]: row["problem"] for row in live.values() if row["problem"]}  # load() says
+        share = canary["canary_share"] if canary and not canary["problem"] else 0.0
         stamps = (serving and serving["stamp"], canary and canary["stamp"])
-        return Routing(stamps + (share,), stamps[0], stamps[1], share)
+        intact = all(self._intact(stamp) for stamp in self.loaded)
+        return Routing(stamps + (share,), stamps[0], stamps[1], share, intact)
+
+    def _intact(self, stamp: str) -> bool:
+        return all((self.directories[stamp] / name).is_file() for name in artifacts.FILES)
 
     def load(self, stamp: str):
-        """The Predictor of version ``stamp``, unpacked into this process's cache (kept for the webhook)."""
-        if stamp not in self.loaded:
-            if self.cache is None:
-                self.cache = pathlib.Path(tempfile.mkdtemp(prefix="k8s-analysis-models-"))
-            with self.store() as db:
-                archive = db.models.model_archive(stamp)
-            what = f"model version {stamp} in {self.spec}"
-            if archive is None:
+        """The Predictor of version ``stamp``, unpacked into a directory of this process's cache (kept for the
+        webhook, unpacked again if its files were removed); ArtifactError (one line) if it is unusable."""
+        what = f"model version {versions.shown(stamp)} in {self.shown}"
+        if stamp in self.problems:
+            raise ArtifactError(f"{what} is unusable: {self.problems[stamp]}")
+        if not versions.is_name(stamp):
+            raise ArtifactError(f"{what} is unusable: its name is not a version name (letters, digits, ._-)")
+        if stamp in self.loaded and self._intact(stamp):
+            return self.loaded[stamp]
+        self._forget(stamp)
+        with self.store() as db:
+            size = db.models.model_archive_size(stamp)
+            if size is None:
                 raise ArtifactError(f"{what} is gone")
-            target = self.cache / stamp
-            shutil.rmtree(target, ignore_errors=True)
+            if size > MAX_ARCHIVE:
+                raise ArtifactError(f"{what}: its archive is {size} bytes, over the limit of {MAX_ARCHIVE}")
+            archive = db.models.model_archive(stamp)
+        if self.cache is None:
+            self.cache = pathlib.Path(tempfile.mkdtemp(prefix="k8s-analysis-models-"))
+        target = pathlib.Path(tempfile.mkdtemp(dir=str(self.cache), prefix="version-"))
+        try:
             unpack(archive, target, what)
-            try:
-                self.loaded[stamp] = artifacts.load_predictor(target)
-            except ArtifactError as error:
-                shutil.rmtree(target)
-                raise ArtifactError(f"{what}: {error}") from None
-        return self.loaded[stamp]
+            predictor = artifacts.load_predictor(target)
+        except ArtifactError as error:
+            shutil.rmtree(target, ignore_errors=True)
+            raise ArtifactError(str(error) if str(error).startswith(what) else f"{what}: {error}") from None
+        self.loaded[stamp], self.directories[stamp] = predictor, target
+        return predictor
+
+    def _forget(self, stamp: str) -> None:
+        self.loaded.pop(stamp, None)
+        directory = self.directories.pop(stamp, None)
+        if directory is not None:
+            shutil.rmtree(directory, ignore_errors=True)
 
     def forget_others(self, live) -> None:
         """Drop the unpacked versions not in ``live`` (stamps)."""
         for stamp in set(self.loaded) - set(live):
-            del self.loaded[stamp]
-            shutil.rmtree(self.cache / stamp, ignore_errors=True)
+            self._forget(stamp)
 
     def directory(self, stamp: str) -> str:
         """Where :meth:`load` unpacked ``stamp``."""
-        return str(self.cache / stamp)
+        return str(self.directories[stamp])
 
     def latest_data_version(self):
         """The data version of the newest version rolled out, whatever became of it (a rolled-back one is not
@@ -203,6 +282,8 @@ class StoreRegistry:
 
     def add(self, candidate: str, data_version: dict) -> str:
         stamp = os.path.basename(candidate)
+        if not versions.is_name(stamp):
+            raise UserError(f"{versions.shown(stamp)} is not a model version name (letters, digits, ._-)")
         with self.store() as db:
             db.models.add_model_version(stamp, now().isoformat(), data_version, pack(candidate))
         self.discard(candidate)
@@ -215,9 +296,10 @@ class StoreRegistry:
         rows = self.versions("canary")
         return rows[0] if rows else None
 
-    def observations(self, stamp: str) -> list:
+    def observations(self, stamp: str, limit: int) -> list:
+        """At most ``limit`` of the canary ``stamp``'s observations."""
         with self.store() as db:
-            return db.models.observations(stamp)
+            return db.models.observations(stamp, limit)
 
     def record(self, rows: list) -> None:
         with self.store() as db:
@@ -246,8 +328,6 @@ class StoreRegistry:
             db.models.set_model_versions(updated, forget=others[:-KEEP_OTHERS])  # all but the newest KEEP_OTHERS
 
     def close(self) -> None:
-        if self.db is not None:
-            self.db.close()
-            self.db = None
+        self._drop()
         if self.cache is not None:
             shutil.rmtree(self.cache, ignore_errors=True)

@@ -12,6 +12,7 @@ import datetime
 import json
 import os
 import pathlib
+import re
 import shutil
 from typing import Any, Dict
 
@@ -20,6 +21,17 @@ from .examples import EXAMPLES
 
 VERSION_FILE = "data-version.json"
 KEEP_VERSIONS = 2
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # a version's name: never a path, never a line break
+
+
+def is_name(name) -> bool:
+    """Whether ``name`` is a version's name (:data:`NAME`): letters, digits, ``._-``, not starting with a dot."""
+    return isinstance(name, str) and NAME.fullmatch(name) is not None
+
+
+def shown(name) -> str:
+    """``name`` fit for one log line: as it is when it is a name, else quoted with its escapes."""
+    return name if is_name(name) else ascii(name)
 
 
 def data_version(store) -> Dict[str, Any]:

@@ -24,10 +24,16 @@ The model comes from a registry (``model.registry``): a directory, checked at
 every request, or a store, asked every ``poll_s`` seconds which version serves
 and which is the canary. Predictions carry the ``X-Model-Version`` header; while
 a canary runs both models answer, the request's hash picks the answer
-(``model.canary``) and both are recorded in the store.
+(``model.canary``) and one instance of the request is recorded in the store, within
+per-client and per-canary bounds. Predictions are computed in worker threads
+(:data:`PREDICT_THREADS`, at most :data:`PREDICT_SLOTS` requests past their wait for a
+slot), so health probes answer while big batches are worked on. A version that cannot
+be used (a bad row or archive) is logged in one line and does not answer: the other
+one does, and readiness is 503 while no version can serve.
 
 Bad input: invalid or too deeply nested JSON, a missing ``text``, wrong types
--> 400 naming the problem; a body over 1 MiB -> 413; a body not sent within
+-> 400 naming the problem; a body over 1 MiB, more than :data:`MAX_INSTANCES`
+instances or a text over :data:`MAX_TEXT_BYTES` -> 413; a body not sent within
 the read timeout -> the connection is closed; unknown route -> 404; wrong
 method -> 405. Every connection keeps :mod:`~dffml_k8s_analysis.http_limits`.
 Only these routes exist, so the service is safe to expose; it binds
@@ -69,6 +75,11 @@ MAX_BODY = 1024 * 1024
 VERSION_HEADER = "X-Model-Version"  # which model version answered a prediction
 FULL_RETRY_AFTER_S = 60  # a delivery refused because the queue is full: when to send it again
 MODEL_WAIT_S = 0.5  # the webhook's workers ask at least this often whether a model is usable
+MAX_INSTANCES = 1000  # texts in one prediction request
+MAX_TEXT_BYTES = 64 * 1024  # one text, UTF-8
+PREDICT_THREADS = 2  # predictions computed at once, off the event loop
+PREDICT_SLOTS = 4  # requests read and predicted at once; the others wait, their bodies unread
+RETRY = ("retry",)  # the routing token after a store failure while loading: the next poll tries again
 
 
 @dataclasses.dataclass
@@ -104,18 +115,23 @@ class Models:
 class ModelState:
     """The registry's serving (and canary) predictors, loaded in a worker thread at start and whenever they change.
 
-    The registry is used from one thread only (its store connection stays open).
+    The registry is used from one thread only (its store connection stays open); predictions are computed
+    in threads of their own.
     """
 
     def __init__(self, config: ServeConfig):
         self.registry = open_registry(config.models, keep_open=True)
         self.poll_s = config.poll_s
         self.worker = concurrent.futures.ThreadPoolExecutor(1, "k8s-analysis-models")
+        self.predictors = concurrent.futures.ThreadPoolExecutor(PREDICT_THREADS, "k8s-analysis-predict")
+        self.slots = asyncio.Semaphore(PREDICT_SLOTS)
+        self.budget = canary.Budget()
         self.models: Optional[Models] = None
         self.predictor = None
         self.version = None  # the routing token loaded
         self.checked = 0.0  # when the registry was last asked
         self.problem = "the model is loading"  # for the server's own output: it may name paths
+        self.unreachable = False  # the registry's store failed (logged once until it answers again)
         self.loading: Optional[asyncio.Future] = None
         self.tried = asyncio.Event()  # set once the first load ended, loaded or not
 
@@ -126,6 +142,11 @@ class ModelState:
     async def call(self, function, *args):
         return await asyncio.get_event_loop().run_in_executor(self.worker, function, *args)
 
+    def store_failed(self, error: StoreError) -> None:
+        if not self.unreachable:
+            LOGGER.error("cannot read the model registry (tried again every poll): %s", error)
+        self.unreachable = True
+
     async def load(self, routing: Optional[Routing] = None) -> None:
         try:
             routing = routing or await self.call(self.registry.routing)
@@ -133,26 +154,39 @@ class ModelState:
             self.version = routing.token
             self.models = await self.call(self._predictors, routing)
             self.predictor = self.models.serving
-        except (ArtifactError, StoreError) as error:
+            self.unreachable = False
+        except ArtifactError as error:  # this routing is unusable until it changes: one line
             self.models, self.predictor, self.problem = None, None, str(error)
-            self.version = self.version or ("failed",)
+            self.version = self.version or RETRY
             LOGGER.error("model not loaded: %s", error)
+        except StoreError as error:
+            self.models, self.predictor, self.problem = None, None, str(error)
+            self.version = RETRY
+            self.store_failed(error)
         finally:
             self.tried.set()
 
     def _predictors(self, routing: Routing) -> Models:
-        if routing.serving is None:
-            raise ArtifactError(f"no serving model in {self.registry.spec}: run `k8s-analysis pipeline --models "
-                                f"{self.registry.spec}`")
-        models = Models(routing, self.registry.load(routing.serving))
-        if routing.canary is not None:
+        """Load the live versions; one that fails is logged and does not answer, the other does."""
+        loaded, problems = {}, {}
+        for stamp in filter(None, (routing.serving, routing.canary)):
             try:
-                models.canary = self.registry.load(routing.canary)
-            except ArtifactError as error:  # the serving model answers; the canary's record says it failed
-                models.canary_problem = f"canary not loaded: {error}"
+                loaded[stamp] = self.registry.load(stamp)
+            except ArtifactError as error:
+                problems[stamp] = str(error)
+        self.registry.forget_others(list(loaded))
+        if routing.serving in loaded:
+            models = Models(routing, loaded[routing.serving], loaded.get(routing.canary))
+            if routing.canary in problems:  # the serving model answers; the canary's record says it failed
+                models.canary_problem = f"canary not loaded: {problems[routing.canary]}"
                 LOGGER.error("%s", models.canary_problem)
-        self.registry.forget_others([routing.serving, routing.canary])
-        return models
+            return models
+        if routing.canary in loaded:
+            LOGGER.error("serving version not loaded: %s; the canary %s answers every prediction",
+                         problems.get(routing.serving, "there is none"), routing.canary)
+            return Models(routing._replace(serving=routing.canary, canary=None, share=0.0), loaded[routing.canary])
+        raise ArtifactError(problems.get(routing.serving) or f"no serving model in {redact(self.registry.spec)}: "
+                            f"run `k8s-analysis pipeline --models {redact(self.registry.spec)}`")
 
     async def current(self) -> Models:
         """Who answers now; Failure 503 (naming no path) when no model is loaded."""
@@ -160,11 +194,13 @@ class ModelState:
             try:  # a directory's link is one stat, read here; a store is asked in the registry's thread
                 routing = await self.call(self.registry.routing) if self.registry.poll else self.registry.routing()
             except StoreError as error:  # keep serving what is loaded
-                LOGGER.error("cannot read the model registry: %s", error)
+                self.store_failed(error)
             else:
                 self.checked = time.monotonic()
-                if routing.token != self.version:
+                if routing.token != self.version or not routing.intact:
                     await self.load(routing)
+                elif self.models is not None:
+                    self.unreachable = False
         if self.models is None:
             raise Failure(503, "the model is loading" if self.version is None else MODEL_NOT_LOADED)
         return self.models
@@ -178,11 +214,27 @@ class ModelState:
                 return self.registry.directory((await self.current()).routing.serving)
             await asyncio.sleep(max(self.poll_s, MODEL_WAIT_S))
 
-    async def predict(self, models: Models, texts: list, label_lists: list) -> tuple:
-        """The probabilities and the version that answers; while a canary runs, both answer and are recorded."""
+    async def predict(self, models: Models, texts: list, label_lists: list, client: Optional[str]) -> tuple:
+        """The probabilities and the version that answers, computed off the event loop; while a canary runs,
+        both answer and one instance of the request is recorded (within :class:`canary.Budget`)."""
+        if not texts:
+            return [], models.routing.serving
+        loop = asyncio.get_event_loop()
+        answer, row = await loop.run_in_executor(self.predictors, self._predict, models, texts, label_lists,
+                                                 canary.client_key(client))
+        if row is not None and self.budget.admit(row[1], row[0].partition("/")[0]):
+            try:
+                await self.call(self.registry.record, [row])
+            except StoreError as failure:
+                LOGGER.error("cannot record the canary's observations: %s", failure)
+        return answer
+
+    @staticmethod
+    def _predict(models: Models, texts: list, label_lists: list, client: str) -> tuple:
+        """((probabilities, version), the canary's observation or None), in a predicting thread."""
         serving, routing = models.serving, models.routing
-        if routing.canary is None or not texts:
-            return (serving.predict(texts, label_lists) if texts else []), routing.serving
+        if routing.canary is None:
+            return (serving.predict(texts, label_lists), routing.serving), None
         started = time.perf_counter()
         serving_p = serving.predict(texts, label_lists)
         serving_ms = (time.perf_counter() - started) * 1000
@@ -197,18 +249,16 @@ class ModelState:
                 LOGGER.error("canary %s failed: %s", routing.canary, error)
         answered_by = "canary" if canary_p is not None and canary.to_canary(
             texts, label_lists, routing.canary, routing.share) else "serving"
-        rows = canary.observations(routing.serving, routing.canary, answered_by, serving_p, serving.threshold,
-                                   serving_ms, canary_p, models.canary.threshold if models.canary else 0.0,
-                                   canary_ms, error)
-        try:
-            await self.call(self.registry.record, rows)
-        except StoreError as failure:
-            LOGGER.error("cannot record the canary's observations: %s", failure)
-        return (canary_p, routing.canary) if answered_by == "canary" else (serving_p, routing.serving)
+        row = canary.observation(routing.serving, routing.canary, client, answered_by, serving_p, serving.threshold,
+                                 serving_ms, canary_p, models.canary.threshold if models.canary else 0.0,
+                                 canary_ms, error)
+        answer = (canary_p, routing.canary) if answered_by == "canary" else (serving_p, routing.serving)
+        return answer, row
 
     async def close(self) -> None:
         await self.call(self.registry.close)
         self.worker.shutdown()
+        self.predictors.shutdown()
 
 
 STATE = web.AppKey("state", ModelState)
@@ -226,10 +276,12 @@ def texts_of(data) -> tuple:
     if "text" in data:
         if not isinstance(data["text"], str):
             raise Failure(400, f'"text" must be a string, got {kind(data["text"])}')
-        return [data["text"]], [labels_of(data, '"labels"')], False
+        return [within_limit(data["text"], '"text"')], [labels_of(data, '"labels"')], False
     instances = data["instances"]
     if not isinstance(instances, list):
         raise Failure(400, f'"instances" must be a list of strings, got {kind(instances)}')
+    if len(instances) > MAX_INSTANCES:
+        raise Failure(413, f'{len(instances)} instances; the limit is {MAX_INSTANCES} a request')
     texts, label_lists = [], []
     for index, text in enumerate(instances):
         if isinstance(text, dict) and isinstance(text.get("text"), str):
@@ -238,7 +290,7 @@ def texts_of(data) -> tuple:
             labels = []
         if not isinstance(text, str):
             raise Failure(400, f'"instances"[{index}] must be a string or {{"text": ..., "labels": [...]}}, got {kind(text)}')
-        texts.append(text)
+        texts.append(within_limit(text, f'"instances"[{index}]'))
         label_lists.append(labels)
     return texts, label_lists, True
 
@@ -250,6 +302,13 @@ def described(predictor: Predictor, texts: list, probabilities: list, batch: boo
     if batch:
         return dict({"predictions": probabilities, "bands": bands}, **({"sigs": routes} if routes else {}))
     return dict({"result": probabilities[0], "band": bands[0]}, **({"sigs": routes[0]} if routes else {}))
+
+
+def within_limit(text: str, where: str) -> str:
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_TEXT_BYTES:
+        raise Failure(413, f"{where} is {size} bytes; the limit is {MAX_TEXT_BYTES} a text")
+    return text
 
 
 def labels_of(data: dict, where: str) -> list:
@@ -303,10 +362,12 @@ def build_app(config: ServeConfig) -> web.Application:
 
     async def predict(request: web.Request) -> web.Response:
         models = await state.current()
-        texts, label_lists, batch = texts_of(await read_json(request))
-        probabilities, version = await state.predict(models, texts, label_lists)
-        answering = models.canary if models.canary is not None and version == models.routing.canary else models.serving
-        return web.json_response(described(answering, texts, probabilities, batch), headers={VERSION_HEADER: version})
+        async with state.slots:  # the body is read once a slot is free: waiting requests hold no memory
+            texts, label_lists, batch = texts_of(await read_json(request))
+            probabilities, version = await state.predict(models, texts, label_lists, request.remote)
+            answering = models.canary if models.canary is not None and version == models.routing.canary else models.serving
+            answer = await asyncio.to_thread(described, answering, texts, probabilities, batch)
+        return web.json_response(answer, headers={VERSION_HEADER: version})
 
     async def readiness(request: web.Request) -> web.Response:
         models = await state.current()

@@ -23,18 +23,25 @@ class ModelVersions:
             )
 
     def model_versions(self, statuses: Iterable[str] = ()) -> List[dict]:
-        """Every model version (or those of ``statuses``) by stamp, without its archive."""
+        """Every model version (or those of ``statuses``) by stamp, without its archive, as stored: the registry
+        validates them (``data_version`` and ``decision`` are JSON text)."""
         statuses = list(statuses)
         where = f" WHERE status IN ({', '.join('?' * len(statuses))})" if statuses else ""
         rows = self.store.execute("SELECT stamp, created, data_version, status, canary_share, canary_until, decision "
                             "FROM model_versions" + where + " ORDER BY stamp", tuple(statuses))
-        return [{"stamp": stamp, "created": created, "data_version": json.loads(version), "status": status,
-                 "canary_share": share, "canary_until": until, "decision": json.loads(decision) if decision else None}
+        return [{"stamp": stamp, "created": created, "data_version": version, "status": status,
+                 "canary_share": share, "canary_until": until, "decision": decision}
                 for stamp, created, version, status, share, until, decision in rows]
 
-    def model_archive(self, stamp: str) -> Optional[bytes]:
+    def model_archive_size(self, stamp: str) -> Optional[int]:
+        """How long version ``stamp``'s archive is (None: no such version), before reading it."""
+        rows = self.store.execute("SELECT length(archive) FROM model_versions WHERE stamp = ?", (stamp,))
+        return rows[0][0] if rows else None
+
+    def model_archive(self, stamp: str):
+        """Version ``stamp``'s archive as stored (bytes, unless a row was written by other hands), or None."""
         rows = self.store.execute("SELECT archive FROM model_versions WHERE stamp = ?", (stamp,))
-        return bytes(rows[0][0]) if rows else None
+        return rows[0][0] if rows else None
 
     def set_model_versions(self, changes: Iterable[dict], forget: Iterable[str] = ()) -> None:
         """Apply status/canary changes (dicts as :meth:`model_versions` gives) and drop ``forget``, atomically."""
@@ -61,11 +68,11 @@ class ModelVersions:
                 list(rows),
             )
 
-    def observations(self, canary: str) -> List[dict]:
-        """A canary's observations, each a dict of the columns :meth:`save_observations` wrote, but ``id``."""
-        columns = ("canary", "serving", "observed_at", "answered_by", "serving_probability", "canary_probability",
+    def observations(self, canary: str, limit: int) -> List[dict]:
+        """At most ``limit`` of a canary's observations, each a dict of the columns :meth:`save_observations` wrote."""
+        columns = ("id", "canary", "serving", "observed_at", "answered_by", "serving_probability", "canary_probability",
                    "agree", "serving_ms", "canary_ms", "error")
-        rows = self.store.execute(f"SELECT {', '.join(columns)} FROM canary_observations WHERE canary = ? ORDER BY id",
-                            (canary,))
+        rows = self.store.execute(f"SELECT {', '.join(columns)} FROM canary_observations WHERE canary = ? ORDER BY id LIMIT ?",
+                            (canary, limit))
         return [dict(zip(columns, row)) for row in rows]
 

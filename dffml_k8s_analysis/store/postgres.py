@@ -70,14 +70,25 @@ def is_conninfo(spec) -> bool:
 
 
 def _redact_uri(match) -> str:
-    parts = urllib.parse.urlsplit(match.group(0))
-    user, at, host = parts.netloc.rpartition("@")
-    if at and ":" in user:
-        user = user.partition(":")[0] + ":***"
-    query = "&".join(
-        f"{field.partition('=')[0]}=***" if urllib.parse.unquote(field.partition("=")[0]).strip().lower() == "password"
-        else field for field in parts.query.split("&")) if parts.query else ""
-    return urllib.parse.urlunsplit(parts._replace(netloc=user + at + host, query=query))
+    """One PostgreSQL URI with its password replaced by ``***``, however it spells it: ``user:PW@`` (up to the
+    last ``@``, so a password holding ``@``, ``/``, ``?`` or ``#`` is covered), a ``password=`` parameter (its
+    name in any case or percent-encoded), and every other place the password libpq would read turns up, raw
+    or percent-encoded."""
+    spec = match.group(0)
+    scheme, _, rest = spec.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if at and ":" in userinfo:
+        rest = f"{userinfo.partition(':')[0]}:***@{host}"
+    base, question, query = rest.partition("?")
+    if question:
+        params = [(key, "***" if urllib.parse.unquote(key).strip().lower() == "password" else value)
+                  for key, _, value in (part.partition("=") for part in query.split("&"))]
+        rest = base + "?" + "&".join(f"{key}={value}" if value or key else "" for key, value in params)
+    redacted = f"{scheme}://{rest}"
+    for password in _passwords(spec):
+        for spelling in {password, urllib.parse.quote(password, safe=""), urllib.parse.quote_plus(password)}:
+            redacted = redacted.replace(spelling, "***")
+    return redacted
 
 
 def redact(text: str) -> str:
@@ -88,6 +99,18 @@ def redact(text: str) -> str:
         parts += [KEYWORD_PASSWORD.sub(r"\1***", text[start:uri.start()]), _redact_uri(uri)]
         start = uri.end()
     return "".join(parts + [KEYWORD_PASSWORD.sub(r"\1***", text[start:])])
+
+
+def _passwords(spec: str) -> List[str]:
+    """The password(s) libpq reads in ``spec``, decoded (none when it does not parse)."""
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        password = conninfo_to_dict(split_spec(spec)[0]).get("password")
+    except (ProgrammingError, ValueError):
+        return []
+    return [password] if password else []
 
 
 def split_spec(spec: str) -> Tuple[str, Optional[str]]:
