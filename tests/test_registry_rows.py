@@ -18,6 +18,14 @@ from dffml_k8s_analysis.store import open_store
 from conftest import BUG, ROOT, VENV_BIN
 from test_registry import predictor_of, store_spec, stored  # noqa: F401  (store_spec: the fixture)
 
+@pytest.fixture(autouse=True)
+def private_tmp(tmp_path, monkeypatch):
+    """The registry's cache under this test's own directory: were a name ever taken as a path again, what it
+    climbs to is the test's, never the machine's /tmp (a regression once emptied it)."""
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+
+
 BAD_NAMES = ["../escape", "/absolute", "v2\r\nX-Injected: 1", "v\x002", "..", ".hidden", "a" * 65, "v 2", ""]
 
 
