@@ -49,7 +49,6 @@ def main() -> int:
     parser.add_argument("--model-dir", default="out/model")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--requests", type=int, default=2000, help="at most this many per server")
-    parser.add_argument("--smoke", action="store_true", help="a tiny size: the test suite checks that it runs")
     parser.add_argument("--seconds", type=float, default=15.0, help="at most this long per server")
     parser.add_argument("--smoke", action="store_true", help="a tiny run: 2 clients, 20 requests, 5 s per server")
     args = parser.parse_args()

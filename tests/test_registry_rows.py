@@ -22,8 +22,8 @@ from test_registry import predictor_of, store_spec, stored  # noqa: F401  (store
 def private_tmp(tmp_path, monkeypatch):
     """The registry's cache under this test's own directory: were a name ever taken as a path again, what it
     climbs to is the test's, never the machine's /tmp (a regression once emptied it)."""
-    (tmp_path / "tmp").mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tempdir").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tempdir"))
 
 
 BAD_NAMES = ["../escape", "/absolute", "v2\r\nX-Injected: 1", "v\x002", "..", ".hidden", "a" * 65, "v 2", ""]
@@ -32,7 +32,7 @@ BAD_NAMES = ["../escape", "/absolute", "v2\r\nX-Injected: 1", "v\x002", "..", ".
 def add_row(spec, stamp, packed, status, **columns):
     """A row written by other hands: ``columns`` set as they are (SQL values), no validation."""
     with open_store(spec, create=True) as db:
-        db.add_model_version(stamp, "2026-01-01T00:00:00+00:00", {"items": 1}, packed)
+        db.models.add_model_version(stamp, "2026-01-01T00:00:00+00:00", {"items": 1}, packed)
         assignments = dict(columns, status=status)
         with db.transaction():
             db.execute(f"UPDATE model_versions SET {', '.join(f'{name} = ?' for name in assignments)} WHERE stamp = ?",
