@@ -72,7 +72,10 @@ def run(store: Path, tree: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=135000)
+    parser.add_argument("--smoke", action="store_true", help="30 items: the suite checks that it runs")
     args = parser.parse_args()
+    if args.smoke:
+        args.items = 30
     with tempfile.TemporaryDirectory() as tmp:
         store = Path(tmp, "current.sqlite")
         print(f"building a {args.items}-item store: {build_store(store, args.items):.1f} s", flush=True)
