@@ -10,6 +10,8 @@ Layers, top to bottom; a module imports from its own layer and the layers below,
    the GitHub emulator, which only the demo and emulate-github commands use (and the tests, the benchmarks);
 5. small utilities: errors, jobindex, background, http_limits, secret_file, dffml_compat.
 
+Only the dataflow layer and above (``flows.py``, ``serve``, ``cli``) import ``operations``.
+
 The import graph is read from the source with ``ast``: every import statement of both packages, those
 inside functions included, relative ones resolved, and module names written out whole in a string (the
 CLI's table of commands, which it loads with importlib). A unit is a top-level module or subpackage of
@@ -27,6 +29,9 @@ PACKAGES = ("dffml_k8s_analysis", "operations")
 CLI = "dffml_k8s_analysis.cli"
 EMULATOR = "dffml_k8s_analysis.emulator"
 EMULATOR_USERS = {"dffml_k8s_analysis.cli.demo", "dffml_k8s_analysis.cli.emulate_github"}
+OPERATIONS = "operations"
+# the dataflow layer and above: the library never wires DFFML operations (serve takes them through flows.py)
+OPERATIONS_USERS = {"dffml_k8s_analysis.flows", "dffml_k8s_analysis.serve", CLI}
 LAYERS = [  # top to bottom
     ("cli", {CLI}),
     ("service", {"dffml_k8s_analysis.serve"}),
@@ -181,6 +186,12 @@ def test_only_the_demo_and_emulate_github_commands_import_the_emulator():
     found = [f"{source} imports {target}" for source, target in edges()
              if unit(target) == EMULATOR and unit(source) != EMULATOR and source not in EMULATOR_USERS]
     assert not found, "the emulator imported by runtime code:\n" + "\n".join(found)
+
+
+def test_only_the_dataflows_the_service_and_the_cli_import_operations():
+    found = [f"{source} imports {target}" for source, target in edges()
+             if unit(target) == OPERATIONS and unit(source) not in OPERATIONS_USERS | {OPERATIONS}]
+    assert not found, "operations/ imported below the dataflow layer:\n" + "\n".join(found)
 
 
 @pytest.mark.parametrize("user", sorted(EMULATOR_USERS))

@@ -9,13 +9,11 @@
 """
 import argparse
 
-HELP = "show or decide the canary model (promote if it holds, roll back if not)"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from .options import add_canary_options, add_models_option
 
-    parser.add_argument("action", choices=("status", "decide"))
+    parser.add_argument("action", choices=("status", "decide"), help="status: the figures; decide: promote or roll back")
     add_models_option(parser)
     add_canary_options(parser)
     parser.add_argument("--force", action="store_true", help="decide now, before the soak is over")

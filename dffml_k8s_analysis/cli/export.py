@@ -17,9 +17,6 @@ def require_sync(store: str) -> None:
             raise UserError(f"store {store} holds no finished export yet: run the export (and final pass) first")
 
 
-HELP = "export every issue and PR into the store, SQLite or PostgreSQL (dataflows/export.yaml)"
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_repo_options(parser)
     parser.add_argument("--update", action="store_true", help="fetch only what changed since the last sync")

@@ -5,8 +5,6 @@ import argparse
 
 from .options import add_repo_options
 
-HELP = "combine an Indexed Job's export shards into the store (dataflows/merge.yaml)"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("shards", nargs="+", help="the SQLite shard files (or glob patterns)")

@@ -8,8 +8,6 @@ with --canary-share 0 or a model directory, serves all traffic at once.
 """
 import argparse
 
-HELP = "update, decide the canary, retrain if the data changed, gate, roll out (dataflows/pipeline.yaml)"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..model.canary import Policy

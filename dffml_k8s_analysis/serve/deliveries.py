@@ -17,8 +17,6 @@ from typing import Any, Callable, Dict, List, Optional
 
 import requests
 
-from operations.label import item_inputs
-
 from .. import flows
 from ..bot.state import BotState
 from ..errors import first_cause
@@ -91,7 +89,7 @@ class DeliveryQueue:
 
     async def _label(self, job: Dict[str, Any]) -> tuple:
         """("done", outcome) or ("failed", {"error": ...}) after at most ATTEMPTS tries."""
-        inputs = item_inputs(job["repo"], job["number"], self.base_url, self.model_dir())
+        inputs = flows.item_inputs(job["repo"], job["number"], self.base_url, self.model_dir())
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 return "done", await flows.run_label(inputs)
