@@ -9,19 +9,13 @@ matplotlib is imported on first use: it takes most of a second.
 """
 import datetime
 import json
-import os
 import pathlib
 from typing import Any, Dict
 
+from ..atomic import atomic_write as _atomic
 from .views import period_start
 
 WIDTH = {"week": 6, "month": 27, "year": 330}  # a period's bar, in days
-
-
-def _atomic(path: pathlib.Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
 
 
 def _figure(height: float = 4.8, left: float = 0.08, right: float = 0.92):

@@ -18,15 +18,15 @@ import datetime
 import hashlib
 import json
 import math
-import os
 import random
 import signal
 import time
-from typing import Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Callable, Iterator, List, Optional, Tuple
 
 from aiohttp import web
 
 from .. import background
+from ..atomic import write_text
 from ..http_limits import BodyTimeout, read_body, start_site
 from ..records import shared_data
 from . import graphql, secondary
@@ -745,10 +745,7 @@ async def serve_forever(emulator: Emulator, host: str, port: int, portfile: Opti
     port = runner.addresses[0][1]
     try:
         if portfile:
-            temporary = portfile + ".tmp"
-            with open(temporary, "w") as fh:
-                fh.write("{}\n".format(port))
-            os.replace(temporary, portfile)
+            write_text(portfile, f"{port}\n")
         print("GitHub emulator: http://{}:{} ({} items)".format(
             host, port, emulator.sample.count), flush=True)
         stop = asyncio.Event()

@@ -8,7 +8,6 @@ reset), conditional requests, and one clear error per failure (:mod:`.listing`
 walks the issues listing).
 """
 import contextlib
-import datetime
 import itertools
 import logging
 import os
@@ -25,6 +24,7 @@ import requests
 import urllib3.exceptions
 from urllib3.util import Retry
 
+from .. import timeutil
 from ..secret_file import SecretFileError, read_secret
 from . import pacing
 
@@ -306,8 +306,7 @@ def _timed_out(error: BaseException) -> bool:
 def server_time(headers: Dict[str, str]) -> str:
     """The server's clock from a response's Date header, as ``YYYY-MM-DDTHH:MM:SSZ``."""
     date = headers.get("date")
-    moment = parsedate_to_datetime(date) if date else datetime.datetime.now(datetime.timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return timeutil.format(parsedate_to_datetime(date) if date else timeutil.now())
 
 
 def _path(url: str) -> str:

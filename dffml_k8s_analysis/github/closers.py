@@ -15,7 +15,7 @@ import time
 from typing import Dict, List, Optional, Tuple
 
 from ..store import Store
-from . import timeutil
+from .. import timeutil
 from .client import get_json, graphql, server_time
 
 QUERY = """

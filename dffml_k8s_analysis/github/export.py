@@ -30,9 +30,9 @@ from typing import Dict, List, Optional
 
 from tqdm import tqdm
 
-from .. import jobindex
+from .. import jobindex, timeutil
 from ..store import Store, StoreError, StoreMissing, export_lock, open_store, repo_spec
-from . import listing, pacing, timeutil
+from . import listing, pacing
 from .client import Budget, GitHubError, check_base_url, connect, get_json, server_time, split_repo
 
 PER_PAGE = listing.PER_PAGE

@@ -20,6 +20,7 @@ import statistics
 import uuid
 from typing import Any, Dict, List, Optional, Sequence
 
+from .. import timeutil
 from ..errors import UserError
 
 
@@ -51,7 +52,7 @@ def observations(serving: str, canary: str, answered_by: str, serving_p: List[fl
                  serving_ms: float, canary_p: Optional[List[float]], canary_threshold: float, canary_ms: Optional[float],
                  error: Optional[str]) -> List[tuple]:
     """One store row per instance of a request (see ``Store.save_observations``)."""
-    request, at = uuid.uuid4().hex, datetime.datetime.now(datetime.timezone.utc).isoformat()
+    request, at = uuid.uuid4().hex, timeutil.now().isoformat()
     rows = []
     for index, p in enumerate(serving_p):
         c = canary_p[index] if canary_p is not None else None
@@ -104,7 +105,7 @@ def decide(registry, policy: Policy, force: bool = False) -> Optional[Dict[str, 
     found = figures(registry.observations(canary["stamp"]))
     result = {"stamp": canary["stamp"], "share": canary["canary_share"], "until": canary["canary_until"],
               "figures": found}
-    if not force and datetime.datetime.now(datetime.timezone.utc) < datetime.datetime.fromisoformat(canary["canary_until"]):
+    if not force and timeutil.now() < datetime.datetime.fromisoformat(canary["canary_until"]):
         return dict(result, decision="soaking")
     reasons = shortfalls(found, policy)
     result = dict(result, decision="rolled back" if reasons else "promoted", reasons=reasons,

@@ -23,6 +23,7 @@ import tempfile
 import zipfile
 from typing import Dict, List, NamedTuple, Optional
 
+from .. import timeutil
 from ..errors import UserError
 from ..store import Store, is_postgres, named, open_store
 from . import artifacts, versions
@@ -50,10 +51,6 @@ def open_registry(spec: str, keep_open: bool = False):
     if not spec:
         raise UserError("--models must name a model directory or a store")
     return StoreRegistry(spec, keep_open) if is_store(spec) else DirectoryRegistry(spec)
-
-
-def now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
 
 
 def pack(directory) -> bytes:
@@ -204,7 +201,7 @@ class StoreRegistry:
     def add(self, candidate: str, data_version: dict) -> str:
         stamp = os.path.basename(candidate)
         with self.store() as db:
-            db.add_model_version(stamp, now().isoformat(), data_version, pack(candidate))
+            db.add_model_version(stamp, timeutil.now().isoformat(), data_version, pack(candidate))
         self.discard(candidate)
         return stamp
 
@@ -224,7 +221,7 @@ class StoreRegistry:
             db.save_observations(rows)
 
     def start_canary(self, stamp: str, share: float, soak_s: float) -> None:
-        until = (now() + datetime.timedelta(seconds=soak_s)).isoformat()
+        until = (timeutil.now() + datetime.timedelta(seconds=soak_s)).isoformat()
         self._change({stamp: dict(status="canary", canary_share=share, canary_until=until)})
 
     def promote(self, stamp: str, decision: Optional[dict] = None) -> None:

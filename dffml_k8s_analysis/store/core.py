@@ -3,7 +3,7 @@
 It keeps each issue or pull request as the raw JSON the API returned, keyed by
 number, plus the sync state: the export plan and its per-window checkpoints,
 the high-water ``updated_at`` of the last complete sync, and ETags; who
-closed each item (from the issue events listing, which the issues listing lacks);
+closed each item (from GraphQL, `github/closers.py`: the issues listing lacks it);
 and the columns the analysis reads, derived from each item as it is written
 (``derived.py``).
 
