@@ -199,11 +199,30 @@ def run_export(repo: str, base_url: str, store: str = "", update: bool = False, 
     with logging_redirect_tqdm():
         try:
             summary = asyncio.run(run_flow(dataflow("UPDATE" if update else "EXPORT"), common + sizing))["summary"]
-            if closers:
-                summary["closers"] = asyncio.run(run_flow(dataflow("CLOSERS"), common))["summary"]
         finally:
             export.close_sessions()
+    if closers:
+        summary["closers"] = run_closers(repo, base_url, store, quiet)
     return summary
+
+
+def run_closers(repo: str, base_url: str, store: str = "", quiet: bool = False) -> dict:
+    """Run the closers dataflow alone (it resumes an interrupted walk); return its summary."""
+    from operations import github as ops
+
+    from .github import export
+
+    inputs = [
+        Input(value=repo, definition=ops.REPO),
+        Input(value=base_url, definition=ops.BASE_URL),
+        Input(value=store, definition=ops.STORE),
+        Input(value=quiet, definition=ops.QUIET),
+    ]
+    with logging_redirect_tqdm():
+        try:
+            return asyncio.run(run_flow(dataflow("CLOSERS"), inputs))["summary"]
+        finally:
+            export.close_sessions()
 
 
 def run_merge(repo: str, base_url: str, store: str, paths: List[str], quiet: bool = False) -> dict:

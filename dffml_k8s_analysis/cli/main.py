@@ -1,18 +1,20 @@
 """``k8s-analysis``: the original kubernetes-analysis subcommands on DFFML dataflows."""
 import argparse
+import gc
 import importlib
 import logging
 import sys
 import traceback
 from typing import List, Optional, Sequence
 
+from .. import interrupt
 from ..errors import EXIT_BUG, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TRANSIENT, UserError, first_cause
 from .options import HelpFormatter
 
 LOGGER = logging.getLogger("k8s-analysis")
 
 # Subcommands: name -> (module, one-line help). A module has add_arguments(parser) and main(args) -> exit
-# status, and its docstring is the description. Only the command that runs is imported (help included),
+# status, perhaps resume(argv, walk, args) -> the command that resumes it, and its docstring is the description. Only the command that runs is imported (help included),
 # so a module imports at its top only what its options need, and the rest inside main().
 COMMANDS = {
     "export": ("dffml_k8s_analysis.cli.export",
@@ -66,7 +68,7 @@ def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParse
         # -v after the command too; SUPPRESS leaves the top level's value when it is not given here
         command_parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                                     help="log debug messages; a traceback on errors")
-        command_parser.set_defaults(func=module.main)
+        command_parser.set_defaults(func=module.main, resume=getattr(module, "resume", None))
     return parser
 
 
@@ -76,6 +78,17 @@ def reported() -> tuple:
     from ..store import StoreError
 
     return GitHubError, StoreError, UserError
+
+
+def interrupted(args: argparse.Namespace, argv: List[str], walk: Optional[str]) -> int:
+    """Say what was interrupted and the command that resumes it (what is committed is not fetched again)."""
+    if args.resume is None:
+        print("k8s-analysis: interrupted; rerun the same command to resume", file=sys.stderr)
+    else:
+        print(f"k8s-analysis: {walk or args.command} interrupted; resume with: {args.resume(argv, walk, args)}",
+              file=sys.stderr)
+    gc.freeze()  # what is left is not worth the second a last collection of it takes at exit
+    return EXIT_INTERRUPTED
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -88,11 +101,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not args.verbose:  # its retries are ours to report, in one line when they fail
         logging.getLogger("urllib3").setLevel(logging.ERROR)
     try:
-        return args.func(args)
+        with interrupt.installed():
+            return args.func(args)
     except KeyboardInterrupt:
-        print("k8s-analysis: interrupted; rerun the same command to resume", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return interrupted(args, argv, None)
     except Exception as error:  # one line for the user; -v shows the traceback
+        stopped = first_cause(error, (interrupt.Interrupted,))
+        if stopped is not None:
+            return interrupted(args, argv, stopped.walk)
         cause = first_cause(error, reported())
         if cause is None:  # a bug: the traceback, and a status that a Job retries rather than fails on
             traceback.print_exc()
