@@ -38,12 +38,13 @@ def main(args: argparse.Namespace) -> int:
     from ..analysis.report import write_report
     from ..analysis.tables import text
     from ..errors import UserError
-    from ..github.client import split_repo
     from ..records.selection import Filter
     from ..store import open_store, repo_spec
 
-    if args.store is None:
-        split_repo(args.repo)  # the store's name is made of it
+    if args.store is None:  # the store's name is made of the repository's: check it (PyGithub only then)
+        from ..github.client import split_repo
+
+        split_repo(args.repo)
     try:
         Filter.of(args.include, args.exclude)
     except ValueError as error:
