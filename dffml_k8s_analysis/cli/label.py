@@ -3,9 +3,10 @@
     k8s-analysis label --repo kubernetes/kubernetes --number 12345 --models out/model
 
 Fetches the item's body, predicts its release note with the version that serves
-in --models, and reconciles the kind/bug label and the bot's
-<!-- RELNOTE_PREDICTION --> comment, exactly as the webhook does. Safe to rerun: with nothing to change it makes
-no write. The token comes from GITHUB_TOKEN, or the file GITHUB_TOKEN_FILE names.
+in --models (a directory or a store, as serve reads it), and reconciles the
+kind/bug label and the bot's <!-- RELNOTE_PREDICTION --> comment, exactly as the
+webhook does. Safe to rerun: with nothing to change it makes no write. The token
+comes from GITHUB_TOKEN, or the file GITHUB_TOKEN_FILE names.
 """
 import argparse
 import json
