@@ -8,7 +8,7 @@ Layers, top to bottom; a module imports from its own layer and the layers below,
 3. ``operations`` and ``dffml_k8s_analysis.flows``: the DFFML operations and the dataflows made of them;
 4. the library, one subpackage per stage of the data (github, store, records, analysis, model, bot) and
    the GitHub emulator, which only the demo and emulate-github commands use (and the tests, the benchmarks);
-5. small utilities: errors, jobindex, background, http_limits, secret_file, dffml_compat, atomic, timeutil.
+5. small utilities: errors, jobindex, background, http_limits, secret_file, dffml_compat, atomic, timeutil, interrupt.
 
 Only the dataflow layer and above (``flows.py``, ``serve``, ``cli``) import ``operations``.
 
@@ -41,7 +41,7 @@ LAYERS = [  # top to bottom
     ("utilities", {"dffml_k8s_analysis", "dffml_k8s_analysis.errors", "dffml_k8s_analysis.jobindex",
                    "dffml_k8s_analysis.http_limits", "dffml_k8s_analysis.secret_file",
                    "dffml_k8s_analysis.background", "dffml_k8s_analysis.dffml_compat", "dffml_k8s_analysis.atomic",
-                   "dffml_k8s_analysis.timeutil"}),
+                   "dffml_k8s_analysis.timeutil", "dffml_k8s_analysis.interrupt"}),
 ]
 RANK = {unit: len(LAYERS) - i for i, (_, units) in enumerate(LAYERS) for unit in units}
 LAYER_OF = {unit: name for name, units in LAYERS for unit in units}
