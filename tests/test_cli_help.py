@@ -1,13 +1,15 @@
 """Help that reads: examples keep their lines, no markup, every option says what it does and its default."""
 import argparse
+import os
 import re
+import subprocess
 
 import pytest
 
 from dffml_k8s_analysis.cli import main as cli
 from dffml_k8s_analysis.cli.options import shows_default
 
-from conftest import run_cli
+from conftest import ROOT, VENV_BIN, run_cli
 
 PARSER = cli.build_parser()
 COMMANDS = PARSER._subparsers._group_actions[0].choices
@@ -47,3 +49,29 @@ def test_verbose_is_taken_anywhere_on_the_line(argv):
 
 def test_verbose_is_off_unless_given():
     assert cli.build_parser(["analyze"]).parse_args(["analyze"]).verbose is False
+
+
+def serve_start(model_dir, env) -> str:
+    """What ``k8s-analysis serve`` prints until its model is ready (it is stopped then)."""
+    server = subprocess.Popen([str(VENV_BIN / "k8s-analysis"), "serve", "--port", "0", "--models", str(model_dir)],
+                              cwd=str(ROOT), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+    try:
+        for line in server.stdout:
+            lines.append(line)
+            if "model ready" in line:
+                break
+    finally:
+        server.terminate()
+        lines.extend(server.communicate(timeout=60))
+    return "".join(lines)
+
+
+def test_serve_says_at_start_what_it_cannot_do(model_dir):
+    env = {name: value for name, value in os.environ.items()
+           if name not in ("WEBHOOK_SECRET", "GITHUB_TOKEN", "GITHUB_TOKEN_FILE")}
+    out = serve_start(model_dir, env)
+    assert "k8s-analysis serve: webhook off: WEBHOOK_SECRET is not set; POST /webhook answers 503" in out
+    out = serve_start(model_dir, dict(env, WEBHOOK_SECRET="s3cret"))
+    assert "webhook on, but no token (GITHUB_TOKEN or GITHUB_TOKEN_FILE): every delivery will fail to label" in out
+    assert "s3cret" not in out
