@@ -25,6 +25,7 @@ both are recorded side by side in the store.
 """
 import argparse
 import os
+import sys
 
 from ..bot.state import DEFAULT_PATH
 from ..github.client import DEFAULT_BASE_URL
@@ -68,7 +69,8 @@ def main(args: argparse.Namespace) -> int:
     if not secret:
         announce(f"webhook off: {SECRET_ENV} is not set; POST /webhook answers 503")
     elif token() is None and args.base_url == DEFAULT_BASE_URL:
-        announce(f"webhook on, but no token ({TOKEN_ENV} or {TOKEN_FILE_ENV}): every delivery will fail to label")
+        print(f"k8s-analysis serve: warning: webhook on, but no token ({TOKEN_ENV} or {TOKEN_FILE_ENV}): every "
+              "delivery will fail to label", file=sys.stderr, flush=True)
     try:
         asyncio.run(serve_forever(config, args.host, args.port, announce))
     except OSError as error:
