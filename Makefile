@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` and `make test`.
-.PHONY: setup demo test test-default test-other test-all bench dataflows
+.PHONY: setup demo test lint test-default test-other test-all bench dataflows
 
 # The suite in two runs of pytest: everything but the timing-sensitive tests spread over the cores
 # (pytest-xdist), then those (marked serial) alone, so that no other test's load moves their clocks.
@@ -14,8 +14,12 @@ setup:
 demo: setup
 	.venv/bin/k8s-analysis demo
 
-# The suite on the default stack (.venv), then on the other one (.venv-other) where its Python exists.
-test: test-default test-other
+# The linter, then the suite on the default stack (.venv), then on the other one (.venv-other) where its Python exists.
+test: lint test-default test-other
+
+# pyflakes, bugbear and the naive-datetime rules (pyproject.toml's [tool.ruff])
+lint: setup
+	.venv/bin/ruff check .
 
 test-default: setup
 	@scripts/test-tools.sh

@@ -19,12 +19,17 @@ Prints a table with medians and ratios and, last, one line of JSON. ``--smoke``:
 each (the suite runs it, so a benchmark that breaks fails the tests).
 
     .venv/bin/python bench/analyze.py [--items 135000] [--repeat 3] [--store PATH] [--before COMMIT] [--smoke]
+
+``--startup`` measures only the command line's start: ``k8s-analysis analyze`` (every view) and
+``k8s-analysis --help`` as fresh processes, against the command line before it imported only what
+a command runs (git commit ``STARTUP_BASELINE``, from ``git archive``), in the same run.
 """
 import argparse
 import datetime
 import json
 import os
 import pickle
+import resource
 import statistics
 import subprocess
 import sys
@@ -34,6 +39,7 @@ from pathlib import Path
 
 BIN = Path(sys.executable).parent
 OLD = "47c8e2c"  # the last commit whose views reparse every raw item
+STARTUP_BASELINE = "044f4ce"  # the last commit whose every command, --help included, imported dffml and scikit-learn
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -148,8 +154,8 @@ class Item:
 
         fmt = "%Y-%m-%dT%H:%M:%S%z"
         self.title, self.url, self.number, self.markdown = data["title"], data["html_url"], data["number"], data["body"]
-        self.created = datetime.datetime.strptime(data["created_at"], fmt)
-        self.closed = datetime.datetime.strptime(data["closed_at"], fmt) if data["closed_at"] else None
+        self.created = datetime.datetime.strptime(data["created_at"], fmt)  # noqa: DTZ007 - fmt has %z
+        self.closed = datetime.datetime.strptime(data["closed_at"], fmt) if data["closed_at"] else None  # noqa: DTZ007
         self.labels = [Label(label) for label in data["labels"]]
         self.created_by = (data.get("user") or {}).get("login")
         self.release_note = release_note(data["body"]) if "pull_request" in data else None
@@ -163,7 +169,7 @@ def worker_original(blob: str, tmp: str, repeat: int) -> dict:
         with open(blob) as handle:
             seconds, raw = timed(json.load, handle)
         figures["json_load_s"].append(seconds)
-        seconds, objects = timed(lambda: {item["number"]: Item(item) for item in raw})
+        seconds, objects = timed(lambda: {item["number"]: Item(item) for item in raw})  # noqa: B023 - called at once
         figures["objects_s"].append(seconds)
         raw = None
         with open(pickled, "wb") as handle:
@@ -213,6 +219,53 @@ def cli_seconds(store: Path, out: Path, repeat: int) -> float:
     return statistics.median(runs)
 
 
+def startup(store: Path, tmp: str, repeat: int) -> dict:
+    """Median wall and CPU seconds of fresh ``k8s-analysis analyze`` and ``--help`` processes, ours and the
+    baseline's (CPU: the stable figure on a shared machine)."""
+    tree = Path(tmp, "startup-baseline")
+    tree.mkdir()
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", STARTUP_BASELINE], check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    figures = {}
+    for side, path in (("ours", ROOT), ("baseline", tree)):
+        env = dict(os.environ, PYTHONPATH=str(path))
+        for name, args in (("analyze", ["analyze", "--store", str(store), "--out", str(Path(tmp, side))]),
+                           ("help", ["--help"])):
+            walls, cpus = [], []
+            for run in range(repeat + 1):  # the first compiles the tree's bytecode: not timed
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                started = time.perf_counter()
+                subprocess.run([sys.executable, "-m", "dffml_k8s_analysis.cli.main", *args], cwd=path, env=env,
+                               check=True, stdout=subprocess.DEVNULL)
+                wall, after = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_CHILDREN)
+                if run:
+                    walls.append(wall)
+                    cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+            figures[f"{side}_{name}_s"] = round(statistics.median(walls), 3)
+            figures[f"{side}_{name}_cpu_s"] = round(statistics.median(cpus), 3)
+    return figures
+
+
+def main_startup(args: argparse.Namespace) -> None:
+    """``--startup``: build (or reuse) the store, time both sides, print the figures and one line of JSON."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Path(args.store or Path(tmp, "k8s.sqlite"))
+        if not store.is_file():
+            print(f"building a {args.items}-item store: {build_store(store, args.items):.1f} s", flush=True)
+        figures = startup(store, tmp, args.repeat)
+    print(f"\nfresh processes, medians of {args.repeat}: wall s (CPU s), the baseline's and its ratio")
+    for name, label in (("analyze", f"k8s-analysis analyze ({args.items} items)"), ("help", "k8s-analysis --help")):
+        ours, baseline = figures[f"ours_{name}_s"], figures[f"baseline_{name}_s"]
+        ours_cpu, baseline_cpu = figures[f"ours_{name}_cpu_s"], figures[f"baseline_{name}_cpu_s"]
+        print(f"  {label:<38}{ours:>7.2f} ({ours_cpu:.2f}){baseline:>8.2f} ({baseline_cpu:.2f})"
+              f"{baseline / ours:>6.1f}x ({baseline_cpu / ours_cpu:.1f}x)")
+    print(json.dumps(dict(figures, items=args.items, repeat=args.repeat, baseline=STARTUP_BASELINE,
+                          ratio_analyze=round(figures["baseline_analyze_s"] / figures["ours_analyze_s"], 2),
+                          ratio_help=round(figures["baseline_help_s"] / figures["ours_help_s"], 2),
+                          target_met=figures["ours_analyze_s"] <= 1.5)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=135000)
@@ -221,7 +274,10 @@ def main() -> None:
     parser.add_argument("--before", metavar="COMMIT", help="also run all views at this commit (before a change)")
     parser.add_argument("--smoke", action="store_true", help="300 items, once each: that the benchmark runs")
     parser.add_argument("--worker", nargs=3, metavar=("KIND", "PATH", "DIR"), help=argparse.SUPPRESS)
+    parser.add_argument("--startup", action="store_true", help="only the command line's start (see above)")
     args = parser.parse_args()
+    if args.startup:
+        return main_startup(args)
     if args.smoke:
         args.items, args.repeat = 300, 1
     if args.worker:

@@ -5,13 +5,10 @@ GitHub's ``YYYY-MM-DDTHH:MM:SSZ`` created/updated/closed times) and returns its 
 ``derived`` table and its label names (in order, repeats kept), or raises :class:`Malformed`.
 Times become epoch seconds (UTC), so a view groups them as integers.
 """
-import calendar
-import datetime
 from typing import Any, List, NamedTuple, Optional, Tuple
 
+from . import timeutil
 from .notes import release_note
-
-TIMESTAMP = "%Y-%m-%dT%H:%M:%SZ"
 
 
 class Malformed(ValueError):
@@ -39,7 +36,7 @@ def epoch(value: Any, number: int, key: str) -> int:
     if not isinstance(value, str):
         raise Malformed(f"#{number}: no {key}")
     try:
-        return calendar.timegm(datetime.datetime.strptime(value, TIMESTAMP).timetuple())
+        return timeutil.epoch(value)
     except ValueError:
         raise Malformed(f"#{number}: {key} is not a timestamp: {value[:40]!r}") from None
 

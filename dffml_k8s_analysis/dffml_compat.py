@@ -148,7 +148,7 @@ def _apply(patches, *args) -> None:
         except CompatError:
             raise
         except Exception as error:
-            raise CompatError("%s: cannot apply on Python %s: %s" % (patch.name, sys.version.split()[0], error))
+            raise CompatError("%s: cannot apply on Python %s: %s" % (patch.name, sys.version.split()[0], error)) from error
         applied.append(patch.name)
 
 

@@ -6,6 +6,7 @@ EXIT_ERROR = 1  # a reported error a rerun meets again: token, repository, store
 EXIT_USAGE = 2  # argparse's: an unknown option or a missing argument
 EXIT_BUG = 70  # EX_SOFTWARE: an unexpected exception (its traceback is printed)
 EXIT_TRANSIENT = 75  # EX_TEMPFAIL: a reported error worth retrying (GitHub unreachable, 5xx, rate limits)
+EXIT_INTERRUPTED = 130  # 128 + SIGINT: stopped by Ctrl-C; the message names the command that resumes
 
 
 class UserError(Exception):

@@ -105,7 +105,7 @@ def containers(docs: List[dict], refs: Callable[[str, str, str], str]) -> Iterat
                 else:
                     (kind, ref), = var["valueFrom"].items()
                     env[var["name"]] = refs(kind[:-len("KeyRef")], ref["name"], ref["key"])
-            expand = lambda arg: re.sub(r"\$\((\w+)\)", lambda m: env.get(m.group(1), m.group(0)), arg)  # noqa: E731
+            expand = lambda arg: re.sub(r"\$\((\w+)\)", lambda m: env.get(m.group(1), m.group(0)), arg)  # noqa: E731, B023 - used in this iteration
             mounts = []
             for mount in container.get("volumeMounts", []):
                 volume = volumes[mount["name"]]

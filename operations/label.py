@@ -25,7 +25,7 @@ import contextvars
 import threading
 from typing import Any, Dict, List, Optional
 
-from dffml import Definition, Input, op
+from dffml import Definition, op
 
 from dffml_k8s_analysis.bot import reconcile, webhook
 from dffml_k8s_analysis.bot.webhook import Secret
@@ -47,16 +47,6 @@ LABELS = Definition(name="label.labels", primitive="List[str]")  # the item's la
 MODEL_DIR = Definition(name="label.model_dir", primitive="str", default="out/model")
 PREDICTION = Definition(name="label.prediction", primitive="Dict[str, Any]")
 OUTCOME = Definition(name="label.outcome", primitive="Dict[str, Any]")
-
-
-def item_inputs(repo: str, number: int, base_url: str, model_dir: str) -> list:
-    """The label dataflow's inputs for one issue or PR by number."""
-    return [
-        Input(value=repo, definition=REPO),
-        Input(value=number, definition=NUMBER),
-        Input(value=base_url, definition=BASE_URL),
-        Input(value=model_dir, definition=MODEL_DIR),
-    ]
 
 
 async def _in_thread(func, *args):

@@ -3,16 +3,18 @@
 Each step passes one ``pipeline.state`` dict on to the next, so the whole
 loop reads top to bottom in ``dataflows/pipeline.yaml``:
 
-1. ``pipeline_update``: the update dataflow on the store; the data version is
-   the store's high-water mark and item count.
+1. ``pipeline_update``: the update dataflow on the store (not in a dry run); the
+   data version is the store's high-water mark and item count.
 2. ``pipeline_canary``: a canary whose soak is over is promoted if it holds
    and rolled back if not (``dffml_k8s_analysis.model.canary``); one still
    soaking keeps its place, and no candidate is trained meanwhile.
 3. ``pipeline_train``: when the data version differs from the newest model
-   version's, train a candidate with ``k8s-mlp`` on the store's release notes.
+   version's, train a candidate with ``k8s-mlp`` on the store's release notes
+   (in a dry run always, into a temporary directory).
 4. ``pipeline_gate``: the ``predict --test`` example notes; a candidate that
    misclassifies one is not rolled out.
-5. ``pipeline_promote`` (output stage): with ``pipeline.dry_run`` nothing more;
+5. ``pipeline_promote`` (output stage): with ``pipeline.dry_run`` nothing more
+   (a dry run writes nothing and sends GitHub no request);
    otherwise the candidate is stored in the registry (``pipeline.model_dir``: a
    directory or a store, ``dffml_k8s_analysis.model.registry``) and becomes the
    canary for ``pipeline.canary_share`` of predictions during
@@ -21,6 +23,9 @@ loop reads top to bottom in ``dataflows/pipeline.yaml``:
    at once.
 """
 import dataclasses
+import os
+import shutil
+import tempfile
 from typing import Any, Dict
 
 from dffml import Definition, Input, Stage, op, run
@@ -50,17 +55,20 @@ REPORT = Definition(name="pipeline.report", primitive="Dict[str, Any]")
 @op(
     name="k8s.pipeline_update",
     inputs={"repo": export_ops.REPO, "base_url": export_ops.BASE_URL, "store": export_ops.STORE,
-            "model_dir": MODEL_DIR, "quiet": export_ops.QUIET},
+            "model_dir": MODEL_DIR, "quiet": export_ops.QUIET, "dry_run": DRY_RUN},
     outputs={"state": STATE},
 )
-async def pipeline_update(repo: str, base_url: str, store: str, model_dir: str, quiet: bool) -> Dict[str, Any]:
-    """Bring the store up to date (the update dataflow) and read its data version."""
+async def pipeline_update(repo: str, base_url: str, store: str, model_dir: str, quiet: bool,
+                          dry_run: bool) -> Dict[str, Any]:
+    """Bring the store up to date (the update dataflow; a dry run leaves it as it is) and read its data version."""
     registry.open_registry(model_dir)  # an empty spec fails before the update
-    inputs = [Input(value=value, definition=definition) for value, definition in (
-        (repo, export_ops.REPO), (base_url, export_ops.BASE_URL), (store, export_ops.STORE),
-        (quiet, export_ops.QUIET))]
-    async for _ctx, results in run(export_ops.export_flow("update"), inputs):  # one context
-        summary = results["summary"]
+    summary = None
+    if not dry_run:
+        inputs = [Input(value=value, definition=definition) for value, definition in (
+            (repo, export_ops.REPO), (base_url, export_ops.BASE_URL), (store, export_ops.STORE),
+            (quiet, export_ops.QUIET))]
+        async for _ctx, results in run(export_ops.export_flow("update"), inputs):  # one context
+            summary = results["summary"]
     store = repo_spec(store, repo)
     return {"state": {"store": store, "model_dir": model_dir, "update": summary,
                       "version": versions.data_version(store)}}
@@ -84,10 +92,12 @@ def pipeline_canary(state: Dict[str, Any], dry_run: bool, share: float, soak: fl
 
 @op(name="k8s.pipeline_train", inputs={"state": DECIDED}, outputs={"state": TRAINED})
 async def pipeline_train(state: Dict[str, Any]) -> Dict[str, Any]:
-    """Train a candidate when the data changed and no canary is soaking."""
-    if not state["changed"] or (state["canary"] or {}).get("decision") == "soaking":
+    """Train a candidate when the data changed and no canary is soaking, or in a dry run (into a temporary directory)."""
+    if not state["dry_run"] and (not state["changed"] or (state["canary"] or {}).get("decision") == "soaking"):
         return {"state": dict(state, candidate=None)}
-    candidate = registry.open_registry(state["model_dir"]).train_dir(versions.new_stamp())
+    stamp = versions.new_stamp()
+    candidate = (os.path.join(tempfile.mkdtemp(prefix="k8s-analysis-dry-run-"), stamp) if state["dry_run"]
+                 else registry.open_registry(state["model_dir"]).train_dir(stamp))
     trained_on = await versions.train_candidate(state["store"], candidate, state["version"])
     return {"state": dict(state, candidate=candidate, trained_on=trained_on)}
 
@@ -110,8 +120,11 @@ def pipeline_promote(state: Dict[str, Any]) -> Dict[str, Any]:
         soaking = (state["canary"] or {}).get("decision") == "soaking"
         return {"report": dict(report, why="a canary is soaking" if soaking
                                else "data unchanged since the newest model version was trained")}
-    if state["gate"]["failed"] or state["dry_run"]:
+    if state["dry_run"]:  # its temporary directory
+        shutil.rmtree(os.path.dirname(state["candidate"]), ignore_errors=True)
+    elif state["gate"]["failed"]:
         models.discard(state["candidate"])
+    if state["gate"]["failed"] or state["dry_run"]:
         why = (f"gate failed on {len(state['gate']['failed'])} example notes" if state["gate"]["failed"]
                else "dry run: gate passed, nothing rolled out")
         return {"report": dict(report, why=why)}

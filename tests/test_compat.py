@@ -13,7 +13,7 @@ import pytest
 
 from dffml_k8s_analysis import dffml_compat
 
-from conftest import ROOT, SMALL, emulated_notes
+from conftest import ROOT, emulated_notes
 
 
 def test_every_patch_this_python_needs_is_applied():

@@ -8,7 +8,9 @@ Layers, top to bottom; a module imports from its own layer and the layers below,
 3. ``operations`` and ``dffml_k8s_analysis.flows``: the DFFML operations and the dataflows made of them;
 4. the library, one subpackage per stage of the data (github, store, records, analysis, model, bot) and
    the GitHub emulator, which only the demo and emulate-github commands use (and the tests, the benchmarks);
-5. small utilities: errors, jobindex, background, http_limits, secret_file, dffml_compat.
+5. small utilities: errors, jobindex, background, http_limits, secret_file, dffml_compat, atomic, timeutil, interrupt.
+
+Only the dataflow layer and above (``flows.py``, ``serve``, ``cli``) import ``operations``.
 
 The import graph is read from the source with ``ast``: every import statement of both packages, those
 inside functions included, relative ones resolved, and module names written out whole in a string (the
@@ -27,6 +29,9 @@ PACKAGES = ("dffml_k8s_analysis", "operations")
 CLI = "dffml_k8s_analysis.cli"
 EMULATOR = "dffml_k8s_analysis.emulator"
 EMULATOR_USERS = {"dffml_k8s_analysis.cli.demo", "dffml_k8s_analysis.cli.emulate_github"}
+OPERATIONS = "operations"
+# the dataflow layer and above: the library never wires DFFML operations (serve takes them through flows.py)
+OPERATIONS_USERS = {"dffml_k8s_analysis.flows", "dffml_k8s_analysis.serve", CLI}
 LAYERS = [  # top to bottom
     ("cli", {CLI}),
     ("service", {"dffml_k8s_analysis.serve"}),
@@ -35,7 +40,8 @@ LAYERS = [  # top to bottom
         "github", "store", "records", "analysis", "model", "bot", "emulator", "derive", "notes")}),
     ("utilities", {"dffml_k8s_analysis", "dffml_k8s_analysis.errors", "dffml_k8s_analysis.jobindex",
                    "dffml_k8s_analysis.http_limits", "dffml_k8s_analysis.secret_file",
-                   "dffml_k8s_analysis.background", "dffml_k8s_analysis.dffml_compat"}),
+                   "dffml_k8s_analysis.background", "dffml_k8s_analysis.dffml_compat", "dffml_k8s_analysis.atomic",
+                   "dffml_k8s_analysis.timeutil", "dffml_k8s_analysis.interrupt"}),
 ]
 RANK = {unit: len(LAYERS) - i for i, (_, units) in enumerate(LAYERS) for unit in units}
 LAYER_OF = {unit: name for name, units in LAYERS for unit in units}
@@ -181,6 +187,12 @@ def test_only_the_demo_and_emulate_github_commands_import_the_emulator():
     found = [f"{source} imports {target}" for source, target in edges()
              if unit(target) == EMULATOR and unit(source) != EMULATOR and source not in EMULATOR_USERS]
     assert not found, "the emulator imported by runtime code:\n" + "\n".join(found)
+
+
+def test_only_the_dataflows_the_service_and_the_cli_import_operations():
+    found = [f"{source} imports {target}" for source, target in edges()
+             if unit(target) == OPERATIONS and unit(source) not in OPERATIONS_USERS | {OPERATIONS}]
+    assert not found, "operations/ imported below the dataflow layer:\n" + "\n".join(found)
 
 
 @pytest.mark.parametrize("user", sorted(EMULATOR_USERS))

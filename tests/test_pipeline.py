@@ -8,7 +8,7 @@ from dffml_k8s_analysis.model.plugin import K8sMLPModel
 from dffml_k8s_analysis.model.versions import promote
 from operations.pipeline import pipeline_gate, pipeline_promote
 
-from conftest import REPO, admin, run_cli
+from conftest import REPO, admin, run_cli, stored
 
 BUG = ["fixed a crash in {}", "fix panic when {} restarts", "fixed race condition in {}", "fix a bug where {} hangs"]
 OTHER = ["add support for {} flag", "promote {} api to ga", "update {} to new version", "introduce {} metrics"]
@@ -79,3 +79,22 @@ def test_pipeline_command_trains_once_then_waits_for_new_data(emulator, tmp_path
     third = run_cli(*command, timeout=300)
     assert "promoted: new data, gate passed" in third.stdout
     assert os.readlink(model_dir) != serving
+
+
+def test_a_dry_run_trains_and_gates_even_on_unchanged_data_and_writes_nothing(emulator, tmp_path):
+    server = emulator(items=1500, use_notes=True)
+    store, model_dir = tmp_path / "k.sqlite", tmp_path / "model"
+    command = ["k8s-analysis", "pipeline", "--repo", REPO, "--base-url", server.url, "--store", str(store),
+               "--models", str(model_dir), "--quiet"]
+    assert run_cli(*command, timeout=300).returncode == 0
+    serving, versions = os.readlink(model_dir), sorted(os.listdir(tmp_path / "model.versions"))
+    items = stored(store)
+    admin(server, "POST", "reset-stats")
+    dry = run_cli(*command, "--dry-run", timeout=300)
+    assert dry.returncode == 0, dry.stderr
+    assert "dry run: the store is not updated" in dry.stdout
+    assert "gate: 8/8 example notes right" in dry.stdout  # trained though the data did not change
+    assert "not promoted: dry run: gate passed, nothing rolled out" in dry.stdout
+    assert admin(server, "GET", "stats")["requests"] == 0
+    assert stored(store) == items
+    assert os.readlink(model_dir) == serving and sorted(os.listdir(tmp_path / "model.versions")) == versions

@@ -137,7 +137,7 @@ def test_the_dffml_users_commands_run_end_to_end_against_the_emulator(emulator, 
     from conftest import VENV_BIN
 
     server = emulator(items=1200)
-    service = None
+    service, service_url = None, ""
     try:
         for command in dffml_users_commands():
             parts = [str(VENV_BIN / part[len(".venv/bin/"):]) if part.startswith(".venv/bin/") else

@@ -280,3 +280,18 @@ def test_pipeline_with_a_store_promotes_first_then_canaries_and_dry_runs(emulato
     assert [status for status, _ in versions_of(store)] == ["retired", "serving"]
     report = json.loads(json.dumps(StoreRegistry(store).versions("serving")[0]["decision"]))
     assert report["decision"] == "promoted" and report["figures"]["observations"] == 0
+
+
+def test_predict_reads_the_version_that_serves_in_a_store(store_spec, model_dir, tmp_path):
+    """The demo's and the pipeline's models live in a store: predict --models queries them as serve does."""
+    empty = run_cli("k8s-analysis", "predict", BUG, "--models", store_spec)
+    assert empty.returncode == 1 and empty.stderr.startswith("k8s-analysis: error: no model version serves in "), \
+        empty.stderr
+    stamp = stored(store_spec, model_dir, tmp_path, "20260101T000000000000")
+    models = StoreRegistry(store_spec)
+    models.promote(stamp)
+    models.close()
+    expected = predictor_of(store_spec, stamp).predict_kinds([BUG], [[]])[0]["kind/bug"]
+    answer = run_cli("k8s-analysis", "predict", BUG, "--models", store_spec)
+    assert answer.returncode == 0, answer.stderr
+    assert f"(probability {expected:.3f}, threshold" in answer.stdout

@@ -15,11 +15,11 @@ import datetime
 import io
 import json
 import math
-import os
 import pathlib
 import re
 from typing import Any, Callable, Dict, List
 
+from ..atomic import atomic_write as _atomic
 from .numbers import period_start
 from .text import printable
 
@@ -41,12 +41,6 @@ MERGES = {"week": (1, 2, 4, 13, 26, 52), "month": (1, 3, 6, 12), "year": (1, 2, 
 MERGED = {("month", 3): "quarter", ("month", 6): "half year", ("month", 12): "year", ("week", 52): "52 weeks"}
 
 Figure = Any
-
-
-def _atomic(path: pathlib.Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
 
 
 def _figure(height: float, top: float = 0.45, left: float = 0.75, right: float = 0.2, bottom: float = 0.45) -> Figure:

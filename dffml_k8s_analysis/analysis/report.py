@@ -4,14 +4,14 @@ Self-contained: each chart is its SVG as a ``data:`` URI, the style sheet is inl
 fetched and no script runs, so the file reads the same offline, mailed or opened from a phone.
 """
 import base64
-import datetime
 import html
 import pathlib
 from typing import Any, Dict, List
 
+from .. import timeutil
 from ..records.selection import SUBSETS
 from ..store import open_store
-from .charts import _atomic
+from ..atomic import write_text
 from .text import printable
 from .views import table
 
@@ -147,7 +147,7 @@ dataflows/analyze.yaml.</footer>
 
 def write_report(path: pathlib.Path, result: Dict[str, Any]) -> str:
     """Write the page atomically next to the charts; return its path."""
-    made = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    made = timeutil.now().strftime("%Y-%m-%d %H:%M UTC")
     page = render_report(result, sync_state(result["loaded"]["store"]), made)
-    _atomic(path, lambda tmp: tmp.write_text(page, encoding="utf-8"))
+    write_text(path, page)
     return str(path)

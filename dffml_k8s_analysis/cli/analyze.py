@@ -10,13 +10,8 @@ import argparse
 import pathlib
 
 from ..analysis.numbers import PERIODS
-from ..analysis.views import VIEWS, text
-from ..records.selection import Filter
-from ..store import SPEC_HELP, open_store, repo_spec
-
-HELP = ("charts and numbers: created/closed over time, labels, users, release notes, time to close, sig/ backlog; "
-        "--report: one HTML page (dataflows/analyze.yaml)")
-
+from ..analysis.views import VIEWS
+from .options import add_repo_options
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     views = parser.add_argument_group("views (several at once; none: all)")
@@ -31,8 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exclude", default="", metavar="REGEX", help="leave out labels/groups/users matching REGEX (time views: items with such a label)")
     parser.add_argument("--count", type=int, default=25, metavar="N", help="top N (default: %(default)s)")
     parser.add_argument("--period", choices=PERIODS, default="month", help="time bucket (default: %(default)s)")
-    parser.add_argument("--repo", default="kubernetes/kubernetes", help="OWNER/NAME (default: %(default)s)")
-    parser.add_argument("--store", metavar="SPEC", help=SPEC_HELP)
+    add_repo_options(parser, base_url=False)
     parser.add_argument("--out", default="out/analysis", help="output directory (default: %(default)s)")
     parser.add_argument("--png", action="store_true", help="also write each chart as PNG (the SVG is drawn anyway)")
     parser.add_argument("--report", action="store_true",
@@ -42,17 +36,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from .. import flows
     from ..analysis.report import write_report
+    from ..analysis.views import text
     from ..errors import UserError
-    from ..github.client import split_repo
+    from ..records.selection import Filter
+    from ..store import open_store, repo_spec
 
-    if args.store is None:
-        split_repo(args.repo)  # the store's name is made of it
-    if args.count < 1:
-        raise UserError(f"--count must be at least 1, got {args.count}")
+    if args.store is None:  # the store's name is made of the repository's: check it (PyGithub only then)
+        from ..github.client import split_repo
+
+        split_repo(args.repo)
     try:
         Filter.of(args.include, args.exclude)
     except ValueError as error:
         raise UserError(f"--{error}") from None
+    if args.count < 1:
+        raise UserError(f"--count must be at least 1, got {args.count}")
     store = repo_spec(args.store, args.repo)
     with open_store(store):
         pass  # a missing or foreign store is refused before --out is made

@@ -11,14 +11,12 @@ to decide when one client alone sends predictions). Exit status 1 when it rolled
 """
 import argparse
 
-HELP = "show or decide the canary model (promote if it holds, roll back if not)"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..model.canary import Policy
     from .options import add_canary_options, add_models_option
 
-    parser.add_argument("action", choices=("status", "decide"))
+    parser.add_argument("action", choices=("status", "decide"), help="status: the figures; decide: promote or roll back")
     add_models_option(parser)
     add_canary_options(parser)
     parser.add_argument("--min-clients", type=int, default=Policy.min_clients,

@@ -1,4 +1,4 @@
-"""``k8s-analysis demo``: the whole loop on the embedded default, no token, no network.
+"""The whole loop on the embedded default, no token, no network.
 
 Starts the GitHub emulator on 127.0.0.1 with a sample it generates (built on
 the shared real release notes when they are present), then: exports it and who
@@ -20,30 +20,15 @@ import shutil
 import time
 import uuid
 
-import requests
+from .options import DEFAULT_REPO as REPO, positive_int
 
-from .. import flows
-from ..emulator.rest import EmulatorConfig, running
-from ..github.export import summary_line
-from ..model.canary import Policy
-from ..store import open_store
-
-REPO = "kubernetes/kubernetes"
-HELP = "run the whole loop against the emulator: no token, no network"
 BUG_NOTE = "Fixed a bug where the kubelet panics when a pod has no containers."
 STEPS = 8
 
 
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--items", type=positive_int, default=3000, help="sample size (default: %(default)s)")
-    parser.add_argument("--changes", type=positive_int, default=100, help="items changed before the update")
+    parser.add_argument("--changes", type=positive_int, default=100, help="items changed before the update (default: %(default)s)")
     parser.add_argument("--out", default="out/demo", help="where outputs go, replaced each run (default: %(default)s)")
 
 
@@ -64,6 +49,10 @@ class Demo:
         print(f"\n== [{self.step_no}/{STEPS}, {time.monotonic() - self.started:.0f} s] {text}", flush=True)
 
     def export(self) -> None:
+        from .. import flows
+        from ..github.export import summary_line
+        from ..store import open_store
+
         self.step(f"export {REPO} from the emulator and who closed what (dataflows/export.yaml, closers.yaml)")
         print(summary_line(flows.run_export(REPO, self.github.url, self.store, closers=True)))
         changed = self.admin("POST", "touch", count=self.args.changes, seed=1)["numbers"]
@@ -76,17 +65,20 @@ class Demo:
         print("the store holds exactly what GitHub serves")
 
     def analyze(self) -> None:
+        from .. import flows
+        from ..analysis.report import write_report
         from ..analysis.views import VIEWS
 
         self.step(f"analyze: all {len(VIEWS)} views (dataflows/analyze.yaml)")
-        from ..analysis.report import write_report
-
         result = flows.run_analyze(self.store, list(VIEWS), out=self.analysis)
         for view in result["views"]:
             print(f"  {view['title']}: {', '.join(pathlib.Path(f).name for f in view['files'])}")
         print(f"report, every chart and table on one page: {write_report(pathlib.Path(self.report), result)}")
 
     def pipeline(self) -> None:
+        from .. import flows
+        from ..model.canary import Policy
+
         self.step("pipeline: train k8s-mlp on the store's release notes, gate on the example notes, "
                   "promote (dataflows/pipeline.yaml)")
         report = flows.run_pipeline(REPO, self.github.url, self.store, self.model, quiet=True, policy=Policy(share=0))
@@ -105,6 +97,8 @@ class Demo:
         print(f"promoted version {report['candidate']} into the store's model_versions (canary share 0: all traffic)")
 
     def serve_and_label(self) -> None:
+        import requests
+
         from ..bot.reconcile import MARKER
         from ..bot.webhook import Secret
         from ..serve.deliveries import settled
@@ -148,6 +142,8 @@ class Demo:
         raise DemoFailure("the sample has no open pull request without kind/bug")
 
     def admin(self, method: str, route: str, **json_body):
+        import requests
+
         response = requests.request(method, f"{self.github.url}/_emulator/{route}", json=json_body or None)
         response.raise_for_status()
         return response.json()
@@ -158,6 +154,7 @@ class DemoFailure(Exception):
 
 
 def main(args: argparse.Namespace) -> int:
+    from ..emulator.rest import EmulatorConfig, running
     from ..errors import UserError
 
     out = pathlib.Path(args.out)

@@ -1,8 +1,17 @@
 """Export (or with --update, incrementally update) a repository's issues and pull requests into the
 store: a SQLite file, or a PostgreSQL database. The token comes from GITHUB_TOKEN, or the file
 GITHUB_TOKEN_FILE names.
+
+    k8s-analysis export --repo kubernetes/kubernetes --closers
+    k8s-analysis export --repo kubernetes/kubernetes --update --closers
+
+Every page is committed as it comes: Ctrl-C stops after the page in flight (exit
+130) and prints the command that resumes what was interrupted, without
+fetching again what is stored; a second Ctrl-C stops at once.
 """
 import argparse
+import shlex
+from typing import List, Optional
 
 from .options import add_repo_options
 
@@ -17,9 +26,6 @@ def require_sync(store: str) -> None:
             raise UserError(f"store {store} holds no finished export yet: run the export (and final pass) first")
 
 
-HELP = "export every issue and PR into the store, SQLite or PostgreSQL (dataflows/export.yaml)"
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_repo_options(parser)
     parser.add_argument("--update", action="store_true", help="fetch only what changed since the last sync")
@@ -28,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--closers", action="store_true",
                         help="also fetch who closed each item (GraphQL, 1 request per 100 closed items; "
                         "dataflows/closers.yaml), for `analyze --users-by-closed`")
+    parser.add_argument("--closers-only", action="store_true",
+                        help="only fetch who closed each item, resuming an interrupted walk (the export must be done)")
     parser.add_argument("--shards", type=int, default=0,
                         help="run as pod JOB_COMPLETION_INDEX of an Indexed Job of N pods (a SQLite --store must "
                         "hold {index}; into PostgreSQL every pod writes the one database)")
@@ -41,16 +49,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from .. import flows
     from ..errors import UserError
-    from ..github.export import summary_line
+    from ..github.export import closers_line, summary_line
     from ..store import repo_spec
 
     if args.workers < 1:
         raise UserError(f"--workers must be at least 1, got {args.workers}")
-    if args.require_sync:
+    if args.require_sync or args.closers_only:
         require_sync(repo_spec(args.store, args.repo))
+    if args.closers_only:
+        print(closers_line(flows.run_closers(args.repo, args.base_url, args.store or "", args.quiet)))
+        return 0
     summary = flows.run_export(
         args.repo, args.base_url, args.store or "", args.update, args.workers, args.windows, args.quiet,
         args.closers, args.shards, args.until,
     )
     print(summary_line(summary))
     return 0
+
+
+def resume(argv: List[str], walk: Optional[str], args: argparse.Namespace) -> str:
+    """The command that resumes an export interrupted in ``walk``: the same one, or the closers' walk alone."""
+    if walk == "closers":  # the export is done: only the walk
+        argv = [word for word in argv if word not in ("--closers", "--update", "--require-sync", "--closers-only")]
+        argv.append("--closers-only")
+    return shlex.join(["k8s-analysis", *argv])

@@ -1,58 +1,99 @@
 """``k8s-analysis``: the original kubernetes-analysis subcommands on DFFML dataflows."""
 import argparse
+import gc
 import importlib
 import logging
 import sys
 import traceback
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
-from ..errors import EXIT_BUG, EXIT_ERROR, EXIT_TRANSIENT, UserError, first_cause
-from ..github.client import GitHubError
-from ..store import StoreError
+from .. import interrupt
+from ..errors import EXIT_BUG, EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TRANSIENT, UserError, first_cause
+from .options import HelpFormatter
 
 LOGGER = logging.getLogger("k8s-analysis")
 
-# Subcommands: name -> module with HELP, add_arguments(parser) and main(args) ->
-# exit status; its docstring is the description. Keep the modules light to import.
+# Subcommands: name -> (module, one-line help). A module has add_arguments(parser) and main(args) -> exit
+# status, perhaps resume(argv, walk, args) -> the command that resumes it, and its docstring is the description. Only the command that runs is imported (help included),
+# so a module imports at its top only what its options need, and the rest inside main().
 COMMANDS = {
-    "export": "dffml_k8s_analysis.cli.export",
-    "merge": "dffml_k8s_analysis.cli.merge",
-    "emulate-github": "dffml_k8s_analysis.cli.emulate_github",
-    "demo": "dffml_k8s_analysis.cli.demo",
-    "train": "dffml_k8s_analysis.cli.train",
-    "predict": "dffml_k8s_analysis.cli.predict",
-    "tune": "dffml_k8s_analysis.cli.tune",
-    "pipeline": "dffml_k8s_analysis.cli.pipeline",
-    "canary": "dffml_k8s_analysis.cli.canary",
-    "analyze": "dffml_k8s_analysis.cli.analyze",
-    "serve": "dffml_k8s_analysis.cli.serve",
-    "label": "dffml_k8s_analysis.cli.label",
-    "dffml-service": "dffml_k8s_analysis.cli.dffml_service",
+    "export": ("dffml_k8s_analysis.cli.export",
+               "export every issue and PR into the store, SQLite or PostgreSQL (dataflows/export.yaml)"),
+    "merge": ("dffml_k8s_analysis.cli.merge",
+              "combine an Indexed Job's export shards into the store (dataflows/merge.yaml)"),
+    "emulate-github": ("dffml_k8s_analysis.cli.emulate_github",
+                       "serve an emulated GitHub REST API on 127.0.0.1 with sample data"),
+    "demo": ("dffml_k8s_analysis.cli.demo", "run the whole loop against the emulator: no token, no network"),
+    "train": ("dffml_k8s_analysis.cli.train", "train the release-note classifier (k8s-mlp) [--tune]"),
+    "predict": ("dffml_k8s_analysis.cli.predict", "classify a release note TEXT, or --test the example notes"),
+    "tune": ("dffml_k8s_analysis.cli.tune",
+             "run one tuning grid point (--index, $JOB_COMPLETION_INDEX) or --summary DIR"),
+    "pipeline": ("dffml_k8s_analysis.cli.pipeline",
+                 "update, decide the canary, retrain if the data changed, gate, roll out (dataflows/pipeline.yaml)"),
+    "canary": ("dffml_k8s_analysis.cli.canary",
+               "show or decide the canary model (promote if it holds, roll back if not)"),
+    "analyze": ("dffml_k8s_analysis.cli.analyze",
+                "charts and numbers: created/closed over time, labels, users, release notes, time to close, "
+                "sig/ backlog; --report: one HTML page (dataflows/analyze.yaml)"),
+    "serve": ("dffml_k8s_analysis.cli.serve", "serve predictions (POST /v1/models/kubernetes-analysis:predict) "
+              "and the labeling webhook (POST /webhook)"),
+    "label": ("dffml_k8s_analysis.cli.label",
+              "label one issue or PR from its release note's prediction (the webhook bot, by hand)"),
+    "dffml-service": ("dffml_k8s_analysis.cli.dffml_service",
+                      "serve our dataflows (POST /predict, /analyze) through DFFML's own HTTP service, safely"),
 }
 
 
-# what a command may fail with in one line, also behind DFFML's OperationException
-REPORTED = (GitHubError, StoreError, UserError)
+def chosen(argv: Sequence[str]) -> Optional[str]:
+    """The command named on the line: its first word that is not an option (the top level's take no value)."""
+    return next((word for word in argv if not word.startswith("-")), None)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="k8s-analysis",
-        description="Mine a GitHub repository's issues and pull requests with DFFML.",
-    )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+def build_parser(argv: Optional[Sequence[str]] = None) -> argparse.ArgumentParser:
+    """The parser of every command, or with ``argv`` of the one it names (the others only by name and help)."""
+    parser = argparse.ArgumentParser(prog="k8s-analysis", formatter_class=HelpFormatter,
+                                     description="Mine a GitHub repository's issues and pull requests with DFFML.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages; a traceback on errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name, module_name in COMMANDS.items():
+    name = None if argv is None else chosen(argv)
+    for command, (module_name, help_text) in COMMANDS.items():
+        if name is not None and command != name:
+            sub.add_parser(command, help=help_text)
+            continue
         module = importlib.import_module(module_name)
-        command = sub.add_parser(name, help=module.HELP, description=module.__doc__)
-        module.add_arguments(command)
-        command.set_defaults(func=module.main)
+        command_parser = sub.add_parser(command, help=help_text, description=module.__doc__,
+                                        formatter_class=HelpFormatter)
+        module.add_arguments(command_parser)
+        # -v after the command too; SUPPRESS leaves the top level's value when it is not given here
+        command_parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                                    help="log debug messages; a traceback on errors")
+        command_parser.set_defaults(func=module.main, resume=getattr(module, "resume", None))
     return parser
 
 
+def reported() -> tuple:
+    """What a command may fail with in one line, also behind DFFML's OperationException."""
+    from ..github.client import GitHubError
+    from ..store import StoreError
+
+    return GitHubError, StoreError, UserError
+
+
+def interrupted(args: argparse.Namespace, argv: List[str], walk: Optional[str]) -> int:
+    """Say what was interrupted and the command that resumes it (what is committed is not fetched again)."""
+    if args.resume is None:
+        print("k8s-analysis: interrupted; rerun the same command to resume", file=sys.stderr)
+    else:
+        print(f"k8s-analysis: {walk or args.command} interrupted; resume with: {args.resume(argv, walk, args)}",
+              file=sys.stderr)
+    gc.freeze()  # what is left is not worth the second a last collection of it takes at exit
+    return EXIT_INTERRUPTED
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="k8s-analysis: %(message)s",
@@ -61,12 +102,15 @@ def main(argv: Optional[List[str]] = None) -> int:
         logging.getLogger("urllib3").setLevel(logging.ERROR)
         logging.getLogger("psycopg").setLevel(logging.ERROR)
     try:
-        return args.func(args)
+        with interrupt.installed():
+            return args.func(args)
     except KeyboardInterrupt:
-        print("k8s-analysis: interrupted; rerun the same command to resume", file=sys.stderr)
-        return 130
+        return interrupted(args, argv, None)
     except Exception as error:  # one line for the user; -v shows the traceback
-        cause = first_cause(error, REPORTED)
+        stopped = first_cause(error, (interrupt.Interrupted,))
+        if stopped is not None:
+            return interrupted(args, argv, stopped.walk)
+        cause = first_cause(error, reported())
         if cause is None:  # a bug: the traceback, and a status that a Job retries rather than fails on
             traceback.print_exc()
             return EXIT_BUG

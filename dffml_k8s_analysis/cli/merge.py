@@ -2,10 +2,10 @@
 run twice.
 """
 import argparse
+import shlex
+from typing import List, Optional
 
 from .options import add_repo_options
-
-HELP = "combine an Indexed Job's export shards into the store (dataflows/merge.yaml)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,3 +20,11 @@ def main(args: argparse.Namespace) -> int:
 
     print(summary_line(flows.run_merge(args.repo, args.base_url, args.store or "", args.shards, args.quiet)))
     return 0
+
+
+def resume(argv: List[str], walk: Optional[str], args: argparse.Namespace) -> str:
+    """The same merge while it copies shards; once they are in, the export's final pass alone."""
+    if walk != "final pass":
+        return shlex.join(["k8s-analysis", *argv])
+    store = ["--store", args.store] if args.store else []
+    return shlex.join(["k8s-analysis", "export", "--repo", args.repo, "--base-url", args.base_url, *store])

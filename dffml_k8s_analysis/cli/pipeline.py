@@ -4,11 +4,10 @@ Runs dataflows/pipeline.yaml, as the daily CronJob does. A candidate that passed
 the gate becomes the canary (--canary-share of predictions for --canary-soak
 seconds; the next run promotes it if it holds, see `k8s-analysis canary`), or,
 with --canary-share 0 or a model directory, serves all traffic at once.
---dry-run trains and gates only.
+--dry-run trains a candidate and gates it, whether the data changed or not, and
+writes nothing: no update of the store (no request to GitHub), no model version.
 """
 import argparse
-
-HELP = "update, decide the canary, retrain if the data changed, gate, roll out (dataflows/pipeline.yaml)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     add_repo_options(parser)
     add_models_option(parser)
-    parser.add_argument("--dry-run", action="store_true", help="train and gate; promote nothing, start no canary")
+    parser.add_argument("--dry-run", action="store_true", help="train and gate on the store as it is; update nothing, store no model, start no canary")
     parser.add_argument("--canary-share", type=float, default=Policy.share,
                         help="share of predictions a new model answers while it soaks (default: %(default)s; "
                              "0 promotes at once)")
@@ -37,7 +36,7 @@ def main(args: argparse.Namespace) -> int:
     policy = canary_policy(args, args.canary_share, args.canary_soak)
     report = flows.run_pipeline(args.repo, args.base_url, args.store or "", args.models, args.quiet, args.dry_run,
                                 policy)
-    print(summary_line(report["update"]))
+    print(summary_line(report["update"]) if report["update"] else "dry run: the store is not updated")
     if report["canary"]:
         print(describe(report["canary"]))
     if report["candidate"]:

@@ -1,10 +1,10 @@
-"""``k8s-analysis serve``: the prediction service and the labeling webhook (see ``dffml_k8s_analysis.serve``).
+"""The prediction service and the labeling webhook (see dffml_k8s_analysis/serve/).
 
     k8s-analysis serve --models out/model --port 8080
     k8s-analysis serve --models data/kubernetes__kubernetes.sqlite --port 8080   # versions in the store
     curl -s localhost:8080/v1/models/kubernetes-analysis:predict -d '{"text": "Fix a panic in kubelet"}'
 
-``POST /webhook`` takes GitHub's pull_request and issues events signed with
+POST /webhook takes GitHub's pull_request and issues events signed with
 the secret in the environment variable WEBHOOK_SECRET (without it the route
 answers 503) and labels the item through --base-url with the token in
 GITHUB_TOKEN (or the file GITHUB_TOKEN_FILE names). Neither is ever printed or logged. Deliveries are answered
@@ -17,8 +17,10 @@ limits are tried again later by the queue (see ``serve/deliveries.py``); past
 Binds 127.0.0.1 unless --host says otherwise; stops at once on SIGINT or
 SIGTERM, leaving the deliveries in hand queued for another replica (a replica
 that was killed holds its items at most 15 s).
+At start it says what it cannot do: no webhook without WEBHOOK_SECRET, no labels
+on api.github.com without a token.
 
---models names the model registry (see ``dffml_k8s_analysis.model.registry``):
+--models names the model registry (see dffml_k8s_analysis/model/registry.py):
 a directory is reloaded as soon as its link moves; a store (a .sqlite file or
 a postgresql:// URI) is asked every --poll seconds which version serves and
 which is the canary, so every replica, on any node, follows the pipeline.
@@ -28,22 +30,21 @@ both are recorded side by side in the store.
 """
 import argparse
 import os
+import sys
 
 from ..bot.state import DEFAULT_PATH
 from ..github.client import DEFAULT_BASE_URL
+from .options import add_models_option, port
 
-HELP = "serve predictions (POST /v1/models/kubernetes-analysis:predict) and the labeling webhook (POST /webhook)"
 SECRET_ENV = "WEBHOOK_SECRET"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .options import add_models_option
-
     add_models_option(parser)
     parser.add_argument("--poll", type=float, default=2.0,
                         help="seconds between asking a store which versions serve (default: %(default)s; 0: every request)")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
-    parser.add_argument("--port", type=int, default=8080, help="port (default: %(default)s; 0 picks a free one)")
+    parser.add_argument("--port", type=port, default=8080, help="port (default: %(default)s; 0 picks a free one)")
     parser.add_argument("--repo", default="", help="webhook: handle only this OWNER/NAME's events (default: any)")
     parser.add_argument("--base-url", default=DEFAULT_BASE_URL, help="webhook: the GitHub API root (Enterprise, the emulator)")
     parser.add_argument("--state", default="",
@@ -56,11 +57,9 @@ def main(args: argparse.Namespace) -> int:
 
     from ..bot.webhook import Secret
     from ..errors import UserError
-    from ..github.client import check_repo
+    from ..github.client import TOKEN_ENV, TOKEN_FILE_ENV, check_repo, token
     from ..serve.service import ServeConfig, serve_forever
 
-    if not 0 <= args.port <= 65535:
-        raise UserError(f"--port must be 0..65535, got {args.port}")
     if args.poll < 0:
         raise UserError(f"--poll must not be negative, got {args.poll}")
     if args.repo:
@@ -73,7 +72,10 @@ def main(args: argparse.Namespace) -> int:
         print(f"k8s-analysis serve: {message}", flush=True)
 
     if not secret:
-        announce(f"webhook off: {SECRET_ENV} is not set")
+        announce(f"webhook off: {SECRET_ENV} is not set; POST /webhook answers 503")
+    elif token() is None and args.base_url == DEFAULT_BASE_URL:
+        print(f"k8s-analysis serve: warning: webhook on, but no token ({TOKEN_ENV} or {TOKEN_FILE_ENV}): every "
+              "delivery will fail to label", file=sys.stderr, flush=True)
     try:
         asyncio.run(serve_forever(config, args.host, args.port, announce))
     except OSError as error:

@@ -1,27 +1,29 @@
-"""``k8s-analysis train``: train the k8s-mlp model (kind/bug, or every kind) through DFFML.
+"""Train the k8s-mlp model (kind/bug, or every kind) through DFFML.
 
-The data are the shared release notes, every era by default (``--source notes``), or the pull
-requests with a release note in an exported store, SQLite or PostgreSQL
-(``--source store``). ``--tune`` first runs the whole tuning grid (see ``k8s-analysis
-tune``) on the newest 15% of the data as validation, prints the table and
-trains with the best point. Writes the model's files (see
-``model/artifacts.py``) into --model-dir.
+    k8s-analysis train --model-dir out/model
+    k8s-analysis train --source store --repo kubernetes/kubernetes --model-dir out/model --tune
+
+The data are the shared release notes, every era by default (--source notes), or the pull requests
+with a release note in a repository's exported store, SQLite or PostgreSQL
+(--source store, --repo, --store). --tune first runs the whole tuning grid
+(see k8s-analysis tune) on the newest 15% of the data as validation, prints
+the table and trains with the best point. Writes the model's files (see
+model/artifacts.py) into --model-dir.
 """
 import argparse
 import json
 
-HELP = "train the release-note classifier (k8s-mlp) [--tune]"
+from .options import add_repo_options
+
 DEFAULT_MODEL_DIR = "out/model"
 
 
 def add_training_arguments(parser: argparse.ArgumentParser) -> None:
-    """What train and tune learn from (--source, --notes, --store) and the seed they learn with."""
+    """What train and tune learn from (--source, --notes, --repo, --store) and the seed they learn with."""
     parser.add_argument("--source", choices=["notes", "store"], default="notes", help="training data (default: %(default)s)")
     parser.add_argument("--notes", nargs="+", metavar="FILE",
                         help="release notes files (default: $K8S_NOTES or every ../shared/data/k8s-release-notes*.jsonl.xz)")
-    parser.add_argument("--store", metavar="SPEC", default="data/kubernetes__kubernetes.sqlite",
-                        help="--source store: a SQLite file, or postgresql://USER@HOST:PORT/DBNAME[#OWNER/NAME] "
-                        "(default: %(default)s)")
+    add_repo_options(parser, base_url=False)  # --source store: the repository's store
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
 
 
@@ -29,11 +31,11 @@ def load_examples(args: argparse.Namespace):
     """(texts, label lists) oldest first, from the chosen source."""
     from ..errors import UserError
     from ..records import training_data
-    from ..store import StoreError
+    from ..store import StoreError, repo_spec
 
     try:
         if args.source == "store":
-            return training_data.from_store(args.store)
+            return training_data.from_store(repo_spec(args.store, args.repo))
         return training_data.from_notes(args.notes)
     except (FileNotFoundError, StoreError) as error:
         raise UserError(str(error)) from error

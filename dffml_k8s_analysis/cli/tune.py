@@ -1,16 +1,14 @@
-"""``k8s-analysis tune``: run one point of the k8s-mlp tuning grid, or summarize the points run.
+"""Run one point of the k8s-mlp tuning grid, or summarize the points run.
 
-Each index (0..N-1, see ``--list``) trains one hyperparameter combination and
+Each index (0..N-1, see --list) trains one hyperparameter combination and
 writes OUT/point-INDEX.json; the index defaults to $JOB_COMPLETION_INDEX so
-that a Kubernetes Indexed Job runs one point per pod. ``--summary OUT``
+that a Kubernetes Indexed Job runs one point per pod. --summary OUT
 prints the table and the best point by validation accuracy + F1.
 """
 import argparse
 import os
 
 from .train import add_training_arguments, load_examples
-
-HELP = "run one tuning grid point (--index, $JOB_COMPLETION_INDEX) or --summary DIR"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -9,10 +9,10 @@ a GraphQL error, as an unsupported field would on GitHub.
 """
 import base64
 import bisect
-import datetime
 import re
 from typing import Any, Dict, List
 
+from .. import timeutil
 from .sample import Sample, iso
 
 CONNECTION = re.compile(r"\b(issues|pullRequests)\s*\(([^)]*)\)")
@@ -103,7 +103,6 @@ def _decode(cursor: str) -> int:
 
 def _epoch(value: str) -> int:
     try:
-        moment = datetime.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ")
+        return timeutil.epoch(value)
     except ValueError:
         raise GraphQLError("Variable $since of type DateTime was provided invalid value") from None
-    return int(moment.replace(tzinfo=datetime.timezone.utc).timestamp())

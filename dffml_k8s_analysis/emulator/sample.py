@@ -11,10 +11,11 @@ import functools
 import math
 import random
 import sys
-import time
 import urllib.parse
 import zlib
 from typing import Dict, List, Optional, Sequence, Set, Tuple
+
+from .. import timeutil
 
 START = 1401580800  # 2014-06-01T00:00:00Z, creation time of item 1
 END_CREATED = 1759276800  # 2025-10-01T00:00:00Z, creation time of the last item
@@ -111,7 +112,7 @@ def pick(rng: random.Random, options: Sequence):
 
 def iso(epoch: int) -> str:
     """ISO 8601 UTC timestamp as GitHub writes it."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+    return timeutil.from_epoch(epoch)
 
 
 def node_id(kind: str, ident: int) -> str:

@@ -9,7 +9,6 @@ conditional requests, and one clear error per failure, GitHub's text scrubbed of
 (:mod:`.listing` walks the issues listing).
 """
 import contextlib
-import datetime
 import itertools
 import logging
 import os
@@ -26,6 +25,7 @@ import requests
 import urllib3.exceptions
 from urllib3.util import Retry
 
+from .. import timeutil
 from ..secret_file import SecretFileError, read_secret
 from . import pacing
 from .errors import GitHubError
@@ -342,10 +342,10 @@ def server_time(headers: Dict[str, str]) -> str:
     try:
         moment = parsedate_to_datetime(headers["date"])
     except (KeyError, TypeError, ValueError):  # none, or not a date: the local clock
-        moment = datetime.datetime.now(datetime.timezone.utc)
+        moment = timeutil.now()
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.timezone.utc)
-    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        moment = moment.replace(tzinfo=timeutil.UTC)
+    return timeutil.format(moment)
 
 
 def _path(url: str) -> str:

@@ -14,8 +14,8 @@ import datetime
 import time
 from typing import Dict, List, Optional, Tuple
 
+from .. import interrupt, timeutil
 from ..store import Store
-from . import timeutil
 from .client import GitHubError, get_json, graphql, server_time
 
 QUERY = """
@@ -48,8 +48,10 @@ def fetch_closers(sess) -> Dict[str, int]:
     """Fetch closers since the last run (all of them the first time); return counts."""
     gh = sess.client()
     counts = {"requests": 0, "fetched": 0}
-    with sess.open() as store:
+    with sess.open() as store, interrupt.walking("closers"):
         progress = store.sync.get("closers_progress") or _new_progress(sess, gh, store)
+        sess.bar.set_description(f"closers {sess.repo}")  # a bar of its own, with a total: the closed items to walk
+        sess.bar.total = _estimate(store, progress["since"])
         for connection, query in (("issues", ISSUES), ("pullRequests", PULL_REQUESTS)):
             while progress[connection] != "done":
                 variables = {"owner": sess.owner, "name": sess.name,
@@ -60,6 +62,7 @@ def fetch_closers(sess) -> Dict[str, int]:
                 counts["requests"] += 1
                 counts["fetched"] += len(rows)
                 sess.advance(len(rows))
+                interrupt.check("closers")
         store.sync.finish_closers(progress["started"])
         counts["closers"] = len(store.closers())
     return dict(counts, seconds=round(time.monotonic() - sess.started, 2))
@@ -88,6 +91,12 @@ def _page(data: dict, connection: str, since: Optional[str]) -> Tuple[List[tuple
     except (KeyError, TypeError, ValueError, AttributeError, IndexError):
         raise GitHubError(f"GitHub answered a malformed page of {connection} to the closers' GraphQL query") from None
     return rows, more, cursor
+
+
+def _estimate(store: Store, since: Optional[str]) -> int:
+    """How many closed items the walk will see: those of the store updated since ``since`` (else all)."""
+    floor = timeutil.epoch(since) if since else 0
+    return store.execute("SELECT COUNT(*) FROM derived WHERE state = 'closed' AND updated_at >= ?", (floor,))[0][0]
 
 
 def _rows(nodes, since: Optional[str]) -> Tuple[List[tuple], bool]:

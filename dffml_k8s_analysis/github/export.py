@@ -30,9 +30,9 @@ from typing import Dict, List, Optional
 
 from tqdm import tqdm
 
-from .. import jobindex
+from .. import interrupt, jobindex, timeutil
 from ..store import Store, StoreError, StoreMissing, export_lock, open_store, repo_spec
-from . import listing, pacing, timeutil
+from . import listing, pacing
 from .client import Budget, GitHubError, api, check_base_url, get_json, server_time, split_repo
 
 PER_PAGE = listing.PER_PAGE
@@ -244,7 +244,7 @@ def export_window(sess: Session, window: dict) -> Dict[str, int]:
     """Walk one window from its checkpoint to its end, committing page by page."""
     gh = sess.client()
     requests = stored = 0
-    with sess.open() as store:
+    with sess.open() as store, interrupt.walking("export"):
         position = store.sync.resume(window["idx"])
         # a second back from the start: an exclusive ``since`` loses nothing either
         since = listing.restart_since(position.get("checkpoint") or window.get("checkpoint") or window["start"])
@@ -253,6 +253,7 @@ def export_window(sess: Session, window: dict) -> Dict[str, int]:
             stored += store.save_page(step.items, window=window["idx"], checkpoint=step.checkpoint,
                                       resume=step.resume)
             sess.advance(len(step.items))
+            interrupt.check("export")
         store.sync.finish_window(window["idx"])
     return {"window": window["idx"], "requests": requests, "items": stored}
 
@@ -267,7 +268,7 @@ def final_pass(sess: Session) -> dict:
     Returns the run's summary.
     """
     gh = sess.client()
-    with sess.open() as store:
+    with sess.open() as store, interrupt.walking("final pass"):
         current = store.sync.plan()
         # a pod of an Indexed Job: merge_shards, or a plain export once all pods are done, does the final pass
         if current and "shard" in current and (sess.shard is not None or not current["shard"].get("shared")):
@@ -292,6 +293,7 @@ def final_pass(sess: Session) -> dict:
             if step.last and not step.not_modified:
                 whole = requests == 1 and not position and len(step.items) < listing.PER_PAGE
                 store.sync.set_etag(etag_key, step.etag if whole else None)
+            interrupt.check("final pass")
         store.sync.finish_plan(high_water or store.max_updated_at())
         return summary(sess, store)
 
@@ -324,7 +326,7 @@ def merge_shards(sess: Session, paths: List[str]) -> dict:
     missing = sorted(set(range(count)) - set(shards))
     if missing:
         raise StoreError(f"shards missing for JOB_COMPLETION_INDEX {missing} of {count}")
-    with sess.open() as store:
+    with sess.open() as store, interrupt.walking("merge"):
         for path, _ in shards.values():
             with open_store(path) as shard:
                 batch = []
@@ -333,6 +335,7 @@ def merge_shards(sess: Session, paths: List[str]) -> dict:
                     if len(batch) == 1000:
                         store.save_page(batch)
                         batch = []
+                        interrupt.check("merge")
                 store.save_page(batch)
         store.sync.start_plan({"repo": sess.repo, "started_at": until}, [])
     return final_pass(sess)
@@ -356,6 +359,10 @@ def summary_line(result: dict) -> str:
         "{fetched} fetched with {requests} API requests in {seconds:.1f} s".format(**result)
     )
     if "closers" in result:
-        line += "; closers of {closers} closed items, {fetched} fetched with {requests} GraphQL requests " \
-                "in {seconds:.1f} s".format(**result["closers"])
+        line += "; " + closers_line(result["closers"])
     return line
+
+
+def closers_line(result: dict) -> str:
+    return "closers of {closers} closed items, {fetched} fetched with {requests} GraphQL requests " \
+           "in {seconds:.1f} s".format(**result)

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from requests.utils import parse_header_links
 
-from . import timeutil
+from .. import timeutil
 from .client import Budget, GitHubError, get_json
 
 LOGGER = logging.getLogger(__name__)

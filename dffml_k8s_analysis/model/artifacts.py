@@ -19,11 +19,12 @@ import json
 import math
 import os
 import pathlib
-import tempfile
 import zipfile
-from typing import Callable, Dict, Tuple
+from typing import Dict, Tuple
 
 import numpy as np
+
+from ..atomic import atomic_write, write_text
 
 from .classifier import Predictor
 from .features import Features
@@ -47,20 +48,8 @@ class ArtifactError(ValueError):
     """A missing, incomplete or corrupted artifact directory."""
 
 
-def atomic_write(path: pathlib.Path, write: Callable[[str], None]) -> None:
-    """Call ``write(temporary path)`` beside ``path``, then move it into place."""
-    handle, temporary = tempfile.mkstemp(dir=str(path.parent), prefix=f".{path.name}.", suffix=path.suffix)
-    os.close(handle)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    finally:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-
-
 def write_json(path: pathlib.Path, data) -> None:
-    atomic_write(path, lambda name: pathlib.Path(name).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n"))
+    write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def write_arrays(path: pathlib.Path, arrays: dict) -> None:

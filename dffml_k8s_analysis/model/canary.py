@@ -31,6 +31,7 @@ import statistics
 import uuid
 from typing import Any, Dict, List, Optional, Sequence
 
+from .. import timeutil
 from ..errors import UserError
 from . import versions
 
@@ -97,7 +98,7 @@ def observation(serving: str, canary: str, client: str, answered_by: str, servin
     index = random.randrange(len(serving_p))
     p, c = serving_p[index], canary_p[index] if canary_p is not None else None
     agree = None if c is None else int((p >= serving_threshold) == (c >= canary_threshold))
-    return (f"{client}/{uuid.uuid4().hex}", canary, serving, datetime.datetime.now(datetime.timezone.utc).isoformat(),
+    return (f"{client}/{uuid.uuid4().hex}", canary, serving, timeutil.now().isoformat(),
             answered_by, p, c, agree, serving_ms, canary_ms, error)
 
 
@@ -162,7 +163,7 @@ def decide(registry, policy: Policy, force: bool = False, operator: Optional[str
         reasons = [f"its row is unusable: {canary['problem']}"]
     else:
         until = datetime.datetime.fromisoformat(canary["canary_until"])
-        if not force and datetime.datetime.now(datetime.timezone.utc) < until:
+        if not force and timeutil.now() < until:
             return dict(result, decision="soaking")
         reasons = shortfalls(found, policy)
     result = dict(result, decision="rolled back" if reasons else "promoted", reasons=reasons,

@@ -30,7 +30,6 @@ Input texts: empty strings are valid; None and non-strings raise
 ValueError; texts longer than ``MAX_CHARS`` are cut.
 """
 import dataclasses
-import os
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -199,14 +198,13 @@ class MLPTrainer:
     """
 
     def __init__(self, seed: int):
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # its C++ start-up chatter (CUDA factories) is noise here
         try:
             import tensorflow as tf
         except ImportError as error:  # a slim install (export, analysis, serving) has no TensorFlow
             raise UserError(f"training needs TensorFlow, which this install leaves out ({error}): "
                             "pip install 'dffml-k8s-analysis[train]'") from None
 
-        self.tf, self.seed, self.key, self.built = tf, seed, None, None
+        self.tf, self.seed, self.key = tf, seed, None
 
     def _build(self, inputs: int, outputs: int, params: Params):
         tf, keras = self.tf, self.tf.keras

@@ -25,6 +25,7 @@ import zipfile
 import zlib
 from typing import Dict, List, NamedTuple, Optional
 
+from .. import timeutil
 from ..errors import UserError
 from ..store import Store, StoreError, is_postgres, named, open_store
 from ..store.postgres import redact
@@ -55,10 +56,6 @@ def open_registry(spec: str, keep_open: bool = False):
     if not spec:
         raise UserError("--models must name a model directory or a store")
     return StoreRegistry(spec, keep_open) if is_store(spec) else DirectoryRegistry(spec)
-
-
-def now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
 
 
 def pack(directory) -> bytes:
@@ -285,7 +282,7 @@ class StoreRegistry:
         if not versions.is_name(stamp):
             raise UserError(f"{versions.shown(stamp)} is not a model version name (letters, digits, ._-)")
         with self.store() as db:
-            db.models.add_model_version(stamp, now().isoformat(), data_version, pack(candidate))
+            db.models.add_model_version(stamp, timeutil.now().isoformat(), data_version, pack(candidate))
         self.discard(candidate)
         return stamp
 
@@ -306,7 +303,7 @@ class StoreRegistry:
             db.models.save_observations(rows)
 
     def start_canary(self, stamp: str, share: float, soak_s: float) -> None:
-        until = (now() + datetime.timedelta(seconds=soak_s)).isoformat()
+        until = (timeutil.now() + datetime.timedelta(seconds=soak_s)).isoformat()
         self._change({stamp: dict(status="canary", canary_share=share, canary_until=until)})
 
     def promote(self, stamp: str, decision: Optional[dict] = None) -> None:

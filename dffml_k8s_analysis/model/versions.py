@@ -8,7 +8,6 @@ retrains only when the data changed. :func:`promote` swaps the link with
 ``os.replace``, so the service never sees a half-written model; the previous
 version is kept.
 """
-import datetime
 import json
 import os
 import pathlib
@@ -16,6 +15,7 @@ import re
 import shutil
 from typing import Any, Dict
 
+from .. import timeutil
 from ..store import open_store
 from .examples import EXAMPLES
 
@@ -42,7 +42,7 @@ def data_version(store) -> Dict[str, Any]:
 
 def new_stamp() -> str:
     """A new version's name: the UTC time, so that stamps sort as they were made."""
-    return datetime.datetime.utcnow().strftime("%Y%m%dT%H%M%S%f")
+    return timeutil.now().strftime("%Y%m%dT%H%M%S%f")
 
 
 async def train_candidate(store, candidate: str, version: Dict[str, Any]) -> int:

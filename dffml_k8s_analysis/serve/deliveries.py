@@ -34,8 +34,6 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Set
 
 import requests
 
-from operations.label import item_inputs
-
 from .. import flows
 from ..bot import reconcile
 from ..bot.state import LEASE_S, BotState
@@ -175,7 +173,7 @@ class DeliveryQueue:
         attempt = reconcile.Attempt(deadline, self.done.setdefault(delivery, {}))
         token = reconcile.ATTEMPT.set(attempt)  # the run's tasks and threads start with it
         try:
-            run = asyncio.ensure_future(flows.run_label(item_inputs(*key, self.base_url, model_dir)))
+            run = asyncio.ensure_future(flows.run_label(flows.item_inputs(*key, self.base_url, model_dir)))
         finally:
             reconcile.ATTEMPT.reset(token)
         try:

@@ -1,8 +1,8 @@
 """The store's semantics, once for every backend: items, upserts, and the parts over one connection.
 
 It keeps each issue or pull request as the raw JSON the API returned, keyed by
-number; who closed each item (from the closers walk, which the issues listing
-lacks); and the columns the analysis reads, derived from each item as it is
+number; who closed each item (from GraphQL, ``github/closers.py``: the issues
+listing lacks it); and the columns the analysis reads, derived from each item as it is
 written (``derived.py``). Over the same connection: the export's sync state
 (``store.sync``, ``sync.py``), the model registry (``store.models``,
 ``model_versions.py``) and the bot's memory (``store.bot``, ``bot_state.py``).
