@@ -9,7 +9,7 @@ import pytest
 from dffml_k8s_analysis.cli import main as cli
 from dffml_k8s_analysis.cli.options import shows_default
 
-from conftest import ROOT, VENV_BIN, run_cli
+from conftest import VENV_BIN, run_cli
 
 PARSER = cli.build_parser()
 COMMANDS = PARSER._subparsers._group_actions[0].choices
@@ -33,7 +33,7 @@ def test_every_option_has_help_and_its_default(name):
 def test_descriptions_keep_their_examples_lines():
     text = run_cli("k8s-analysis", "canary", "--help").stdout
     assert "\n    k8s-analysis canary status --models data/kubernetes__kubernetes.sqlite\n" in text
-    assert "\n    k8s-analysis canary decide --models data/kubernetes__kubernetes.sqlite [--force]\n" in text
+    assert "\n    k8s-analysis canary decide --models data/kubernetes__kubernetes.sqlite [--force | --promote | --rollback]\n" in text
 
 
 def test_emulate_github_shows_its_defaults():
@@ -51,10 +51,11 @@ def test_verbose_is_off_unless_given():
     assert cli.build_parser(["analyze"]).parse_args(["analyze"]).verbose is False
 
 
-def serve_start(model_dir, env) -> str:
-    """What ``k8s-analysis serve`` prints until its model is ready (it is stopped then)."""
+def serve_start(model_dir, env, cwd) -> str:
+    """What ``k8s-analysis serve`` prints until its model is ready (it is stopped then); in ``cwd``, where the
+    bot's memory goes by default."""
     server = subprocess.Popen([str(VENV_BIN / "k8s-analysis"), "serve", "--port", "0", "--models", str(model_dir)],
-                              cwd=str(ROOT), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              cwd=str(cwd), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines = []
     try:
         for line in server.stdout:
@@ -67,11 +68,11 @@ def serve_start(model_dir, env) -> str:
     return "".join(lines)
 
 
-def test_serve_says_at_start_what_it_cannot_do(model_dir):
+def test_serve_says_at_start_what_it_cannot_do(model_dir, tmp_path):
     env = {name: value for name, value in os.environ.items()
            if name not in ("WEBHOOK_SECRET", "GITHUB_TOKEN", "GITHUB_TOKEN_FILE")}
-    out = serve_start(model_dir, env)
+    out = serve_start(model_dir, env, tmp_path)
     assert "k8s-analysis serve: webhook off: WEBHOOK_SECRET is not set; POST /webhook answers 503" in out
-    out = serve_start(model_dir, dict(env, WEBHOOK_SECRET="s3cret"))
+    out = serve_start(model_dir, dict(env, WEBHOOK_SECRET="s3cret"), tmp_path)
     assert "webhook on, but no token (GITHUB_TOKEN or GITHUB_TOKEN_FILE): every delivery will fail to label" in out
     assert "s3cret" not in out

@@ -463,5 +463,5 @@ def test_an_unusable_state_store_is_one_line(model_dir, tmp_path):
     result = run_cli("k8s-analysis", "serve", "--model-dir", str(model_dir), "--port", "0", "--state",
                      str(tmp_path / "file" / "bot.sqlite"), env={"WEBHOOK_SECRET": SECRET})
     assert result.returncode == 1
-    [line] = [line for line in result.stderr.splitlines() if line.startswith("k8s-analysis")]
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("k8s-analysis: error")]
     assert line.startswith("k8s-analysis: error: cannot use the bot's state store: cannot write in ")

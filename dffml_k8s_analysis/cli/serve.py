@@ -12,7 +12,7 @@ at once (202) and labelled in the background; --state is the store of the
 bot's memory (deliveries seen, what was applied, one lease per item), which
 replicas share: by default the --models store, so on a cluster PostgreSQL.
 A delivery is taken only once a model is loaded; GitHub's failures and rate
-limits are tried again later by the queue (see ``serve/deliveries.py``); past
+limits are tried again later by the queue (see serve/deliveries.py); past
 10,000 queued deliveries a new one is refused with 503 and Retry-After.
 Binds 127.0.0.1 unless --host says otherwise; stops at once on SIGINT or
 SIGTERM, leaving the deliveries in hand queued for another replica (a replica

@@ -35,6 +35,7 @@ FILES = VECTORIZER_FILES + ("features.json", "metrics.json", "predictor.json")
 IDF_ARRAYS = frozenset({"word_idf", "char_idf"})
 ARRAYS = IDF_ARRAYS | {f"{member}_{part}" for member in ("word", "nb", "char") for part in ("coef", "bias")} | {
     "mlp_cols", "mlp_w0", "mlp_w1", "mlp_w2", "mlp_w3"}  # what a Predictor uses: nothing else is loaded
+SIG_ARRAYS = frozenset({"sig_coef", "sig_bias"})  # the SIG router's, in a model trained with --sigs
 # Bounds, checked before anything is allocated, so that a serving pod (768 MiB) holds two versions (the serving
 # one and a canary) beside the process: a file's size on disk or in an archive, and a model's arrays as loaded
 # (arrays.npz's headers, plus the MLP's first layer the Predictor expands over the word vocabulary).
@@ -167,7 +168,7 @@ def load_features(directory) -> Features:
     _check_complete(directory, VECTORIZER_FILES, "vectorizer", advice)
     reader = _Reader(directory)
     try:
-        reader.shapes(ARRAYS, IDF_ARRAYS)
+        reader.shapes(ARRAYS | SIG_ARRAYS, IDF_ARRAYS)
         vectorizer = reader.json("vectorizer.json")
         return Features.from_state(vectorizer, reader.arrays())
     except Exception as error:  # any unreadable or inconsistent file
@@ -190,7 +191,7 @@ def load_predictor(directory) -> Predictor:
         labels, thresholds = meta.get("labels"), meta.get("thresholds")
         if not (isinstance(labels, list) and labels and isinstance(thresholds, list) and len(thresholds) == len(labels)):
             raise ValueError("it needs one or more labels, each with a threshold")
-        shapes = reader.shapes(ARRAYS, ARRAYS)
+        shapes = reader.shapes(ARRAYS | SIG_ARRAYS, ARRAYS | (SIG_ARRAYS if meta.get("sigs") else frozenset()))
         vectorizer = reader.json("vectorizer.json")
         expanded = len(vectorizer["vocab"]["word"]) * shapes["mlp_w0"][0][-1] * 8  # the Predictor's first layer
         if sum(math.prod(shape) * dtype.itemsize for shape, dtype in shapes.values()) + expanded > MAX_ARRAY_BYTES:
