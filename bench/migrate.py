@@ -23,8 +23,9 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from analyze import build_store  # bench/ is the script's directory: the same store as bench/analyze.py builds
 
 OLD = "044f4ce"  # the last release before schema versions: derived columns upgraded in place
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,20 +39,6 @@ with open_store(sys.argv[1], create=True) as store:
     items = store.count()["items"]
 print(json.dumps({"open_s": opened - imported, "import_s": imported - started, "items": items}))
 """
-
-
-def build_store(store: Path, items: int) -> float:
-    """The emulator's sample items, saved 1,000 to a page as the export saves its pages."""
-    from dffml_k8s_analysis.emulator.sample import Sample
-    from dffml_k8s_analysis.store import open_store
-
-    started = time.perf_counter()
-    sample = Sample(items, seed=1)
-    with open_store(store, create=True) as db:
-        for first in range(1, items + 1, 1000):
-            db.save_page([sample.item(number, "http://127.0.0.1", detail=True)
-                          for number in range(first, min(first + 1000, items + 1))])
-    return time.perf_counter() - started
 
 
 def copy(store: Path, target: Path, script: str) -> Path:
