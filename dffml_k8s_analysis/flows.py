@@ -176,38 +176,8 @@ async def run_flow(dataflow: DataFlow, inputs: List[Input]) -> dict:
     return {}
 
 
-def run_export(repo: str, base_url: str, store: str = "", update: bool = False, workers: int = 8,
-               windows: int = 0, quiet: bool = False, closers: bool = False, shards: int = 0,
-               until: str = "") -> dict:
-    """Run the export (or update) dataflow, then the closers one if asked; return the summary."""
-    from operations import github as ops
-
-    from .github import export
-
-    common = [
-        Input(value=repo, definition=ops.REPO),
-        Input(value=base_url, definition=ops.BASE_URL),
-        Input(value=store, definition=ops.STORE),
-        Input(value=quiet, definition=ops.QUIET),
-    ]
-    sizing = [
-        Input(value=workers, definition=ops.WORKERS),
-        Input(value=windows, definition=ops.WINDOWS),
-        Input(value=shards, definition=ops.SHARDS),
-        Input(value=until, definition=ops.UNTIL),
-    ]
-    with logging_redirect_tqdm():
-        try:
-            summary = asyncio.run(run_flow(dataflow("UPDATE" if update else "EXPORT"), common + sizing))["summary"]
-        finally:
-            export.close_sessions()
-    if closers:
-        summary["closers"] = run_closers(repo, base_url, store, quiet)
-    return summary
-
-
-def run_closers(repo: str, base_url: str, store: str = "", quiet: bool = False) -> dict:
-    """Run the closers dataflow alone (it resumes an interrupted walk); return its summary."""
+def _run_github_flow(name: str, repo: str, base_url: str, store: str, quiet: bool, extra: List[Input]) -> dict:
+    """Run a GitHub dataflow (export, update, closers) with its common inputs; return its summary."""
     from operations import github as ops
 
     from .github import export
@@ -217,12 +187,35 @@ def run_closers(repo: str, base_url: str, store: str = "", quiet: bool = False) 
         Input(value=base_url, definition=ops.BASE_URL),
         Input(value=store, definition=ops.STORE),
         Input(value=quiet, definition=ops.QUIET),
-    ]
+    ] + extra
     with logging_redirect_tqdm():
         try:
-            return asyncio.run(run_flow(dataflow("CLOSERS"), inputs))["summary"]
+            return asyncio.run(run_flow(dataflow(name), inputs))["summary"]
         finally:
             export.close_sessions()
+
+
+def run_export(repo: str, base_url: str, store: str = "", update: bool = False, workers: int = 8,
+               windows: int = 0, quiet: bool = False, closers: bool = False, shards: int = 0,
+               until: str = "") -> dict:
+    """Run the export (or update) dataflow, then the closers one if asked; return the summary."""
+    from operations import github as ops
+
+    sizing = [
+        Input(value=workers, definition=ops.WORKERS),
+        Input(value=windows, definition=ops.WINDOWS),
+        Input(value=shards, definition=ops.SHARDS),
+        Input(value=until, definition=ops.UNTIL),
+    ]
+    summary = _run_github_flow("UPDATE" if update else "EXPORT", repo, base_url, store, quiet, sizing)
+    if closers:
+        summary["closers"] = run_closers(repo, base_url, store, quiet)
+    return summary
+
+
+def run_closers(repo: str, base_url: str, store: str = "", quiet: bool = False) -> dict:
+    """Run the closers dataflow alone (it resumes an interrupted walk); return its summary."""
+    return _run_github_flow("CLOSERS", repo, base_url, store, quiet, [])
 
 
 def run_merge(repo: str, base_url: str, store: str, paths: List[str], quiet: bool = False) -> dict:
