@@ -25,6 +25,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from dffml_k8s_analysis.store import migrations
+
 from analyze import build_store  # bench/ is the script's directory: the same store as bench/analyze.py builds
 
 OLD = "044f4ce"  # the last release before schema versions: derived columns upgraded in place
@@ -42,8 +44,13 @@ print(json.dumps({"open_s": opened - imported, "import_s": imported - started, "
 
 
 def copy(store: Path, target: Path, script: str) -> Path:
+    """A copy of ``store`` as a release before schema versions wrote it (later tables dropped), then ``script``."""
     shutil.copy(store, target)
     db = sqlite3.connect(target)
+    unversioned = set(migrations._columns("".join(migrations.UNVERSIONED)))
+    for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+        if name not in unversioned:
+            db.execute(f'DROP TABLE "{name}"')
     db.executescript(script)
     db.close()
     return target

@@ -268,6 +268,20 @@ def test_labels_add_and_remove_with_encoded_slash(small, http):
     assert [label["name"] for label in http.get(url).json()] == ["area/kubelet"]
 
 
+def test_label_writes_are_recorded_with_the_token_s_account():
+    config = EmulatorConfig(items=20, use_notes=False, users={"bot-token": "labeler[bot]", "person": "alice"})
+    with running(config) as server, requests.Session() as http:
+        url = server.url + ISSUES + "/3/labels"
+        http.put(url, json=["needs-triage"], headers={"Authorization": "token person"}).raise_for_status()
+        http.post(url, json=["kind/bug"], headers={"Authorization": "token bot-token"}).raise_for_status()
+        http.delete(url + "/kind%2Fbug", headers={"Authorization": "token person"}).raise_for_status()
+        http.put(url, json=["sig/node"], headers={"Authorization": "token other"}).raise_for_status()
+        events = server.emulator.sample.label_events(3)
+    assert [(e["event"], e["label"], e["actor"]) for e in events][-4:] == [
+        ("labeled", "kind/bug", "labeler[bot]"), ("unlabeled", "kind/bug", "alice"),
+        ("unlabeled", "needs-triage", "emulator-user"), ("labeled", "sig/node", "emulator-user")]
+
+
 def test_comment_counts_match_the_comment_listings(small, http):
     for item in http.get(small.url + ISSUES, params={"state": "all", "per_page": 100}).json()[:40]:
         listed = http.get(item["comments_url"], params={"per_page": 100}).json()

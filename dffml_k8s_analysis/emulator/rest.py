@@ -596,12 +596,12 @@ class Emulator:
     async def _add_labels(self, request: web.Request) -> web.Response:
         number = self._number(request)
         names = await self._label_names(request)
-        self.sample.set_labels(number, self.sample.labels(number) + names, time.time())
+        self.sample.set_labels(number, self.sample.labels(number) + names, time.time(), self.login(request))
         return self._labels_response(request, number)
 
     async def _set_labels(self, request: web.Request) -> web.Response:
         number = self._number(request)
-        self.sample.set_labels(number, await self._label_names(request), time.time())
+        self.sample.set_labels(number, await self._label_names(request), time.time(), self.login(request))
         return self._labels_response(request, number)
 
     async def _remove_label(self, request: web.Request) -> web.Response:
@@ -613,7 +613,7 @@ class Emulator:
                            "https://docs.github.com/rest/issues/labels"
                            "#remove-a-label-from-an-issue")
         labels.remove(name)
-        self.sample.set_labels(number, labels, time.time())
+        self.sample.set_labels(number, labels, time.time(), self.login(request))
         return self._labels_response(request, number)
 
     # Account

@@ -305,6 +305,7 @@ class Sample:
         self._note = array.array("l", [-1]) * size
         self._labels: List[Tuple[str, ...]] = [()] * size
         self._label_overrides: Dict[int, List[str]] = {}
+        self._label_log: Dict[int, List[dict]] = {}  # number -> label events written since generation
         self._comments: Dict[int, dict] = {}  # id -> number, body, login, times
         self._issue_comments: Dict[int, List[int]] = {}  # number -> comment ids
         self._next_comment_id = 1_000_000_001
@@ -465,11 +466,22 @@ class Sample:
         self._bodies[number] = body
         self._bump(number, now)
 
-    def set_labels(self, number: int, names: Sequence[str], now: float) -> List[str]:
-        """Replace an item's labels (duplicates dropped, order kept)."""
-        self._label_overrides[number] = list(dict.fromkeys(names))
+    def set_labels(self, number: int, names: Sequence[str], now: float, actor: Optional[str] = None) -> List[str]:
+        """Replace an item's labels (duplicates dropped, order kept); ``actor`` (a login) is recorded as
+        the one who labeled or unlabeled each label that changed, as GitHub's issue events say."""
+        before, after = self.labels(number), list(dict.fromkeys(names))
+        log = self._label_log.setdefault(number, [])
+        for action, changed in (("unlabeled", [n for n in before if n not in after]),
+                                ("labeled", [n for n in after if n not in before])):
+            log.extend({"event": action, "label": name, "actor": actor, "created_at": int(now)} for name in changed)
+        self._label_overrides[number] = after
         self._bump(number, now)
         return self.labels(number)
+
+    def label_events(self, number: int) -> List[dict]:
+        """The item's labeled/unlabeled events, oldest first: ``event``, ``label``, ``actor`` (a login, None for a
+        deleted account) and ``created_at`` (epoch seconds). A login ending in ``[bot]`` is a GitHub App (a Bot)."""
+        return list(self._label_log.get(number, ()))
 
     def comment_ids(self, number: int) -> List[int]:
         """Ids of an item's comments, oldest first: as many as its ``comments`` count says."""

@@ -65,6 +65,20 @@ QUEUE = """
 CREATE INDEX IF NOT EXISTS deliveries_queued ON deliveries(received) WHERE state = 'queued';
 CREATE INDEX IF NOT EXISTS deliveries_finished ON deliveries(received) WHERE state <> 'queued';
 """
+# Each item's timeline (issue 24). ``label_events``: every labeled/unlabeled event in order, its actor and
+# what the actor was when walked (``author`` of the item, another ``person``, a ``bot``: GitHub's Bot actors
+# or a login matching the store's bot pattern, ``ghost``: a deleted account). ``timeline``: one row per
+# item walked, the item's ``updated_at`` then (an update walks only items changed since), the first
+# response (comment or review by someone other than the author, not a bot), the PR's reviews and merge,
+# and whether every event was read (``complete`` 0: follow-up pages pending). Times are epoch seconds.
+TIMELINE = """
+CREATE TABLE IF NOT EXISTS label_events (number INTEGER NOT NULL, seq INTEGER NOT NULL, at BIGINT NOT NULL,
+    action TEXT NOT NULL, label TEXT NOT NULL, actor TEXT, actor_kind TEXT NOT NULL, PRIMARY KEY (number, seq));
+CREATE INDEX IF NOT EXISTS label_events_by_label ON label_events (label, at);
+CREATE TABLE IF NOT EXISTS timeline (number INTEGER PRIMARY KEY, updated_at TEXT NOT NULL,
+    first_response_at BIGINT, first_response_by TEXT, first_review_at BIGINT, first_approval_at BIGINT,
+    merged_at BIGINT, merged_by TEXT, complete INTEGER NOT NULL);
+"""
 UNVERSIONED = (EXPORT, CLOSERS, DERIVED, MODELS, BOT)  # the releases before versions, in order
 
 
@@ -86,6 +100,7 @@ MIGRATIONS: List[Migration] = [
     Migration("the model registry", _tables(MODELS), readable=True),
     Migration("the bot's memory", _tables(BOT), readable=True),
     Migration("the bot's queue indexed by state", _tables(QUEUE), readable=True),
+    Migration("each item's timeline", _tables(TIMELINE), readable=True),  # readers without it: no timeline
 ]
 DERIVED_AT = 3  # the version from which the derived columns are stored
 KEY = "schema"
