@@ -43,15 +43,11 @@ print(json.dumps({"open_s": opened - imported, "import_s": imported - started, "
 """
 
 
-def copy(store: Path, target: Path, script: str) -> Path:
-    """A copy of ``store`` as a release before schema versions wrote it (later tables dropped), then ``script``."""
+def copy(store: Path, target: Path, derived: bool) -> Path:
+    """A copy of ``store`` as a release before schema versions wrote it (``derived``: its columns complete)."""
     shutil.copy(store, target)
     db = sqlite3.connect(target)
-    unversioned = set(migrations._columns("".join(migrations.UNVERSIONED)))
-    for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
-        if name not in unversioned:
-            db.execute(f'DROP TABLE "{name}"')
-    db.executescript(script)
+    migrations.as_unversioned(db, derived)
     db.close()
     return target
 
@@ -73,15 +69,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = Path(tmp, "current.sqlite")
         print(f"building a {args.items}-item store: {build_store(store, args.items):.1f} s", flush=True)
-        before_derived = "DROP TABLE derived; DROP TABLE labels; DELETE FROM state WHERE key IN ('schema', 'derived');"
-        unversioned = "DELETE FROM state WHERE key = 'schema'; INSERT INTO state VALUES ('derived', '1');"
         old_tree = Path(tmp, "old")
         old_tree.mkdir()
         archive = subprocess.run(["git", "-C", str(ROOT), "archive", OLD], check=True, capture_output=True).stdout
         subprocess.run(["tar", "-x", "-C", str(old_tree)], input=archive, check=True)
-        ours = run(copy(store, Path(tmp, "a.sqlite"), before_derived), ROOT)
-        old = run(copy(store, Path(tmp, "b.sqlite"), before_derived), old_tree)
-        previous = run(copy(store, Path(tmp, "c.sqlite"), unversioned), ROOT)
+        ours = run(copy(store, Path(tmp, "a.sqlite"), derived=False), ROOT)
+        old = run(copy(store, Path(tmp, "b.sqlite"), derived=False), old_tree)
+        previous = run(copy(store, Path(tmp, "c.sqlite"), derived=True), ROOT)
         current = run(store, ROOT)
         store_mib = store.stat().st_size / 2**20
     assert ours["items"] == old["items"] == args.items

@@ -9,7 +9,7 @@ from dffml_k8s_analysis.analysis.columns import FIELDS, load
 from dffml_k8s_analysis.analysis.views import VIEWS, needs, run_view
 from dffml_k8s_analysis.records.issues_source import read_records
 from dffml_k8s_analysis.records.selection import Filter, select
-from dffml_k8s_analysis.store import StoreError, derived, open_store
+from dffml_k8s_analysis.store import StoreError, derived, migrations, open_store
 from reference_views import REFERENCE
 from test_analysis import sample_store
 from test_source import BODY, make_store, raw
@@ -35,7 +35,7 @@ def edge_store(path):
 def strip(path) -> None:
     """Make ``path`` a store as written before the derived columns (and before schema versions)."""
     db = sqlite3.connect(path)
-    db.executescript("DROP TABLE derived; DROP TABLE labels; DELETE FROM state WHERE key IN ('derived', 'schema');")
+    migrations.as_unversioned(db, derived=False)
     db.close()
 
 

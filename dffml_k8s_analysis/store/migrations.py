@@ -119,6 +119,20 @@ def _columns(ddl: str) -> Dict[str, List[str]]:
             for name in names}
 
 
+def as_unversioned(db: sqlite3.Connection, derived: bool = True) -> None:
+    """Rewrite an open SQLite store as a release before schema versions left it: the later tables dropped,
+    no version mark (``derived``: its derived columns complete, else the release before them). For the tests
+    and bench/migrate.py, which meet such stores."""
+    keep = set(_columns("".join(UNVERSIONED if derived else UNVERSIONED[:DERIVED_AT - 1])))
+    for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+        if name not in keep:
+            db.execute(f'DROP TABLE "{name}"')
+    db.execute("DELETE FROM state WHERE key IN (?, 'derived')", (KEY,))
+    if derived:
+        db.execute("INSERT INTO state (key, value) VALUES ('derived', '1')")
+    db.commit()
+
+
 def version(store, tables: Dict[str, List[str]]) -> Optional[int]:
     """The schema version of the store with ``tables``; None: not a k8s-analysis store."""
     if tables.get("state") == ["key", "value"]:
