@@ -56,7 +56,8 @@ def fetch_closers(sess) -> Dict[str, int]:
             while progress[connection] != "done":
                 variables = {"owner": sess.owner, "name": sess.name,
                              "cursor": progress[connection], "since": progress["since"]}
-                rows, more, cursor = _page(graphql(gh, sess.budget, query, variables), connection, progress["since"])
+                rows, more, cursor = _page(graphql(gh, sess.budget, query, variables, f"the closers' query of {connection}"),
+                                           connection, progress["since"])
                 progress[connection] = cursor if more else "done"
                 store.save_closers(rows, progress)
                 counts["requests"] += 1
