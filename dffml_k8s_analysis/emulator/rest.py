@@ -50,6 +50,7 @@ CONFIGURABLE = ("latency_ms", "latency_spread_ms", "fault_rate", "drop_rate", "s
                 "rate_limit", "rate_reset_s", "token", "link_style", "page_offset_limit", "since_exclusive")
 GRAPHQL_RATE_LIMIT = graphql.GRAPHQL_LIMIT
 PUBLIC_URL = web.AppKey("public_url", str)
+GRAPHQL_COST = web.RequestKey("graphql_cost", int)  # the points a GraphQL query is charged
 
 
 class ApiError(Exception):
@@ -409,7 +410,7 @@ class Emulator:
                 return web.Response(status=304, headers={"ETag": etag})
             response.headers["ETag"] = etag
         if request.match_info.route.name == "graphql":
-            self._graphql_remaining -= request.get("graphql_cost", 1)
+            self._graphql_remaining -= request.get(GRAPHQL_COST, 1)
         elif request.match_info.route.name != "rate_limit":
             self._remaining -= 1
         return response
@@ -419,7 +420,7 @@ class Emulator:
         their cost in points."""
         body = await read_json(request)
         try:
-            answer, request["graphql_cost"] = graphql.answer(self.sample, self.config.owner, self.config.repo, body,
+            answer, request[GRAPHQL_COST] = graphql.answer(self.sample, self.config.owner, self.config.repo, body,
                                                              self._graphql_remaining, self._reset)
         except graphql.GraphQLError as error:
             return json_response({"errors": [{"message": str(error)}]})

@@ -319,6 +319,7 @@ class Sample:
         self._bodies: Dict[int, Optional[str]] = {}  # number -> body written since generation
         self._sorted: Dict[Tuple[str, str], array.array] = {}
         self._generate()
+        self.generated_updated = array.array("q", self.updated)  # before any write: what the history spans
 
     # Generation of the compact arrays
 
@@ -498,7 +499,7 @@ class Sample:
         """Generated label events: each generated label applied once, some labels added then removed, and on a
         few items one label toggled dozens of times; replayed in order they leave the generated labels."""
         rng = random.Random(self.seed * 1_000_039 + number)
-        created, span = self.created[number], max(2, self.updated[number] - self.created[number])
+        created, span = self.created[number], max(2, self.generated_updated[number] - self.created[number])
         author = self.author(number)
         events = [("labeled", name, self._labeler(rng, name, author), created + int(span * 0.2 * rng.random()))
                   for name in self._labels[number]]

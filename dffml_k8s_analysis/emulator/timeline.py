@@ -49,7 +49,7 @@ def _reviews(sample: Sample, number: int, author: str, merged_at: Optional[str])
     approval at least before a merge."""
     rng = random.Random(sample.seed * 1_000_081 + number)
     created = sample.created[number]
-    span = max(1, (sample.closed[number] or sample.updated[number]) - created)
+    span = max(1, (sample.closed[number] or sample.generated_updated[number]) - created)
     reviews = []
     for _ in range(min(6, int(rng.expovariate(1 / 1.5)))):
         roll = rng.random()
