@@ -198,7 +198,9 @@ def same(got: dict, want: dict) -> None:
 def test_the_walk_stores_every_item_s_timeline_at_a_point_per_hundred_items(emulator, store_spec, capsys):
     server = emulator(items=1500)
     assert export(server.url, store_spec, "--timeline") == 0
-    same(walked(store_spec), expected(server))
+    got = walked(store_spec)
+    same(got, expected(server))
+    assert max(len(events) for events in got["events"].values()) > timeline.EVENTS  # follow-ups finished them
     graphql_requests = admin(server, "GET", "stats")["by_route"]["graphql"]
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert f"timelines of 1500 items, 1500 walked with {graphql_requests} GraphQL requests" in line
@@ -237,9 +239,10 @@ def test_bots_pattern_is_kept_and_a_new_one_walks_everything_again(emulator, tmp
 
 
 def test_a_walk_killed_mid_way_and_rerun_equals_an_uninterrupted_one(emulator, tmp_path):
-    server = emulator(items=3000, latency_ms=40)
+    server = emulator(items=2000)
     store = tmp_path / "k.sqlite"
     assert export(server.url, store) == 0
+    admin(server, "PATCH", "config", latency_ms=40)  # the walk alone slowed down, to be killed mid-way
     command = [str(VENV_BIN / "k8s-analysis"), "export", "--repo", REPO, "--base-url", server.url, "--store",
                str(store), "--timeline-only", "--quiet"]
     kill_when(command, lambda: '"pullRequests": "' in (state(store, "timeline_progress") or ""))
@@ -250,9 +253,10 @@ def test_a_walk_killed_mid_way_and_rerun_equals_an_uninterrupted_one(emulator, t
 
 
 def test_ctrl_c_stops_the_walk_within_two_seconds_and_resumes_it_alone(emulator, tmp_path):
-    server = emulator(items=3000, latency_ms=150)
+    server = emulator(items=2000)
     store = tmp_path / "k.sqlite"
     assert export(server.url, store) == 0
+    admin(server, "PATCH", "config", latency_ms=150)  # pages slow enough to press Ctrl-C mid-walk
     process = start(server, store, "--update", "--timeline")
     wait_for(process, lambda: '"issues": "' in (state(store, "timeline_progress") or ""))
     seconds, status, err = interrupt(process)
