@@ -92,6 +92,8 @@ def test_cost_is_github_s_formula_and_unknown_queries_are_errors():
                   "issues(first: 101, orderBy: {field: UPDATED_AT, direction: ASC}) { nodes { number } } } }"):
         with pytest.raises(emulated.GraphQLError):
             ask(sample, query)
+    full = {f"{kind}{i}": (i + 1 if kind == "n" else None) for i in range(timeline.FOLLOW_UPS) for kind in "nc"}
+    assert ask(sample, timeline.follow_up_query(timeline.FOLLOW_UPS), **full)[1] == 1  # a full batch: one point
     body, _ = ask(sample, timeline.follow_up_query(2), n0=5, c0=None, n1=999, c1=None)
     assert body["data"]["repository"]["i1"] is None and body["errors"][0]["type"] == "NOT_FOUND"
 
