@@ -32,6 +32,12 @@ def _closers() -> DataFlow:
     return DataFlow.auto(export_closers)
 
 
+def _timeline() -> DataFlow:
+    from operations.github import export_timeline
+
+    return DataFlow.auto(export_timeline)
+
+
 def _merge() -> DataFlow:
     from operations.github import merge_shards
 
@@ -132,13 +138,15 @@ def _predict() -> DataFlow:
 
 
 BUILDERS: Dict[str, Callable[[], DataFlow]] = {
-    "EXPORT": _export("full"), "UPDATE": _export("update"), "CLOSERS": _closers, "MERGE": _merge,
+    "EXPORT": _export("full"), "UPDATE": _export("update"), "CLOSERS": _closers, "TIMELINE": _timeline,
+    "MERGE": _merge,
     "ANALYZE": _analyze, "LABEL": _label, "PIPELINE": _pipeline, "NUMBERS": _numbers, "TRAIN": _train,
     "PREDICT": _predict, "EXTRACT": _extract, "VECTORIZE": _vectorize, "VECTOR": _vector,
 }
 
 # dataflows/NAME.yaml (and NAME.json) -> the attribute of this module it is exported from
-DATAFLOWS = {"export": "EXPORT", "update": "UPDATE", "closers": "CLOSERS", "merge": "MERGE", "analyze": "ANALYZE",
+DATAFLOWS = {"export": "EXPORT", "update": "UPDATE", "closers": "CLOSERS", "timeline": "TIMELINE", "merge": "MERGE",
+             "analyze": "ANALYZE",
              "label": "LABEL", "pipeline": "PIPELINE", "numbers": "NUMBERS", "train": "TRAIN", "predict": "PREDICT",
              "extract": "EXTRACT", "vectorize": "VECTORIZE", "vector": "VECTOR"}
 
@@ -177,7 +185,7 @@ async def run_flow(dataflow: DataFlow, inputs: List[Input]) -> dict:
 
 
 def _run_github_flow(name: str, repo: str, base_url: str, store: str, quiet: bool, extra: List[Input]) -> dict:
-    """Run a GitHub dataflow (export, update, closers) with its common inputs; return its summary."""
+    """Run a GitHub dataflow (export, update, closers, timeline) with its common inputs; return its summary."""
     from operations import github as ops
 
     from .github import export
@@ -197,8 +205,9 @@ def _run_github_flow(name: str, repo: str, base_url: str, store: str, quiet: boo
 
 def run_export(repo: str, base_url: str, store: str = "", update: bool = False, workers: int = 8,
                windows: int = 0, quiet: bool = False, closers: bool = False, shards: int = 0,
-               until: str = "") -> dict:
-    """Run the export (or update) dataflow, then the closers one if asked; return the summary."""
+               until: str = "", timeline: bool = False, bots: str = "") -> dict:
+    """Run the export (or update) dataflow, then the timeline one (which fills the closers too) or the closers one
+    if asked; return the summary."""
     from operations import github as ops
 
     sizing = [
@@ -208,7 +217,9 @@ def run_export(repo: str, base_url: str, store: str = "", update: bool = False, 
         Input(value=until, definition=ops.UNTIL),
     ]
     summary = _run_github_flow("UPDATE" if update else "EXPORT", repo, base_url, store, quiet, sizing)
-    if closers:
+    if timeline:
+        summary["timeline"] = run_timeline(repo, base_url, store, quiet, bots)
+    elif closers:
         summary["closers"] = run_closers(repo, base_url, store, quiet)
     return summary
 
@@ -216,6 +227,13 @@ def run_export(repo: str, base_url: str, store: str = "", update: bool = False, 
 def run_closers(repo: str, base_url: str, store: str = "", quiet: bool = False) -> dict:
     """Run the closers dataflow alone (it resumes an interrupted walk); return its summary."""
     return _run_github_flow("CLOSERS", repo, base_url, store, quiet, [])
+
+
+def run_timeline(repo: str, base_url: str, store: str = "", quiet: bool = False, bots: str = "") -> dict:
+    """Run the timeline dataflow alone (it resumes an interrupted walk); return its summary."""
+    from operations import github as ops
+
+    return _run_github_flow("TIMELINE", repo, base_url, store, quiet, [Input(value=bots, definition=ops.BOTS)])
 
 
 def run_merge(repo: str, base_url: str, store: str, paths: List[str], quiet: bool = False) -> dict:

@@ -4,7 +4,8 @@
 window; ``export_window`` walks one window (DFFML runs them concurrently,
 ``workers`` at a time); ``finish_export`` is an output-stage operation, so it
 runs once every window is done: the final pass and the summary.
-``export_closers``, a dataflow of its own, fetches who closed each item.
+``export_closers``, a dataflow of its own, fetches who closed each item; ``export_timeline``, another,
+each item's timeline (label events, first response, reviews, merge and closer).
 
 The token is read from ``GITHUB_TOKEN`` by the client, never passed as an
 input, so it cannot end up in a dataflow, a record or a log of the inputs.
@@ -17,7 +18,7 @@ from typing import Any, Dict, List
 from dffml import DataFlow, Definition, Input, Stage, op
 
 from dffml_k8s_analysis import jobindex
-from dffml_k8s_analysis.github import closers, export
+from dffml_k8s_analysis.github import closers, export, timeline
 from dffml_k8s_analysis.github.client import DEFAULT_BASE_URL
 from dffml_k8s_analysis.store import is_postgres
 
@@ -35,6 +36,8 @@ PLAN = Definition(name="export.plan", primitive="Dict[str, Any]")
 WINDOW = Definition(name="export.window", primitive="Dict[str, Any]")
 WINDOW_RESULT = Definition(name="export.window_result", primitive="Dict[str, Any]")
 CLOSERS_SUMMARY = Definition(name="export.closers_summary", primitive="Dict[str, Any]")
+BOTS = Definition(name="timeline.bots", primitive="str", default="")
+TIMELINE_SUMMARY = Definition(name="export.timeline_summary", primitive="Dict[str, Any]")
 SUMMARY = Definition(name="export.summary", primitive="Dict[str, Any]")
 
 
@@ -131,6 +134,22 @@ async def export_closers(repo: str, base_url: str, store: str, quiet: bool) -> D
     sess = export.new_session(repo, base_url, store or None, quiet)
     try:
         return {"summary": await _in_pool(1, closers.fetch_closers, sess)}
+    finally:
+        export.close_session(sess)
+
+
+@op(
+    name="k8s.export_timeline",
+    inputs={"repo": REPO, "base_url": BASE_URL, "store": STORE, "quiet": QUIET, "bots": BOTS},
+    outputs={"summary": TIMELINE_SUMMARY},
+    stage=Stage.OUTPUT,
+)
+async def export_timeline(repo: str, base_url: str, store: str, quiet: bool, bots: str) -> Dict[str, Any]:
+    """Each item's timeline (GraphQL, 100 items a point) into the store; ``bots`` ("": the store's pattern, else
+    Kubernetes' robots) names the bot accounts."""
+    sess = export.new_session(repo, base_url, store or None, quiet)
+    try:
+        return {"summary": await _in_pool(1, timeline.fetch_timeline, sess, bots or None)}
     finally:
         export.close_session(sess)
 

@@ -1,8 +1,9 @@
 """GitHub's own published material, fetched with ``npm pack`` into a cache, for the tests.
 
 ``@octokit/openapi`` (the api.github.com OpenAPI description), ``@octokit/openapi-webhooks``
-(the webhook payloads' schemas), ``@octokit/webhooks-examples`` (payloads GitHub sent) and
-``@octokit/fixtures`` (recorded exchanges with api.github.com).
+(the webhook payloads' schemas), ``@octokit/webhooks-examples`` (payloads GitHub sent),
+``@octokit/fixtures`` (recorded exchanges with api.github.com) and ``@octokit/graphql-schema`` (the GraphQL
+API's schema).
 Tests that need them skip, saying why, where npm or the registry is not available.
 """
 import fcntl
@@ -25,6 +26,7 @@ PACKAGES = {
     "webhooks": "@octokit/openapi-webhooks@12.1.0",
     "fixtures": "@octokit/fixtures@23.1.2",
     "webhook-examples": "@octokit/webhooks-examples@7.6.1",
+    "graphql-schema": "@octokit/graphql-schema@15.26.1",
 }
 
 

@@ -435,7 +435,7 @@ def test_export_and_final_pass_jobs_commands_run_locally_equal_what_github_serve
     (final,) = local.containers("final-pass")
     for _ in range(2):  # a Job's pod may run twice
         out, _ = finish(local.start(final))
-        assert "2000 items stored" in out
+        assert "2000 items stored" in out and "timelines of 2000 items" in out
         assert stored(local.store) == served(server)
 
 
@@ -453,9 +453,9 @@ def test_a_rejected_token_fails_the_export_pod_with_the_status_that_fails_the_jo
 def test_update_cronjob_fails_in_one_line_until_the_store_exists_then_runs_the_pipeline(emulator, tmp_path, monkeypatch):
     server = emulator(items=1500, token=TOKEN, use_notes=True)
     local = Local(tmp_path, server, tmp_path / "store.sqlite", SECRETS)
-    closers, pipeline = local.containers("update")
-    assert (closers.init, pipeline.init) == (True, False)
-    _, err = finish(local.start(closers), status=errors.EXIT_ERROR)
+    walk, pipeline = local.containers("update")
+    assert (walk.init, pipeline.init) == (True, False)
+    _, err = finish(local.start(walk), status=errors.EXIT_ERROR)
     assert err.strip() == f"k8s-analysis: error: store {local.store} does not exist: run `k8s-analysis export` first"
 
     monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
@@ -463,7 +463,7 @@ def test_update_cronjob_fails_in_one_line_until_the_store_exists_then_runs_the_p
     monkeypatch.delenv("GITHUB_TOKEN")
 
     def run():
-        finish(local.start(closers))
+        finish(local.start(walk))
         return finish(local.start(pipeline))[0]
 
     def statuses():
@@ -472,7 +472,8 @@ def test_update_cronjob_fails_in_one_line_until_the_store_exists_then_runs_the_p
     assert "promoted" in run()  # first model: trained, gated, promoted in the store (--models)
     assert statuses() == ["serving"]
     with open_store(local.store) as db:
-        assert db.closers()  # the closers step ran
+        assert db.closers()  # the timeline step ran, who closed each item with it
+        assert db.execute("SELECT COUNT(*) FROM timeline")[0][0] == 1500
     run()  # nothing changed: the same model serves
     assert statuses() == ["serving"]
     admin(server, "POST", "touch", count=20)

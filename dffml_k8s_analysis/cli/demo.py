@@ -1,8 +1,8 @@
 """The whole loop on the embedded default, no token, no network.
 
 Starts the GitHub emulator on 127.0.0.1 with a sample it generates (built on
-the shared real release notes when they are present), then: exports it and who
-closed what, changes some items and updates, runs every analysis view and writes
+the shared real release notes when they are present), then: exports it with each
+item's timeline (label events, first response, reviews, who closed what), changes some items and updates, runs every analysis view and writes
 their one-page HTML report, runs the pipeline (train k8s-mlp on the store's
 release notes, gate on the example notes, promote it in the store's model registry),
 starts the prediction service (which loads the promoted version from the store), asks it for one prediction, sends it
@@ -53,11 +53,12 @@ class Demo:
         from ..github.export import summary_line
         from ..store import open_store
 
-        self.step(f"export {REPO} from the emulator and who closed what (dataflows/export.yaml, closers.yaml)")
-        print(summary_line(flows.run_export(REPO, self.github.url, self.store, closers=True)))
+        self.step(f"export {REPO} from the emulator with each item's timeline, who closed it included "
+                  "(dataflows/export.yaml, timeline.yaml)")
+        print(summary_line(flows.run_export(REPO, self.github.url, self.store, timeline=True)))
         changed = self.admin("POST", "touch", count=self.args.changes, seed=1)["numbers"]
         self.step(f"{len(changed)} items changed on GitHub; update (dataflows/update.yaml)")
-        print(summary_line(flows.run_export(REPO, self.github.url, self.store, update=True)))
+        print(summary_line(flows.run_export(REPO, self.github.url, self.store, update=True, timeline=True)))
         served = {int(n): updated for n, updated in self.admin("GET", "items")["items"].items()}
         with open_store(self.store) as db:
             if db.versions() != served:

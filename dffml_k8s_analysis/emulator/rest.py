@@ -48,8 +48,9 @@ USER_LOGIN = "emulator-user"
 REPO_ID = 20580498
 CONFIGURABLE = ("latency_ms", "latency_spread_ms", "fault_rate", "drop_rate", "secondary_every",
                 "rate_limit", "rate_reset_s", "token", "link_style", "page_offset_limit", "since_exclusive")
-GRAPHQL_RATE_LIMIT = 5000
+GRAPHQL_RATE_LIMIT = graphql.GRAPHQL_LIMIT
 PUBLIC_URL = web.AppKey("public_url", str)
+GRAPHQL_COST = web.RequestKey("graphql_cost", int)  # the points a GraphQL query is charged
 
 
 class ApiError(Exception):
@@ -409,19 +410,21 @@ class Emulator:
                 return web.Response(status=304, headers={"ETag": etag})
             response.headers["ETag"] = etag
         if request.match_info.route.name == "graphql":
-            self._graphql_remaining -= 1
+            self._graphql_remaining -= request.get(GRAPHQL_COST, 1)
         elif request.match_info.route.name != "rate_limit":
             self._remaining -= 1
         return response
 
     async def _graphql(self, request: web.Request) -> web.Response:
-        """POST /graphql: who closed which items (see :mod:`.graphql`)."""
+        """POST /graphql: the issues and pull requests with their timelines (see :mod:`.graphql`), charged
+        their cost in points."""
         body = await read_json(request)
         try:
-            data = graphql.answer(self.sample, self.config.owner, self.config.repo, body)
+            answer, request[GRAPHQL_COST] = graphql.answer(self.sample, self.config.owner, self.config.repo, body,
+                                                             self._graphql_remaining, self._reset)
         except graphql.GraphQLError as error:
             return json_response({"errors": [{"message": str(error)}]})
-        return json_response({"data": data})
+        return json_response(answer)
 
     # Repository and issues
 

@@ -101,6 +101,12 @@ COMMENT_BODIES = ("/lgtm", "/approve", "/retest", "/assign", "/triage accepted",
 # comments created through the API count up from 1,000,000,001.
 GENERATED_COMMENTS = 10_000_000_000
 COMMENTS_PER_ITEM = 1000
+# Who else acts on items: Prow's robots are ordinary user accounts, GitHub Apps are Bot actors ("[bot]" logins)
+ROBOTS = ("k8s-ci-robot", "k8s-triage-robot")
+APPS = ("dependabot[bot]", "github-actions[bot]")
+CHURN = ("needs-triage", "needs-sig", "needs-kind", "needs-rebase", "do-not-merge/hold")  # labeled, then removed
+HEAVY = "do-not-merge/work-in-progress"  # toggled dozens of times on a few items: longer than one timeline page
+HEAVY_SHARE = 0.005
 SYMPTOM_SHORT = ("start pods after restart", "update node status", "mount volumes",
                  "shut down cleanly")
 
@@ -313,6 +319,7 @@ class Sample:
         self._bodies: Dict[int, Optional[str]] = {}  # number -> body written since generation
         self._sorted: Dict[Tuple[str, str], array.array] = {}
         self._generate()
+        self.generated_updated = array.array("q", self.updated)  # before any write: what the history spans
 
     # Generation of the compact arrays
 
@@ -479,9 +486,54 @@ class Sample:
         return self.labels(number)
 
     def label_events(self, number: int) -> List[dict]:
-        """The item's labeled/unlabeled events, oldest first: ``event``, ``label``, ``actor`` (a login, None for a
-        deleted account) and ``created_at`` (epoch seconds). A login ending in ``[bot]`` is a GitHub App (a Bot)."""
-        return list(self._label_log.get(number, ()))
+        """The item's labeled/unlabeled events, its generated history (oldest first) then the writes since:
+        ``event``, ``label``, ``actor`` (a login, None for a deleted account) and ``created_at`` (epoch seconds).
+        A login ending in ``[bot]`` is a GitHub App (a Bot)."""
+        return self._label_history(number) + list(self._label_log.get(number, ()))
+
+    def author(self, number: int) -> str:
+        """The login of the item's author (``ghost`` for a deleted account)."""
+        return self._content(random.Random(self.seed * 1_000_003 + number), number)[0]
+
+    def _label_history(self, number: int) -> List[dict]:
+        """Generated label events: each generated label applied once, some labels added then removed, and on a
+        few items one label toggled dozens of times; replayed in order they leave the generated labels."""
+        rng = random.Random(self.seed * 1_000_039 + number)
+        created, span = self.created[number], max(2, self.generated_updated[number] - self.created[number])
+        author = self.author(number)
+        events = [("labeled", name, self._labeler(rng, name, author), created + int(span * 0.2 * rng.random()))
+                  for name in self._labels[number]]
+        for name in CHURN:
+            if name not in self._labels[number] and rng.random() < 0.12:
+                start = created + int(span * rng.random())
+                stop = start + int((created + span - start) * rng.random())
+                events += [("labeled", name, ROBOTS[0], start), ("unlabeled", name, self._labeler(rng, name, author),
+                                                                 stop)]
+        if rng.random() < HEAVY_SHARE:
+            toggles = rng.randint(30, 90)
+            for index in range(toggles):
+                start = created + span * index // toggles
+                events += [("labeled", HEAVY, ROBOTS[0], start),
+                           ("unlabeled", HEAVY, ROBOTS[0], start + span // (2 * toggles))]
+        events.sort(key=lambda event: event[3])
+        return [{"event": event, "label": label, "actor": actor, "created_at": at} for event, label, actor, at in events]
+
+    @staticmethod
+    def _labeler(rng: random.Random, name: str, author: str) -> Optional[str]:
+        """Who applied or removed a generated label: Prow's robot mostly, the author, other people, an App, or a
+        deleted account (None)."""
+        roll = rng.random()
+        if name.startswith("lifecycle/"):
+            return ROBOTS[1]
+        if not name.startswith(("kind/", "sig/", "area/")):
+            return ROBOTS[0] if roll < 0.85 else pick(rng, LOGINS)
+        if roll < 0.45:
+            return ROBOTS[0]
+        if roll < 0.65:
+            return None if author == GHOST else author
+        if roll < 0.9:
+            return pick(rng, LOGINS)
+        return pick(rng, APPS) if roll < 0.96 else None
 
     def comment_ids(self, number: int) -> List[int]:
         """Ids of an item's comments, oldest first: as many as its ``comments`` count says."""
@@ -496,8 +548,11 @@ class Sample:
             for index in range(self.comment_counts[number]):
                 comment_id = GENERATED_COMMENTS + number * COMMENTS_PER_ITEM + index
                 moment = created + int((updated - created) * (index + rng.random()) / self.comment_counts[number])
-                self._comments[comment_id] = {"number": number, "body": pick(rng, COMMENT_BODIES),
-                                              "login": pick(rng, LOGINS), "created": moment, "updated": moment}
+                body, login = pick(rng, COMMENT_BODIES), pick(rng, LOGINS)
+                if zlib.crc32(b"%d:%d" % (number, index)) % 5 == 0:  # one comment in five is Prow's
+                    login = ROBOTS[0]
+                self._comments[comment_id] = {"number": number, "body": body, "login": login,
+                                              "created": moment, "updated": moment}
                 ids.append(comment_id)
             self._issue_comments[number] = ids
         return self._issue_comments[number]

@@ -17,7 +17,7 @@ import threading
 import time
 import urllib.parse
 from email.utils import parsedate_to_datetime
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import github
 import github.Requester
@@ -229,23 +229,46 @@ def get_json(client: Api, budget: Budget, url: str, params=None, etag=None):
     return _request(client, budget, url, lambda: client.request("GET", url, params, headers))
 
 
-def graphql(client: Api, budget: Budget, query: str, variables: dict) -> dict:
-    """POST a GraphQL query; return its ``data``. Errors become GitHubError.
+def graphql(client: Api, budget: Budget, query: str, variables: dict, what: str = "a GraphQL query") -> dict:
+    """POST a GraphQL query; return its ``data``. Errors, even beside data, become GitHubError."""
+    data, errors = graphql_answer(client, budget, query, variables, what)
+    if errors:
+        raise graphql_error(errors, what)
+    return data
+
+
+def graphql_answer(client: Api, budget: Budget, query: str, variables: dict,
+                   what: str = "a GraphQL query") -> Tuple[dict, List[dict]]:
+    """POST a GraphQL query; return its ``data`` and the ``errors`` GitHub put beside it (fields it could not
+    resolve, e.g. a deleted item); an answer without data is a GitHubError naming ``what``.
 
     Paced on GraphQL's own budget: a query costs 1 point, a mutation 5.
     """
     cost = 5 if query.lstrip().startswith("mutation") else 1
 
     def call():
-        answer = client.request("POST", client.graphql_url, body={"query": query, "variables": variables})
-        if isinstance(answer.data, dict) and answer.data.get("errors"):
-            raise github.Requester.Requester.createException(400, answer.headers, answer.data)
-        return answer
+        return client.request("POST", client.graphql_url, body={"query": query, "variables": variables})
 
-    _headers, data = _request(client, budget, client.graphql_url, call, "graphql", cost)
-    if not isinstance(data, dict) or not isinstance(data.get("data"), dict):
+    _headers, answer = _request(client, budget, client.graphql_url, call, "graphql", cost)
+    errors = answer.get("errors") if isinstance(answer, dict) else None
+    errors = [e if isinstance(e, dict) else {"message": str(e)} for e in errors] if isinstance(errors, list) else []
+    if not isinstance(answer, dict) or not isinstance(answer.get("data"), dict):
+        if errors:
+            raise graphql_error(errors, what)
         raise GitHubError(f"{client.base_url} answered {_path(client.graphql_url)} without GraphQL's data")
-    return data["data"]
+    return answer["data"], errors
+
+
+# GraphQL errors (status 200) that a later retry can get past: GitHub's limits and its own failures
+TRANSIENT_GRAPHQL = {"RATE_LIMITED", "INTERNAL", "SERVICE_UNAVAILABLE", "TIMEOUT"}
+
+
+def graphql_error(errors: List[dict], what: str) -> GitHubError:
+    """GitHub's GraphQL ``errors`` as one line naming the query; transient when each is one retrying can help."""
+    messages = "; ".join(dict.fromkeys(str(e.get("message", "no message"))[:300] for e in errors[:5]))
+    transient = all(e.get("type") in TRANSIENT_GRAPHQL or "Something went wrong" in str(e.get("message"))
+                    for e in errors)
+    return GitHubError(scrub(f"GitHub's GraphQL API refused {what}: {messages}"), transient)
 
 
 def pacer_of(client: Api) -> pacing.Pacer:

@@ -19,7 +19,7 @@ from ..store import Store
 from .client import GitHubError, get_json, graphql, server_time
 
 QUERY = """
-query($owner: String!, $name: String!, $cursor: String, $since: DateTime) {
+query($owner: String!, $name: String!, $cursor: String%(since)s) {
   repository(owner: $owner, name: $name) {
     %(connection)s(first: 100, after: $cursor, states: %(states)s,%(filter)s
         orderBy: {field: UPDATED_AT, direction: %(direction)s}) {
@@ -38,9 +38,10 @@ query($owner: String!, $name: String!, $cursor: String, $since: DateTime) {
 }
 """
 ISSUES = QUERY % {"connection": "issues", "states": "CLOSED", "filter": " filterBy: {since: $since},",
-                  "direction": "ASC"}
+                  "direction": "ASC", "since": ", $since: DateTime"}
+# No $since: GitHub rejects a document declaring a variable it does not use
 PULL_REQUESTS = QUERY % {"connection": "pullRequests", "states": "[CLOSED, MERGED]", "filter": "",
-                         "direction": "DESC"}
+                         "direction": "DESC", "since": ""}
 OVERLAP = datetime.timedelta(minutes=5)
 
 
@@ -54,9 +55,11 @@ def fetch_closers(sess) -> Dict[str, int]:
         sess.bar.total = _estimate(store, progress["since"])
         for connection, query in (("issues", ISSUES), ("pullRequests", PULL_REQUESTS)):
             while progress[connection] != "done":
-                variables = {"owner": sess.owner, "name": sess.name,
-                             "cursor": progress[connection], "since": progress["since"]}
-                rows, more, cursor = _page(graphql(gh, sess.budget, query, variables), connection, progress["since"])
+                variables = {"owner": sess.owner, "name": sess.name, "cursor": progress[connection]}
+                if connection == "issues":
+                    variables["since"] = progress["since"]
+                rows, more, cursor = _page(graphql(gh, sess.budget, query, variables, f"the closers' query of {connection}"),
+                                           connection, progress["since"])
                 progress[connection] = cursor if more else "done"
                 store.save_closers(rows, progress)
                 counts["requests"] += 1

@@ -360,9 +360,20 @@ def summary_line(result: dict) -> str:
     )
     if "closers" in result:
         line += "; " + closers_line(result["closers"])
+    if "timeline" in result:
+        line += "; " + timeline_line(result["timeline"])
     return line
 
 
 def closers_line(result: dict) -> str:
     return "closers of {closers} closed items, {fetched} fetched with {requests} GraphQL requests " \
            "in {seconds:.1f} s".format(**result)
+
+
+def timeline_line(result: dict) -> str:
+    line = "timelines of {items} items, {walked} walked with {requests} GraphQL requests ({points} points) " \
+           "in {seconds:.1f} s".format(**result)
+    odd = [f"{result[key]} {label}" for key, label in (("incomplete", "incomplete"), ("vanished", "vanished"),
+           ("unknown_events", "events of unknown types skipped"), ("errors", "GraphQL errors beside data"))
+           if result.get(key)]
+    return line + (" (" + ", ".join(odd) + ")" if odd else "")
