@@ -28,6 +28,7 @@ from typing import Any, Dict, List, Optional
 from dffml import Definition, op
 
 from dffml_k8s_analysis.bot import reconcile, webhook
+from dffml_k8s_analysis.bot.rules import MODES
 from dffml_k8s_analysis.bot.webhook import Secret
 from dffml_k8s_analysis.github.client import check_repo
 from dffml_k8s_analysis.model.artifacts import cached_predictor
@@ -47,6 +48,8 @@ LABELS = Definition(name="label.labels", primitive="List[str]")  # the item's la
 MODEL_DIR = Definition(name="label.model_dir", primitive="str", default="out/model")
 PREDICTION = Definition(name="label.prediction", primitive="Dict[str, Any]")
 OUTCOME = Definition(name="label.outcome", primitive="Dict[str, Any]")
+MODE = Definition(name="label.mode", primitive="str", default="act")  # act, suggest or shadow (bot/rules.py)
+APPLY_SIGS = Definition(name="label.apply_sigs", primitive="bool", default=False)  # a sig/* label, not only a suggestion
 
 
 async def _in_thread(func, *args):
@@ -108,20 +111,29 @@ async def fetch_item(item: Dict[str, Any], base_url: str) -> Dict[str, Any]:
     outputs={"prediction": PREDICTION})
 async def predict_note(note: Optional[str], labels: List[str], model_dir: str) -> Dict[str, Any]:
     """The probability of the model's label given the note and the item's labels (``note`` None: no
-    prediction), its threshold, its band (act, suggest, none) and, with a SIG router, the top SIGs."""
+    prediction), its threshold, its band (act, suggest, none), the note's words that weighed most (in the
+    act and suggest bands) and, with a SIG router, the top SIGs."""
     if note is None:
         return {"prediction": {"note": None}}
     predictor = await _in_thread(cached_predictor, model_dir)
     probability = predictor.predict([note], [labels])[0]
+    band = predictor.band(probability)
     prediction = {"note": note, "label": predictor.label, "threshold": predictor.threshold, "probability": probability,
-                  "act": predictor.act, "band": predictor.band(probability)}
+                  "act": predictor.act, "band": band,
+                  "words": await _in_thread(predictor.weighed, note, labels) if band != "none" else []}
     if predictor.sigs:
         prediction["sigs"] = predictor.route([note])[0]
     return {"prediction": prediction}
 
 
-@op(name="k8s.reconcile_labels", inputs={"item": ITEM, "prediction": PREDICTION, "base_url": BASE_URL},
+@op(name="k8s.reconcile_labels", inputs={"item": ITEM, "prediction": PREDICTION, "base_url": BASE_URL, "mode": MODE,
+                                         "apply_sigs": APPLY_SIGS},
     outputs={"outcome": OUTCOME})
-async def reconcile_labels(item: Dict[str, Any], prediction: Dict[str, Any], base_url: str) -> Dict[str, Any]:
-    """Make the item's label and the bot's comment agree with the prediction; what was done."""
-    return {"outcome": await _in_thread(reconcile.reconcile, base_url, item["repo"], item["number"], prediction)}
+async def reconcile_labels(item: Dict[str, Any], prediction: Dict[str, Any], base_url: str, mode: str,
+                           apply_sigs: bool) -> Dict[str, Any]:
+    """Make the item's labels and the bot's comment agree with the prediction under the bot's rules in ``mode``
+    (act, suggest, shadow: see ``bot/rules.py``); what was done, or in shadow mode what would be."""
+    if mode not in MODES:
+        raise ValueError(f"label.mode must be one of {', '.join(MODES)}, got {mode!r}")
+    return {"outcome": await _in_thread(reconcile.reconcile, base_url, item["repo"], item["number"], prediction, mode,
+                                        bool(apply_sigs))}
