@@ -4,7 +4,8 @@ Two ways in, one reconcile:
 
 - a webhook delivery: ``k8s.verify_webhook`` checks its signature and parses
   the JSON; ``k8s.webhook_item`` keeps ``pull_request`` and ``issues`` events
-  whose action is opened, edited or reopened (anything else becomes an
+  whose action is opened, edited, reopened, or labeled/unlabeled with a label
+  the bot manages (anything else becomes an
   "ignored" outcome);
 - an item by number (``k8s.number_item``: ``github.repo`` + ``github.number``),
   as ``k8s-analysis label`` and the service's webhook queue run it.
@@ -86,7 +87,8 @@ def verify_webhook(body: bytes, signature: str, secret: Secret) -> Dict[str, Any
 @op(name="k8s.webhook_item", inputs={"event": WEBHOOK_EVENT, "payload": PAYLOAD, "only_repo": WEBHOOK_REPO},
     outputs={"item": ITEM, "outcome": OUTCOME})
 def webhook_item(event: str, payload: Dict[str, Any], only_repo: str) -> Dict[str, Any]:
-    """The issue or PR of an opened/edited/reopened event; other events are ignored."""
+    """The issue or PR of an opened/edited/reopened event, or a labeled/unlabeled one of a label the bot manages;
+    other events are ignored."""
     found = webhook.item_of(event, payload, only_repo)
     if found.ignored:
         return {"outcome": {"ignored": found.ignored}}

@@ -477,3 +477,35 @@ def test_an_unusable_state_store_is_one_line(model_dir, tmp_path):
     assert result.returncode == 1
     [line] = [line for line in result.stderr.splitlines() if line.startswith("k8s-analysis: error")]
     assert line.startswith("k8s-analysis: error: cannot use the bot's state store: cannot write in ")
+
+
+def label_delivery(bot, action, name, sender="alice"):
+    """A labeled/unlabeled delivery about the bot's PR, as GitHub sends it after ``sender`` changed ``name``."""
+    item = bot.sample.item(bot.number, "")
+    data = payload(None, action, number=bot.number, updated_at=item["updated_at"])
+    data["label"]["name"], data["sender"]["login"] = name, sender
+    assert webhook_errors("pull_request", action, data) == []
+    return json.dumps(data).encode()
+
+
+def test_a_person_unlabeling_deletes_the_bots_comment_at_once_and_other_labels_are_ignored(emulator, model_dir,
+                                                                                           tmp_path, monkeypatch):
+    github = emulator(items=40, users={"bot-token": "k8s-release-bot[bot]", "person-token": "alice"})
+    monkeypatch.setenv("GITHUB_TOKEN", "bot-token")
+    config = ServeConfig(str(model_dir), base_url=github.url, repo=REPO, secret=Secret(SECRET),
+                         state=str(tmp_path / "bot.sqlite"))
+    with running(config) as url:
+        bot = Bot(github, url)
+        assert bot.label(BUG)["label"] == "added" and len(bot.comments()) == 1
+        answer = requests.delete(f"{github.url}/repos/{REPO}/issues/{bot.number}/labels/kind%2Fbug",
+                                 headers={"Authorization": "token person-token"})
+        assert answer.ok
+        outcome = bot.label(raw=label_delivery(bot, "unlabeled", "kind/bug"), event="pull_request")
+        assert outcome["why"] == "a person removed kind/bug" and outcome["comment"] == "deleted"
+        assert bot.comments() == [] and "kind/bug" not in bot.labels()
+        github.emulator.reset_stats()
+        assert bot.label(BUG, action="edited")["label"] == "left to a person"  # never added back
+        assert bot.writes() == {}
+        ignored = bot.deliver(raw=label_delivery(bot, "labeled", "size/M"))
+    assert ignored.status_code == 200 and ignored.json() == {
+        "ignored": "pull_request labeled 'size/M': not a label the bot manages"}
