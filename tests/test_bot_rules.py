@@ -1,5 +1,6 @@
 """The bot's provenance rules, bands, modes and SIG suggestions against the emulator, with two identities:
 the bot's token and a person's. Predictions are given (the model's own bands are test_label's)."""
+import json
 import time
 
 import pytest
@@ -198,3 +199,37 @@ def test_provenance_reads_at_most_two_pages_and_writes_no_label_beyond(item):
     outcome = pr.bot("act")
     assert pr.github_requests("events_list") == 2
     assert outcome["decision"] == "suggest" and "kind/bug" not in pr.labels()
+
+
+def test_shadow_decisions_against_what_people_did_later(item, tmp_path):
+    """Shadow mode on the emulator: the bot's would-be decisions, then people label, then the report."""
+    from dffml_k8s_analysis.bot.state import decision_row
+    from dffml_k8s_analysis.store import open_store
+
+    from conftest import run_cli
+
+    pr = item()
+    github, sample, state = pr.github, pr.sample, str(tmp_path / "bot.sqlite")
+    numbers = [n for n in range(1, sample.count + 1) if sample.is_pr[n] and "kind/bug" not in sample.labels(n)][:6]
+    bands = ["act", "act", "act", "none", "none", "suggest"]
+    with open_store(state, create=True) as db:
+        for number, band in zip(numbers, bands):
+            sample.set_labels(number, ["sig/node"], time.time())
+            pr.number, pr.url = number, f"{github.url}/repos/{REPO}/issues/{number}"
+            db.bot.record_decision(*decision_row(pr.bot(band, "shadow")))
+    assert sum(sample.label_events(n)[-1]["actor"] == BOT for n in numbers if sample.label_events(n)) == 0
+    people = {numbers[0]: "kind/bug", numbers[1]: "kind/bug", numbers[2]: "kind/feature",  # 2 matches, 1 wrong
+              numbers[3]: "kind/cleanup", numbers[4]: "kind/bug", numbers[5]: "kind/bug"}  # 1 match, 1 miss, taken
+    for number, label in people.items():
+        pr.number, pr.url = number, f"{github.url}/repos/{REPO}/issues/{number}"
+        pr.person_adds(label)
+    result = run_cli("k8s-analysis", "bot", "report", "--state", state, "--base-url", github.url, "--json",
+                     env={"GITHUB_TOKEN": "bot-token"})
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures == {"label": "kind/bug", "decisions": 6, "judged": 5, "matches": 3, "mismatches": 1, "misses": 1,
+                       "suggested": 1, "suggestions_taken": 1, "undecided": 0, "match_share": 0.6,
+                       "mismatch_share": 0.2, "gate_passed": False}
+    shown = run_cli("k8s-analysis", "bot", "report", "--state", state, "--base-url", github.url,
+                    env={"GITHUB_TOKEN": "bot-token"}).stdout
+    assert "6 shadow decisions; 5 judged by people" in shown and "would-be wrong labels 1 (20%)" in shown

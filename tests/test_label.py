@@ -118,7 +118,8 @@ def test_the_original_scenarios(bot, predictor):
     opened = bot.label(BUG)
     assert opened == {"repo": REPO, "number": bot.number, "note": True, "probability": pytest.approx(bug),
                       "threshold": predictor.threshold, "act": predictor.act, "band": "act", "mode": "act",
-                      "decision": "add", "why": "the act band", "label": "added", "comment": "created"}
+                      "decision": "add", "why": "the act band", "deferred": False, "model_label": "kind/bug",
+                      "label": "added", "comment": "created"}
     assert bot.labels() == START_LABELS + ["kind/bug"]
     [(comment_id, body)] = bot.comments()
     assert f"Added `kind/bug`: probability {bug:.2f}, at or above {predictor.act:.2f}" in body
@@ -509,3 +510,21 @@ def test_a_person_unlabeling_deletes_the_bots_comment_at_once_and_other_labels_a
         ignored = bot.deliver(raw=label_delivery(bot, "labeled", "size/M"))
     assert ignored.status_code == 200 and ignored.json() == {
         "ignored": "pull_request labeled 'size/M': not a label the bot manages"}
+
+
+def test_serve_in_shadow_mode_writes_nothing_and_records_what_it_would_do(emulator, model_dir, tmp_path):
+    from dffml_k8s_analysis.bot.rules import BotMode
+    from dffml_k8s_analysis.store import open_store
+
+    github = emulator(items=40)
+    state = str(tmp_path / "bot.sqlite")
+    config = ServeConfig(str(model_dir), base_url=github.url, repo=REPO, secret=Secret(SECRET), state=state,
+                         bot=BotMode("shadow"))
+    with running(config) as url:
+        bot = Bot(github, url)
+        outcome = bot.label(BUG)
+    assert outcome["mode"] == "shadow" and outcome["would"] == {"add": ["kind/bug"], "remove": [], "comment": "added"}
+    assert bot.writes() == {} and bot.labels() == START_LABELS and bot.comments() == []
+    with open_store(state) as db:
+        [(number, _, label, decision, _)] = db.bot.decisions(REPO.lower(), "shadow", 10)
+    assert (number, label, decision) == (bot.number, "kind/bug", "add")

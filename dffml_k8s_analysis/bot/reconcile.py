@@ -170,7 +170,8 @@ def _reconcile_once(gh: github.Github, login: str, repo: str, number: int, predi
     decision = rules.decide(prediction, labels, provenance(issue, login), mode, apply_sigs)
     label = prediction["label"]
     outcome.update(note=True, probability=prediction["probability"], threshold=prediction["threshold"],
-                   act=prediction["act"], band=prediction["band"], decision=decision.verdict, why=decision.why)
+                   act=prediction["act"], band=prediction["band"], model_label=label, decision=decision.verdict,
+                   why=decision.why, deferred=decision.deferred)
     if decision.sigs or decision.sig_added:
         outcome["sigs"] = [s["sig"] for s in decision.sigs] or [decision.sig_added]
     if not writes:
@@ -186,7 +187,7 @@ def _reconcile_once(gh: github.Github, login: str, repo: str, number: int, predi
         issue.add_to_labels(*decision.add)
         if label in decision.add:
             done["label"] = "added"
-    action = done.get("label") or ("left to a person" if decision.why.startswith("a person") else
+    action = done.get("label") or ("left to a person" if decision.deferred else
                                     "kept" if label in labels else "not added")
     body = rules.comment(decision, prediction)
     if body is None:

@@ -20,11 +20,18 @@ Pure functions of the prediction, the item's labels now and who last labeled or 
   probability, the note's words that weighed most and how to overrule it.
 """
 import dataclasses
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 MARKER = "<!-- RELNOTE_PREDICTION -->"
 MODES = ("act", "suggest", "shadow")
 KIND, SIG, NEEDS_SIG = "kind/", "sig/", "needs-sig"
+
+
+class BotMode(NamedTuple):
+    """How the bot runs: ``mode`` (act, suggest, shadow) and whether it adds a ``sig/*`` label (``apply_sigs``)."""
+
+    mode: str = "act"
+    apply_sigs: bool = False
 
 
 def managed(label: str) -> bool:
@@ -68,6 +75,7 @@ class Decision:
     why: str = ""
     sigs: List[Dict[str, Any]] = dataclasses.field(default_factory=list)  # SIGs the comment names
     sig_added: Optional[str] = None  # a sig/* label that is (or would be) the bot's
+    deferred: bool = False  # a person chose: the bot's own judgement was not asked
 
     @property
     def verdict(self) -> str:
@@ -83,9 +91,9 @@ def decide(prediction: Dict[str, Any], labels: Sequence[str], provenance: Proven
     person_kind = [name for name in labels if name.startswith(KIND) and name != label and not provenance.by_bot(name)]
     decision = Decision()
     if present and not provenance.by_bot(label):
-        decision.why = f"a person set {label}"
+        decision.why, decision.deferred = f"a person set {label}", True
     elif provenance.removed_by_person(label):
-        decision.why = f"a person removed {label}"
+        decision.why, decision.deferred = f"a person removed {label}", True
     elif present:  # the bot's own label
         if band == "act":
             decision.kind, decision.why = "added", "the act band"
@@ -97,7 +105,7 @@ def decide(prediction: Dict[str, Any], labels: Sequence[str], provenance: Proven
                 "too many events to know who set the labels"
     elif person_kind:
         decision.kind = "suggested" if band == "act" else None
-        decision.why = f"a person chose {', '.join(person_kind)}"
+        decision.why, decision.deferred = f"a person chose {', '.join(person_kind)}", True
     elif band == "act":
         if writes:
             decision.add.append(label)

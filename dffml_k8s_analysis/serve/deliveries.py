@@ -36,6 +36,7 @@ import requests
 
 from .. import flows
 from ..bot import reconcile
+from ..bot.rules import BotMode
 from ..bot.state import LEASE_S, BotState
 from ..errors import first_cause
 from ..github.client import GitHubError
@@ -53,6 +54,7 @@ ATTEMPT_S = 60.0  # one attempt's deadline: then it starts no write and the queu
 ABANDONED_HOLD_S = 90.0  # a given-up attempt keeps the item this long (> reconcile.request_worst_s())
 BUSY_S = 1.0  # a delivery whose item another holder has is tried again this much later
 SWEEP_S = LEASE_S  # how often a replica takes up the deliveries left queued
+DEFAULT_MODE = BotMode()
 MODEL_NOT_LOADED = "model not loaded; the server's log says why"  # clients never see the server's paths
 
 
@@ -67,8 +69,8 @@ class DeliveryQueue:
     """
 
     def __init__(self, state: BotState, base_url: str, model_dir: Callable[[], Awaitable[str]],
-                 backoff_s: float = BACKOFF_S):
-        self.state, self.base_url, self.model_dir, self.backoff_s = state, base_url, model_dir, backoff_s
+                 backoff_s: float = BACKOFF_S, bot: BotMode = DEFAULT_MODE):
+        self.state, self.base_url, self.model_dir, self.backoff_s, self.bot = state, base_url, model_dir, backoff_s, bot
         self.pending: asyncio.Queue = asyncio.Queue()
         self.known: Set[str] = set()  # deliveries this replica has pending, in hand or scheduled
         self.done: Dict[str, Dict[str, str]] = {}  # per delivery in hand: what its earlier attempts wrote
@@ -160,6 +162,7 @@ class DeliveryQueue:
                     raise
                 return await self._failed(job, cause)
             await self.state.applied(*key, job["updated_at"])
+            await self.state.decided(outcome)
             await self.state.finish(delivery, "done", outcome)
             return None
         finally:
@@ -173,7 +176,8 @@ class DeliveryQueue:
         attempt = reconcile.Attempt(deadline, self.done.setdefault(delivery, {}))
         token = reconcile.ATTEMPT.set(attempt)  # the run's tasks and threads start with it
         try:
-            run = asyncio.ensure_future(flows.run_label(flows.item_inputs(*key, self.base_url, model_dir)))
+            run = asyncio.ensure_future(flows.run_label(flows.item_inputs(*key, self.base_url, model_dir, self.bot.mode,
+                                                                          self.bot.apply_sigs)))
         finally:
             reconcile.ATTEMPT.reset(token)
         try:
