@@ -135,6 +135,13 @@ class BotState:
         if row is not None:
             await self._call(BotMemory.record_decision, *row)
 
+    async def swept(self, repo: str) -> Optional[float]:
+        """When the last periodic sweep of ``repo`` started, or None."""
+        return await self._call(BotMemory.swept, repo.lower())
+
+    async def set_swept(self, repo: str, when: float) -> None:
+        await self._call(BotMemory.set_swept, repo.lower(), when)
+
     async def take(self, repo: str, number: int, until: float) -> Optional[str]:
         """Hold the item until ``until`` (epoch seconds): the holder's id, or None while another holder has it."""
         holder = uuid.uuid4().hex

@@ -54,6 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="webhook: the store of the bot's memory, shared by every replica (default: the --models "
                              f"store, or {DEFAULT_PATH} when the models are in a directory)")
     add_bot_options(parser)
+    parser.add_argument("--sweep", type=float, default=600.0, metavar="SECONDS",
+                        help="webhook with --repo: every SECONDS, reconcile the items updated since the last sweep "
+                             "whose deliveries were lost (default: %(default)s; 0: never)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -67,11 +70,13 @@ def main(args: argparse.Namespace) -> int:
 
     if args.poll < 0:
         raise UserError(f"--poll must not be negative, got {args.poll}")
+    if not args.sweep >= 0:
+        raise UserError(f"--sweep must not be negative, got {args.sweep}")
     if args.repo:
         check_repo(args.repo)
     secret = os.environ.get(SECRET_ENV)
     config = ServeConfig(args.models, args.base_url, args.repo, Secret(secret) if secret else None, args.state,
-                         poll_s=args.poll, bot=BotMode(args.mode, args.apply_sigs))
+                         poll_s=args.poll, bot=BotMode(args.mode, args.apply_sigs), catch_up_s=args.sweep)
 
     def announce(message: str) -> None:
         print(f"k8s-analysis serve: {message}", flush=True)

@@ -5,6 +5,7 @@
   and outcome (while queued: why it waits, if it was tried);
 - ``applied``: per item, the payload ``updated_at`` of the newest delivery applied;
 - ``leases``: per item, which reconcile holds it until when;
+- ``state`` key ``bot_swept:REPO``: when the last periodic sweep of the repository started;
 - ``bot_decisions``: per item, the bot's newest decision of its own on the model's label, in any mode
   (shadow's are what it would have done), for the bot's report.
 
@@ -100,3 +101,16 @@ class BotMemory:
         """(number, decided, label, decision, probability) of the newest ``limit`` decisions in ``mode``, newest first."""
         return self.store.execute("SELECT number, decided, label, decision, probability FROM bot_decisions "
                                   "WHERE repo = ? AND mode = ? ORDER BY decided DESC LIMIT ?", (repo, mode, limit))
+
+    def swept(self, repo: str) -> Optional[float]:
+        """When the last periodic sweep of ``repo`` started (epoch seconds), or None."""
+        rows = self.store.execute("SELECT value FROM state WHERE key = ?", ("bot_swept:" + repo,))
+        try:
+            return float(rows[0][0]) if rows else None
+        except ValueError:  # damaged: sweep as if never swept
+            return None
+
+    def set_swept(self, repo: str, when: float) -> None:
+        with self.store.transaction():
+            self.store.execute("INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
+                               "value = excluded.value", ("bot_swept:" + repo, repr(when)))
