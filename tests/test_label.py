@@ -579,3 +579,19 @@ def test_the_periodic_sweep_labels_items_whose_deliveries_were_lost_once_across_
         assert first.result() + second.result() == len(changed) > len(lost)  # once, by either replica
         assert [settled(url, delivery)["outcome"]["label"] for delivery in ids] == ["added"] * len(lost)
     assert all(bot.labels(n)[-1] == "kind/bug" and len(bot.comments(n)) == 1 for n in lost)
+
+
+def test_a_delivery_for_an_item_github_does_not_have_is_one_line_and_writes_nothing(bot):
+    found = settled(bot.url, bot.deliver(BUG, number=999, edit=False).json()["queued"])
+    assert found["state"] == "failed" and bot.writes() == {}
+    assert found["outcome"] == {"error": "not found: kubernetes/kubernetes#999 (check the repository name and the "
+                                         "token's access)"}
+
+
+def test_the_words_that_weighed_most_come_from_the_note_and_push_toward_the_label(predictor):
+    words = predictor.weighed(BUG, START_LABELS)
+    assert 1 <= len(words) <= 3
+    assert all(token in BUG.lower() for word in words for token in word.split())  # stems of the note's words
+    assert not any("/" in word or word.startswith("x") for word in words)  # no label or marker tokens
+    without = BUG.lower().replace(words[0].split()[0], "")
+    assert predictor.predict([without], [START_LABELS])[0] < predictor.predict([BUG], [START_LABELS])[0]
