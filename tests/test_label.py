@@ -337,6 +337,12 @@ def test_dffml_dataflow_run_on_label_yaml(emulator, model_dir, predictor):  # no
     labels, comment = expected(predictor, note, before)
     assert outcome["number"] == number and outcome["comment"] == comment and outcome["mode"] == "act"
     assert sorted(sample.labels(number)) == sorted(labels)
+    github.emulator.reset_stats()
+    shadow = run_cli("dffml", "dataflow", "run", "single", "-dataflow", "dataflows/label.yaml", "-inputs",
+                     f"{REPO}=github.repo", f"{number}=github.number", f"{github.url}=github.base_url",
+                     f"{model_dir}=label.model_dir", "shadow=label.mode")
+    assert json.loads(shadow.stdout)[0]["label.outcome"]["mode"] == "shadow"
+    assert not set(github.emulator.stats["by_route"]) & MUTATING
 
 
 def test_only_comments_written_by_the_bots_own_account_are_its_own(emulator, model_dir, tmp_path, monkeypatch):
