@@ -555,6 +555,11 @@ def test_label_since_sweeps_the_items_updated_since_under_the_rules(emulator, mo
     outcomes = [json.loads(line) for line in result.stdout.splitlines()]
     assert sorted(o["number"] for o in outcomes) == sorted(lost)
     assert all(o["label"] == "added" for o in outcomes) and all(bot.labels(n)[-1] == "kind/bug" for n in lost)
+    from dffml_k8s_analysis.store import open_store
+
+    with open_store(state) as db:  # its decisions, for the report; no lease left behind
+        assert sorted(row[0] for row in db.bot.decisions(REPO.lower(), "act", 10)) == sorted(lost)
+        assert db.execute("SELECT count(*) FROM leases")[0][0] == 0
     bad = run_cli("k8s-analysis", "label", "--since", "yesterday", "--base-url", github.url, "--model-dir",
                   str(model_dir))
     assert bad.returncode == 1 and bad.stderr.strip().endswith("--since must be a time as GitHub writes it, such as "

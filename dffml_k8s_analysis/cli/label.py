@@ -8,11 +8,14 @@ in --models (a directory or a store, as serve reads it), and reconciles the
 kind/bug label and the bot's <!-- RELNOTE_PREDICTION --> comment under the bot's
 rules, exactly as the webhook does (--mode act|suggest|shadow). --since sweeps
 every item updated since TIME (the deliveries lost in an outage), one JSON line
-each. The decisions are kept in --state for `k8s-analysis bot report`. Safe to
+each. With a --state store (default: the --models store, if the models are in one)
+it takes the serving replicas' leases and keeps its decisions for
+`k8s-analysis bot report`. Safe to
 rerun: with nothing to change it makes no write. The token comes from
 GITHUB_TOKEN, or the file GITHUB_TOKEN_FILE names.
 """
 import argparse
+import contextlib
 import json
 import time
 import uuid
@@ -33,18 +36,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_models_option(parser)
     add_bot_options(parser)
     parser.add_argument("--state", default="",
-                        help=f"the store of the bot's decisions (default: the --models store, or {DEFAULT_PATH})")
+                        help="the bot's store (as serve's --state): leases shared with the serving replicas and the "
+                             "decisions for `bot report` (default: the --models store; with models in a directory, "
+                             f"none: serve's default is {DEFAULT_PATH})")
 
 
 def main(args: argparse.Namespace) -> int:
     import asyncio
 
     from .. import flows
-    from ..bot.state import decision_row, state_spec
+    from ..bot.state import decision_row
     from ..bot.sweep import since_time, updated_since
     from ..errors import UserError, first_cause
     from ..github.client import GitHubError, check_repo
     from ..model.artifacts import ArtifactError
+    from ..model.registry import is_store
     from ..store import open_store
     from .options import serving_model
 
@@ -54,13 +60,14 @@ def main(args: argparse.Namespace) -> int:
     if args.since is not None:
         since_time(args.since)
     failed = 0
-    with serving_model(args.models) as (_, directory), open_store(state_spec(args.state, args.models),
-                                                                   create=True) as state:
+    spec = args.state or (args.models if is_store(args.models) else None)  # else: no leases, nothing recorded
+    with serving_model(args.models) as (_, directory), \
+            (open_store(spec, create=True) if spec else contextlib.nullcontext()) as state:
         numbers = [args.number] if args.number is not None else \
             [number for number, _ in updated_since(args.base_url, args.repo, args.since)]
         for number in numbers:
             holder = uuid.uuid4().hex
-            if not state.bot.take_lease(args.repo.lower(), number, holder, time.time(), time.time() + HOLD_S):
+            if state and not state.bot.take_lease(args.repo.lower(), number, holder, time.time(), time.time() + HOLD_S):
                 print(json.dumps({"repo": args.repo, "number": number, "ignored": "another reconcile holds it"}))
                 continue
             inputs = flows.item_inputs(args.repo, number, args.base_url, directory, args.mode, args.apply_sigs)
@@ -76,9 +83,10 @@ def main(args: argparse.Namespace) -> int:
                     raise UserError(str(cause)) from None
                 raise
             finally:
-                state.bot.release_lease(args.repo.lower(), number, holder)
+                if state:
+                    state.bot.release_lease(args.repo.lower(), number, holder)
             row = decision_row(outcome)
-            if row is not None:
+            if state and row is not None:
                 state.bot.record_decision(*row)
             print(json.dumps(outcome, sort_keys=True), flush=True)
     return 1 if failed else 0
