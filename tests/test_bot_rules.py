@@ -233,3 +233,13 @@ def test_shadow_decisions_against_what_people_did_later(item, tmp_path):
     shown = run_cli("k8s-analysis", "bot", "report", "--state", state, "--base-url", github.url,
                     env={"GITHUB_TOKEN": "bot-token"}).stdout
     assert "6 shadow decisions; 5 judged by people" in shown and "would-be wrong labels 1 (20%)" in shown
+
+
+@pytest.mark.parametrize("renamed", ["kind/bug-fix", None])
+def test_its_label_renamed_or_deleted_on_the_repository_is_one_line_and_nothing_written(item, renamed):
+    pr = item()
+    pr.bot()
+    pr.sample.rename_label("kind/bug", renamed, time.time())
+    outcome = pr.bot()
+    assert outcome["why"] == "kind/bug was renamed or deleted on the repository: nothing written"
+    assert "kind/bug" not in pr.labels() and pr.writes() == {} and len(pr.comments()) == 1

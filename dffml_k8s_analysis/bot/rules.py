@@ -8,7 +8,8 @@ Pure functions of the prediction, the item's labels now and who last labeled or 
   was chosen by a person;
 - the bot never removes a label it did not add, never adds one a person removed (until a person adds
   it back), and where a person chose a ``kind/*`` it adds no ``kind/bug`` (it suggests it in the act
-  band, else says nothing);
+  band, else says nothing); its own label gone with no ``unlabeled`` event was renamed or deleted on the
+  repository: it writes nothing;
 - the model's label is added only in the *act* band (precision >= 0.90 on the training data),
   suggested in a comment in the *suggest* band, left alone below; the bot removes its own label once
   the note falls below the act band;
@@ -94,6 +95,8 @@ def decide(prediction: Dict[str, Any], labels: Sequence[str], provenance: Proven
         decision.why, decision.deferred = f"a person set {label}", True
     elif provenance.removed_by_person(label):
         decision.why, decision.deferred = f"a person removed {label}", True
+    elif not present and provenance.by_bot(label):  # gone without an unlabeled event; its comment stands as written
+        decision.kind, decision.why = "added", f"{label} was renamed or deleted on the repository: nothing written"
     elif present:  # the bot's own label
         if band == "act":
             decision.kind, decision.why = "added", "the act band"

@@ -478,6 +478,16 @@ class Sample:
         self._bump(number, now)
         return self.labels(number)
 
+    def rename_label(self, name: str, new: Optional[str], now: float) -> None:
+        """Rename a label on the repository (``new`` None: delete it): every item carrying it changes, with no
+        labeled/unlabeled event, as on GitHub."""
+        for number in range(1, self.count + 1):
+            labels = self.labels(number)
+            if name in labels:
+                self._label_overrides[number] = [new if label == name else label for label in labels if label != name
+                                                 or new is not None]
+                self._bump(number, now)
+
     def label_events(self, number: int) -> List[dict]:
         """The item's labeled/unlabeled events, oldest first: ``event``, ``label``, ``actor`` (a login, None for a
         deleted account) and ``created_at`` (epoch seconds). A login ending in ``[bot]`` is a GitHub App (a Bot)."""
