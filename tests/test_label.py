@@ -606,3 +606,11 @@ def test_the_words_that_weighed_most_come_from_the_note_and_push_toward_the_labe
     assert not any("/" in word or word.startswith("x") for word in words)  # no label or marker tokens
     without = BUG.lower().replace(words[0].split()[0], "")
     assert predictor.predict([without], [START_LABELS])[0] < predictor.predict([BUG], [START_LABELS])[0]
+
+
+def test_a_delivery_for_a_deleted_item_is_one_line_and_writes_nothing(bot):
+    bot.sample.deleted.add(bot.number)
+    found = settled(bot.url, bot.deliver(BUG, edit=False).json()["queued"])
+    assert found["state"] == "failed" and bot.writes() == {}
+    assert found["outcome"] == {"error": f"GitHub answered 410 to kubernetes/kubernetes#{bot.number}: "
+                                         "This issue was deleted"}

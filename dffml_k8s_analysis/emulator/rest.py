@@ -441,11 +441,13 @@ class Emulator:
             raise ApiError(404, "Not Found")
 
     def _number(self, request: web.Request) -> int:
-        """The issue number of the path; 404 for another repo or an unknown number."""
+        """The issue number of the path; 404 for another repo or an unknown number, 410 for a deleted item."""
         self._check_repo(request)
         number = int(request.match_info["number"])
         if not 1 <= number <= self.sample.count:
             raise ApiError(404, "Not Found")
+        if number in self.sample.deleted:
+            raise ApiError(410, "This issue was deleted")
         return number
 
     async def _repository(self, request: web.Request) -> web.Response:

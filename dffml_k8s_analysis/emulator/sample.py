@@ -311,6 +311,7 @@ class Sample:
         self._next_comment_id = 1_000_000_001
         self._edited: Set[int] = set()
         self._bodies: Dict[int, Optional[str]] = {}  # number -> body written since generation
+        self.deleted: Set[int] = set()  # items deleted since generation: the API answers 410 for them
         self._sorted: Dict[Tuple[str, str], array.array] = {}
         self._generate()
 
