@@ -164,16 +164,19 @@ def __getattr__(name: str) -> DataFlow:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def item_inputs(repo: str, number: int, base_url: str, model_dir: str) -> List[Input]:
-    """The label dataflow's inputs for one issue or PR by number."""
+def item_inputs(repo: str, number: int, base_url: str, model_dir: str, mode: str = "act",
+                apply_sigs: bool = False) -> List[Input]:
+    """The label dataflow's inputs for one issue or PR by number, the bot in ``mode`` (act, suggest, shadow)."""
     from operations.github import BASE_URL, REPO
-    from operations.label import MODEL_DIR, NUMBER
+    from operations.label import APPLY_SIGS, MODE, MODEL_DIR, NUMBER
 
     return [
         Input(value=repo, definition=REPO),
         Input(value=number, definition=NUMBER),
         Input(value=base_url, definition=BASE_URL),
         Input(value=model_dir, definition=MODEL_DIR),
+        Input(value=mode, definition=MODE),
+        Input(value=apply_sigs, definition=APPLY_SIGS),
     ]
 
 

@@ -4,7 +4,8 @@ Two ways in, one reconcile:
 
 - a webhook delivery: ``k8s.verify_webhook`` checks its signature and parses
   the JSON; ``k8s.webhook_item`` keeps ``pull_request`` and ``issues`` events
-  whose action is opened, edited or reopened (anything else becomes an
+  whose action is opened, edited, reopened, or labeled/unlabeled with a label
+  the bot manages (anything else becomes an
   "ignored" outcome);
 - an item by number (``k8s.number_item``: ``github.repo`` + ``github.number``),
   as ``k8s-analysis label`` and the service's webhook queue run it.
@@ -28,6 +29,7 @@ from typing import Any, Dict, List, Optional
 from dffml import Definition, op
 
 from dffml_k8s_analysis.bot import reconcile, webhook
+from dffml_k8s_analysis.bot.rules import MODES
 from dffml_k8s_analysis.bot.webhook import Secret
 from dffml_k8s_analysis.github.client import check_repo
 from dffml_k8s_analysis.model.artifacts import cached_predictor
@@ -47,6 +49,8 @@ LABELS = Definition(name="label.labels", primitive="List[str]")  # the item's la
 MODEL_DIR = Definition(name="label.model_dir", primitive="str", default="out/model")
 PREDICTION = Definition(name="label.prediction", primitive="Dict[str, Any]")
 OUTCOME = Definition(name="label.outcome", primitive="Dict[str, Any]")
+MODE = Definition(name="label.mode", primitive="str", default="act")  # act, suggest or shadow (bot/rules.py)
+APPLY_SIGS = Definition(name="label.apply_sigs", primitive="bool", default=False)  # a sig/* label, not only a suggestion
 
 
 async def _in_thread(func, *args):
@@ -83,7 +87,8 @@ def verify_webhook(body: bytes, signature: str, secret: Secret) -> Dict[str, Any
 @op(name="k8s.webhook_item", inputs={"event": WEBHOOK_EVENT, "payload": PAYLOAD, "only_repo": WEBHOOK_REPO},
     outputs={"item": ITEM, "outcome": OUTCOME})
 def webhook_item(event: str, payload: Dict[str, Any], only_repo: str) -> Dict[str, Any]:
-    """The issue or PR of an opened/edited/reopened event; other events are ignored."""
+    """The issue or PR of an opened/edited/reopened event, or a labeled/unlabeled one of a label the bot manages;
+    other events are ignored."""
     found = webhook.item_of(event, payload, only_repo)
     if found.ignored:
         return {"outcome": {"ignored": found.ignored}}
@@ -108,20 +113,29 @@ async def fetch_item(item: Dict[str, Any], base_url: str) -> Dict[str, Any]:
     outputs={"prediction": PREDICTION})
 async def predict_note(note: Optional[str], labels: List[str], model_dir: str) -> Dict[str, Any]:
     """The probability of the model's label given the note and the item's labels (``note`` None: no
-    prediction), its threshold, its band (act, suggest, none) and, with a SIG router, the top SIGs."""
+    prediction), its threshold, its band (act, suggest, none), the note's words that weighed most (in the
+    act and suggest bands) and, with a SIG router, the top SIGs."""
     if note is None:
         return {"prediction": {"note": None}}
     predictor = await _in_thread(cached_predictor, model_dir)
     probability = predictor.predict([note], [labels])[0]
+    band = predictor.band(probability)
     prediction = {"note": note, "label": predictor.label, "threshold": predictor.threshold, "probability": probability,
-                  "act": predictor.act, "band": predictor.band(probability)}
+                  "act": predictor.act, "band": band,
+                  "words": await _in_thread(predictor.weighed, note, labels) if band != "none" else []}
     if predictor.sigs:
         prediction["sigs"] = predictor.route([note])[0]
     return {"prediction": prediction}
 
 
-@op(name="k8s.reconcile_labels", inputs={"item": ITEM, "prediction": PREDICTION, "base_url": BASE_URL},
+@op(name="k8s.reconcile_labels", inputs={"item": ITEM, "prediction": PREDICTION, "base_url": BASE_URL, "mode": MODE,
+                                         "apply_sigs": APPLY_SIGS},
     outputs={"outcome": OUTCOME})
-async def reconcile_labels(item: Dict[str, Any], prediction: Dict[str, Any], base_url: str) -> Dict[str, Any]:
-    """Make the item's label and the bot's comment agree with the prediction; what was done."""
-    return {"outcome": await _in_thread(reconcile.reconcile, base_url, item["repo"], item["number"], prediction)}
+async def reconcile_labels(item: Dict[str, Any], prediction: Dict[str, Any], base_url: str, mode: str,
+                           apply_sigs: bool) -> Dict[str, Any]:
+    """Make the item's labels and the bot's comment agree with the prediction under the bot's rules in ``mode``
+    (act, suggest, shadow: see ``bot/rules.py``); what was done, or in shadow mode what would be."""
+    if mode not in MODES:
+        raise ValueError(f"label.mode must be one of {', '.join(MODES)}, got {mode!r}")
+    return {"outcome": await _in_thread(reconcile.reconcile, base_url, item["repo"], item["number"], prediction, mode,
+                                        bool(apply_sigs))}

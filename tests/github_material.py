@@ -128,6 +128,10 @@ def webhook_payload(event: str, action: str = None) -> dict:
             payload["action"] = action
             if action == "edited":
                 payload["changes"] = {"body": {"from": ""}}
+        for side in ("base", "head"):  # a field newer than the recordings of some actions (labeled, unlabeled)
+            repo = (payload.get("pull_request") or {}).get(side, {}).get("repo")
+            if isinstance(repo, dict):
+                repo.setdefault("has_discussions", False)
         errors = webhook_errors(event, action, payload)
         if not errors:
             return payload

@@ -113,6 +113,25 @@ def test_the_newest_applied_updated_at_wins(spec):
     assert run(state.older_than_applied(REPO, 8, "2024-01-01T00:00:00Z")) is None
 
 
+def test_the_newest_decision_per_item_is_kept_and_a_persons_is_not_the_bots(spec):
+    state = BotState(spec)
+    outcome = {"repo": REPO, "number": 7, "note": True, "mode": "shadow", "model_label": "kind/bug",
+               "decision": "suggest", "probability": 0.6, "deferred": False}
+    run(state.decided(outcome))
+    run(state.decided(dict(outcome, decision="add", probability=0.95)))  # the note edited: the newest wins
+    run(state.decided(dict(outcome, decision="none", deferred=True)))  # a person chose: not the bot's decision
+    run(state.decided(dict(outcome, number=8, mode="act")))
+    run(state.decided({"repo": REPO, "number": 9, "mode": "shadow", "note": False}))  # no note: nothing
+    with open_store(spec) as db:
+        assert [row[0::2][:3] for row in db.bot.decisions(REPO.lower(), "shadow", 10)] == [(7, "kind/bug", 0.95)]
+        assert [row[3] for row in db.bot.decisions(REPO.lower(), "shadow", 10)] == ["add"]
+        assert [row[0] for row in db.bot.decisions(REPO.lower(), "act", 10)] == [8]
+    assert run(state.swept(REPO)) is None
+    run(state.set_swept(REPO, 1_700_000_000.5))
+    assert run(state.swept(REPO.upper())) == 1_700_000_000.5
+    run(state.close())
+
+
 def test_a_state_file_of_an_earlier_version_is_completed_and_remembers(tmp_path):
     path = tmp_path / "state.sqlite"
     with sqlite3.connect(str(path)) as db:

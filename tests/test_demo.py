@@ -13,8 +13,12 @@ def test_demo_runs_the_whole_loop(tmp_path):
     lines = result.stdout
     assert "generated notes" in lines and "no quality figure" in lines and "validation: accuracy" not in lines
     assert "the store holds exactly what GitHub serves" in lines
-    assert "[8/8," in lines and "labels: " in lines and "kind/bug" in lines.split("labels: ")[1].splitlines()[0]
-    assert "Added the `kind/bug` label." in lines
+    assert "[8/8," in lines
+    acted, suggested, deferred = lines.split("labels: ")[1:4]
+    assert "kind/bug" in acted.splitlines()[0] and "Added `kind/bug`: probability" in acted
+    assert "kind/bug" not in suggested.splitlines()[0] and "Suggestion: `kind/bug`?" in suggested
+    assert "kind/bug" not in deferred.splitlines()[0] and "comment:" not in deferred
+    assert "(a person removed kind/bug)" in lines
     charts = sorted(path.name for path in (out / "analysis").glob("*.svg"))
     assert len(charts) == len(VIEWS)
     report = out / "analysis" / "report.html"
@@ -24,7 +28,7 @@ def test_demo_runs_the_whole_loop(tmp_path):
     assert "into the store's model_versions (canary share 0: all traffic)" in lines
     with open_store(store) as db:
         assert [row["status"] for row in db.models.model_versions()] == ["serving"]
-        assert [state for (state,) in db.execute("SELECT state FROM deliveries")] == ["done"]  # the bot's memory
+        assert [state for (state,) in db.execute("SELECT state FROM deliveries")] == ["done"] * 4  # the bot's memory
 
 
 def test_demo_rejects_a_bad_size():

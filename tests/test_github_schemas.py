@@ -61,3 +61,17 @@ def test_error_bodies_validate(server):
     check("GET", "/repos/{owner}/{repo}/issues/{issue_number}", 404, requests.get(f"{server.url}{REPO}/issues/99999"))
     check("GET", "/repos/{owner}/{repo}/issues", 422,
           requests.get(server.url + REPO + "/issues", params={"state": "bogus"}))
+
+
+def test_issue_events_validate_with_people_bots_and_deleted_accounts(server):
+    sample, issue = server.emulator.sample, f"{server.url}{REPO}/issues/13"
+    sample.set_labels(13, sample.labels(13) + ["kind/bug"], 1_700_000_000, "k8s-ci-robot[bot]")
+    sample.set_labels(13, [name for name in sample.labels(13) if name != "kind/bug"], 1_700_000_100, "someone")
+    sample.set_labels(13, sample.labels(13) + ["kind/feature"], 1_700_000_200)  # a deleted account
+    answer = requests.get(issue + "/events", params={"per_page": 2})
+    check("GET", "/repos/{owner}/{repo}/issues/{issue_number}/events", 200, answer)
+    assert [(e["event"], e["actor"]["login"], e["actor"]["type"]) for e in answer.json()] == [
+        ("labeled", "k8s-ci-robot[bot]", "Bot"), ("unlabeled", "someone", "User")]
+    last = requests.get(answer.links["next"]["url"])
+    check("GET", "/repos/{owner}/{repo}/issues/{issue_number}/events", 200, last)
+    assert [(e["label"]["name"], e["actor"]["login"]) for e in last.json()] == [("kind/feature", "ghost")]

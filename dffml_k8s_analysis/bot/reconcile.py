@@ -1,10 +1,9 @@
-"""Make GitHub agree with a prediction: the label added or removed, and one comment that says so.
+"""Make GitHub agree with a prediction under the bot's rules (``rules.py``): labels and one comment.
 
-p >= threshold: the model's label (``kind/bug``) is added when it is missing;
-below: removed when present; either way one comment marked :data:`MARKER`
-gives the probability, the threshold and what was done. No note (or
-``NONE``): the bot's comment is deleted and no label is touched. Labels and
-comments are read before any write, so a replayed event writes nothing.
+Before any write the reconcile reads the item's labels, its events (who labeled or unlabeled what: at
+most :data:`EVENT_PAGES` requests) and comments; then it writes what differs, so a replayed event writes
+nothing. ``shadow`` mode reads the labels and events only and writes nothing: its outcome says what it
+``would`` do. No note (or ``NONE``): the bot's comment is deleted and no label is touched.
 
 The bot's comment is one with the marker *written by the token's own account*
 (``GET /user``, asked once per server and token): comments of anyone else are
@@ -30,8 +29,11 @@ from typing import Any, Dict, List, Optional, Tuple
 import github
 
 from ..github.client import SECONDARY_WAIT, GitHubError, connect, token, translated
+from . import rules
+from .rules import MARKER  # noqa: F401  (the bot's comments' marker, part of this module's API)
 
-MARKER = "<!-- RELNOTE_PREDICTION -->"
+EVENT_PAGES = 2  # an item's events read per reconcile: provenance costs at most this many requests
+PER_PAGE = 100  # the client's page size (github.client.connect)
 GITHUB_TIMEOUT = 10  # s to connect and s between bytes of an answer, per try
 GITHUB_RETRIES = 2  # tries again after a 5xx, a dropped connection or a short rate-limit wait
 MAX_WAIT_S = 5.0  # a rate-limit wait up to this is waited in the request; a longer one goes to the queue
@@ -107,19 +109,33 @@ def issue_body_and_labels(base_url: str, repo: str, number: int) -> Tuple[Option
     """An issue's or PR's current body and label names from GitHub, its failures as one-line GitHubErrors."""
     # Read inside the translation: PyGithub 2.9+ fetches the issue lazily, at its first attribute.
     with github_errors(repo, number):
-        issue = client(base_url).get_repo(repo, lazy=True).get_issue(number)
+        issue = client(base_url).get_repo(repo).get_issue(number)
         return issue.body, [label.name for label in issue.labels]
 
 
-def reconcile(base_url: str, repo: str, number: int, prediction: Dict[str, Any]) -> Dict[str, Any]:
-    """Reconcile one item once: read the labels and comments, then write what differs.
-
-    Reading first, a reconcile tried again after a failure mid-way does not repeat
-    a write that landed (and never makes a second comment).
-    """
+def reconcile(base_url: str, repo: str, number: int, prediction: Dict[str, Any], mode: str = "act",
+              apply_sigs: bool = False) -> Dict[str, Any]:
+    """Reconcile one item once under :mod:`.rules`: read its labels, their events and comments, then write what
+    differs (nothing in ``shadow`` mode). Reading first, a reconcile tried again after a failure mid-way does not
+    repeat a write that landed (and never makes a second comment)."""
     gh = client(base_url)
     with github_errors(repo, number):
-        return _reconcile_once(gh, own_login(gh, base_url), repo, number, prediction)
+        return _reconcile_once(gh, own_login(gh, base_url), repo, number, prediction, mode, apply_sigs)
+
+
+def provenance(issue, login: str) -> rules.Provenance:
+    """Who last labeled or unlabeled each label of ``issue``, from at most :data:`EVENT_PAGES` pages of its events
+    (incomplete when there may be more)."""
+    events, complete = [], False
+    listing = issue.get_events()
+    for page in range(EVENT_PAGES):
+        found = listing.get_page(page)
+        events.extend(found)
+        if len(found) < PER_PAGE:
+            complete = True
+            break
+    return rules.Provenance.of(login, [(e.event, e.label.name if e.label else "", e.actor.login if e.actor else None)
+                                       for e in events], complete)
 
 
 def bot_comments(issue, login: str) -> list:
@@ -137,32 +153,50 @@ def keep_oldest(comments: list, repo: str, number: int):
     return comments[0] if comments else None
 
 
-def _reconcile_once(gh: github.Github, login: str, repo: str, number: int, prediction: Dict[str, Any]):
-    issue = gh.get_repo(repo, lazy=True).get_issue(number)
-    comment = keep_oldest(bot_comments(issue, login), repo, number)
-    outcome, attempt = {"repo": repo, "number": number}, ATTEMPT.get()
+def _reconcile_once(gh: github.Github, login: str, repo: str, number: int, prediction: Dict[str, Any], mode: str,
+                    apply_sigs: bool):
+    issue = gh.get_repo(repo).get_issue(number)
+    outcome, attempt = {"repo": repo, "number": number, "mode": mode}, ATTEMPT.get()
     done = attempt.done if attempt else {}
+    writes = mode != "shadow"
+    comment = keep_oldest(bot_comments(issue, login), repo, number) if writes else None
     if prediction["note"] is None:
         if comment is not None:
             before_writing(repo, number)
             with contextlib.suppress(github.UnknownObjectException):
                 comment.delete()
         return dict(outcome, note=False, label="untouched", comment="deleted" if comment else "none")
-    label, probability, threshold = prediction["label"], prediction["probability"], prediction["threshold"]
-    wanted, present = probability >= threshold, label in {lab.name for lab in issue.labels}
-    if wanted != present:
+    labels = [label.name for label in issue.labels]
+    decision = rules.decide(prediction, labels, provenance(issue, login), mode, apply_sigs)
+    label = prediction["label"]
+    outcome.update(note=True, probability=prediction["probability"], threshold=prediction["threshold"],
+                   act=prediction["act"], band=prediction["band"], model_label=label, decision=decision.verdict,
+                   why=decision.why, deferred=decision.deferred)
+    if decision.sigs or decision.sig_added:
+        outcome["sigs"] = [s["sig"] for s in decision.sigs] or [decision.sig_added]
+    if not writes:
+        would = {"add": decision.add, "remove": decision.remove}
+        return dict(outcome, label="untouched", comment="none", would=dict(would, comment=decision.kind))
+    if decision.add or decision.remove:
         before_writing(repo, number)
-    if wanted and not present:
-        issue.add_to_labels(label)
-        done["label"] = "added"
-    elif present and not wanted:
-        issue.remove_from_labels(label)
+    for name in decision.remove:
+        with contextlib.suppress(github.UnknownObjectException):  # removed meanwhile, or deleted on the repository
+            issue.remove_from_labels(name)
         done["label"] = "removed"
-    action = done.get("label") or ("kept" if present else "not added")
-    verdict = (f"Release note prediction: `{label}` probability {probability:.3f}, threshold {threshold:.2f}: "
-               f"{'looks like' if wanted else 'does not look like'} `{label}`.")
-    body = f"{MARKER}\n{verdict}\n{SENTENCES[action].format(label=label)}\n"
-    if comment is None:
+    if decision.add:
+        issue.add_to_labels(*decision.add)
+        if label in decision.add:
+            done["label"] = "added"
+    action = done.get("label") or ("left to a person" if decision.deferred else
+                                    "kept" if label in labels else "not added")
+    body = rules.comment(decision, prediction)
+    if body is None:
+        if comment is not None:
+            before_writing(repo, number)
+            with contextlib.suppress(github.UnknownObjectException):
+                comment.delete()
+            done["comment"] = "deleted"
+    elif comment is None:
         before_writing(repo, number)
         issue.create_comment(body)
         done["comment"] = "created"
@@ -170,17 +204,8 @@ def _reconcile_once(gh: github.Github, login: str, repo: str, number: int, predi
         if kept is not None and kept.body != body:
             before_writing(repo, number)
             kept.edit(body)
-    elif comment.body != body and (action in ("added", "removed") or not comment.body.startswith(f"{MARKER}\n{verdict}\n")):
+    elif comment.body != body:
         before_writing(repo, number)
-        comment.edit(body)  # the verdict changed or a label was just written; a replay leaves it
+        comment.edit(body)
         done["comment"] = done.get("comment", "edited")
-    return dict(outcome, note=True, probability=probability, threshold=threshold, label=action,
-                comment=done.get("comment", "unchanged"))
-
-
-SENTENCES = {
-    "added": "Added the `{label}` label.",
-    "removed": "Removed the `{label}` label.",
-    "kept": "The `{label}` label was already set.",
-    "not added": "Did not add the `{label}` label.",
-}
+    return dict(outcome, label=action, comment=done.get("comment", "unchanged" if body else "none"))

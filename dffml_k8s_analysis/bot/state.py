@@ -42,6 +42,15 @@ def state_spec(state: str, models: str) -> str:
     return state or (models if is_store(models) else DEFAULT_PATH)
 
 
+def decision_row(outcome: Dict[str, Any]) -> Optional[tuple]:
+    """The ``record_decision`` arguments of a reconcile's decision on the model's label (any mode; shadow's is
+    what it would have done); None where it deferred to a person or there was no note."""
+    if not outcome.get("note") or not outcome.get("decision") or outcome.get("deferred"):
+        return None
+    return (outcome["repo"].lower(), outcome["number"], time.time(), outcome["mode"], outcome["model_label"],
+            outcome["decision"], outcome["probability"])
+
+
 class BotState:
     """The bot's memory in the store ``spec``; UserError when it cannot be used.
 
@@ -119,6 +128,19 @@ class BotState:
         """Remember that the item was reconciled for a delivery of ``updated_at`` (the newest wins)."""
         if updated_at:
             await self._call(BotMemory.set_applied, repo.lower(), number, updated_at)
+
+    async def decided(self, outcome: Dict[str, Any]) -> None:
+        """Remember a reconcile's decision (see :func:`decision_row`)."""
+        row = decision_row(outcome)
+        if row is not None:
+            await self._call(BotMemory.record_decision, *row)
+
+    async def swept(self, repo: str) -> Optional[float]:
+        """When the last periodic sweep of ``repo`` started, or None."""
+        return await self._call(BotMemory.swept, repo.lower())
+
+    async def set_swept(self, repo: str, when: float) -> None:
+        await self._call(BotMemory.set_swept, repo.lower(), when)
 
     async def take(self, repo: str, number: int, until: float) -> Optional[str]:
         """Hold the item until ``until`` (epoch seconds): the holder's id, or None while another holder has it."""

@@ -3,8 +3,9 @@
 ``X-Hub-Signature-256`` is the HMAC-SHA256 of the raw body with the webhook
 secret, compared in constant time; a delivery without it, or with a wrong one,
 is refused before any GitHub call. ``pull_request`` and ``issues`` events whose
-action is opened, edited or reopened are about an item; any other is ignored,
-with the reason. Only the item's repository, number and ``updated_at`` are taken
+action is opened, edited, reopened, or labeled/unlabeled with a label the bot
+manages (``kind/*``, ``sig/*``, ``needs-sig``: a person's choice updates the bot's
+comment at once) are about an item; any other is ignored, with the reason. Only the item's repository, number and ``updated_at`` are taken
 from a delivery: what to do is decided from the item as GitHub has it now. A
 number that is not a positive 32-bit integer is refused (400); an ``updated_at``
 that is not GitHub's timestamp of a time not in the future is dropped (the
@@ -18,9 +19,11 @@ import json
 from typing import Any, Dict, NamedTuple, Optional
 
 from ..github.client import GitHubError, check_repo
+from .rules import managed
 
 EVENTS = {"pull_request": "pull_request", "issues": "issue"}  # event -> payload member
-ACTIONS = ("opened", "edited", "reopened")
+ACTIONS = ("opened", "edited", "reopened", "labeled", "unlabeled")
+LABEL_ACTIONS = ("labeled", "unlabeled")  # handled for the labels the bot manages (rules.managed)
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 DELIVERY_HEADER = "X-GitHub-Delivery"
 MAX_NUMBER = 2**31 - 1  # GitHub's issue numbers are 32-bit, as the stores' INTEGER columns
@@ -85,7 +88,8 @@ class Event(NamedTuple):
 
 
 def item_of(event: str, payload: Dict[str, Any], only_repo: str = "") -> Event:
-    """The issue or PR of an opened/edited/reopened event; other events are ignored; WebhookError 400 if malformed."""
+    """The issue or PR of an opened/edited/reopened event, or a labeled/unlabeled one of a managed label; other
+    events are ignored; WebhookError 400 if malformed."""
     if event not in EVENTS:
         return Event(ignored=f"event {event or '(none)'!r} is not handled")
     action = payload.get("action")
@@ -105,6 +109,12 @@ def item_of(event: str, payload: Dict[str, Any], only_repo: str = "") -> Event:
         raise WebhookError(400, f"repository.full_name: {error}") from None
     if only_repo and repo.lower() != only_repo.lower():
         return Event(ignored=f"repository {repo} is not {only_repo}")
+    if action in LABEL_ACTIONS:
+        label = payload.get("label")
+        name = label.get("name") if isinstance(label, dict) else None
+        if not isinstance(name, str) or not managed(name):
+            shown = repr(name[:100]) if isinstance(name, str) else "(none)"
+            return Event(ignored=f"{event} {action} {shown}: not a label the bot manages")
     return Event({"repo": repo, "number": number}, timestamp(item.get("updated_at")))
 
 

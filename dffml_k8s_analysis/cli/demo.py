@@ -6,14 +6,16 @@ item's timeline (label events, first response, reviews, who closed what), change
 their one-page HTML report, runs the pipeline (train k8s-mlp on the store's
 release notes, gate on the example notes, promote it in the store's model registry),
 starts the prediction service (which loads the promoted version from the store), asks it for one prediction, sends it
-one signed webhook for a pull request, shows the label and comment the bot left
-on the emulated GitHub, stops everything it started and says where every
-output is. The exit status is 0 only when every step did what it should.
+signed webhooks for pull requests and shows what the bot left on the emulated GitHub,
+with two identities (the bot's token and a maintainer's): it acts on one PR, only
+suggests on one where a person chose the kind, and defers to the person who removes
+its label; then it stops everything it started and says where every output is. The exit status is 0 only when every step did what it should.
 """
 import argparse
 import hashlib
 import hmac
 import json
+import os
 import pathlib
 import secrets
 import shutil
@@ -23,6 +25,8 @@ import uuid
 from .options import DEFAULT_REPO as REPO, positive_int
 
 BUG_NOTE = "Fixed a bug where the kubelet panics when a pod has no containers."
+BOT_TOKEN, PERSON_TOKEN = "demo-bot-token", "demo-maintainer-token"  # the emulator's two identities
+BOT_LOGIN, PERSON_LOGIN = "k8s-analysis-demo[bot]", "maintainer"
 STEPS = 8
 
 
@@ -100,9 +104,7 @@ class Demo:
     def serve_and_label(self) -> None:
         import requests
 
-        from ..bot.reconcile import MARKER
         from ..bot.webhook import Secret
-        from ..serve.deliveries import settled
         from ..serve.service import PREDICT_ROUTE, ServeConfig, running as serving
 
         secret = secrets.token_hex(16)
@@ -111,36 +113,75 @@ class Demo:
             self.step(f"serve the model at {url}; one prediction")
             answer = requests.post(url + PREDICT_ROUTE, json={"text": BUG_NOTE}).json()
             print(f"POST {PREDICT_ROUTE} {{\"text\": \"{BUG_NOTE}\"}} -> {answer}")
-            number = self.open_pr_without_bug_label()
-            self.step(f"a signed webhook: PR #{number} edited to a bug-like release note")
+            acted, suggested = self.open_prs(2)
+            self.step(f"signed webhooks: PRs #{acted} and #{suggested} edited to a bug-like release note; "
+                      f"on #{suggested} a person had chosen kind/feature")
             note = f"```release-note\n{BUG_NOTE}\n```\n"
-            self.github.emulator.sample.set_body(number, note, time.time())  # the author's edit on GitHub
-            payload = {"action": "edited", "pull_request": {"number": number, "body": note},
-                       "repository": {"full_name": REPO}}
-            body = json.dumps(payload).encode()
-            signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-            response = requests.post(url + "/webhook", data=body, headers={
-                "X-GitHub-Event": "pull_request", "X-Hub-Signature-256": signature,
-                "X-GitHub-Delivery": str(uuid.uuid4()), "Content-Type": "application/json"})
-            print(f"POST /webhook -> {response.status_code} {response.text.strip()}")
-            print(f"labelled in the background: {settled(url, response.json().get('queued', ''))['outcome']}")
-        self.step(f"what the bot left on PR #{number}")
-        issue = f"/repos/{REPO}/issues/{number}"
-        labels = [label["name"] for label in requests.get(self.github.url + issue + "/labels").json()]
-        comments = [c["body"] for c in requests.get(self.github.url + issue + "/comments").json()
-                    if MARKER in c["body"]]
-        print(f"labels: {', '.join(labels)}")
-        for comment in comments:
-            print("comment:\n  " + comment.replace(MARKER, "").strip().replace("\n", "\n  "))
-        if "kind/bug" not in labels or len(comments) != 1:
-            raise DemoFailure("the bot did not add kind/bug and exactly one comment")
+            for number in (acted, suggested):
+                self.person("PUT", number, "/labels", labels=["sig/node"] + ["kind/feature"] * (number == suggested))
+                self.github.emulator.sample.set_body(number, note, time.time())  # the author's edit on GitHub
+                self.deliver(url, secret, "edited", number)
+            self.show(acted, "the bot acts: its label and one comment")
+            self.show(suggested, "a person chose the kind: the bot only suggests")
+            if "kind/bug" not in self.labels(acted) or "kind/bug" in self.labels(suggested) or \
+                    not all(self.comments(n) for n in (acted, suggested)):
+                raise DemoFailure("the bot did not act on one PR and suggest on the other")
+            self.step(f"a person removes kind/bug from #{acted}: the bot defers to them")
+            self.person("DELETE", acted, "/labels/kind%2Fbug")
+            self.deliver(url, secret, "unlabeled", acted, label={"name": "kind/bug"})
+            self.deliver(url, secret, "edited", acted)  # the note edited again: the label stays off
+            self.show(acted, "deferred to a person: no label, no comment")
+            if "kind/bug" in self.labels(acted) or self.comments(acted):
+                raise DemoFailure("the bot overrode a person")
 
-    def open_pr_without_bug_label(self) -> int:
-        for item in self.admin("GET", "dump"):
-            labels = {label["name"] for label in item["labels"]}
-            if "pull_request" in item and item["state"] == "open" and "kind/bug" not in labels:
-                return item["number"]
-        raise DemoFailure("the sample has no open pull request without kind/bug")
+    def deliver(self, url: str, secret: str, action: str, number: int, **more) -> None:
+        """One signed webhook delivery about PR ``number``, and what the bot did with it."""
+        import requests
+
+        from ..serve.deliveries import settled
+
+        body = json.dumps(dict({"action": action, "pull_request": {"number": number},
+                                "repository": {"full_name": REPO}}, **more)).encode()
+        signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        response = requests.post(url + "/webhook", data=body, headers={
+            "X-GitHub-Event": "pull_request", "X-Hub-Signature-256": signature,
+            "X-GitHub-Delivery": str(uuid.uuid4()), "Content-Type": "application/json"})
+        outcome = settled(url, response.json().get("queued", ""))["outcome"]
+        print(f"POST /webhook ({action} #{number}) -> {response.status_code}; the bot: label {outcome.get('label')}, "
+              f"comment {outcome.get('comment')} ({outcome.get('why')})")
+
+    def person(self, method: str, number: int, path: str, **json_body) -> None:
+        """A maintainer's change on GitHub, with their own token."""
+        import requests
+
+        response = requests.request(method, f"{self.github.url}/repos/{REPO}/issues/{number}{path}",
+                                    json=json_body or None, headers={"Authorization": f"token {PERSON_TOKEN}"})
+        response.raise_for_status()
+
+    def labels(self, number: int) -> list:
+        return self.github.emulator.sample.labels(number)
+
+    def comments(self, number: int) -> list:
+        from ..bot.reconcile import MARKER
+
+        sample = self.github.emulator.sample
+        return [body for body in (sample.comment(cid, "")["body"] for cid in sample.comment_ids(number))
+                if MARKER in body]
+
+    def show(self, number: int, what: str) -> None:
+        from ..bot.reconcile import MARKER
+
+        print(f"PR #{number}, {what}:\n  labels: {', '.join(self.labels(number))}")
+        for comment in self.comments(number):
+            print("  comment:\n    " + comment.replace(MARKER, "").strip().replace("\n", "\n    "))
+
+    def open_prs(self, count: int) -> list:
+        found = [item["number"] for item in self.admin("GET", "dump")
+                 if "pull_request" in item and item["state"] == "open"
+                 and "kind/bug" not in {label["name"] for label in item["labels"]}][:count]
+        if len(found) < count:
+            raise DemoFailure(f"the sample has fewer than {count} open pull requests without kind/bug")
+        return found
 
     def admin(self, method: str, route: str, **json_body):
         import requests
@@ -161,7 +202,9 @@ def main(args: argparse.Namespace) -> int:
     out = pathlib.Path(args.out)
     if out.exists():
         shutil.rmtree(out)
-    with running(EmulatorConfig(items=args.items)) as github:
+    os.environ["GITHUB_TOKEN"] = BOT_TOKEN  # the bot's identity on the emulator; a maintainer has their own
+    os.environ.pop("GITHUB_TOKEN_FILE", None)
+    with running(EmulatorConfig(items=args.items, users={BOT_TOKEN: BOT_LOGIN, PERSON_TOKEN: PERSON_LOGIN})) as github:
         demo = Demo(args, github)
         demo.step(f"GitHub emulator at {github.url} with {args.items} sample items")
         try:
@@ -174,6 +217,6 @@ def main(args: argparse.Namespace) -> int:
     print(f"\ndone in {time.monotonic() - demo.started:.0f} s, everything stopped. Outputs:")
     for what, path in (("store", demo.store), ("charts and numbers", demo.analysis), ("report", demo.report),
                        ("model versions", f"{demo.model} (table model_versions)"),
-                       ("the bot's memory", f"{demo.model} (tables deliveries, applied, leases)")):
+                       ("the bot's memory", f"{demo.model} (tables deliveries, applied, leases, bot_decisions)")):
         print(f"  {what:<20} {path}")
     return 0

@@ -38,7 +38,10 @@ COMMANDS = {
     "serve": ("dffml_k8s_analysis.cli.serve", "serve predictions (POST /v1/models/kubernetes-analysis:predict) "
               "and the labeling webhook (POST /webhook)"),
     "label": ("dffml_k8s_analysis.cli.label",
-              "label one issue or PR from its release note's prediction (the webhook bot, by hand)"),
+              "label one issue or PR from its release note's prediction (the webhook bot, by hand), or sweep "
+              "every item updated since a time"),
+    "bot": ("dffml_k8s_analysis.cli.bot",
+            "report: the bot's decisions (shadow mode's: what it would have done) against what people did"),
     "dffml-service": ("dffml_k8s_analysis.cli.dffml_service",
                       "serve our dataflows (POST /predict, /analyze) through DFFML's own HTTP service, safely"),
 }

@@ -100,3 +100,13 @@ def canary_policy(args: argparse.Namespace, share: float = 0.0, soak_s: float = 
 
     return Policy(share=share, soak_s=soak_s, min_requests=args.min_requests, min_agreement=args.min_agreement,
                   max_errors=args.max_errors, max_latency_ratio=args.max_latency_ratio)
+
+
+def add_bot_options(parser: argparse.ArgumentParser) -> None:
+    """--mode and --apply-sigs: how the labeling bot acts (see bot/rules.py)."""
+    parser.add_argument("--mode", choices=("act", "suggest", "shadow"), default="act",
+                        help="act: add or remove labels in the act band and comment; suggest: comments, never a label; "
+                             "shadow: write nothing to GitHub, record what it would do for `k8s-analysis bot report` "
+                             "(default: %(default)s)")
+    parser.add_argument("--apply-sigs", action="store_true",
+                        help="add the SIG router's top sig/* label to items with needs-sig or no sig/* (else only suggest it)")

@@ -10,7 +10,10 @@ answers 503) and labels the item through --base-url with the token in
 GITHUB_TOKEN (or the file GITHUB_TOKEN_FILE names). Neither is ever printed or logged. Deliveries are answered
 at once (202) and labelled in the background; --state is the store of the
 bot's memory (deliveries seen, what was applied, one lease per item), which
-replicas share: by default the --models store, so on a cluster PostgreSQL.
+replicas share: by default the --models store, so on a cluster PostgreSQL;
+it also keeps the bot's decisions for `k8s-analysis bot report`. --mode act
+labels in the act band only, suggest comments only, shadow writes nothing to
+GitHub (see docs/serve-and-bot.md).
 A delivery is taken only once a model is loaded; GitHub's failures and rate
 limits are tried again later by the queue (see serve/deliveries.py); past
 10,000 queued deliveries a new one is refused with 503 and Retry-After.
@@ -34,7 +37,7 @@ import sys
 
 from ..bot.state import DEFAULT_PATH
 from ..github.client import DEFAULT_BASE_URL
-from .options import add_models_option, port
+from .options import add_bot_options, add_models_option, port
 
 SECRET_ENV = "WEBHOOK_SECRET"
 
@@ -50,11 +53,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--state", default="",
                         help="webhook: the store of the bot's memory, shared by every replica (default: the --models "
                              f"store, or {DEFAULT_PATH} when the models are in a directory)")
+    add_bot_options(parser)
+    parser.add_argument("--sweep", type=float, default=600.0, metavar="SECONDS",
+                        help="webhook with --repo: every SECONDS, reconcile the items updated since the last sweep "
+                             "whose deliveries were lost (default: %(default)s; 0: never)")
 
 
 def main(args: argparse.Namespace) -> int:
     import asyncio
 
+    from ..bot.rules import BotMode
     from ..bot.webhook import Secret
     from ..errors import UserError
     from ..github.client import TOKEN_ENV, TOKEN_FILE_ENV, check_repo, token
@@ -62,11 +70,13 @@ def main(args: argparse.Namespace) -> int:
 
     if args.poll < 0:
         raise UserError(f"--poll must not be negative, got {args.poll}")
+    if not args.sweep >= 0:
+        raise UserError(f"--sweep must not be negative, got {args.sweep}")
     if args.repo:
         check_repo(args.repo)
     secret = os.environ.get(SECRET_ENV)
     config = ServeConfig(args.models, args.base_url, args.repo, Secret(secret) if secret else None, args.state,
-                         poll_s=args.poll)
+                         poll_s=args.poll, bot=BotMode(args.mode, args.apply_sigs), catch_up_s=args.sweep)
 
     def announce(message: str) -> None:
         print(f"k8s-analysis serve: {message}", flush=True)

@@ -31,7 +31,7 @@ from ..http_limits import BodyTimeout, read_body, start_site
 from ..records import shared_data
 from . import graphql, secondary
 from .config import LINK_STYLES, EmulatorConfig
-from .sample import Sample, iso, label_json, repository_json, user_json
+from .sample import GHOST, Sample, iso, label_json, node_id, repository_json, user_json
 
 DOCS = "https://docs.github.com/rest"
 LIST_DOCS = "https://docs.github.com/rest/issues/issues#list-repository-issues"
@@ -270,6 +270,7 @@ class Emulator:
             web.get(comment, self._comment, name="comment"),
             web.patch(comment, self._edit_comment, name="comment_edit"),
             web.delete(comment, self._delete_comment, name="comment_delete"),
+            web.get(issue + "/events", self._events, name="events_list"),
             web.get(issue + "/labels", self._labels, name="labels_list"),
             web.post(issue + "/labels", self._add_labels, name="labels_add"),
             web.put(issue + "/labels", self._set_labels, name="labels_set"),
@@ -443,11 +444,13 @@ class Emulator:
             raise ApiError(404, "Not Found")
 
     def _number(self, request: web.Request) -> int:
-        """The issue number of the path; 404 for another repo or an unknown number."""
+        """The issue number of the path; 404 for another repo or an unknown number, 410 for a deleted item."""
         self._check_repo(request)
         number = int(request.match_info["number"])
         if not 1 <= number <= self.sample.count:
             raise ApiError(404, "Not Found")
+        if number in self.sample.deleted:
+            raise ApiError(410, "This issue was deleted")
         return number
 
     async def _repository(self, request: web.Request) -> web.Response:
@@ -577,6 +580,21 @@ class Emulator:
             raise ApiError(404, "Not Found")
         return web.Response(status=204)
 
+    # Issue events
+
+    async def _events(self, request: web.Request) -> web.Response:
+        """GitHub's "list issue events": the item's labeled/unlabeled events, oldest first, by page."""
+        number = self._number(request)
+        events = self.sample.label_events(number)
+        per_page = page_size(request.query)
+        page = max(1, int_param(request.query, "page", 1))
+        api, first = api_base(request), (page - 1) * per_page
+        repo_api = "{}/repos/{}/{}".format(api, self.config.owner, self.config.repo)
+        shown = [issue_event(event, number * 100_000 + first + i, repo_api, api)
+                 for i, event in enumerate(events[first:page * per_page])]
+        links = page_links(request, page, max(1, math.ceil(len(events) / per_page)))
+        return json_response(shown, headers={"Link": link_header(links)} if links else None)
+
     # Labels
 
     def _labels_response(self, request: web.Request, number: int) -> web.Response:
@@ -690,6 +708,17 @@ class Emulator:
         api = api_base(request)
         return json_response([self.sample.item(number, api)
                               for number in range(1, self.sample.count + 1)])
+
+
+def issue_event(event: dict, ident: int, repo_api: str, api: str) -> dict:
+    """A labeled/unlabeled issue event as GitHub serves it; a deleted account's events are ghost's."""
+    actor = user_json(event["actor"] or GHOST, api)
+    if actor["login"].endswith("[bot]"):
+        actor["type"] = "Bot"
+    return {"id": ident, "node_id": node_id("LabeledEvent", ident), "url": "{}/issues/events/{}".format(repo_api, ident),
+            "actor": actor, "event": event["event"], "commit_id": None, "commit_url": None,
+            "created_at": iso(event["created_at"]), "performed_via_github_app": None,
+            "label": {"name": event["label"], "color": label_json(event["label"], repo_api)["color"]}}
 
 
 def resource_of(request: web.Request) -> str:

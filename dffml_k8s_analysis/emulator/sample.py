@@ -317,6 +317,7 @@ class Sample:
         self._next_comment_id = 1_000_000_001
         self._edited: Set[int] = set()
         self._bodies: Dict[int, Optional[str]] = {}  # number -> body written since generation
+        self.deleted: Set[int] = set()  # items deleted since generation: the API answers 410 for them
         self._sorted: Dict[Tuple[str, str], array.array] = {}
         self._generate()
         self.generated_updated = array.array("q", self.updated)  # before any write: what the history spans
@@ -484,6 +485,16 @@ class Sample:
         self._label_overrides[number] = after
         self._bump(number, now)
         return self.labels(number)
+
+    def rename_label(self, name: str, new: Optional[str], now: float) -> None:
+        """Rename a label on the repository (``new`` None: delete it): every item carrying it changes, with no
+        labeled/unlabeled event, as on GitHub."""
+        for number in range(1, self.count + 1):
+            labels = self.labels(number)
+            if name in labels:
+                self._label_overrides[number] = [new if label == name else label for label in labels if label != name
+                                                 or new is not None]
+                self._bump(number, now)
 
     def label_events(self, number: int) -> List[dict]:
         """The item's labeled/unlabeled events, its generated history (oldest first) then the writes since:

@@ -42,7 +42,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precisio
 from ..errors import UserError
 from . import features as vectorize
 from . import sigs as router
-from .text import LABEL_PREFIXES, MAX_CHARS, check_text  # noqa: F401  (part of this module's API)
+from .text import LABEL_PREFIXES, MAX_CHARS, START, check_text  # noqa: F401  (part of this module's API)
 
 MIN_KIND_SUPPORT = 15  # kinds rarer than this (in the part the members first learn from) are never predicted
 NEVER = 2.0  # the threshold of a kind never predicted
@@ -177,6 +177,16 @@ class Predictor:
         P = self.sig_probabilities(texts)
         return [{"sigs": [{"sig": self.sigs[j], "probability": float(P[i, j])} for j in best],
                  "confident": bool(P[i, best[0]] >= self.confident)} for i, best in enumerate(router.top(P, k))]
+
+    def weighed(self, text: str, labels=None, k: int = 3) -> List[str]:
+        """The note's words (n-grams, as the model normalised them) that pushed its first label up the most in the
+        linear ``word`` member (tf-idf value times weight, the ``k`` largest positive); label and marker tokens
+        (the start, the leading verb) left out."""
+        X = vectorize.transform(self.features, [text], [labels] if labels is not None else None)["word"].tocsr()
+        weights = X.data * self.arrays["word_coef"][X.indices, 0]
+        terms = [self.features.vocab["word"][X.indices[j]] for j in np.argsort(-weights, kind="stable")
+                 if weights[j] > 0]
+        return [term for term in terms if "/" not in term and START not in term and not term.startswith("xlead_")][:k]
 
     def decide(self, probabilities: np.ndarray) -> np.ndarray:
         return probabilities >= np.asarray(self.thresholds)

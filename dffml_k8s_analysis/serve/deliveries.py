@@ -25,6 +25,12 @@ While queued, a delivery's outcome says why it waits. Every :data:`SWEEP_S`
 each replica takes up the deliveries left queued (by a replica that stopped,
 or while the store could not be reached). Stopping, a replica leaves its
 deliveries queued for another.
+
+Deliveries GitHub failed to send are never redelivered by it: with a repository
+(``--repo``) and ``catch_up_s``, one replica at a time (the lease of item 0) lists
+the items updated since the last such sweep (``bot/sweep.py``) every
+``catch_up_s`` seconds and queues each as a delivery ``sweep-NUMBER-UPDATED``, so
+an item is swept once however many replicas run, under the same leases and rules.
 """
 import asyncio
 import contextlib
@@ -36,6 +42,9 @@ import requests
 
 from .. import flows
 from ..bot import reconcile
+from .. import timeutil
+from ..bot.rules import BotMode
+from ..bot.sweep import updated_since
 from ..bot.state import LEASE_S, BotState
 from ..errors import first_cause
 from ..github.client import GitHubError
@@ -53,6 +62,8 @@ ATTEMPT_S = 60.0  # one attempt's deadline: then it starts no write and the queu
 ABANDONED_HOLD_S = 90.0  # a given-up attempt keeps the item this long (> reconcile.request_worst_s())
 BUSY_S = 1.0  # a delivery whose item another holder has is tried again this much later
 SWEEP_S = LEASE_S  # how often a replica takes up the deliveries left queued
+CATCH_UP_OVERLAP_S = 5.0  # each sweep starts this much before the last one started (clocks, GitHub's own lag)
+DEFAULT_MODE = BotMode()
 MODEL_NOT_LOADED = "model not loaded; the server's log says why"  # clients never see the server's paths
 
 
@@ -67,8 +78,9 @@ class DeliveryQueue:
     """
 
     def __init__(self, state: BotState, base_url: str, model_dir: Callable[[], Awaitable[str]],
-                 backoff_s: float = BACKOFF_S):
-        self.state, self.base_url, self.model_dir, self.backoff_s = state, base_url, model_dir, backoff_s
+                 backoff_s: float = BACKOFF_S, bot: BotMode = DEFAULT_MODE, repo: str = "", catch_up_s: float = 0):
+        self.state, self.base_url, self.model_dir, self.backoff_s, self.bot = state, base_url, model_dir, backoff_s, bot
+        self.repo, self.catch_up_s = repo, catch_up_s
         self.pending: asyncio.Queue = asyncio.Queue()
         self.known: Set[str] = set()  # deliveries this replica has pending, in hand or scheduled
         self.done: Dict[str, Dict[str, str]] = {}  # per delivery in hand: what its earlier attempts wrote
@@ -77,6 +89,8 @@ class DeliveryQueue:
     async def start(self) -> None:
         self.tasks = [asyncio.ensure_future(self._work()) for _ in range(WORKERS)]
         self.tasks.append(asyncio.ensure_future(self._sweep()))
+        if self.repo and self.catch_up_s > 0:
+            self.tasks.append(asyncio.ensure_future(self._catch_up_every()))
 
     async def stop(self) -> None:
         """Stop at once: deliveries in hand stay queued and their items' leases are released (a thread still in
@@ -109,6 +123,35 @@ class DeliveryQueue:
             except StoreError as error:
                 LOGGER.error("cannot look for queued deliveries: %s", error)
             await asyncio.sleep(SWEEP_S)
+
+    async def _catch_up_every(self) -> None:
+        while True:
+            await asyncio.sleep(self.catch_up_s)
+            try:
+                await self.catch_up()
+            except (StoreError, GitHubError) as error:
+                LOGGER.error("cannot sweep %s for lost deliveries: %s", self.repo, error)
+
+    async def catch_up(self) -> int:
+        """Queue the repository's items updated since the last sweep (else since ``catch_up_s`` ago) that no
+        delivery brought; how many were queued (0 while another replica sweeps)."""
+        holder = await self.state.take(self.repo, 0, time.time() + ABANDONED_HOLD_S)
+        if holder is None:
+            return 0
+        try:
+            started = time.time()
+            since = await self.state.swept(self.repo) or started - self.catch_up_s
+            items = await asyncio.to_thread(updated_since, self.base_url, self.repo,
+                                            timeutil.from_epoch(since - CATCH_UP_OVERLAP_S))
+            queued = 0
+            for number, updated_at in items:
+                delivery = f"sweep-{number}-{''.join(c for c in updated_at if c.isdigit())}"
+                queued += await self.submit(delivery, {"repo": self.repo, "number": number}, updated_at)
+            await self.state.set_swept(self.repo, started)
+            return queued
+        finally:
+            with contextlib.suppress(StoreError):
+                await self.state.release(self.repo, 0, holder)
 
     async def _work(self) -> None:
         while True:
@@ -160,6 +203,7 @@ class DeliveryQueue:
                     raise
                 return await self._failed(job, cause)
             await self.state.applied(*key, job["updated_at"])
+            await self.state.decided(outcome)
             await self.state.finish(delivery, "done", outcome)
             return None
         finally:
@@ -173,7 +217,8 @@ class DeliveryQueue:
         attempt = reconcile.Attempt(deadline, self.done.setdefault(delivery, {}))
         token = reconcile.ATTEMPT.set(attempt)  # the run's tasks and threads start with it
         try:
-            run = asyncio.ensure_future(flows.run_label(flows.item_inputs(*key, self.base_url, model_dir)))
+            run = asyncio.ensure_future(flows.run_label(flows.item_inputs(*key, self.base_url, model_dir, self.bot.mode,
+                                                                          self.bot.apply_sigs)))
         finally:
             reconcile.ATTEMPT.reset(token)
         try:

@@ -55,6 +55,7 @@ from aiohttp import web
 
 from .. import background
 from ..bot import webhook as deliveries_in
+from ..bot.rules import BotMode
 from ..bot.state import BotState, QueueFull, state_spec
 from ..bot.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, Secret, WebhookError
 from ..github.client import DEFAULT_BASE_URL
@@ -92,6 +93,8 @@ class ServeConfig:
     limits: Limits = Limits()
     retry_backoff_s: float = 1.0  # the webhook queue's first wait before trying GitHub again
     poll_s: float = 2.0  # a store registry is asked this often which versions serve (0: at every request)
+    bot: BotMode = BotMode()  # the webhook bot's mode (act, suggest, shadow) and whether it applies sig/* labels
+    catch_up_s: float = 0  # with ``repo``: sweep the items updated since the last sweep this often (0: never)
 
 
 class Failure(Exception):
@@ -431,8 +434,9 @@ def build_app(config: ServeConfig) -> web.Application:
         web.get("/webhook/deliveries/{id}", delivery),
     ])
     if config.secret is not None:
-        app[QUEUE] = DeliveryQueue(BotState(state_spec(config.state, config.models)), config.base_url, state.serving_directory,
-                                   config.retry_backoff_s)
+        app[QUEUE] = DeliveryQueue(BotState(state_spec(config.state, config.models)), config.base_url,
+                                   state.serving_directory, config.retry_backoff_s, config.bot, config.repo,
+                                   config.catch_up_s)
         app.on_startup.append(start_queue)
         app.on_cleanup.append(stop_queue)
 

@@ -4,7 +4,10 @@
   newest ``keep`` finished), its item, its state (queued, done, ignored, failed)
   and outcome (while queued: why it waits, if it was tried);
 - ``applied``: per item, the payload ``updated_at`` of the newest delivery applied;
-- ``leases``: per item, which reconcile holds it until when.
+- ``leases``: per item, which reconcile holds it until when;
+- ``state`` key ``bot_swept:REPO``: when the last periodic sweep of the repository started;
+- ``bot_decisions``: per item, the bot's newest decision of its own on the model's label, in any mode
+  (shadow's are what it would have done), for the bot's report.
 
 ``store.bot`` of a :class:`core.Store`; the tables are made by ``migrations.py``. Each write is
 one statement that decides by itself (``ON CONFLICT``), so replicas racing on
@@ -83,3 +86,31 @@ class BotMemory:
         with self.store.transaction():
             self.store.execute("DELETE FROM leases WHERE repo = ? AND number = ? AND holder = ?",
                                (repo, number, holder))
+
+    def record_decision(self, repo: str, number: int, decided: float, mode: str, label: str, decision: str,
+                        probability: float) -> None:
+        """Keep the bot's newest decision on an item."""
+        with self.store.transaction():
+            self.store.execute(
+                "INSERT INTO bot_decisions (repo, number, decided, mode, label, decision, probability) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repo, number) DO UPDATE SET decided = excluded.decided, "
+                "mode = excluded.mode, label = excluded.label, decision = excluded.decision, "
+                "probability = excluded.probability", (repo, number, decided, mode, label, decision, probability))
+
+    def decisions(self, repo: str, mode: str, limit: int) -> List[Tuple]:
+        """(number, decided, label, decision, probability) of the newest ``limit`` decisions in ``mode``, newest first."""
+        return self.store.execute("SELECT number, decided, label, decision, probability FROM bot_decisions "
+                                  "WHERE repo = ? AND mode = ? ORDER BY decided DESC LIMIT ?", (repo, mode, limit))
+
+    def swept(self, repo: str) -> Optional[float]:
+        """When the last periodic sweep of ``repo`` started (epoch seconds), or None."""
+        rows = self.store.execute("SELECT value FROM state WHERE key = ?", ("bot_swept:" + repo,))
+        try:
+            return float(rows[0][0]) if rows else None
+        except ValueError:  # damaged: sweep as if never swept
+            return None
+
+    def set_swept(self, repo: str, when: float) -> None:
+        with self.store.transaction():
+            self.store.execute("INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET "
+                               "value = excluded.value", ("bot_swept:" + repo, repr(when)))

@@ -79,6 +79,15 @@ CREATE TABLE IF NOT EXISTS timeline (number INTEGER PRIMARY KEY, updated_at TEXT
     first_response_at BIGINT, first_response_by TEXT, first_review_at BIGINT, first_approval_at BIGINT,
     merged_at BIGINT, merged_by TEXT, complete INTEGER NOT NULL);
 """
+# The bot's decisions on each item (issue 26): what it did or, in shadow mode, would have done to the model's
+# label (add, remove, suggest, none) when it decided by itself (not deferring to a person), for
+# ``k8s-analysis bot report`` to compare with what people did later. ``decided``: epoch seconds.
+DECISIONS = """
+CREATE TABLE IF NOT EXISTS bot_decisions (repo TEXT NOT NULL, number INTEGER NOT NULL, decided REAL NOT NULL,
+    mode TEXT NOT NULL, label TEXT NOT NULL, decision TEXT NOT NULL, probability REAL NOT NULL,
+    PRIMARY KEY (repo, number));
+CREATE INDEX IF NOT EXISTS bot_decisions_by_time ON bot_decisions (decided);
+"""
 UNVERSIONED = (EXPORT, CLOSERS, DERIVED, MODELS, BOT)  # the releases before versions, in order
 
 
@@ -101,6 +110,7 @@ MIGRATIONS: List[Migration] = [
     Migration("the bot's memory", _tables(BOT), readable=True),
     Migration("the bot's queue indexed by state", _tables(QUEUE), readable=True),
     Migration("each item's timeline", _tables(TIMELINE), readable=True),  # readers without it: no timeline
+    Migration("the bot's decisions", _tables(DECISIONS), readable=True),  # readers without it: no bot report
 ]
 DERIVED_AT = 3  # the version from which the derived columns are stored
 KEY = "schema"
