@@ -199,7 +199,50 @@ def build_store(store: Path, items: int) -> float:
         for first in range(1, items + 1, 1000):
             db.save_page([sample.item(number, "http://127.0.0.1", detail=True)
                           for number in range(first, min(first + 1000, items + 1))])
+        fill_timeline(db)
     return time.perf_counter() - started
+
+
+DAY = 86400
+PICKED = (("author", 0.4), ("person", 0.4), ("bot", 0.15), ("ghost", 0.05))  # who applies a kind/ or sig/ label
+
+
+def fill_timeline(db, seed: int = 1, batch: int = 20000) -> None:
+    """A deterministic timeline for the store's items, as the timeline export would write it: 97% walked; a
+    first response for 85% (hours to weeks, bots and the author never), for PRs a first review (80%) and the
+    merge of 75% of the closed; label events: needs-triage by a bot at creation (70% removed by a person
+    later), one kind/ and one sig/ label (author, person, bot or ghost), needs-rebase on and off on 30% of PRs."""
+    import random
+
+    rng = random.Random(seed)
+    kinds, weights = zip(*PICKED)
+    items = db.execute("SELECT number, pull_request, created_at, closed_at FROM derived WHERE problem IS NULL")
+    for first in range(0, len(items), batch):
+        timeline, events = [], []
+        for number, pr, created, closed in items[first:first + batch]:
+            if rng.random() >= 0.97:
+                continue
+            later = lambda mean: created + int(rng.expovariate(1 / (mean * DAY)))  # noqa: E731, B023
+            review = later(2) if pr and rng.random() < 0.8 else None
+            merged = max(closed, review or 0) if pr and closed and rng.random() < 0.75 else None
+            timeline.append((number, "2026-01-01T00:00:00Z", later(3) if rng.random() < 0.85 else None, review,
+                             merged, 1))
+            mine = [(created, "labeled", "needs-triage", "bot")]
+            if rng.random() < 0.7:
+                mine.append((later(10), "unlabeled", "needs-triage", "person"))
+            for label in (rng.choice(("kind/bug", "kind/feature", "kind/cleanup")), f"sig/{rng.choice('abcdefgh')}"):
+                mine.append((later(1), "labeled", label, rng.choices(kinds, weights)[0]))
+            if pr and rng.random() < 0.3:
+                on = later(5)
+                mine += [(on, "labeled", "needs-rebase", "bot"), (on + int(rng.expovariate(1 / DAY)), "unlabeled",
+                                                                  "needs-rebase", "bot")]
+            events += [(number, seq, at, action, label, None if kind == "ghost" else "someone", kind)
+                       for seq, (at, action, label, kind) in enumerate(sorted(mine))]
+        with db.transaction():
+            db.executemany("INSERT INTO timeline (number, updated_at, first_response_at, first_review_at, merged_at, "
+                           "complete) VALUES (?, ?, ?, ?, ?, ?)", timeline)
+            db.executemany("INSERT INTO label_events (number, seq, at, action, label, actor, actor_kind) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?)", events)
 
 
 def dump_blob(store: Path, blob: Path) -> None:

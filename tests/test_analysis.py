@@ -1,6 +1,7 @@
 """Analysis views against hand-computed numbers, charts, the analyze dataflow and CLI."""
 import datetime
 import functools
+import importlib.util
 import json
 import random
 import re
@@ -30,6 +31,17 @@ def sample_store(path, count: int) -> str:
     items = [sample.item(number, "http://127.0.0.1", detail=True) for number in range(1, count + 1)]
     with open_store(path, create=True) as store:
         store.save_page(items, high_water=max(item["updated_at"] for item in items))
+    return str(path)
+
+
+def walked_store(path, count: int) -> str:
+    """``sample_store`` with bench/analyze.py's deterministic timeline (as the timeline export writes one)."""
+    spec = importlib.util.spec_from_file_location("bench_analyze", ROOT / "bench" / "analyze.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    sample_store(path, count)
+    with open_store(path, create=True) as store:
+        bench.fill_timeline(store)
     return str(path)
 
 

@@ -190,13 +190,19 @@ class Store:
 
     def derived_columns(self, numbers: Sequence[str] = tuple(derived.NUMBERS),
                         texts: Sequence[str] = tuple(derived.TEXTS),
-                        labels: Optional[Sequence[str]] = ("",), counts: bool = False) -> derived.Columns:
+                        labels: Optional[Sequence[str]] = ("",), counts: bool = False,
+                        events: bool = False) -> derived.Columns:
         """The named columns the analysis views read of every item, the labels whose names start with one of
-        ``labels``, the uses per label with ``counts`` (``derived.py``); a damaged store is a StoreError."""
+        ``labels``, the uses per label with ``counts``, the label events with ``events`` (``derived.py``); a
+        damaged store is a StoreError."""
         try:
-            return derived.read(self, numbers, texts, labels, counts)
+            return derived.read(self, numbers, texts, labels, counts, events)
         except self.backend.Error as error:
             raise self._damaged(error) from None
+
+    def timelines(self) -> int:
+        """How many items the timeline export walked (0: none, or a store from before its tables)."""
+        return derived.timelines(self)
 
     def stream(self, sql: str) -> Iterator[tuple]:
         """The rows of a portable query, fetched as they are read."""

@@ -16,6 +16,7 @@ from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 import numpy
 from tqdm import tqdm
 
+from .. import timeutil
 from ..derive import Derived, Malformed, derive, problem_row
 
 BATCH = 1000
@@ -27,9 +28,20 @@ INSERT_LABEL = "INSERT INTO labels (number, position, name) VALUES (?, ?, ?)"
 NUMBERS = {"number": "d.number", "pull_request": "d.pull_request", "created": "d.created_at",
            "is_closed": "CASE WHEN d.closed_at IS NULL THEN 0 ELSE 1 END", "closed": "COALESCE(d.closed_at, 0)",
            "noted": "CASE WHEN d.release_note IS NULL THEN 0 ELSE 1 END", "action_required": "d.action_required"}
+# The timeline export's (migration 7), 0 where an item has none: walked (it has a timeline row), its first
+# response, first review and merge (a PR not walked: the merge its raw JSON names, see ``_raw_merges``).
+TIMELINE = {"walked": "CASE WHEN t.number IS NULL THEN 0 ELSE 1 END", "first_response": "COALESCE(t.first_response_at, 0)",
+            "first_review": "COALESCE(t.first_review_at, 0)", "merged": "COALESCE(t.merged_at, 0)"}
+NUMBERS.update(TIMELINE)
+TIMELINE_AT = 7  # the version from which a store has the timeline's tables
 TEXTS = {"author": "d.author", "closed_by": "COALESCE(d.closed_by, c.login)"}
 WELL_FORMED = "FROM derived d{} WHERE d.problem IS NULL ORDER BY d.number"
 CLOSERS = " LEFT JOIN closers c ON c.number = d.number"
+WALKED = " LEFT JOIN timeline t ON t.number = d.number"
+UNWALKED_MERGES = "SELECT i.number, i.raw FROM items i{} WHERE i.is_pull_request = 1{} ORDER BY i.number"
+KINDS = ("author", "person", "bot", "ghost")  # label_events.actor_kind; another value reads as ghost (unknown)
+EVENTS = ("SELECT e.number, e.at, CASE WHEN e.action = 'labeled' THEN 1 ELSE 0 END, e.label, e.actor_kind "
+          "FROM label_events e JOIN derived d ON d.number = e.number WHERE d.problem IS NULL ORDER BY e.number, e.seq")
 NAMES = "SELECT DISTINCT name FROM labels ORDER BY name"
 LABELLED = "SELECT number FROM labels WHERE name = ? ORDER BY number"  # from the index labels_by_name
 COUNTS = "SELECT name, COUNT(*) FROM labels GROUP BY name ORDER BY name"  # a malformed item has no labels
@@ -50,6 +62,9 @@ class Columns(NamedTuple):
     labels: Optional[Dict[str, numpy.ndarray]]
     problems: List[str]
     counts: Optional[Dict[str, int]] = None  # uses per label name, when asked for
+    timelines: int = 0  # the items with a timeline row (the timeline export walked them)
+    events: Optional[numpy.ndarray] = None  # label events, when asked for: number, at, added, label code, kind code
+    event_names: Tuple[str, ...] = ()  # the label names that the events' label codes index
 
 
 def _table(numbers: Tuple[str, ...], rows: List[tuple]) -> numpy.ndarray:
@@ -121,25 +136,84 @@ def fill(store) -> None:
             bar.update(len(batch))
 
 
-def _select(names: Sequence[str], expressions: Dict[str, str]) -> str:
+def _has_timeline(store) -> bool:
+    return store.version >= TIMELINE_AT
+
+
+def _select(store, names: Sequence[str], expressions: Dict[str, str]) -> str:
     join = CLOSERS if "closed_by" in names else ""
+    walked = any(name in TIMELINE for name in names)
+    if walked and _has_timeline(store):
+        join += WALKED
+    elif walked:  # a store from before the timeline (read-only): no item was walked
+        expressions = dict(expressions, **{name: "0" for name in TIMELINE})
     return f"SELECT {', '.join(expressions[name] for name in names)} {WELL_FORMED.format(join)}"
 
 
+def _streamed(rows: Iterable[tuple], width: int) -> numpy.ndarray:
+    """Integer rows as one int64 array, read ``BATCH * 100`` rows at a time (never a list of every row)."""
+    chunks, rows = [], iter(rows)
+    while True:
+        batch = list(itertools.islice(rows, BATCH * 100))
+        if not batch:
+            return numpy.concatenate(chunks or [numpy.empty((0, width), numpy.int64)])
+        chunks.append(numpy.array(batch, dtype=numpy.int64).reshape(len(batch), width))
+
+
+def _raw_merges(store, numbers: Sequence[str], table: numpy.ndarray) -> None:
+    """Fill ``merged`` of the closed PRs the timeline has not walked from their raw JSON's ``pull_request.merged_at``."""
+    walked = _has_timeline(store)
+    sql = UNWALKED_MERGES.format(" LEFT JOIN timeline t ON t.number = i.number" if walked else "",
+                                 " AND t.number IS NULL" if walked else "")
+    found = []
+    for number, raw in store.stream(sql):
+        try:
+            merged_at = (json.loads(raw).get("pull_request") or {}).get("merged_at")
+            found.append((number, timeutil.epoch(merged_at)))
+        except (ValueError, TypeError, AttributeError):  # not merged, or not a timestamp: no merge
+            continue
+    if found and len(table):
+        found_numbers, at = numpy.array(found, dtype=numpy.int64).T
+        index = numpy.searchsorted(table[:, 0], found_numbers).clip(0, max(len(table) - 1, 0))
+        kept = table[index, 0] == found_numbers  # a malformed item has no row
+        table[index[kept], numbers.index("merged")] = at[kept]
+
+
+def _events(store) -> Tuple[numpy.ndarray, Tuple[str, ...]]:
+    """Every label event of a well-formed item (``Columns.events``) and the label names its codes index."""
+    if not _has_timeline(store):
+        return numpy.empty((0, 5), numpy.int64), ()
+    names: Dict[str, int] = {}
+    kinds = {kind: code for code, kind in enumerate(KINDS)}
+    rows = ((number, at, added, names.setdefault(label, len(names)), kinds.get(kind, KINDS.index("ghost")))
+            for number, at, added, label, kind in store.stream(EVENTS))
+    return _streamed(rows, 5), tuple(names)
+
+
+def timelines(store) -> int:
+    return store.execute("SELECT COUNT(*) FROM timeline")[0][0] if _has_timeline(store) else 0
+
+
 def read(store, numbers: Sequence[str] = tuple(NUMBERS), texts: Sequence[str] = tuple(TEXTS),
-         labels: Optional[Sequence[str]] = ("",), counts: bool = False) -> Columns:
+         labels: Optional[Sequence[str]] = ("",), counts: bool = False, events: bool = False) -> Columns:
     """The named columns of a current store, the labels whose names start with one of ``labels`` (None: no
-    labels) and with ``counts`` the uses per label name; of an older store, the same derived in memory (it is
-    read-only here)."""
+    labels), with ``counts`` the uses per label name, with ``events`` the label events; of an older store, the
+    same derived in memory (it is read-only here)."""
     numbers, texts = tuple(numbers), tuple(texts)
     wanted = tuple(labels) if labels is not None else None
+    timeline = {"timelines": timelines(store)}
+    if events:
+        timeline["events"], timeline["event_names"] = _events(store)
     if store.derived_stored:
         problems = [problem for _, problem in store.execute(PROBLEMS)]
-        table = _table(numbers, store.execute(_select(numbers, NUMBERS)))  # each query's rows freed before the next
-        columns = _texts(texts, store.execute(_select(texts, TEXTS))) if texts else ()
+        table = _streamed(store.stream(_select(store, numbers, NUMBERS)), len(numbers))
+        if "merged" in numbers:
+            _raw_merges(store, numbers, table)
+        columns = _texts(texts, store.execute(_select(store, texts, TEXTS))) if texts else ()
         labelled = {name: _numbers(store.execute(LABELLED, (name,)))
                     for (name,) in store.execute(NAMES) if name.startswith(wanted)} if wanted is not None else None
-        return Columns(numbers, texts, table, columns, labelled, problems, dict(store.execute(COUNTS)) if counts else None)
+        return Columns(numbers, texts, table, columns, labelled, problems, dict(store.execute(COUNTS)) if counts else None,
+                       **timeline)
     log.warning("store %s predates derived columns: deriving every item now; open it for writing once "
                 "(k8s-analysis export --update) to store them", store.name)
     closers = store.closers()
@@ -154,7 +228,7 @@ def read(store, numbers: Sequence[str] = tuple(NUMBERS), texts: Sequence[str] = 
                   "is_closed": int(row.closed_at is not None), "closed": row.closed_at or 0,
                   "noted": int(row.release_note is not None), "action_required": row.action_required,
                   "author": row.author, "closed_by": row.closed_by if row.closed_by is not None
-                  else closers.get(row.number)}
+                  else closers.get(row.number), **{name: 0 for name in TIMELINE}}
         number_rows.append(tuple(values[name] for name in numbers))
         text_rows.append(tuple(values[name] for name in texts))
         for name in names:
@@ -162,6 +236,9 @@ def read(store, numbers: Sequence[str] = tuple(NUMBERS), texts: Sequence[str] = 
             if wanted is not None and name.startswith(wanted):
                 uses.setdefault(name, []).append(row.number)
     labelled = {name: numpy.array(uses[name], dtype=numpy.int64) for name in sorted(uses)}
-    return Columns(numbers, texts, _table(numbers, number_rows), _texts(texts, text_rows),
+    table = _table(numbers, number_rows)
+    if "merged" in numbers:
+        _raw_merges(store, numbers, table)
+    return Columns(numbers, texts, table, _texts(texts, text_rows),
                    labelled if wanted is not None else None, problems,
-                   {name: len(uses) for name, uses in used.items()} if counts else None)
+                   {name: len(uses) for name, uses in used.items()} if counts else None, **timeline)
