@@ -211,7 +211,8 @@ def fill_timeline(db, seed: int = 1, batch: int = 20000) -> None:
     """A deterministic timeline for the store's items, as the timeline export would write it: 97% walked; a
     first response for 85% (hours to weeks, bots and the author never), for PRs a first review (80%) and the
     merge of 75% of the closed; label events: needs-triage by a bot at creation (70% removed by a person
-    later), one kind/ and one sig/ label (author, person, bot or ghost), needs-rebase on and off on 30% of PRs."""
+    later), one kind/ and one sig/ label and for 30% an area/ (by the author, a person, a bot or a ghost),
+    needs-rebase on and off on 30% of PRs."""
     import random
 
     rng = random.Random(seed)
@@ -230,7 +231,8 @@ def fill_timeline(db, seed: int = 1, batch: int = 20000) -> None:
             mine = [(created, "labeled", "needs-triage", "bot")]
             if rng.random() < 0.7:
                 mine.append((later(10), "unlabeled", "needs-triage", "person"))
-            for label in (rng.choice(("kind/bug", "kind/feature", "kind/cleanup")), f"sig/{rng.choice('abcdefgh')}"):
+            labels = [rng.choice(("kind/bug", "kind/feature", "kind/cleanup")), f"sig/{rng.choice('abcdefgh')}"]
+            for label in labels + ([f"area/{rng.choice('xyz')}"] if rng.random() < 0.3 else []):
                 mine.append((later(1), "labeled", label, rng.choices(kinds, weights)[0]))
             if pr and rng.random() < 0.3:
                 on = later(5)

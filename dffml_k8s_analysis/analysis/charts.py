@@ -213,25 +213,26 @@ def time_to_close_chart(numbers: Dict[str, Any],
 
 def provenance_chart(numbers: Dict[str, Any]) -> Figure:
     """One panel per label group: the share of its labels applied by the author, other people, bots and deleted
-    accounts in each period, stacked to 1 (a period where none was applied left empty)."""
-    import numpy
+    accounts in each period, as stacked bars to 1 (no bar where none was applied: a gap, never a drop)."""
+    from matplotlib.patches import Patch
 
-    dates, kinds = _dates(numbers), numbers["kinds"]
-    groups = numbers["groups"]
+    dates, kinds, period = _dates(numbers), numbers["kinds"], numbers["period"]
     fig = _figure(6.4, top=_top_for(len(kinds), len(kinds)), bottom=0.45)
-    axes = fig.subplots(len(groups), 1, sharex=True, sharey=True)
+    axes = fig.subplots(len(numbers["groups"]), 1, sharex=True, sharey=True)
     fig.subplots_adjust(hspace=0.3)
     colors = (PALETTE[1], PALETTE[0], PALETTE[2], OTHER)
-    areas = []
-    for ax, (group, figures) in zip(axes, groups.items()):
-        shares = [numpy.nan_to_num(numpy.asarray(figures["share"][kind], dtype=float)) for kind in kinds]
-        if dates:
-            areas = ax.stackplot(dates, shares, labels=kinds, colors=colors, linewidth=0, step=None)
+    widths = [(_next_start(day, period) - day).days for day in dates]
+    for ax, (group, figures) in zip(axes, numbers["groups"].items()):
+        bottom = [0.0] * len(dates)
+        for kind, color in zip(kinds, colors):
+            shares = [share or 0.0 for share in figures["share"][kind]]
+            ax.bar(dates, shares, width=widths, bottom=bottom, align="edge", color=color, linewidth=0)
+            bottom = [low + share for low, share in zip(bottom, shares)]
         ax.set_ylim(0, 1)
         ax.set_ylabel(f"{group}/ share")
         _date_axis(ax)
-    if areas:
-        _legend_above(axes[0], areas, columns=len(kinds))
+    _legend_above(axes[0], [Patch(color=color, label=kind) for kind, color in zip(kinds, colors)],
+                  columns=len(kinds))
     return fig
 
 
