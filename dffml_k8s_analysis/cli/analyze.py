@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     subset.add_argument("--pull-requests", dest="subset", action="store_const", const="pull_requests",
                         default="all", help="pull requests only")
     subset.add_argument("--issues", dest="subset", action="store_const", const="issues", help="issues only")
-    parser.add_argument("--include", default="", metavar="REGEX", help="count only labels/groups/users matching REGEX (time views: items with such a label)")
+    parser.add_argument("--include", default="", metavar="REGEX", help="count only labels/groups/users matching REGEX (time views: items with such a label; --time-in-label: the labels timed, default ^needs-)")
     parser.add_argument("--exclude", default="", metavar="REGEX", help="leave out labels/groups/users matching REGEX (time views: items with such a label)")
     parser.add_argument("--count", type=int, default=25, metavar="N", help="top N (default: %(default)s)")
     parser.add_argument("--period", choices=PERIODS, default="month", help="time bucket (default: %(default)s)")
