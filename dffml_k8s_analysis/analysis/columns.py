@@ -17,14 +17,15 @@ from ..store.derived import NUMBERS, TEXTS, Columns
 FLAGS = {"pull_request", "is_closed", "noted", "action_required", "walked"}  # integers read as bools
 LABELS = "labels"  # the label arrays' name in a set of fields; "labels PREFIX": only the labels starting PREFIX
 COUNTS = "label_counts"  # the uses per label name alone (``label_counts()`` of every item, no label arrays)
-EVENTS = "label_events"  # the timeline's label events (``event_*``)
-FIELDS = frozenset(NUMBERS) | frozenset(TEXTS) | {LABELS, EVENTS}
+EVENTS = "label_events"  # the timeline's label events (``event_*``); "label_events PREFIX": of the labels starting PREFIX
+FIELDS = frozenset(NUMBERS) | frozenset(TEXTS) | {LABELS, EVENTS}  # every column, every label, every event
 EVENT_FIELDS = ("event_item", "event_at", "event_added", "event_label", "event_kind")
 
 
-def label_prefixes(fields: Collection[str]) -> Optional[Tuple[str, ...]]:
-    """The label name prefixes that ``fields`` ask for ("": every label; None: no labels)."""
-    prefixes = {field[len(LABELS):].strip() for field in fields if field.split(" ")[0] == LABELS}
+def label_prefixes(fields: Collection[str], kind: str = LABELS) -> Optional[Tuple[str, ...]]:
+    """The label name prefixes that ``fields`` ask for of ``kind`` (labels, label events): "": every label;
+    None: none."""
+    prefixes = {field[len(kind):].strip() for field in fields if field.split(" ")[0] == kind}
     return None if not prefixes else ("",) if "" in prefixes else tuple(sorted(prefixes))
 
 
@@ -41,15 +42,17 @@ class Items:
         self.timelines = columns.timelines
         for i, name in enumerate(columns.numbers):
             column = columns.number_table[:, i]
-            setattr(self, name, column.astype(bool) if name in FLAGS else column.copy())
+            setattr(self, name, column.astype(bool) if name in FLAGS else column)  # a view of the table, no copy
         for name, column in zip(columns.texts, columns.text_columns):
             setattr(self, name, column)
         if columns.events is not None:
             self.fields += EVENT_FIELDS
             self.event_names = list(columns.event_names)
-            self.event_item = numpy.searchsorted(self.number, columns.events[:, 0])  # every event's item is here
-            self.event_at, self.event_label, self.event_kind = (columns.events[:, i].copy() for i in (1, 3, 4))
-            self.event_added = columns.events[:, 2].astype(bool)
+            index = numpy.searchsorted(self.number, columns.events[:, 0]).clip(0, max(len(self.number) - 1, 0))
+            known = self.number[index] == columns.events[:, 0] if len(self.number) else index < 0  # malformed: none
+            self.event_item = index[known]
+            self.event_at, self.event_label, self.event_kind = (columns.events[known, i] for i in (1, 3, 4))
+            self.event_added = columns.events[known, 2].astype(bool)
         if columns.counts is not None and columns.labels is None:
             self.names, self.counts = list(columns.counts), numpy.array(list(columns.counts.values()), numpy.int64)
         if columns.labels is None:
@@ -125,5 +128,6 @@ def load(path, fields: Collection[str] = FIELDS) -> Tuple[Items, List[str]]:
     numbers = ["number"] + [name for name in NUMBERS if name in fields and name != "number"]
     with open_store(path) as store:
         columns = store.derived_columns(numbers, [name for name in TEXTS if name in fields], label_prefixes(fields),
-                                        COUNTS in fields and label_prefixes(fields) is None, EVENTS in fields)
+                                        COUNTS in fields and label_prefixes(fields) is None,
+                                        label_prefixes(fields, EVENTS))
     return Items(columns), columns.problems

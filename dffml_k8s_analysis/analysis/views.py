@@ -28,6 +28,7 @@ class View:
     table: Callable[[Numbers], Dict[str, Any]]  # numbers -> columns, rows, note
     by_label: bool = False  # --include/--exclude select items by their labels (else: the names counted)
     timeline: bool = False  # reads the timeline export's tables: ``missing`` in a store without them
+    events_included: bool = False  # --include names the labels whose events it reads (without: its ``needs``)
 
 
 CLOSED = ("is_closed", "closed")
@@ -71,11 +72,13 @@ VIEWS: Dict[str, View] = {view.name: view for view in (
                                                                 ("to_merge", "review to merge"))),
          tables.review_latency, by_label=True, timeline=True),
     View("label-provenance", timeline.label_provenance,
-         "Who applied the kind/, sig/ and area/ labels of {subset}, per {period}", (EVENTS,),
+         "Who applied the kind/, sig/ and area/ labels of {subset}, per {period}",
+         tuple(f"{EVENTS} {group}/" for group in timeline.GROUPS),
          charts.provenance_chart, tables.label_provenance, timeline=True),
     View("time-in-label", timeline.time_in_label, "Days {subset} sat in a label, median per label (top {count})",
-         (EVENTS, *CLOSED, "created"), functools.partial(charts.bar_chart, names="label", values="median days in it"),
-         tables.time_in_label, timeline=True),
+         (f"{EVENTS} needs-", *CLOSED, "created"),
+         functools.partial(charts.bar_chart, names="label", values="median days in it"),
+         tables.time_in_label, timeline=True, events_included=True),
     View("new-contributors", timeline.new_contributors,
          "First-time authors of {subset} per {period}, and who came back within 90 days", ("author", "created", *CLOSED),
          functools.partial(charts.period_lines_chart, series=(("new", "first-time authors"),
@@ -95,6 +98,8 @@ def needs(names: List[str], subset: str = "all", keep: Filter = EVERYTHING) -> S
         fields.update(VIEWS[name].needs)
         if VIEWS[name].by_label and (keep.include or keep.exclude):
             fields.add(LABELS)
+        if VIEWS[name].events_included and keep.include:
+            fields.add(EVENTS)
     if COUNTS in fields and (subset != "all" or any(field.startswith(LABELS) for field in fields)):
         fields.add(LABELS)  # a subset's counts, or other views' labels: counted from the label arrays
     return fields

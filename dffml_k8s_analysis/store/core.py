@@ -191,9 +191,10 @@ class Store:
     def derived_columns(self, numbers: Sequence[str] = tuple(derived.NUMBERS),
                         texts: Sequence[str] = tuple(derived.TEXTS),
                         labels: Optional[Sequence[str]] = ("",), counts: bool = False,
-                        events: bool = False) -> derived.Columns:
+                        events: Optional[Sequence[str]] = None) -> derived.Columns:
         """The named columns the analysis views read of every item, the labels whose names start with one of
-        ``labels``, the uses per label with ``counts``, the label events with ``events`` (``derived.py``); a
+        ``labels``, the uses per label with ``counts``, the label events of the labels starting with one of
+        ``events`` (``derived.py``); a
         damaged store is a StoreError."""
         try:
             return derived.read(self, numbers, texts, labels, counts, events)
@@ -204,9 +205,9 @@ class Store:
         """How many items the timeline export walked (0: none, or a store from before its tables)."""
         return derived.timelines(self)
 
-    def stream(self, sql: str) -> Iterator[tuple]:
+    def stream(self, sql: str, args: tuple = ()) -> Iterator[tuple]:
         """The rows of a portable query, fetched as they are read."""
-        return self.backend.stream(sql)
+        return self.backend.stream(sql, args)
 
     def versions(self) -> Dict[int, str]:
         """number -> updated_at for every stored item."""

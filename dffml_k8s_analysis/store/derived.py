@@ -36,12 +36,19 @@ NUMBERS.update(TIMELINE)
 TIMELINE_AT = 7  # the version from which a store has the timeline's tables
 TEXTS = {"author": "d.author", "closed_by": "COALESCE(d.closed_by, c.login)"}
 WELL_FORMED = "FROM derived d{} WHERE d.problem IS NULL ORDER BY d.number"
+WELL_FORMED_COUNT = "SELECT COUNT(*) FROM derived WHERE problem IS NULL"
 CLOSERS = " LEFT JOIN closers c ON c.number = d.number"
 WALKED = " LEFT JOIN timeline t ON t.number = d.number"
 UNWALKED_MERGES = "SELECT i.number, i.raw FROM items i{} WHERE i.is_pull_request = 1{} ORDER BY i.number"
-KINDS = ("author", "person", "bot", "ghost")  # label_events.actor_kind; another value reads as ghost (unknown)
-EVENTS = ("SELECT e.number, e.at, CASE WHEN e.action = 'labeled' THEN 1 ELSE 0 END, e.label, e.actor_kind "
-          "FROM label_events e JOIN derived d ON d.number = e.number WHERE d.problem IS NULL ORDER BY e.number, e.seq")
+KINDS = ("author", "person", "bot", "ghost")  # label_events.actor_kind (``EVENTS`` codes them); another: ghost
+EVENT_LABELS = "SELECT DISTINCT label FROM label_events"  # from the index label_events_by_label
+# One sequential scan, every value an integer (the label's code by a CASE of the names asked for): an index
+# lookup per event, or a Python string per event, costs several times as much.
+EVENTS = ("SELECT number, seq, at, CASE WHEN action = 'labeled' THEN 1 ELSE 0 END, "
+          "CASE actor_kind WHEN 'author' THEN 0 WHEN 'person' THEN 1 WHEN 'bot' THEN 2 ELSE 3 END, "
+          "CASE label {} END FROM label_events WHERE label IN ({})")
+UNWALKED_PRS = ("SELECT d.number FROM derived d LEFT JOIN timeline t ON t.number = d.number WHERE d.problem IS NULL "
+                "AND d.pull_request = 1 AND d.closed_at IS NOT NULL AND t.number IS NULL ORDER BY d.number")
 NAMES = "SELECT DISTINCT name FROM labels ORDER BY name"
 LABELLED = "SELECT number FROM labels WHERE name = ? ORDER BY number"  # from the index labels_by_name
 COUNTS = "SELECT name, COUNT(*) FROM labels GROUP BY name ORDER BY name"  # a malformed item has no labels
@@ -150,23 +157,38 @@ def _select(store, names: Sequence[str], expressions: Dict[str, str]) -> str:
     return f"SELECT {', '.join(expressions[name] for name in names)} {WELL_FORMED.format(join)}"
 
 
-def _streamed(rows: Iterable[tuple], width: int) -> numpy.ndarray:
-    """Integer rows as one int64 array, read ``BATCH * 100`` rows at a time (never a list of every row)."""
-    chunks, rows = [], iter(rows)
-    while True:
-        batch = list(itertools.islice(rows, BATCH * 100))
+def _filled(rows: Iterable[tuple], count: int, width: int) -> numpy.ndarray:
+    """``count`` integer rows as one int64 array, filled ``BATCH * 100`` rows at a time: never a list of them all."""
+    table, rows, done = numpy.empty((count, width), numpy.int64), iter(rows), 0
+    while done < count:
+        batch = list(itertools.islice(rows, min(BATCH * 100, count - done)))
         if not batch:
-            return numpy.concatenate(chunks or [numpy.empty((0, width), numpy.int64)])
-        chunks.append(numpy.array(batch, dtype=numpy.int64).reshape(len(batch), width))
+            break
+        table[done:done + len(batch)] = batch
+        done += len(batch)
+    return table[:done]
+
+
+def _unwalked_raws(store) -> Iterable[Tuple[int, str]]:
+    """The raw JSON of the PRs a merge may be read from: the closed ones not walked (of an older store: all)."""
+    if not store.derived_stored:
+        yield from store.stream("SELECT number, raw FROM items WHERE is_pull_request = 1 ORDER BY number")
+        return
+    if not _has_timeline(store):
+        yield from store.stream("SELECT i.number, i.raw FROM derived d JOIN items i ON i.number = d.number "
+                                "WHERE d.problem IS NULL AND d.pull_request = 1 AND d.closed_at IS NOT NULL")
+        return
+    numbers = [number for (number,) in store.execute(UNWALKED_PRS)]
+    for first in range(0, len(numbers), BATCH):
+        batch = numbers[first:first + BATCH]
+        yield from store.execute(f"SELECT number, raw FROM items WHERE number IN ({', '.join('?' * len(batch))})",
+                                 batch)
 
 
 def _raw_merges(store, numbers: Sequence[str], table: numpy.ndarray) -> None:
     """Fill ``merged`` of the closed PRs the timeline has not walked from their raw JSON's ``pull_request.merged_at``."""
-    walked = _has_timeline(store)
-    sql = UNWALKED_MERGES.format(" LEFT JOIN timeline t ON t.number = i.number" if walked else "",
-                                 " AND t.number IS NULL" if walked else "")
     found = []
-    for number, raw in store.stream(sql):
+    for number, raw in _unwalked_raws(store):
         try:
             merged_at = (json.loads(raw).get("pull_request") or {}).get("merged_at")
             found.append((number, timeutil.epoch(merged_at)))
@@ -174,20 +196,29 @@ def _raw_merges(store, numbers: Sequence[str], table: numpy.ndarray) -> None:
             continue
     if found and len(table):
         found_numbers, at = numpy.array(found, dtype=numpy.int64).T
-        index = numpy.searchsorted(table[:, 0], found_numbers).clip(0, max(len(table) - 1, 0))
+        index = numpy.searchsorted(table[:, 0], found_numbers).clip(0, len(table) - 1)
         kept = table[index, 0] == found_numbers  # a malformed item has no row
         table[index[kept], numbers.index("merged")] = at[kept]
 
 
-def _events(store) -> Tuple[numpy.ndarray, Tuple[str, ...]]:
-    """Every label event of a well-formed item (``Columns.events``) and the label names its codes index."""
-    if not _has_timeline(store):
-        return numpy.empty((0, 5), numpy.int64), ()
-    names: Dict[str, int] = {}
-    kinds = {kind: code for code, kind in enumerate(KINDS)}
-    rows = ((number, at, added, names.setdefault(label, len(names)), kinds.get(kind, KINDS.index("ghost")))
-            for number, at, added, label, kind in store.stream(EVENTS))
-    return _streamed(rows, 5), tuple(names)
+def _events(store, prefixes: Sequence[str]) -> Tuple[numpy.ndarray, Tuple[str, ...]]:
+    """The label events (``Columns.events``: number, at, added, label code, kind code) of the labels starting
+    with one of ``prefixes``, in the order they happened on each item (a malformed item's too: the reader
+    drops them), and the label names their codes index; read ``BATCH * 100`` at a time."""
+    names = tuple(sorted(name for (name,) in store.execute(EVENT_LABELS) if name.startswith(tuple(prefixes)))) \
+        if _has_timeline(store) else ()
+    parts = [numpy.empty((0, 6), numpy.int64)]
+    if names:
+        sql = EVENTS.format(" ".join(f"WHEN ? THEN {code}" for code in range(len(names))), ", ".join("?" * len(names)))
+        rows = iter(store.stream(sql, names + names))
+        while True:
+            batch = list(itertools.islice(rows, BATCH * 100))
+            if not batch:
+                break
+            parts.append(numpy.array(batch, dtype=numpy.int64))
+    events = numpy.concatenate(parts)
+    order = numpy.lexsort((events[:, 1], events[:, 0]))  # by item, then seq
+    return events[order][:, [0, 2, 3, 5, 4]], names
 
 
 def timelines(store) -> int:
@@ -195,18 +226,20 @@ def timelines(store) -> int:
 
 
 def read(store, numbers: Sequence[str] = tuple(NUMBERS), texts: Sequence[str] = tuple(TEXTS),
-         labels: Optional[Sequence[str]] = ("",), counts: bool = False, events: bool = False) -> Columns:
+         labels: Optional[Sequence[str]] = ("",), counts: bool = False,
+         events: Optional[Sequence[str]] = None) -> Columns:
     """The named columns of a current store, the labels whose names start with one of ``labels`` (None: no
-    labels), with ``counts`` the uses per label name, with ``events`` the label events; of an older store, the
-    same derived in memory (it is read-only here)."""
+    labels), with ``counts`` the uses per label name, the label events of the labels starting with one of
+    ``events`` (None: none); of an older store, the same derived in memory (it is read-only here)."""
     numbers, texts = tuple(numbers), tuple(texts)
     wanted = tuple(labels) if labels is not None else None
     timeline = {"timelines": timelines(store)}
-    if events:
-        timeline["events"], timeline["event_names"] = _events(store)
+    if events is not None:
+        timeline["events"], timeline["event_names"] = _events(store, events)
     if store.derived_stored:
         problems = [problem for _, problem in store.execute(PROBLEMS)]
-        table = _streamed(store.stream(_select(store, numbers, NUMBERS)), len(numbers))
+        ((count,),) = store.execute(WELL_FORMED_COUNT)
+        table = _filled(store.stream(_select(store, numbers, NUMBERS)), count, len(numbers))
         if "merged" in numbers:
             _raw_merges(store, numbers, table)
         columns = _texts(texts, store.execute(_select(store, texts, TEXTS))) if texts else ()
