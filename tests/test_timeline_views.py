@@ -5,6 +5,7 @@ import time
 import pytest
 
 from conftest import run_cli
+from dffml_k8s_analysis import flows
 from dffml_k8s_analysis.analysis.columns import load
 from dffml_k8s_analysis.analysis.views import VIEWS, run_view, table
 from dffml_k8s_analysis.records.selection import Filter
@@ -167,3 +168,19 @@ def test_every_timeline_view_is_registered_with_a_flag():
     for name in ("time-to-first-response", "review-latency", "label-provenance", "time-in-label",
                  "new-contributors", "absence-factor"):
         assert name in VIEWS
+
+
+def test_a_large_store_is_read_view_by_view_with_the_same_numbers(tmp_path, monkeypatch):
+    from operations import analyze
+
+    path = tmp_path / "w.sqlite"
+    with open_store(path, create=True) as store:
+        store.save_page(ITEMS)
+        fill_timeline(store)
+    once = flows.run_analyze(str(path), list(VIEWS), out=str(tmp_path / "once"))
+    monkeypatch.setattr(analyze, "ONCE", 5)  # 9 items: more than a store read once may hold
+    each = flows.run_analyze(str(path), list(VIEWS), out=str(tmp_path / "each"))
+    drop = ("files",)
+    assert [{k: v for k, v in view.items() if k not in drop} for view in each["views"]] == [
+        {k: v for k, v in view.items() if k not in drop} for view in once["views"]]
+    assert each["loaded"] == once["loaded"] and len(each["views"]) == len(VIEWS)

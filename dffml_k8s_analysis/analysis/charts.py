@@ -221,13 +221,14 @@ def provenance_chart(numbers: Dict[str, Any]) -> Figure:
     axes = fig.subplots(len(numbers["groups"]), 1, sharex=True, sharey=True)
     fig.subplots_adjust(hspace=0.3)
     colors = (PALETTE[1], PALETTE[0], PALETTE[2], OTHER)
-    widths = [(_next_start(day, period) - day).days for day in dates]
+    edges = dates + [_next_start(dates[-1], period)] if dates else []
     for ax, (group, figures) in zip(axes, numbers["groups"].items()):
         bottom = [0.0] * len(dates)
-        for kind, color in zip(kinds, colors):
-            shares = [share or 0.0 for share in figures["share"][kind]]
-            ax.bar(dates, shares, width=widths, bottom=bottom, align="edge", color=color, linewidth=0)
-            bottom = [low + share for low, share in zip(bottom, shares)]
+        for kind, color in zip(kinds, colors):  # one filled path per kind, not a bar per period
+            top = [low + (share or 0.0) for low, share in zip(bottom, figures["share"][kind])]
+            if dates:
+                ax.stairs(top, edges, baseline=bottom, fill=True, color=color, linewidth=0)
+            bottom = top
         ax.set_ylim(0, 1)
         ax.set_ylabel(f"{group}/ share")
         _date_axis(ax)
