@@ -347,6 +347,11 @@ def test_the_benchmark_runs_at_its_smoke_size():
     figures = json.loads(result.stdout.splitlines()[-1])
     assert figures["items"] == 300 and figures["repeat"] == 1 and set(figures["views_s"]) == set(VIEWS)
     assert figures["old_all_views_s"] > 0 and figures["original_pickle_load_s"] > 0
+    large = run_cli("python", str(ROOT / "bench" / "analyze.py"), "--smoke", "--all-views-only", "--before", "HEAD",
+                    timeout=900)  # the mode measuring a large store's memory, against a commit in the same run
+    assert large.returncode == 0, large.stderr[-3000:]
+    figures = json.loads(large.stdout.splitlines()[-1])
+    assert figures["peak_mib"] > 0 and figures["before_peak_mib"] > 0
 
 
 def test_a_new_view_is_one_entry_in_the_registry(store, tmp_path, monkeypatch):
