@@ -48,11 +48,14 @@ class Items:
         if columns.events is not None:
             self.fields += EVENT_FIELDS
             self.event_names = list(columns.event_names)
-            index = numpy.searchsorted(self.number, columns.events[:, 0]).clip(0, max(len(self.number) - 1, 0))
-            known = self.number[index] == columns.events[:, 0] if len(self.number) else index < 0  # malformed: none
-            self.event_item = index[known]
-            self.event_at, self.event_label, self.event_kind = (columns.events[known, i] for i in (1, 3, 4))
-            self.event_added = columns.events[known, 2].astype(bool)
+            events = columns.events
+            index = numpy.searchsorted(self.number, events[:, 0]).clip(0, max(len(self.number) - 1, 0))
+            known = self.number[index] == events[:, 0] if len(self.number) else index < 0  # malformed: none
+            if not known.all():
+                events, index = events[known], index[known]
+            self.event_item = index
+            self.event_at, self.event_label, self.event_kind = (events[:, i] for i in (1, 3, 4))  # views, no copies
+            self.event_added = events[:, 2].astype(bool)
         if columns.counts is not None and columns.labels is None:
             self.names, self.counts = list(columns.counts), numpy.array(list(columns.counts.values()), numpy.int64)
         if columns.labels is None:

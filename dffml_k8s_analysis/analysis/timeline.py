@@ -113,22 +113,30 @@ def time_in_label(items: Items, keep: Filter, count: int, period: str) -> Dict[s
     counted = names_matching(items.event_names, keep.key)
     chosen = counted[items.event_label] if len(items.event_label) else numpy.zeros(0, bool)
     now = last_activity(items)
-    spans: Dict[int, list] = {}  # label code -> days of each stay
-    still: Dict[int, int] = {}
-    on: Dict[tuple, int] = {}  # (item, label) -> when it was labelled
-    for item, at, added, label in zip(*(getattr(items, name)[chosen].tolist() for name in (
-            "event_item", "event_at", "event_added", "event_label"))):
-        if added:
-            on.setdefault((item, label), at)
-        elif (item, label) in on:
-            spans.setdefault(label, []).append((at - on.pop((item, label))) / DAY)
-    for (item, label), at in on.items():
-        end = int(items.closed[item]) if items.is_closed[item] else now
-        spans.setdefault(label, []).append(max(end - at, 0) / DAY)
-        still[label] = still.get(label, 0) + 1
+    # In order per (label, item): an event changes the state only where it differs from the one before (a second
+    # labeled while on, an unlabeled while off: nothing); the changes alternate on, off, on...
+    item, label = items.event_item[chosen], items.event_label[chosen]
+    at, added = items.event_at[chosen], items.event_added[chosen]
+    order = numpy.lexsort((numpy.arange(len(item)), item, label))
+    item, label, at, added = item[order], label[order], at[order], added[order]
+    first = numpy.r_[True, (item[1:] != item[:-1]) | (label[1:] != label[:-1])] if len(item) else numpy.zeros(0, bool)
+    before = numpy.r_[False, added[:-1]] if len(added) else added
+    change = added != (before & ~first)
+    item, label, at, added, first = item[change], label[change], at[change], added[change], first[change]
+    opens = numpy.flatnonzero(added)
+    follows = opens + 1 < len(added)
+    closed = numpy.zeros(len(opens), bool)
+    closed[follows] = ~added[opens[follows] + 1] & ~first[opens[follows] + 1]  # its off in the same (label, item)
+    still_on = opens[~closed]
+    ends = numpy.where(items.is_closed[item[still_on]], items.closed[item[still_on]], now)
+    codes = numpy.concatenate([label[opens[closed]], label[still_on]])
+    days = numpy.concatenate([at[opens[closed] + 1] - at[opens[closed]],
+                              numpy.maximum(ends - at[still_on], 0)]).astype(float) / DAY
+    spans = {int(code): days[codes == code] for code in numpy.unique(codes)}
+    still = dict(zip(*(values.tolist() for values in numpy.unique(label[still_on], return_counts=True))))
     rows = []
     for label, days in spans.items():
-        figures = quantiles(numpy.array(days), numpy.zeros(len(days), numpy.int64), 1, "stays")
+        figures = quantiles(days, numpy.zeros(len(days), numpy.int64), 1, "stays")
         rows.append([items.event_names[label], figures["stays_total"], still.get(label, 0),
                      figures["median_total"], figures["p90_total"]])
     rows.sort(key=lambda row: (-row[1], row[0]))
@@ -137,9 +145,16 @@ def time_in_label(items: Items, keep: Filter, count: int, period: str) -> Dict[s
             "matching": keep.include.pattern, "unit": "days"}
 
 
+def _codes(logins: numpy.ndarray) -> tuple:
+    """The distinct logins and each one's code (a number per login, not a fixed-width string copy of them all)."""
+    index: Dict[str, int] = {}
+    codes = numpy.fromiter((index.setdefault(login, len(index)) for login in logins.tolist()), numpy.int64, len(logins))
+    return list(index), codes
+
+
 def new_contributors(items: Items, keep: Filter, count: int, period: str) -> Dict[str, Any]:
     known = numpy.array([login is not None and keep.key(login) for login in items.author.tolist()], dtype=bool)
-    logins, author = numpy.unique(items.author[known].astype(str), return_inverse=True)
+    logins, author = _codes(items.author[known])
     created = items.created[known]
     order = numpy.lexsort((created, author))
     author, created = author[order], created[order]
@@ -165,7 +180,7 @@ def absence_factor(items: Items, keep: Filter, count: int, period: str) -> Dict[
     known = merged & numpy.array([login is not None and keep.key(login) for login in items.author.tolist()], bool)
     periods = Periods(items.merged[known], period)
     width = len(periods.keys)
-    logins, author = numpy.unique(items.author[known].astype(str), return_inverse=True)
+    logins, author = _codes(items.author[known])
     place = periods.of(items.merged[known])
     per = numpy.bincount(place * len(logins) + author, minlength=width * len(logins)).reshape(width, len(logins))
     factors, authors = [], []

@@ -44,9 +44,10 @@ KINDS = ("author", "person", "bot", "ghost")  # label_events.actor_kind (``EVENT
 EVENT_LABELS = "SELECT DISTINCT label FROM label_events"  # from the index label_events_by_label
 # One sequential scan, every value an integer (the label's code by a CASE of the names asked for): an index
 # lookup per event, or a Python string per event, costs several times as much.
-EVENTS = ("SELECT number, seq, at, CASE WHEN action = 'labeled' THEN 1 ELSE 0 END, "
-          "CASE actor_kind WHEN 'author' THEN 0 WHEN 'person' THEN 1 WHEN 'bot' THEN 2 ELSE 3 END, "
-          "CASE label {} END FROM label_events WHERE label IN ({})")
+EVENTS = ("SELECT CAST(number AS BIGINT) * 65536 + seq, at, CASE WHEN action = 'labeled' THEN 1 ELSE 0 END, "
+          "CASE label {} END, CASE actor_kind WHEN 'author' THEN 0 WHEN 'person' THEN 1 WHEN 'bot' THEN 2 ELSE 3 END "
+          "FROM label_events WHERE label IN ({})")
+EVENT_COUNT = "SELECT COUNT(*) FROM label_events WHERE label IN ({})"
 UNWALKED_PRS = ("SELECT d.number FROM derived d LEFT JOIN timeline t ON t.number = d.number WHERE d.problem IS NULL "
                 "AND d.pull_request = 1 AND d.closed_at IS NOT NULL AND t.number IS NULL ORDER BY d.number")
 NAMES = "SELECT DISTINCT name FROM labels ORDER BY name"
@@ -83,6 +84,17 @@ def _texts(texts: Tuple[str, ...], rows: List[tuple]) -> Tuple[numpy.ndarray, ..
     once: Dict[str, str] = {}
     return tuple(numpy.array([None if row[i] is None else once.setdefault(row[i], row[i]) for row in rows],
                              dtype=object) for i in range(len(texts)))
+
+
+def _text_columns(rows: Iterable[tuple], count: int, width: int) -> Tuple[numpy.ndarray, ...]:
+    """A column per text of ``count`` rows, filled a row at a time (never a list of every row), each login one
+    str object however often it occurs."""
+    columns = [numpy.empty(count, dtype=object) for _ in range(width)]
+    once: Dict[str, str] = {}
+    for i, row in enumerate(itertools.islice(rows, count)):
+        for column, value in zip(columns, row):
+            column[i] = None if value is None else once.setdefault(value, value)
+    return tuple(columns)
 
 
 def _numbers(rows: List[tuple]) -> numpy.ndarray:
@@ -204,21 +216,19 @@ def _raw_merges(store, numbers: Sequence[str], table: numpy.ndarray) -> None:
 def _events(store, prefixes: Sequence[str]) -> Tuple[numpy.ndarray, Tuple[str, ...]]:
     """The label events (``Columns.events``: number, at, added, label code, kind code) of the labels starting
     with one of ``prefixes``, in the order they happened on each item (a malformed item's too: the reader
-    drops them), and the label names their codes index; read ``BATCH * 100`` at a time."""
+    drops them), and the label names their codes index; filled ``BATCH * 100`` rows at a time."""
     names = tuple(sorted(name for (name,) in store.execute(EVENT_LABELS) if name.startswith(tuple(prefixes)))) \
         if _has_timeline(store) else ()
-    parts = [numpy.empty((0, 6), numpy.int64)]
-    if names:
-        sql = EVENTS.format(" ".join(f"WHEN ? THEN {code}" for code in range(len(names))), ", ".join("?" * len(names)))
-        rows = iter(store.stream(sql, names + names))
-        while True:
-            batch = list(itertools.islice(rows, BATCH * 100))
-            if not batch:
-                break
-            parts.append(numpy.array(batch, dtype=numpy.int64))
-    events = numpy.concatenate(parts)
-    order = numpy.lexsort((events[:, 1], events[:, 0]))  # by item, then seq
-    return events[order][:, [0, 2, 3, 5, 4]], names
+    if not names:
+        return numpy.empty((0, 5), numpy.int64), ()
+    marks = ", ".join("?" * len(names))
+    ((count,),) = store.execute(EVENT_COUNT.format(marks), names)
+    sql = EVENTS.format(" ".join(f"WHEN ? THEN {code}" for code in range(len(names))), marks)
+    events = _filled(store.stream(sql, names + names), count, 5)
+    if len(events) > 1 and not (events[1:, 0] > events[:-1, 0]).all():  # stored out of order: sort (a copy)
+        events = events[numpy.argsort(events[:, 0], kind="stable")]
+    events[:, 0] >>= 16  # number * 65536 + seq -> number
+    return events, names
 
 
 def timelines(store) -> int:
@@ -242,7 +252,7 @@ def read(store, numbers: Sequence[str] = tuple(NUMBERS), texts: Sequence[str] = 
         table = _filled(store.stream(_select(store, numbers, NUMBERS)), count, len(numbers))
         if "merged" in numbers:
             _raw_merges(store, numbers, table)
-        columns = _texts(texts, store.execute(_select(store, texts, TEXTS))) if texts else ()
+        columns = _text_columns(store.stream(_select(store, texts, TEXTS)), count, len(texts)) if texts else ()
         labelled = {name: _numbers(store.execute(LABELLED, (name,)))
                     for (name,) in store.execute(NAMES) if name.startswith(wanted)} if wanted is not None else None
         return Columns(numbers, texts, table, columns, labelled, problems, dict(store.execute(COUNTS)) if counts else None,
