@@ -53,9 +53,9 @@ class Items:
             known = self.number[index] == events[:, 0] if len(self.number) else index < 0  # malformed: none
             if not known.all():
                 events, index = events[known], index[known]
-            self.event_item = index
-            self.event_at, self.event_label, self.event_kind = (events[:, i] for i in (1, 3, 4))  # views, no copies
-            self.event_added = events[:, 2].astype(bool)
+            self.event_item, self.event_at, packed = index.astype(numpy.int32), events[:, 1], events[:, 2]
+            self.event_label = (packed >> 3).astype(numpy.int32)
+            self.event_kind, self.event_added = ((packed >> 1) & 3).astype(numpy.int8), (packed & 1).astype(bool)
         if columns.counts is not None and columns.labels is None:
             self.names, self.counts = list(columns.counts), numpy.array(list(columns.counts.values()), numpy.int64)
         if columns.labels is None:

@@ -44,9 +44,9 @@ KINDS = ("author", "person", "bot", "ghost")  # label_events.actor_kind (``EVENT
 EVENT_LABELS = "SELECT DISTINCT label FROM label_events"  # from the index label_events_by_label
 # One sequential scan, every value an integer (the label's code by a CASE of the names asked for): an index
 # lookup per event, or a Python string per event, costs several times as much.
-EVENTS = ("SELECT CAST(number AS BIGINT) * 65536 + seq, at, CASE WHEN action = 'labeled' THEN 1 ELSE 0 END, "
-          "CASE label {} END, CASE actor_kind WHEN 'author' THEN 0 WHEN 'person' THEN 1 WHEN 'bot' THEN 2 ELSE 3 END "
-          "FROM label_events WHERE label IN ({})")
+EVENTS = ("SELECT CAST(number AS BIGINT) * 65536 + seq, at, (CASE label {} END) * 8 + (CASE actor_kind WHEN 'author' "
+          "THEN 0 WHEN 'person' THEN 1 WHEN 'bot' THEN 2 ELSE 3 END) * 2 + (CASE WHEN action = 'labeled' THEN 1 ELSE 0 "
+          "END) FROM label_events WHERE label IN ({})")
 EVENT_COUNT = "SELECT COUNT(*) FROM label_events WHERE label IN ({})"
 UNWALKED_PRS = ("SELECT d.number FROM derived d LEFT JOIN timeline t ON t.number = d.number WHERE d.problem IS NULL "
                 "AND d.pull_request = 1 AND d.closed_at IS NOT NULL AND t.number IS NULL ORDER BY d.number")
@@ -71,7 +71,7 @@ class Columns(NamedTuple):
     problems: List[str]
     counts: Optional[Dict[str, int]] = None  # uses per label name, when asked for
     timelines: int = 0  # the items with a timeline row (the timeline export walked them)
-    events: Optional[numpy.ndarray] = None  # label events, when asked for: number, at, added, label code, kind code
+    events: Optional[numpy.ndarray] = None  # label events, when asked for: number, at, label code << 3 | kind << 1 | added
     event_names: Tuple[str, ...] = ()  # the label names that the events' label codes index
 
 
@@ -214,17 +214,17 @@ def _raw_merges(store, numbers: Sequence[str], table: numpy.ndarray) -> None:
 
 
 def _events(store, prefixes: Sequence[str]) -> Tuple[numpy.ndarray, Tuple[str, ...]]:
-    """The label events (``Columns.events``: number, at, added, label code, kind code) of the labels starting
+    """The label events (``Columns.events``: number, at, label code << 3 | kind code << 1 | added) of the labels starting
     with one of ``prefixes``, in the order they happened on each item (a malformed item's too: the reader
     drops them), and the label names their codes index; filled ``BATCH * 100`` rows at a time."""
     names = tuple(sorted(name for (name,) in store.execute(EVENT_LABELS) if name.startswith(tuple(prefixes)))) \
         if _has_timeline(store) else ()
     if not names:
-        return numpy.empty((0, 5), numpy.int64), ()
+        return numpy.empty((0, 3), numpy.int64), ()
     marks = ", ".join("?" * len(names))
     ((count,),) = store.execute(EVENT_COUNT.format(marks), names)
     sql = EVENTS.format(" ".join(f"WHEN ? THEN {code}" for code in range(len(names))), marks)
-    events = _filled(store.stream(sql, names + names), count, 5)
+    events = _filled(store.stream(sql, names + names), count, 3)
     if len(events) > 1 and not (events[1:, 0] > events[:-1, 0]).all():  # stored out of order: sort (a copy)
         events = events[numpy.argsort(events[:, 0], kind="stable")]
     events[:, 0] >>= 16  # number * 65536 + seq -> number
