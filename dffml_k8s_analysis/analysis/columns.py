@@ -49,7 +49,8 @@ class Items:
             self.fields += EVENT_FIELDS
             self.event_names = list(columns.event_names)
             events = columns.events
-            index = numpy.searchsorted(self.number, events[:, 0]).clip(0, max(len(self.number) - 1, 0))
+            index = numpy.searchsorted(self.number, events[:, 0])
+            numpy.clip(index, 0, max(len(self.number) - 1, 0), out=index)
             known = self.number[index] == events[:, 0] if len(self.number) else index < 0  # malformed: none
             if not known.all():
                 events, index = events[known], index[known]

@@ -115,10 +115,11 @@ def time_in_label(items: Items, keep: Filter, count: int, period: str) -> Dict[s
     now = last_activity(items)
     # In order per (label, item): an event changes the state only where it differs from the one before (a second
     # labeled while on, an unlabeled while off: nothing); the changes alternate on, off, on...
-    item, label = items.event_item[chosen], items.event_label[chosen]
-    at, added = items.event_at[chosen], items.event_added[chosen]
-    order = numpy.lexsort((numpy.arange(len(item)), item, label))
-    item, label, at, added = item[order], label[order], at[order], added[order]
+    order = numpy.lexsort((items.event_item, items.event_label))  # stable: each item's events stay in order
+    order = order[chosen[order]]
+    item, label, at, added = (getattr(items, name)[order] for name in ("event_item", "event_label", "event_at",
+                                                                        "event_added"))
+    del order
     first = numpy.r_[True, (item[1:] != item[:-1]) | (label[1:] != label[:-1])] if len(item) else numpy.zeros(0, bool)
     before = numpy.r_[False, added[:-1]] if len(added) else added
     change = added != (before & ~first)
