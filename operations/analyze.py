@@ -25,7 +25,7 @@ class Records(list):
         return f"<{len(self)} records>"
 
 
-ONCE = 200_000
+ONCE = 150_000
 
 
 class Columns:
