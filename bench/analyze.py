@@ -81,6 +81,16 @@ def worker_ours(store: str, out: str, repeat: int) -> dict:
             "all_views_cpu_s": statistics.median(cpu for _, cpu in runs), "peak_mib": peak_mib()}
 
 
+def worker_all(store: str, out: str, repeat: int) -> dict:
+    """Every view end to end through the analyze dataflow and nothing else: the peak memory a user's run has."""
+    from dffml_k8s_analysis import flows
+    from dffml_k8s_analysis.analysis.views import VIEWS
+
+    runs = [cpu_timed(flows.run_analyze, store, list(VIEWS), "all", "", "", 25, "month", out) for _ in range(repeat)]
+    return {"all_views_s": statistics.median(wall for wall, _ in runs),
+            "all_views_cpu_s": statistics.median(cpu for _, cpu in runs), "peak_mib": peak_mib()}
+
+
 OLD_WORKER = """
 import json, statistics, sys, time
 from dffml_k8s_analysis import flows
@@ -199,7 +209,52 @@ def build_store(store: Path, items: int) -> float:
         for first in range(1, items + 1, 1000):
             db.save_page([sample.item(number, "http://127.0.0.1", detail=True)
                           for number in range(first, min(first + 1000, items + 1))])
+        fill_timeline(db)
     return time.perf_counter() - started
+
+
+DAY = 86400
+PICKED = (("author", 0.4), ("person", 0.4), ("bot", 0.15), ("ghost", 0.05))  # who applies a kind/ or sig/ label
+
+
+def fill_timeline(db, seed: int = 1, batch: int = 20000) -> None:
+    """A deterministic timeline for the store's items, as the timeline export would write it: 97% walked; a
+    first response for 85% (hours to weeks, bots and the author never), for PRs a first review (80%) and the
+    merge of 75% of the closed; label events: needs-triage by a bot at creation (70% removed by a person
+    later), one kind/ and one sig/ label and for 30% an area/ (by the author, a person, a bot or a ghost),
+    needs-rebase on and off on 30% of PRs."""
+    import random
+
+    rng = random.Random(seed)
+    kinds, weights = zip(*PICKED)
+    items = db.execute("SELECT number, pull_request, created_at, closed_at FROM derived WHERE problem IS NULL")
+    for first in range(0, len(items), batch):
+        timeline, events = [], []
+        for number, pr, created, closed in items[first:first + batch]:
+            if rng.random() >= 0.97:
+                continue
+            later = lambda mean: created + int(rng.expovariate(1 / (mean * DAY)))  # noqa: E731, B023
+            review = later(2) if pr and rng.random() < 0.8 else None
+            merged = max(closed, review or 0) if pr and closed and rng.random() < 0.75 else None
+            timeline.append((number, "2026-01-01T00:00:00Z", later(3) if rng.random() < 0.85 else None, review,
+                             merged, 1))
+            mine = [(created, "labeled", "needs-triage", "bot")]
+            if rng.random() < 0.7:
+                mine.append((later(10), "unlabeled", "needs-triage", "person"))
+            labels = [rng.choice(("kind/bug", "kind/feature", "kind/cleanup")), f"sig/{rng.choice('abcdefgh')}"]
+            for label in labels + ([f"area/{rng.choice('xyz')}"] if rng.random() < 0.3 else []):
+                mine.append((later(1), "labeled", label, rng.choices(kinds, weights)[0]))
+            if pr and rng.random() < 0.3:
+                on = later(5)
+                mine += [(on, "labeled", "needs-rebase", "bot"), (on + int(rng.expovariate(1 / DAY)), "unlabeled",
+                                                                  "needs-rebase", "bot")]
+            events += [(number, seq, at, action, label, None if kind == "ghost" else "someone", kind)
+                       for seq, (at, action, label, kind) in enumerate(sorted(mine))]
+        with db.transaction():
+            db.executemany("INSERT INTO timeline (number, updated_at, first_response_at, first_review_at, merged_at, "
+                           "complete) VALUES (?, ?, ?, ?, ?, ?)", timeline)
+            db.executemany("INSERT INTO label_events (number, seq, at, action, label, actor, actor_kind) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?)", events)
 
 
 def dump_blob(store: Path, blob: Path) -> None:
@@ -266,6 +321,27 @@ def main_startup(args: argparse.Namespace) -> None:
                           target_met=figures["ours_analyze_s"] <= 1.5)))
 
 
+def main_all_views(args: argparse.Namespace) -> None:
+    """``--all-views-only``: all views end to end, ours and (``--before``) the commit's, wall, CPU, peak RSS."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Path(args.store or Path(tmp, "k8s.sqlite"))
+        if not store.is_file():
+            print(f"building a {args.items}-item store: {build_store(store, args.items):.1f} s", flush=True)
+        ours = run_worker("all", str(store), str(Path(tmp, "out")), "--repeat", str(args.repeat))
+        before = run_commit(args.before, store, tmp, args.repeat, parse=False) if args.before else None
+    print(f"\nall views end to end, medians of {args.repeat}: wall s, CPU s, peak RSS MiB (target <= 300)")
+    for side, figures in (("ours", ours), (f"before: {args.before}", before)):
+        if figures:
+            print(f"  {side:<30}{figures['all_views_s']:>8.2f}{figures['all_views_cpu_s']:>8.2f}"
+                  f"{figures['peak_mib']:>8.0f}")
+    print(json.dumps({"items": args.items, "repeat": args.repeat, "all_views_s": round(ours["all_views_s"], 3),
+                      "all_views_cpu_s": round(ours["all_views_cpu_s"], 3), "peak_mib": round(ours["peak_mib"]),
+                      "before": args.before, "before_all_views_s": before and round(before["all_views_s"], 3),
+                      "before_all_views_cpu_s": before and round(before["all_views_cpu_s"], 3),
+                      "before_peak_mib": before and round(before["peak_mib"]),
+                      "target_met": ours["peak_mib"] <= 300}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=135000)
@@ -275,6 +351,8 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="300 items, once each: that the benchmark runs")
     parser.add_argument("--worker", nargs=3, metavar=("KIND", "PATH", "DIR"), help=argparse.SUPPRESS)
     parser.add_argument("--startup", action="store_true", help="only the command line's start (see above)")
+    parser.add_argument("--all-views-only", action="store_true",
+                        help="only all views end to end, ours and --before's (a large store: no old path, no blob)")
     args = parser.parse_args()
     if args.startup:
         return main_startup(args)
@@ -282,10 +360,12 @@ def main() -> None:
         args.items, args.repeat = 300, 1
     if args.worker:
         kind, path, directory = args.worker
-        work = worker_ours if kind == "ours" else worker_original
+        work = {"ours": worker_ours, "all": worker_all, "original": worker_original}[kind]
         print(json.dumps(work(path, directory, args.repeat)))
         return
 
+    if args.all_views_only:
+        return main_all_views(args)
     with tempfile.TemporaryDirectory() as tmp:
         store = Path(args.store or Path(tmp, "k8s.sqlite"))
         if not store.is_file():
@@ -294,6 +374,7 @@ def main() -> None:
         dump_blob(store, blob)
         out = Path(tmp, "analysis")
         ours = run_worker("ours", str(store), str(out), "--repeat", str(args.repeat))
+        ours.update(run_worker("all", str(store), str(out), "--repeat", str(args.repeat)))  # its own peak
         cli = cli_seconds(store, out, args.repeat)
         old = run_commit(OLD, store, tmp, args.repeat, parse=True)
         before = run_commit(args.before, store, tmp, args.repeat, parse=False) if args.before else None
@@ -307,7 +388,8 @@ def main() -> None:
     print(f"  {'old path: reparse every raw item':<42}{old['parse_s']:>8.2f}{old['parse_s'] / ours['read_s']:>8.1f}x")
     print(f"  {'original: pickle.load of its cache':<42}{original['pickle_load_s']:>8.2f}"
           f"{original['pickle_load_s'] / ours['read_s']:>8.1f}x")
-    print(f"\n{'all 11 views end to end, charts included':<44}{'s':>8}{'ratio':>9}   target <= 2 s")
+    every_view = f"all {len(ours['views_s'])} views end to end, charts included"
+    print(f"\n{every_view:<44}{'s':>8}{'ratio':>9}   target <= 2 s")
     print(f"  {'ours (analyze dataflow, in process)':<42}{everything:>8.2f}")
     print(f"  {'old path (the same, before this change)':<42}{old['all_views_s']:>8.2f}{old['all_views_s'] / everything:>8.1f}x")
     print(f"  {'original: pickle.load alone':<42}{original['pickle_load_s']:>8.2f}"

@@ -1,8 +1,13 @@
-"""The analysis views as DFFML operations (``dataflows/analyze.yaml``): read the store once, then one view per input.
+"""The analysis views as DFFML operations (``dataflows/analyze.yaml``): count the store's items, then one view
+per input, each reading only its own columns.
 
 The views themselves are ``dffml_k8s_analysis.analysis.views``: the store's derived columns in, numbers out.
+A store of up to ``ONCE`` items is read once for every view (the columns they need, together); a larger one
+view by view, one view at a time (``Columns.lock``), so memory is bounded by the largest view, not by the union
+of every view's columns (at 1,000,000 items that union needs more than 300 MiB).
 """
-from typing import Any, Dict
+import threading
+from typing import Any, Dict, Optional, Set
 
 from dffml import Definition, op
 
@@ -18,6 +23,33 @@ class Records(list):
 
     def __repr__(self) -> str:
         return f"<{len(self)} records>"
+
+
+ONCE = 150_000
+
+
+class Columns:
+    """What ``load`` hands the views: the store, the subset, and the columns every view needs (``every``: read
+    once, at the first view) or None (each view reads its own)."""
+
+    lock = threading.Lock()
+
+    def __init__(self, store: str, subset: str, every: Optional[Set[str]]):
+        self.store, self.subset, self.every = store, subset, every
+        self.items: Optional[Items] = None
+
+    def __repr__(self) -> str:
+        return f"<columns of {self.store}, {self.subset}>"
+
+    def numbers(self, name: str, keep: Filter, count: int, period: str) -> Dict[str, Any]:
+        """One view's numbers; its columns (or every view's) read while no other view reads or holds its own."""
+        with self.lock:
+            if self.every is None:
+                items = load_columns(self.store, needs([name], self.subset, keep))[0].subset(self.subset)
+            else:
+                self.items = self.items or load_columns(self.store, self.every)[0].subset(self.subset)
+                items = self.items
+            return run_view(name, items, self.subset, keep, count, period)
 
 
 STORE = Definition(name="analyze.store", primitive="str")
@@ -40,13 +72,13 @@ NUMBERS = Definition(name="analyze.numbers", primitive="Dict[str, Any]")
     expand=["view"],
 )
 def load(store: str, subset: str, views: Any, include: str, exclude: str) -> Dict[str, Any]:
-    """Read the columns the views need once; the subset's items, what was skipped, and one input per view."""
+    """How many items the store and the subset hold, what was skipped, the columns to read, one input per view."""
     names = view_names(views)
-    items, problems = load_columns(store, needs(names, subset, Filter.of(include, exclude)))
-    chosen = items.subset(subset)
-    loaded = {"store": store, "records": len(items), "selected": len(chosen),
+    every = needs(names, subset, Filter.of(include, exclude))
+    items, problems = load_columns(store, {"pull_request"})
+    loaded = {"store": store, "records": len(items), "selected": len(items.subset(subset)),
               "malformed": len(problems), "problems": problems[:10]}
-    return {"records": chosen, "loaded": loaded, "view": names}
+    return {"records": Columns(store, subset, every if len(items) <= ONCE else None), "loaded": loaded, "view": names}
 
 
 @op(
@@ -55,7 +87,7 @@ def load(store: str, subset: str, views: Any, include: str, exclude: str) -> Dic
             "count": COUNT, "period": PERIOD},
     outputs={"numbers": NUMBERS},
 )
-def view(records: Items, view: str, subset: str, include: str, exclude: str, count: int,
+def view(records: Columns, view: str, subset: str, include: str, exclude: str, count: int,
          period: str) -> Dict[str, Any]:
     """One view's numbers."""
-    return {"numbers": run_view(view, records, subset, Filter.of(include, exclude), count, period)}
+    return {"numbers": records.numbers(view, Filter.of(include, exclude), count, period)}

@@ -4,6 +4,7 @@ The reference ``test_views_columns.py`` holds the numpy views to (the same numbe
 ``bench/analyze.py``'s old path. Only the per-view record logic is here; titles, ``top`` and the
 period keys' first days come from the runtime module.
 """
+import calendar
 import collections
 import datetime
 import itertools
@@ -209,8 +210,216 @@ def release_notes_stats(records: List[dict], keep: Filter, count: int, period: s
     )
 
 
+# The timeline views: records with ``attach_timeline``'s keys
+
+
+def attach_timeline(records: List[dict], path) -> List[dict]:
+    """Each record with its ``timeline`` row (a dict, None: not walked), its label ``events`` in order
+    (at, action, label, actor kind) and its raw ``merged_at`` (epoch seconds, None)."""
+    from dffml_k8s_analysis.store import open_store
+
+    with open_store(path) as store:
+        names = ("first_response_at", "first_review_at", "merged_at")
+        rows = {row[0]: dict(zip(names, row[1:])) for row in store.execute(
+            "SELECT number, first_response_at, first_review_at, merged_at FROM timeline")}
+        events = collections.defaultdict(list)
+        for number, at, action, label, kind in store.execute(
+                "SELECT number, at, action, label, actor_kind FROM label_events ORDER BY number, seq"):
+            events[number].append((at, action, label, kind))
+        raws = {raw["number"]: raw for raw in store.raw_items([]) if isinstance(raw, dict)}
+    for rec in records:
+        rec["timeline"], rec["events"] = rows.get(rec["number"]), events.get(rec["number"], [])
+        merged = (raws[rec["number"]].get("pull_request") or {}).get("merged_at")
+        rec["raw_merged_at"] = _epoch(merged) if isinstance(merged, str) else None
+    return records
+
+
+def _epoch(stamp: str) -> int:
+    return calendar.timegm(datetime.datetime.fromisoformat(stamp).utctimetuple())
+
+
+MISSING = "no timeline in this store: run k8s-analysis export --timeline"
+
+
+def _quantiles(days: Dict[str, List[float]], periods: List[str], name: str) -> Dict[str, Any]:
+    every = [value for values in days.values() for value in values]
+    numbers: Dict[str, Any] = {name: [len(days[key]) for key in periods], f"{name}_total": len(every)}
+    for key, q in (("median", 50), ("p90", 90)):
+        numbers[key] = [round(percentile(days[key], q), 3) if days[key] else None for key in periods]
+        numbers[f"{key}_total"] = round(percentile(every, q), 3) if every else None
+    return numbers
+
+
+def _walked(records: List[dict], keep: Filter) -> Optional[List[dict]]:
+    """The records the timeline walked that ``keep`` keeps; None in a store never walked."""
+    if not any(rec["timeline"] for rec in records):
+        return None
+    return [rec for rec in records if rec["timeline"] and keep.item(rec["labels"])]
+
+
+def _gone(period: str) -> Dict[str, Any]:
+    return {"period": period, "periods": [], "items": 0, "missing": MISSING}
+
+
+def time_to_first_response(records: List[dict], keep: Filter, count: int, period: str) -> Dict[str, Any]:
+    walked = _walked(records, keep)
+    if walked is None:
+        return _gone(period)
+    periods = _periods_of([rec["created_at"] for rec in walked], period)
+    numbers: Dict[str, Any] = {"period": period, "periods": periods, "items": len(walked), "unit": "days",
+                               "not_walked": sum(1 for rec in records if not rec["timeline"] and keep.item(rec["labels"]))}
+    for kind, is_pr in (("pull_requests", True), ("issues", False)):
+        days: Dict[str, List[float]] = {key: [] for key in periods}
+        never = collections.Counter()
+        for rec in walked:
+            if rec["pull_request"] != is_pr:
+                continue
+            answered = rec["timeline"]["first_response_at"]
+            if answered:
+                days[period_key(rec["created_at"], period)].append((answered - _epoch(rec["created_at"])) / 86400)
+            else:
+                never[period_key(rec["created_at"], period)] += 1
+        numbers[kind] = dict(_quantiles(days, periods, "answered"), unanswered=[never[key] for key in periods],
+                             unanswered_total=sum(never.values()))
+    return numbers
+
+
+def review_latency(records: List[dict], keep: Filter, count: int, period: str) -> Dict[str, Any]:
+    walked = _walked(records, keep)
+    if walked is None:
+        return _gone(period)
+    prs = [rec for rec in walked if rec["pull_request"]]
+    periods = _periods_of([rec["created_at"] for rec in prs], period)
+    review: Dict[str, List[float]] = {key: [] for key in periods}
+    merge: Dict[str, List[float]] = {key: [] for key in periods}
+    never = collections.Counter()
+    for rec in prs:
+        key, first, merged = period_key(rec["created_at"], period), rec["timeline"]["first_review_at"], rec["timeline"]["merged_at"]
+        if not first:
+            never[key] += 1
+            continue
+        review[key].append((first - _epoch(rec["created_at"])) / 86400)
+        if merged:
+            merge[key].append((merged - first) / 86400)
+    return {"period": period, "periods": periods, "items": len(prs), "unit": "days",
+            "to_first_review": _quantiles(review, periods, "counted"), "to_merge": _quantiles(merge, periods, "counted"),
+            "unreviewed": [never[key] for key in periods], "unreviewed_total": sum(never.values())}
+
+
+def label_provenance(records: List[dict], keep: Filter, count: int, period: str) -> Dict[str, Any]:
+    if _walked(records, Filter()) is None:
+        return _gone(period)
+    kinds = ["author", "person", "bot", "ghost"]
+    applied = [(rec["number"], at, label.partition("/")[0], kind if kind in kinds else "ghost")
+               for rec in records for at, action, label, kind in rec["events"]
+               if action == "labeled" and label.partition("/")[0] in ("kind", "sig", "area") and "/" in label
+               and keep.key(label)]
+    stamps = [datetime.datetime.fromtimestamp(at, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+              for _, at, _, _ in applied]
+    periods = _periods_of(stamps, period)
+    cells = collections.Counter((group, kind, period_key(stamp, period)) for (_, _, group, kind), stamp in zip(applied, stamps))
+    groups = {}
+    for group in ("kind", "sig", "area"):
+        per = {kind: [cells[group, kind, key] for key in periods] for kind in kinds}
+        sums = [sum(per[kind][i] for kind in kinds) for i in range(len(periods))]
+        total = sum(sums)
+        groups[group] = {"applied": sums, "applied_total": total, **per,
+                         "share": {kind: [round(c / a, 3) if a else None for c, a in zip(per[kind], sums)] for kind in kinds},
+                         "share_total": {kind: round(sum(per[kind]) / total, 3) if total else None for kind in kinds}}
+    return {"period": period, "periods": periods, "items": len({number for number, *_ in applied}),
+            "applied": len(applied), "kinds": kinds, "groups": groups}
+
+
+def _now(records: List[dict]) -> int:
+    return max([_epoch(rec["created_at"]) for rec in records] + [_epoch(rec["closed_at"]) for rec in records
+                                                                 if rec["closed_at"]], default=0)
+
+
+def time_in_label(records: List[dict], keep: Filter, count: int, period: str) -> Dict[str, Any]:
+    if _walked(records, Filter()) is None:
+        return _gone(period)
+    keep = keep if keep.include else Filter.of("^needs-", keep.exclude.pattern if keep.exclude else "")
+    now, stays, still = _now(records), collections.defaultdict(list), collections.Counter()
+    for rec in records:
+        on: Dict[str, int] = {}
+        for at, action, label, _ in rec["events"]:
+            if not keep.key(label):
+                continue
+            if action == "labeled":
+                on.setdefault(label, at)
+            elif label in on:
+                stays[label].append((at - on.pop(label)) / 86400)
+        for label, at in on.items():
+            end = _epoch(rec["closed_at"]) if rec["closed_at"] else now
+            stays[label].append(max(end - at, 0) / 86400)
+            still[label] += 1
+    rows = sorted(([label, len(days), still[label], round(percentile(days, 50), 3), round(percentile(days, 90), 3)]
+                   for label, days in stays.items()), key=lambda row: (-row[1], row[0]))
+    return {"period": period, "labels": rows[:count], "top": [[row[0], row[3]] for row in rows[:count]],
+            "distinct": len(rows), "count": count, "stays": sum(row[1] for row in rows), "now": now,
+            "matching": keep.include.pattern, "unit": "days"}
+
+
+def new_contributors(records: List[dict], keep: Filter, count: int, period: str) -> Dict[str, Any]:
+    authored = collections.defaultdict(list)
+    for rec in records:
+        if rec["author"] is not None and keep.key(rec["author"]):
+            authored[rec["author"]].append(_epoch(rec["created_at"]))
+    now, window = _now(records), 90 * 86400
+    firsts = {login: sorted(stamps) for login, stamps in authored.items()}
+    stamp = {login: datetime.datetime.fromtimestamp(times[0], datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+             for login, times in firsts.items()}
+    periods = _periods_of(list(stamp.values()), period)
+    new, back, pending = collections.Counter(), collections.Counter(), collections.Counter()
+    for login, times in firsts.items():
+        key = period_key(stamp[login], period)
+        new[key] += 1
+        if len(times) > 1 and times[1] <= times[0] + window:
+            back[key] += 1
+        elif times[0] + window > now:
+            pending[key] += 1
+    return {"period": period, "periods": periods, "items": sum(len(times) for times in firsts.values()),
+            "authors": len(firsts), "new": [new[key] for key in periods], "returned": [back[key] for key in periods],
+            "pending": [pending[key] for key in periods], "returned_total": sum(back.values()),
+            "pending_total": sum(pending.values()), "days": 90}
+
+
+def absence_factor(records: List[dict], keep: Filter, count: int, period: str) -> Dict[str, Any]:
+    merges, unknown, walked = [], 0, 0
+    for rec in records:
+        merged = (rec["timeline"] or {}).get("merged_at") if rec["timeline"] else rec["raw_merged_at"]
+        if not rec["pull_request"] or not merged:
+            continue
+        if rec["author"] is None or not keep.key(rec["author"]):
+            unknown += 1
+            continue
+        walked += bool(rec["timeline"])
+        merges.append((datetime.datetime.fromtimestamp(merged, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                       rec["author"]))
+    periods = _periods_of([stamp for stamp, _ in merges], period)
+    per = {key: collections.Counter() for key in periods}
+    for stamp, login in merges:
+        per[period_key(stamp, period)][login] += 1
+    factors = []
+    for key in periods:
+        ranked, total, running = sorted(per[key].values(), reverse=True), sum(per[key].values()), 0
+        for i, merged in enumerate(ranked):
+            running += merged
+            if running * 2 >= total:
+                factors.append(i + 1)
+                break
+        else:
+            factors.append(None)
+    return {"period": period, "periods": periods, "items": len(merges),
+            "merged": [sum(per[key].values()) for key in periods], "authors": [len(per[key]) for key in periods],
+            "factor": factors, "unknown": unknown, "walked": walked}
+
+
 REFERENCE = {"created": created, "closed": closed, "created-vs-closed": created_vs_closed,
              "labels-by-name": labels_by_name, "labels-by-group": labels_by_group,
              "users-by-created": users_by_created, "users-by-closed": users_by_closed,
              "release-notes-stats": release_notes_stats, "time-to-close": time_to_close,
-             "sig-backlog": sig_backlog, "open-candlestick": open_candlestick}
+             "sig-backlog": sig_backlog, "open-candlestick": open_candlestick,
+             "time-to-first-response": time_to_first_response, "review-latency": review_latency,
+             "label-provenance": label_provenance, "time-in-label": time_in_label,
+             "new-contributors": new_contributors, "absence-factor": absence_factor}

@@ -1,6 +1,7 @@
 """Analysis views against hand-computed numbers, charts, the analyze dataflow and CLI."""
 import datetime
 import functools
+import importlib.util
 import json
 import random
 import re
@@ -30,6 +31,17 @@ def sample_store(path, count: int) -> str:
     items = [sample.item(number, "http://127.0.0.1", detail=True) for number in range(1, count + 1)]
     with open_store(path, create=True) as store:
         store.save_page(items, high_water=max(item["updated_at"] for item in items))
+    return str(path)
+
+
+def walked_store(path, count: int) -> str:
+    """``sample_store`` with bench/analyze.py's deterministic timeline (as the timeline export writes one)."""
+    spec = importlib.util.spec_from_file_location("bench_analyze", ROOT / "bench" / "analyze.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    sample_store(path, count)
+    with open_store(path, create=True) as store:
+        bench.fill_timeline(store)
     return str(path)
 
 
@@ -335,6 +347,11 @@ def test_the_benchmark_runs_at_its_smoke_size():
     figures = json.loads(result.stdout.splitlines()[-1])
     assert figures["items"] == 300 and figures["repeat"] == 1 and set(figures["views_s"]) == set(VIEWS)
     assert figures["old_all_views_s"] > 0 and figures["original_pickle_load_s"] > 0
+    large = run_cli("python", str(ROOT / "bench" / "analyze.py"), "--smoke", "--all-views-only", "--before", "HEAD",
+                    timeout=900)  # the mode measuring a large store's memory, against a commit in the same run
+    assert large.returncode == 0, large.stderr[-3000:]
+    figures = json.loads(large.stdout.splitlines()[-1])
+    assert figures["peak_mib"] > 0 and figures["before_peak_mib"] > 0
 
 
 def test_a_new_view_is_one_entry_in_the_registry(store, tmp_path, monkeypatch):

@@ -1,5 +1,6 @@
 """The views over the store's derived columns give the numbers of the pure-Python views, exactly;
 the columns follow every write, and a store from before them is migrated once (read-only: derived in memory)."""
+import functools
 import json
 import sqlite3
 
@@ -10,8 +11,8 @@ from dffml_k8s_analysis.analysis.views import VIEWS, needs, run_view
 from dffml_k8s_analysis.records.issues_source import read_records
 from dffml_k8s_analysis.records.selection import Filter, select
 from dffml_k8s_analysis.store import StoreError, derived, migrations, open_store
-from reference_views import REFERENCE
-from test_analysis import sample_store
+from reference_views import REFERENCE, attach_timeline
+from test_analysis import walked_store
 from test_source import BODY, make_store, raw
 
 EDGES = [
@@ -39,8 +40,14 @@ def strip(path) -> None:
     db.close()
 
 
+@functools.lru_cache(maxsize=None)
+def records_of(path):
+    """The records of a store with their timelines, read once per test session (the views never change them)."""
+    return attach_timeline(read_records(path)[0], path)
+
+
 def reference(path, name, subset, keep, period):
-    return REFERENCE[name](select(read_records(path)[0], subset), keep, 25, period)
+    return REFERENCE[name](select(records_of(path), subset), keep, 25, period)
 
 
 def columnar(path, name, subset, keep, period, fields=FIELDS):
@@ -52,7 +59,7 @@ def columnar(path, name, subset, keep, period, fields=FIELDS):
 def stores(tmp_path_factory):
     directory = tmp_path_factory.mktemp("stores")
     return {"fixture": make_store(directory / "f.sqlite"), "edges": edge_store(directory / "e.sqlite"),
-            "sample": sample_store(directory / "s.sqlite", 400)}
+            "sample": walked_store(directory / "s.sqlite", 400)}
 
 
 @pytest.mark.parametrize("kind", ["fixture", "edges", "sample"])

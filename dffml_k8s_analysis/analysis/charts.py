@@ -174,9 +174,11 @@ def _rolling_median(values: list, window: int):
         return numpy.where(counted > 0, (middle[rows, low.clip(0)] + middle[rows, high.clip(0)]) / 2, numpy.nan)
 
 
-def time_to_close_chart(numbers: Dict[str, Any]) -> Figure:
-    """Days to close, PRs and issues in two panels on a log scale: each period's median and 90th percentile as
-    dots, their rolling median as lines where one period is noise; the last period (so far) left out of the lines."""
+def time_to_close_chart(numbers: Dict[str, Any],
+                        panels: tuple = (("pull_requests", "PRs"), ("issues", "issues"))) -> Figure:
+    """Days, one panel per ``panels`` entry (numbers' key, label) on a shared log scale: each period's median and
+    90th percentile as dots, their rolling median as lines where one period is noise; the last period (so far)
+    left out of the lines; a panel's items never answered (``unanswered_total``) written in its corner."""
     import matplotlib.ticker as ticker
     import numpy
     from matplotlib.lines import Line2D
@@ -184,14 +186,17 @@ def time_to_close_chart(numbers: Dict[str, Any]) -> Figure:
     period, dates = numbers["period"], _dates(numbers)
     window = ROLLING[period] if len(dates) > 3 * ROLLING[period] else 1
     fig = _figure(5.6, top=_top_for(3, 1), bottom=0.45)
-    axes = fig.subplots(2, 1, sharex=True, sharey=True)
+    axes = fig.subplots(len(panels), 1, sharex=True, sharey=True)
     fig.subplots_adjust(hspace=0.25)
-    for ax, (kind, label) in zip(axes, (("pull_requests", "PRs"), ("issues", "issues"))):
+    for ax, (kind, label) in zip(axes, panels):
         for name, color in (("median", PALETTE[0]), ("p90", PALETTE[5])):
             values = numpy.asarray(numbers[kind][name], dtype=float)
             ax.plot(dates, values, ".", color=color, alpha=0.45, markersize=5)
             if len(values) > 1:
                 ax.plot(dates[:-1], _rolling_median(values[:-1], window), color=color, linewidth=2)
+        if "unanswered_total" in numbers[kind]:
+            ax.text(0.99, 0.97, f"never answered: {numbers[kind]['unanswered_total']}", transform=ax.transAxes,
+                    ha="right", va="top", fontsize=11.5, color="#59636e")
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda days, _: f"{days:g}"))  # plain text
         ax.yaxis.set_minor_formatter(ticker.NullFormatter())
@@ -203,6 +208,53 @@ def time_to_close_chart(numbers: Dict[str, Any]) -> Figure:
         Line2D([], [], color=PALETTE[5], marker=".", linewidth=2, label="90th percentile"),
         Line2D([], [], color="gray", marker=".", linestyle="", alpha=0.6, label=f"dots: each {period} alone")],
         columns=1)
+    return fig
+
+
+def provenance_chart(numbers: Dict[str, Any]) -> Figure:
+    """One panel per label group: the share of its labels applied by the author, other people, bots and deleted
+    accounts in each period, as stacked bars to 1 (no bar where none was applied: a gap, never a drop)."""
+    from matplotlib.patches import Patch
+
+    dates, kinds, period = _dates(numbers), numbers["kinds"], numbers["period"]
+    fig = _figure(6.4, top=_top_for(len(kinds), len(kinds)), bottom=0.45)
+    axes = fig.subplots(len(numbers["groups"]), 1, sharex=True, sharey=True)
+    fig.subplots_adjust(hspace=0.3)
+    colors = (PALETTE[1], PALETTE[0], PALETTE[2], OTHER)
+    edges = dates + [_next_start(dates[-1], period)] if dates else []
+    for ax, (group, figures) in zip(axes, numbers["groups"].items()):
+        bottom = [0.0] * len(dates)
+        for kind, color in zip(kinds, colors):  # one filled path per kind, not a bar per period
+            top = [low + (share or 0.0) for low, share in zip(bottom, figures["share"][kind])]
+            if dates:
+                ax.stairs(top, edges, baseline=bottom, fill=True, color=color, linewidth=0)
+            bottom = top
+        ax.set_ylim(0, 1)
+        ax.set_ylabel(f"{group}/ share")
+        _date_axis(ax)
+    _legend_above(axes[0], [Patch(color=color, label=kind) for kind, color in zip(kinds, colors)],
+                  columns=len(kinds))
+    return fig
+
+
+def period_lines_chart(numbers: Dict[str, Any], series: tuple, ylabel: str) -> Figure:
+    """Each of ``series`` (numbers' key, label) per period as a line, dotted into the last period (so far)."""
+    from matplotlib.lines import Line2D
+
+    dates = _dates(numbers)
+    fig = _figure(4.0, top=_top_for(len(series) + 1))
+    ax = fig.add_subplot()
+    handles = []
+    if dates:
+        for (key, label), color in zip(series, PALETTE):
+            values = [float("nan") if value is None else value for value in numbers[key]]
+            handles += _with_partial_last(ax, dates, values, color=color, linewidth=1.6, label=label)
+        handles.append(Line2D([], [], color="gray", linestyle=":", marker="o", markerfacecolor="white",
+                              label=_so_far(numbers)))
+        _legend_above(ax, handles)
+    ax.set_ylim(bottom=0)
+    ax.set_ylabel(ylabel)
+    _date_axis(ax)
     return fig
 
 
@@ -308,9 +360,9 @@ def render(numbers: Dict[str, Any], chart: Callable[[Dict[str, Any]], Figure], o
     paths = {kind: directory / f"{stem}.{kind}" for kind in ("svg", "png", "json") if png or kind != "png"}
     metadata = {"Title": printable(numbers["title"])}
     with matplotlib.rc_context(dict(STYLE, **{"svg.hashsalt": stem})):
-        fig = chart(numbers)
+        fig = _figure(1.5) if "missing" in numbers else chart(numbers)  # a view without its data: what to run
         if not (numbers.get("periods") or numbers.get("top")):
-            fig.text(0.5, 0.5, "no data", ha="center")
+            fig.text(0.5, 0.5, numbers.get("missing", "no data"), ha="center")
         svg = io.BytesIO()
         fig.savefig(svg, format="svg", metadata=metadata)
         _atomic(paths["svg"], lambda tmp: tmp.write_bytes(_fluid(svg.getvalue())))

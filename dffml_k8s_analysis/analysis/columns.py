@@ -14,30 +14,49 @@ from ..records.selection import SUBSETS, Filter
 from ..store import open_store
 from ..store.derived import NUMBERS, TEXTS, Columns
 
-FLAGS = {"pull_request", "is_closed", "noted", "action_required"}  # integers read as bools
+FLAGS = {"pull_request", "is_closed", "noted", "action_required", "walked"}  # integers read as bools
 LABELS = "labels"  # the label arrays' name in a set of fields; "labels PREFIX": only the labels starting PREFIX
 COUNTS = "label_counts"  # the uses per label name alone (``label_counts()`` of every item, no label arrays)
-FIELDS = frozenset(NUMBERS) | frozenset(TEXTS) | {LABELS}
+EVENTS = "label_events"  # the timeline's label events (``event_*``); "label_events PREFIX": of the labels starting PREFIX
+FIELDS = frozenset(NUMBERS) | frozenset(TEXTS) | {LABELS, EVENTS}  # every column, every label, every event
+EVENT_FIELDS = ("event_item", "event_at", "event_added", "event_label", "event_kind")
 
 
-def label_prefixes(fields: Collection[str]) -> Optional[Tuple[str, ...]]:
-    """The label name prefixes that ``fields`` ask for ("": every label; None: no labels)."""
-    prefixes = {field[len(LABELS):].strip() for field in fields if field.split(" ")[0] == LABELS}
+def label_prefixes(fields: Collection[str], kind: str = LABELS) -> Optional[Tuple[str, ...]]:
+    """The label name prefixes that ``fields`` ask for of ``kind`` (labels, label events): "": every label;
+    None: none."""
+    prefixes = {field[len(kind):].strip() for field in fields if field.split(" ")[0] == kind}
     return None if not prefixes else ("",) if "" in prefixes else tuple(sorted(prefixes))
 
 
 class Items:
     """Columns of items: ``number``, ``pull_request``, ``created``, ``closed`` (``is_closed`` says where it
     holds one), ``author``, ``closed_by`` (None: unknown), ``noted`` (a release note), ``action_required``;
-    labels: ``label_item``, ``label_code`` and the ``names`` the codes index."""
+    labels: ``label_item``, ``label_code`` and the ``names`` the codes index; from the timeline: ``walked``,
+    ``first_response``, ``first_review``, ``merged`` (0: none), ``timelines`` (the store's walked items) and its
+    label events in order: ``event_item``, ``event_at``, ``event_added``, ``event_label`` (a code into
+    ``event_names``), ``event_kind`` (a code into ``store.derived.KINDS``)."""
 
     def __init__(self, columns: Columns):
         self.fields = columns.numbers + columns.texts
+        self.timelines = columns.timelines
         for i, name in enumerate(columns.numbers):
             column = columns.number_table[:, i]
-            setattr(self, name, column.astype(bool) if name in FLAGS else column.copy())
+            setattr(self, name, column.astype(bool) if name in FLAGS else column)  # a view of the table, no copy
         for name, column in zip(columns.texts, columns.text_columns):
             setattr(self, name, column)
+        if columns.events is not None:
+            self.fields += EVENT_FIELDS
+            self.event_names = list(columns.event_names)
+            events = columns.events
+            index = numpy.searchsorted(self.number, events[:, 0])
+            numpy.clip(index, 0, max(len(self.number) - 1, 0), out=index)
+            known = self.number[index] == events[:, 0] if len(self.number) else index < 0  # malformed: none
+            if not known.all():
+                events, index = events[known], index[known]
+            self.event_item, self.event_at, packed = index.astype(numpy.int32), events[:, 1], events[:, 2]
+            self.event_label = (packed >> 3).astype(numpy.int32)
+            self.event_kind, self.event_added = ((packed >> 1) & 3).astype(numpy.int8), (packed & 1).astype(bool)
         if columns.counts is not None and columns.labels is None:
             self.names, self.counts = list(columns.counts), numpy.array(list(columns.counts.values()), numpy.int64)
         if columns.labels is None:
@@ -61,10 +80,16 @@ class Items:
     def take(self, mask: numpy.ndarray) -> "Items":
         """The items where ``mask`` holds, with their labels."""
         chosen = object.__new__(Items)
-        chosen.fields = self.fields
+        chosen.fields, chosen.timelines = self.fields, self.timelines
         for name in self.fields:
-            if name != LABELS:
+            if name != LABELS and name not in EVENT_FIELDS:
                 setattr(chosen, name, getattr(self, name)[mask])
+        if EVENT_FIELDS[0] in self.fields:
+            held = mask[self.event_item]
+            chosen.event_names = self.event_names
+            for name in EVENT_FIELDS:
+                setattr(chosen, name, getattr(self, name)[held])
+            chosen.event_item = (numpy.cumsum(mask) - 1)[chosen.event_item]
         if LABELS not in self.fields:
             return chosen
         keep = mask[self.label_item]
@@ -107,5 +132,6 @@ def load(path, fields: Collection[str] = FIELDS) -> Tuple[Items, List[str]]:
     numbers = ["number"] + [name for name in NUMBERS if name in fields and name != "number"]
     with open_store(path) as store:
         columns = store.derived_columns(numbers, [name for name in TEXTS if name in fields], label_prefixes(fields),
-                                        COUNTS in fields and label_prefixes(fields) is None)
+                                        COUNTS in fields and label_prefixes(fields) is None,
+                                        label_prefixes(fields, EVENTS))
     return Items(columns), columns.problems

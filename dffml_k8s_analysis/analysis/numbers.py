@@ -125,6 +125,22 @@ def _percentile(ranked: numpy.ndarray, q: float) -> float:
     return round(float(ranked[low]) + (float(ranked[high]) - float(ranked[low])) * (position - low), 3)
 
 
+def quantiles(days: numpy.ndarray, place: numpy.ndarray, width: int, name: str) -> Dict[str, Any]:
+    """Of values each in a period (``place``, of ``width``): how many (``name``), median and 90th percentile per
+    period (None: none there) and over all."""
+    order = numpy.lexsort((days, place))
+    ranked, place = days[order], place[order]
+    per = numpy.bincount(place, minlength=width)
+    starts = numpy.concatenate([[0], numpy.cumsum(per)])
+    groups = [ranked[starts[i]:starts[i + 1]] for i in range(width)]
+    every = numpy.sort(days)
+    numbers: Dict[str, Any] = {name: per.tolist(), f"{name}_total": len(every)}
+    for key, q in (("median", 50), ("p90", 90)):
+        numbers[key] = [_percentile(group, q) if len(group) else None for group in groups]
+        numbers[f"{key}_total"] = _percentile(every, q) if len(every) else None
+    return numbers
+
+
 def time_to_close(items: Items, keep: Filter, count: int, period: str) -> Dict[str, Any]:
     chosen = items.matching(keep) & items.is_closed
     periods = Periods(items.closed[chosen], period)
@@ -132,17 +148,7 @@ def time_to_close(items: Items, keep: Filter, count: int, period: str) -> Dict[s
     for kind, is_pr in (("pull_requests", True), ("issues", False)):
         mask = chosen & (items.pull_request == is_pr)
         days = (items.closed[mask] - items.created[mask]).astype(float) / DAY
-        place = periods.of(items.closed[mask])
-        order = numpy.lexsort((days, place))
-        ranked, place = days[order], place[order]
-        closed_per = numpy.bincount(place, minlength=len(periods.keys))
-        starts = numpy.concatenate([[0], numpy.cumsum(closed_per)])
-        groups = [ranked[starts[i]:starts[i + 1]] for i in range(len(periods.keys))]
-        every = numpy.sort(days)
-        numbers[kind] = {"closed": closed_per.tolist(), "closed_total": len(every)}
-        for name, q in (("median", 50), ("p90", 90)):
-            numbers[kind][name] = [_percentile(group, q) if len(group) else None for group in groups]
-            numbers[kind][f"{name}_total"] = _percentile(every, q) if len(every) else None
+        numbers[kind] = quantiles(days, periods.of(items.closed[mask]), len(periods.keys), "closed")
     return numbers
 
 

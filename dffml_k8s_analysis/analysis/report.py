@@ -81,6 +81,8 @@ def _table(numbers: Dict[str, Any]) -> str:
 
 def _section(numbers: Dict[str, Any]) -> str:
     title = html.escape(numbers["title"])
+    if "missing" in numbers:  # a view without its data: what to run, in place of a chart
+        return f'<section id="{numbers["view"]}"><h2>{title}</h2><p class="note">{_escape(numbers["missing"])}</p></section>'
     return (f'<section id="{numbers["view"]}"><h2>{title}</h2>'
             f'<div class="view"><figure><img class="chart" src="{_svg_uri(numbers["files"]["svg"])}" alt="{title}">'
             f"</figure><div>{_table(numbers)}</div></div></section>")

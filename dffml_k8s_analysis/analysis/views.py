@@ -10,8 +10,8 @@ import functools
 from typing import Any, Callable, Dict, List, Set, Tuple
 
 from ..records.selection import SUBSETS, Filter
-from . import charts, numbers, tables
-from .columns import COUNTS, LABELS, Items
+from . import charts, numbers, tables, timeline
+from .columns import COUNTS, EVENTS, LABELS, Items
 
 Numbers = Dict[str, Any]
 
@@ -27,6 +27,8 @@ class View:
     chart: Callable[[Numbers], Any]  # numbers -> a matplotlib Figure
     table: Callable[[Numbers], Dict[str, Any]]  # numbers -> columns, rows, note
     by_label: bool = False  # --include/--exclude select items by their labels (else: the names counted)
+    timeline: bool = False  # reads the timeline export's tables: ``missing`` in a store without them
+    events_included: bool = False  # --include names the labels whose events it reads (without: its ``needs``)
 
 
 CLOSED = ("is_closed", "closed")
@@ -59,6 +61,33 @@ VIEWS: Dict[str, View] = {view.name: view for view in (
          ("created", *CLOSED, f"{LABELS} sig/"), charts.sig_backlog_chart, tables.sig_backlog),
     View("open-candlestick", numbers.open_candlestick, "Open {subset} per {period}: open, high, low, close",
          ("created", *CLOSED), charts.candlestick_chart, tables.series, by_label=True),
+    View("time-to-first-response", timeline.time_to_first_response,
+         "Days to the first response to {subset}, median and 90th percentile per {period} created",
+         ("created", "pull_request", "walked", "first_response"), charts.time_to_close_chart, tables.first_response,
+         by_label=True, timeline=True),
+    View("review-latency", timeline.review_latency,
+         "Days from a PR's creation to its first review and on to its merge, per {period} created",
+         ("created", "pull_request", "walked", "first_review", "merged"),
+         functools.partial(charts.time_to_close_chart, panels=(("to_first_review", "to 1st review"),
+                                                                ("to_merge", "review to merge"))),
+         tables.review_latency, by_label=True, timeline=True),
+    View("label-provenance", timeline.label_provenance,
+         "Who applied the kind/, sig/ and area/ labels of {subset}, per {period}",
+         tuple(f"{EVENTS} {group}/" for group in timeline.GROUPS),
+         charts.provenance_chart, tables.label_provenance, timeline=True),
+    View("time-in-label", timeline.time_in_label, "Days {subset} sat in a label, median per label (top {count})",
+         (f"{EVENTS} needs-", *CLOSED, "created"),
+         functools.partial(charts.bar_chart, names="label", values="median days in it"),
+         tables.time_in_label, timeline=True, events_included=True),
+    View("new-contributors", timeline.new_contributors,
+         "First-time authors of {subset} per {period}, and who came back within 90 days", ("author", "created", *CLOSED),
+         functools.partial(charts.period_lines_chart, series=(("new", "first-time authors"),
+                                                              ("returned", "back within 90 days")), ylabel="authors"),
+         tables.new_contributors),
+    View("absence-factor", timeline.absence_factor,
+         "Contributor absence factor of merged PRs per {period}", ("author", "pull_request", "merged", "walked"),
+         functools.partial(charts.period_lines_chart, series=(("factor", "absence factor"),),
+                           ylabel="fewest authors of half the merges"), tables.absence_factor),
 )}
 
 
@@ -69,6 +98,8 @@ def needs(names: List[str], subset: str = "all", keep: Filter = EVERYTHING) -> S
         fields.update(VIEWS[name].needs)
         if VIEWS[name].by_label and (keep.include or keep.exclude):
             fields.add(LABELS)
+        if VIEWS[name].events_included and keep.include:
+            fields.add(EVENTS)
     if COUNTS in fields and (subset != "all" or any(field.startswith(LABELS) for field in fields)):
         fields.add(LABELS)  # a subset's counts, or other views' labels: counted from the label arrays
     return fields
@@ -104,8 +135,8 @@ def view_names(views: Any) -> List[str]:
 
 
 def table(result: Numbers) -> Dict[str, Any]:
-    """A view's numbers as ``columns``, ``rows`` and a ``note``."""
-    return VIEWS[result["view"]].table(result)
+    """A view's numbers as ``columns``, ``rows`` and a ``note`` (what is missing, for a view without its data)."""
+    return tables.missing(result) if "missing" in result else VIEWS[result["view"]].table(result)
 
 
 def text(result: Numbers) -> List[str]:

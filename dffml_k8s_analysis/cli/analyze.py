@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     subset.add_argument("--pull-requests", dest="subset", action="store_const", const="pull_requests",
                         default="all", help="pull requests only")
     subset.add_argument("--issues", dest="subset", action="store_const", const="issues", help="issues only")
-    parser.add_argument("--include", default="", metavar="REGEX", help="count only labels/groups/users matching REGEX (time views: items with such a label)")
+    parser.add_argument("--include", default="", metavar="REGEX", help="count only labels/groups/users matching REGEX (time views: items with such a label; --time-in-label: the labels timed, default ^needs-)")
     parser.add_argument("--exclude", default="", metavar="REGEX", help="leave out labels/groups/users matching REGEX (time views: items with such a label)")
     parser.add_argument("--count", type=int, default=25, metavar="N", help="top N (default: %(default)s)")
     parser.add_argument("--period", choices=PERIODS, default="month", help="time bucket (default: %(default)s)")
@@ -36,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from .. import flows
     from ..analysis.report import write_report
+    from ..analysis.timeline import NO_TIMELINE
     from ..analysis.views import text
     from ..errors import UserError
     from ..records.selection import Filter
@@ -52,8 +53,10 @@ def main(args: argparse.Namespace) -> int:
     if args.count < 1:
         raise UserError(f"--count must be at least 1, got {args.count}")
     store = repo_spec(args.store, args.repo)
-    with open_store(store):
-        pass  # a missing or foreign store is refused before --out is made
+    with open_store(store) as opened:  # a missing or foreign store is refused before --out is made
+        asked = [name for name in args.views or () if VIEWS[name].timeline]
+        if asked and not opened.timelines():
+            raise UserError(NO_TIMELINE)  # a view asked for by name; with every view, the report says it instead
     try:
         pathlib.Path(args.out).mkdir(parents=True, exist_ok=True)
     except OSError as error:

@@ -36,7 +36,7 @@ class Backend(Protocol):
     def executemany(self, sql: str, rows: Sequence[tuple]) -> None:
         """One portable statement per row; no rows, nothing run."""
 
-    def stream(self, sql: str) -> Iterator[tuple]:
+    def stream(self, sql: str, args: tuple = ()) -> Iterator[tuple]:
         """The rows of a portable query, fetched as they are read."""
 
     def describe(self, error: Exception) -> str:

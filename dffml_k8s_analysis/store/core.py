@@ -190,17 +190,24 @@ class Store:
 
     def derived_columns(self, numbers: Sequence[str] = tuple(derived.NUMBERS),
                         texts: Sequence[str] = tuple(derived.TEXTS),
-                        labels: Optional[Sequence[str]] = ("",), counts: bool = False) -> derived.Columns:
+                        labels: Optional[Sequence[str]] = ("",), counts: bool = False,
+                        events: Optional[Sequence[str]] = None) -> derived.Columns:
         """The named columns the analysis views read of every item, the labels whose names start with one of
-        ``labels``, the uses per label with ``counts`` (``derived.py``); a damaged store is a StoreError."""
+        ``labels``, the uses per label with ``counts``, the label events of the labels starting with one of
+        ``events`` (``derived.py``); a
+        damaged store is a StoreError."""
         try:
-            return derived.read(self, numbers, texts, labels, counts)
+            return derived.read(self, numbers, texts, labels, counts, events)
         except self.backend.Error as error:
             raise self._damaged(error) from None
 
-    def stream(self, sql: str) -> Iterator[tuple]:
+    def timelines(self) -> int:
+        """How many items the timeline export walked (0: none, or a store from before its tables)."""
+        return derived.timelines(self)
+
+    def stream(self, sql: str, args: tuple = ()) -> Iterator[tuple]:
         """The rows of a portable query, fetched as they are read."""
-        return self.backend.stream(sql)
+        return self.backend.stream(sql, args)
 
     def versions(self) -> Dict[int, str]:
         """number -> updated_at for every stored item."""

@@ -296,9 +296,9 @@ class PostgresBackend:
         if rows:
             self.connection.conn.cursor().executemany(translate(sql), rows)
 
-    def stream(self, sql: str) -> Iterator[tuple]:
+    def stream(self, sql: str, args: tuple = ()) -> Iterator[tuple]:
         """Rows one at a time (libpq's single-row mode): a large store is never all in memory."""
-        return self.connection.conn.cursor().stream(translate(sql), ())
+        return self.connection.conn.cursor().stream(translate(sql), args)
 
     def transaction(self):
         return self.connection.conn.transaction()

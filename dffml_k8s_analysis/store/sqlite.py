@@ -92,8 +92,8 @@ class SQLiteBackend:
         if rows:
             self.db.executemany(sql, rows)
 
-    def stream(self, sql: str) -> Iterator[tuple]:
-        return self.db.execute(sql)
+    def stream(self, sql: str, args: tuple = ()) -> Iterator[tuple]:
+        return self.db.execute(sql, args)
 
     @contextlib.contextmanager
     def transaction(self):
