@@ -27,3 +27,10 @@ def test_the_report_is_read():
 @pytest.mark.parametrize("args", [["--help"]] + [[name, "--help"] for name in COMMANDS], ids=" ".join)
 def test_help_imports_no_heavy_library(args):
     assert imported(*args) & set(HEAVY) == set()
+
+
+def test_a_prediction_imports_no_training_library(model_dir):
+    """predict, serve and canary read a model with NumPy and SciPy: scikit-learn, dffml and TensorFlow are for training
+    (every ``serve`` a test starts paid scikit-learn's import)."""
+    assert imported("predict", "Fix a panic in kubelet", "--models", str(model_dir)) & {
+        "sklearn", "dffml", "tensorflow", "keras"} == set()
