@@ -131,18 +131,31 @@ for (table,) in db.execute("SELECT name FROM main.sqlite_master WHERE type = 'ta
 db.commit()
 db.execute("DETACH DATABASE source")
 db.execute("VACUUM")
+db.close()
+open_store(target, create=True).close()  # written to once: a commit that derives columns derives what it misses
 """
+
+
+def extract(commit: str, tree: Path) -> Path:
+    """The tree of git revision ``commit`` in the new directory ``tree``."""
+    tree.mkdir()
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    return tree
+
+
+def in_schema(tree: Path, store: Path, copy: Path) -> Path:
+    """A copy of ``store`` in the schema of the code in ``tree`` (an older commit refuses the newer tables)."""
+    subprocess.run([sys.executable, "-c", CONVERT, str(store), str(copy)], cwd=tree,
+                   env=dict(os.environ, PYTHONPATH=str(tree)), check=True)
+    return copy
 
 
 def run_commit(commit: str, store: Path, tmp: str, repeat: int, parse: bool) -> dict:
     """All views as the code of ``commit`` (from git) runs them, on a copy of the store in its own schema."""
-    tree = Path(tmp, f"tree-{commit}")
-    tree.mkdir()
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", commit], check=True, capture_output=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    tree = extract(commit, Path(tmp, f"tree-{commit}"))
     env = dict(os.environ, PYTHONPATH=str(tree))
-    copy = Path(tmp, f"{commit}.sqlite")
-    subprocess.run([sys.executable, "-c", CONVERT, str(store), str(copy)], cwd=tree, env=env, check=True)
+    copy = in_schema(tree, store, Path(tmp, f"{commit}.sqlite"))
     done = subprocess.run([sys.executable, "-c", OLD_WORKER, str(copy), str(Path(tmp, f"{commit}-out")), str(repeat),
                            "parse" if parse else "views"], cwd=tree, env=env, check=True, capture_output=True, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -277,15 +290,12 @@ def cli_seconds(store: Path, out: Path, repeat: int) -> float:
 def startup(store: Path, tmp: str, repeat: int) -> dict:
     """Median wall and CPU seconds of fresh ``k8s-analysis analyze`` and ``--help`` processes, ours and the
     baseline's (CPU: the stable figure on a shared machine)."""
-    tree = Path(tmp, "startup-baseline")
-    tree.mkdir()
-    archive = subprocess.run(["git", "-C", str(ROOT), "archive", STARTUP_BASELINE], check=True,
-                             capture_output=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    tree = extract(STARTUP_BASELINE, Path(tmp, "startup-baseline"))
+    stores = {"ours": store, "baseline": in_schema(tree, store, Path(tmp, "startup-baseline.sqlite"))}
     figures = {}
     for side, path in (("ours", ROOT), ("baseline", tree)):
         env = dict(os.environ, PYTHONPATH=str(path))
-        for name, args in (("analyze", ["analyze", "--store", str(store), "--out", str(Path(tmp, side))]),
+        for name, args in (("analyze", ["analyze", "--store", str(stores[side]), "--out", str(Path(tmp, side))]),
                            ("help", ["--help"])):
             walls, cpus = [], []
             for run in range(repeat + 1):  # the first compiles the tree's bytecode: not timed
@@ -299,7 +309,29 @@ def startup(store: Path, tmp: str, repeat: int) -> dict:
                     cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
             figures[f"{side}_{name}_s"] = round(statistics.median(walls), 3)
             figures[f"{side}_{name}_cpu_s"] = round(statistics.median(cpus), 3)
+    imports = import_seconds(["analyze", "--store", str(store), "--out", str(Path(tmp, "ours"))])
+    figures.update({f"ours_analyze_{name}": value for name, value in imports.items()})
     return figures
+
+
+def import_seconds(args) -> dict:
+    """What a fresh ``k8s-analysis ARGS`` spends importing modules (the part of its start lazy imports can trim):
+    ``imports_s``, the top-level imports' cumulative wall time (``-X importtime``, one run), and
+    ``imports_cpu_s``, the CPU seconds of a fresh process importing those modules alone (the median of 3)."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "dffml_k8s_analysis.cli.main", *args], cwd=ROOT,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)), check=True, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
+    rows = [line.split("|") for line in done.stderr.splitlines() if line.startswith("import time:")][1:]
+    top = [row for row in rows if not row[2].startswith("  ")]
+    cpus = []
+    for _ in range(3):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run([sys.executable, "-c", "import importlib, sys\nfor name in sys.argv[1:]: importlib.import_module(name)",
+                        *[row[2].strip() for row in top]], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                       check=True)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return {"imports_s": round(sum(int(row[1]) for row in top) / 1e6, 3), "imports_cpu_s": round(statistics.median(cpus), 3)}
 
 
 def main_startup(args: argparse.Namespace) -> None:
@@ -315,6 +347,8 @@ def main_startup(args: argparse.Namespace) -> None:
         ours_cpu, baseline_cpu = figures[f"ours_{name}_cpu_s"], figures[f"baseline_{name}_cpu_s"]
         print(f"  {label:<38}{ours:>7.2f} ({ours_cpu:.2f}){baseline:>8.2f} ({baseline_cpu:.2f})"
               f"{baseline / ours:>6.1f}x ({baseline_cpu / ours_cpu:.1f}x)")
+    print(f"  of which imports (ours): {figures['ours_analyze_imports_s']:.2f} s wall (-X importtime, one run), "
+          f"{figures['ours_analyze_imports_cpu_s']:.2f} s CPU (a process importing the same modules alone)")
     print(json.dumps(dict(figures, items=args.items, repeat=args.repeat, baseline=STARTUP_BASELINE,
                           ratio_analyze=round(figures["baseline_analyze_s"] / figures["ours_analyze_s"], 2),
                           ratio_help=round(figures["baseline_help_s"] / figures["ours_help_s"], 2),

@@ -10,7 +10,7 @@ import logging
 import pytest
 import requests
 
-from dffml_k8s_analysis.github.pacing import Limits, Pacer
+from dffml_k8s_analysis.github.pacing import Limits, Pacer, answered
 
 from conftest import ROOT, admin, export, run_cli, served, stored
 
@@ -170,6 +170,36 @@ def test_a_request_running_past_its_estimate_is_charged_as_it_runs():
         clock.now += 3  # charged the estimate (0.5 s) when it left, 2.5 s more since
         assert pacer._delay(clock.now, "core") == (pytest.approx(6 - 3), "30 s of response time per window")
     assert pacer._delay(clock.now, "core") == (pytest.approx(3), "30 s of response time per window")
+
+
+def test_a_running_requests_overrun_is_charged_once_not_again_when_it_ends():
+    clock = Clock()
+    start = clock.now
+    pacer = Pacer(Limits(window_s=60, rest_points=10**6, response_s=120.0), clock)  # 2 s of response a second
+    with pacer.request():  # charged the estimate, 0.5 s: paid by start + 0.25
+        clock.now = start + 3  # 2.5 s past its estimate, charged as it runs: paid by start + 1.5
+        with pacer.request():  # so another may leave; its 0.5 s paid by start + 3.25
+            answered(0.5)
+        clock.now = start + 3.5
+        answered(3.5)  # the first one's headers: 3.5 s in all, 0.5 s more than charged by start + 3
+    # the first's 3 s by start + 3 paid by start + 1.5; then the second's 0.5 s and the first's last 0.5 s, 1 s at
+    # 2 s a second from start + 3: paid by start + 3.5 (not 4.75: its overrun counted while it ran and again at the end)
+    assert pacer._delay(clock.now, "core") == (0.0, "")
+    assert pacer.paid_until[("response", "core")] == pytest.approx(start + 3.5)
+
+
+def test_response_time_is_settled_when_the_headers_arrive_not_after_the_body():
+    clock = Clock()
+    pacer = Pacer(Limits(window_s=60, rest_points=10**6, response_s=30.0), clock)  # half a second a second
+    with pacer.request():
+        clock.now += 3
+        answered(1.0)  # the transport saw the headers after 1 s; reading the body took the other 2
+        assert pacer._delay(clock.now, "core") == (0.0, "")  # 1 s paid by t = 2: not 3 s charged as running
+        clock.now += 2
+    assert pacer._delay(clock.now, "core") == (0.0, "")  # nor charged again at the end
+    assert pacer.estimate == pytest.approx(0.8 * 0.5 + 0.2 * 1.0)
+    answered(5.0)  # outside a paced request: nothing to charge
+    assert pacer._delay(clock.now, "core") == (0.0, "")
 
 
 def test_an_export_holds_under_limits_counted_over_windows_a_sixth_of_the_pacers(emulator, tmp_path, monkeypatch):

@@ -282,9 +282,8 @@ def _request(client: Api, budget: Budget, url: str, call, resource: str = "core"
         budget.wait_if_spent(resource)
         with translated(what, client.base_url, client.timeout):
             try:
-                with pacer.request(resource, cost) as timing:
-                    answer = call()
-                    timing.seconds = answer.seconds  # the time to its headers: what GitHub spent, not our reading
+                with pacer.request(resource, cost):
+                    answer = call()  # the transport tells the pacer its time to headers (pacing.answered)
             except github.GithubException as error:
                 if attempt == MAX_LIMITED_ATTEMPTS or not _rate_limited(error, pacer, budget, what):
                     raise

@@ -10,8 +10,9 @@ GitHub does not document over which windows it counts them, so a :class:`Pacer` 
 budget evenly, never a window's worth early: a concurrency cap, and for points and response
 time alike a rate (the budget per window) with no burst beyond one request, as GCRA spaces a
 token bucket's. Points are charged when a request leaves; response time as the running estimate
-then, corrected by what the request took when it ends (a request running past the estimate is
-charged as it runs). Counted over any window of 10 s to 60 s, a process then stays within the
+then, corrected by what the request took as soon as its headers arrive (:func:`answered`; else
+when it ends), not after its body is read; a request running past the estimate is charged as it
+runs. Counted over any window of 10 s to 60 s, a process then stays within the
 budget's share of that window plus about one request. After a secondary-limit answer no request
 leaves until ``Retry-After`` has passed, or, without it, one window, doubling on each
 consecutive answer. Every budget is per window (60 s on GitHub; shorter in tests) and is
@@ -19,6 +20,7 @@ divided by ``share``, the number of processes on the same token (an Indexed Job'
 """
 import collections
 import contextlib
+import contextvars
 import dataclasses
 import hashlib
 import logging
@@ -76,13 +78,26 @@ class Limits:
 
 
 class _Entry:
-    """One request in flight: when it left, what it was charged; ``seconds``, if its caller knows better than
-    the time the block ran, how long the server took."""
+    """One request in flight: when it left, what it was charged; ``seconds``, once known (:func:`answered`), how
+    long the server took (else the time the block ran)."""
 
     __slots__ = ("start", "charged", "resource", "seconds")
 
     def __init__(self, start: float, charged: float, resource: str):
         self.start, self.charged, self.resource, self.seconds = start, charged, resource, None
+
+
+_IN_FLIGHT: contextvars.ContextVar = contextvars.ContextVar("paced_request", default=None)
+
+
+def answered(seconds: float) -> None:
+    """The request this thread has in flight got its headers after ``seconds``: its response time is charged now,
+    while its body is read (the server's time is spent; waiting for the body would hold others back)."""
+    current = _IN_FLIGHT.get()
+    if current is not None:
+        pacer, entry = current
+        with pacer.cond:
+            pacer._settle(entry, seconds)
 
 
 class Pacer:
@@ -104,16 +119,25 @@ class Pacer:
     def request(self, resource: str = "core", cost: float = 1.0):
         """Wait for admission of one request; time it while the block runs (or as the block sets ``seconds``)."""
         entry = self._admit(resource, cost)
+        token = _IN_FLIGHT.set((self, entry))
         try:
             yield entry
         finally:
+            _IN_FLIGHT.reset(token)
             with self.cond:
-                seconds = self.clock() - entry.start if entry.seconds is None else entry.seconds
-                self.estimate = 0.8 * self.estimate + 0.2 * seconds
-                for budget in self._response_budgets(resource):  # the estimate charged becomes what it took
-                    self.paid_until[budget] += (seconds - entry.charged) / self._rate(budget)
+                self._settle(entry, self.clock() - entry.start)
                 self.flying.discard(entry)
                 self.cond.notify_all()
+
+    def _settle(self, entry: _Entry, seconds: float) -> None:
+        """The estimate ``entry`` was charged becomes what it took (once; ``self.cond`` held)."""
+        if entry.seconds is not None:
+            return
+        entry.seconds = seconds
+        self.estimate = 0.8 * self.estimate + 0.2 * seconds
+        for budget in self._response_budgets(entry.resource):
+            self.paid_until[budget] += (seconds - entry.charged) / self._rate(budget)
+        self.cond.notify_all()
 
     def _rate(self, budget: Tuple[str, str]) -> float:
         """Units of ``budget`` per second: points, or seconds of response time."""
@@ -137,12 +161,23 @@ class Pacer:
                     LOGGER.debug("pacing %s: waiting %.1f s (%s)", resource, delay, reason)
                     logged = True
                 self.cond.wait(delay)
+            self._charge_overruns(now)
             entry = _Entry(now, self.estimate, resource)
             charges = [(("points", resource), cost)] + [(b, entry.charged) for b in self._response_budgets(resource)]
             for budget, amount in charges:
                 self.paid_until[budget] = max(now, self.paid_until[budget]) + amount / self._rate(budget)
             self.flying.add(entry)
             return entry
+
+    def _charge_overruns(self, now: float) -> None:
+        """What the requests running past their charge have run so far becomes part of their charge, as it held
+        this admission back (left as a running charge, it would be counted again when they end)."""
+        for entry in self.flying:
+            overrun = now - entry.start - entry.charged
+            if entry.seconds is None and overrun > 0:
+                entry.charged += overrun
+                for budget in self._response_budgets(entry.resource):
+                    self.paid_until[budget] += overrun / self._rate(budget)
 
     def _delay(self, now: float, resource: str) -> Tuple[float, str]:
         """Seconds to wait before a request may leave (0: now), and why."""
@@ -156,7 +191,7 @@ class Pacer:
         for budget in self._response_budgets(resource):
             # requests running past what they were charged are charged as they run
             running = sum(max(0.0, now - e.start - e.charged) for e in self.flying
-                          if budget[1] == "core" or e.resource == budget[1])
+                          if e.seconds is None and (budget[1] == "core" or e.resource == budget[1]))
             wait = self.paid_until[budget] + running / self._rate(budget) - now
             if wait > 0:
                 return wait, f"{self.limits.response(budget[1]):.0f} s of response time per window"

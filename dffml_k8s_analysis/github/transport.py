@@ -23,6 +23,7 @@ import requests
 import urllib3.exceptions
 from urllib3.util import Retry
 
+from . import pacing
 from .errors import GitHubError
 
 MAX_REDIRECTS = 5
@@ -32,12 +33,11 @@ USER_AGENT = "dffml-k8s-analysis"
 
 
 class Answer(NamedTuple):
-    """A successful answer: ``seconds`` from sending the request to its headers (what GitHub spent on it)."""
+    """A successful answer (its time to headers, what GitHub spent on it, went to the pacer: ``pacing.answered``)."""
 
     status: int
     headers: Dict[str, str]
     data: Any
-    seconds: float
 
 
 def origin(url: str) -> Tuple[str, str, Optional[int]]:
@@ -81,6 +81,7 @@ class Api:
                                             timeout=self.timeout, stream=True, allow_redirects=False)
             with response:
                 if not response.is_redirect:
+                    pacing.answered(response.elapsed.total_seconds())  # what GitHub spent; the body is our reading
                     return self._answer(response, what)
                 target = urllib.parse.urljoin(response.url, self.session.get_redirect_target(response))
             if origin(target) != origin(self.base_url):
@@ -96,7 +97,7 @@ class Api:
         lower = {key.lower(): value for key, value in response.headers.items()}
         raw = self._body(response, what)
         if status == 304 or (not raw.strip() and status < 300):
-            return Answer(status, lower, None, response.elapsed.total_seconds())
+            return Answer(status, lower, None)
         try:
             data = json.loads(raw)
         except ValueError:
@@ -109,7 +110,7 @@ class Api:
             raise github.Requester.Requester.createException(status, lower, data if isinstance(data, dict) else None)
         if not 200 <= status < 300:
             raise GitHubError(f"{self.base_url} answered {status} to {what}, which GitHub does not")
-        return Answer(status, lower, data, response.elapsed.total_seconds())
+        return Answer(status, lower, data)
 
     def _body(self, response: requests.Response, what: str) -> bytes:
         """The decoded body: at most MAX_BODY bytes, within ``timeout`` s; GitHubError otherwise."""

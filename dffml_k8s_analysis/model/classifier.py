@@ -37,7 +37,6 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 from ..errors import UserError
 from . import features as vectorize
@@ -511,6 +510,8 @@ class Choice:
 
 def scores(Y: np.ndarray, decided: np.ndarray, labels: List[str]) -> dict:
     """Accuracy, per-class precision/recall/F1 and confusion matrices; micro/macro F1 for several labels."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
     Y, decided = np.asarray(Y).astype(int), np.asarray(decided).astype(int)
     per_label = {}
     for j, label in enumerate(labels):
