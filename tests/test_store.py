@@ -404,3 +404,28 @@ def test_both_backends_implement_one_interface_the_same_way(store_spec):
         with pytest.raises(backend.Error):
             backend.execute("SELECT nothing FROM nowhere", ())
         assert list(backend.stream("SELECT key FROM state WHERE key = 'b'")) == [("b",)]
+
+
+def test_a_store_being_created_is_absent_or_whole_to_its_readers(store_spec, monkeypatch):
+    """A reader polling a store its first export is creating (as tests and pods do) never meets it half made."""
+    seen = []
+
+    def peek():
+        try:
+            with open_store(store_spec, repo=REPO) as reader:
+                seen.append(reader.version)
+        except StoreMissing:
+            seen.append("missing")
+        except StoreError as error:
+            seen.append(str(error))
+
+    def then_peek(run):
+        return lambda store: (run(store), peek())
+
+    steps = [migration._replace(run=then_peek(migration.run)) for migration in migrations.MIGRATIONS]
+    monkeypatch.setattr(migrations, "MIGRATIONS", steps)
+    with open_store(store_spec, create=True, repo=REPO) as store:
+        assert store.version == migrations.latest()
+    assert seen == ["missing"] * len(steps)
+    peek()
+    assert seen[-1] == migrations.latest()

@@ -186,17 +186,22 @@ def check(store, current: int, writing: bool) -> None:
 
 
 def upgrade(store, current: int, quiet: bool) -> int:
-    """Run the migrations after ``current``, each once in a transaction of its own; the version reached."""
-    pending = MIGRATIONS[current:]
+    """Run the migrations after ``current``, each once in a transaction of its own (a new store's all in one,
+    so that a reader opening it meanwhile finds it either absent or whole); the version reached."""
+    pending = list(enumerate(MIGRATIONS[current:], current + 1))
+    steps = [pending] if current == 0 else [[one] for one in pending]
     with tqdm(total=len(pending), unit="migration", desc=f"upgrading the store {store.name}",
               disable=quiet or not pending) as bar:
-        for number, migration in enumerate(pending, current + 1):
-            bar.set_postfix_str(migration.name)
+        for step in steps:
             with store.transaction():
                 store.backend.lock_schema()
-                if (version(store, store.backend.tables()) or 0) < number:  # else another process ran it
-                    migration.run(store)
-                    store.execute("INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
-                                  "SET value = excluded.value", (KEY, json.dumps(number)))
-            bar.update()
+                reached = version(store, store.backend.tables()) or 0  # another process may have run some
+                for number, migration in step:
+                    bar.set_postfix_str(migration.name)
+                    if reached < number:
+                        migration.run(store)
+                        store.execute("INSERT INTO state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
+                                      "SET value = excluded.value", (KEY, json.dumps(number)))
+                        reached = number
+                    bar.update()
     return latest()
