@@ -34,7 +34,8 @@ COMMANDS = {
                "show or decide the canary model (promote if it holds, roll back if not)"),
     "analyze": ("dffml_k8s_analysis.cli.analyze",
                 "charts and numbers: created/closed over time, labels, users, release notes, time to close, "
-                "sig/ backlog; --report: one HTML page (dataflows/analyze.yaml)"),
+                "sig/ backlog; from the timeline: first response, review latency, label provenance, time in "
+                "label; contributors; --report: one HTML page (dataflows/analyze.yaml)"),
     "serve": ("dffml_k8s_analysis.cli.serve", "serve predictions (POST /v1/models/kubernetes-analysis:predict) "
               "and the labeling webhook (POST /webhook)"),
     "label": ("dffml_k8s_analysis.cli.label",
