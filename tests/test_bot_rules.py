@@ -8,8 +8,9 @@ import requests
 
 from dffml_k8s_analysis.bot import reconcile
 from dffml_k8s_analysis.bot.reconcile import MARKER
+from dffml_k8s_analysis.store import open_store
 
-from conftest import BUG, REPO
+from conftest import BUG, REPO, run_cli
 
 BOT, PERSON = "k8s-release-bot[bot]", "alice"
 MUTATING = {"labels_add", "labels_set", "label_remove", "comment_create", "comment_edit", "comment_delete"}
@@ -204,9 +205,6 @@ def test_provenance_reads_at_most_two_pages_and_writes_no_label_beyond(item):
 def test_shadow_decisions_against_what_people_did_later(item, tmp_path):
     """Shadow mode on the emulator: the bot's would-be decisions, then people label, then the report."""
     from dffml_k8s_analysis.bot.state import decision_row
-    from dffml_k8s_analysis.store import open_store
-
-    from conftest import run_cli
 
     pr = item()
     github, sample, state = pr.github, pr.sample, str(tmp_path / "bot.sqlite")
@@ -243,3 +241,14 @@ def test_its_label_renamed_or_deleted_on_the_repository_is_one_line_and_nothing_
     outcome = pr.bot()
     assert outcome["why"] == "kind/bug was renamed or deleted on the repository: nothing written"
     assert "kind/bug" not in pr.labels() and pr.writes() == {} and len(pr.comments()) == 1
+
+
+def test_a_report_with_no_decisions_is_one_line_and_makes_no_store(tmp_path):
+    missing, empty = tmp_path / "missing.sqlite", tmp_path / "empty.sqlite"
+    open_store(str(empty), create=True).close()
+    for state in (missing, empty):
+        result = run_cli("k8s-analysis", "bot", "report", "--state", str(state), "--base-url", "http://127.0.0.1:9")
+        assert result.returncode == 1 and result.stdout == ""
+        assert result.stderr == (f"k8s-analysis: error: no shadow decisions of the bot on {REPO} in {state}: "
+                                 "`k8s-analysis serve --mode shadow` records them\n")
+    assert not missing.exists()

@@ -32,16 +32,25 @@ def main(args: argparse.Namespace) -> int:
     from ..bot.state import state_spec
     from ..errors import UserError
     from ..github.client import check_repo
-    from ..store import open_store
+    from ..store import StoreMissing, open_store
 
     check_repo(args.repo)
     if args.limit < 1:
         raise UserError(f"--limit must be positive, got {args.limit}")
-    with open_store(state_spec(args.state, args.models), create=True) as state:
-        rows = state.bot.decisions(args.repo.lower(), args.mode, args.limit)
-    label = rows[0][2] if rows else None  # the newest decision's model label (one label in practice)
+    spec = state_spec(args.state, args.models)
+    none = UserError(f"no {args.mode} decisions of the bot on {args.repo} in {spec}: `k8s-analysis serve --mode "
+                     f"{args.mode}` records them")
+    try:
+        with open_store(spec) as state:  # read only: a report never makes or upgrades a store
+            tables = state.backend.tables()
+            rows = state.bot.decisions(args.repo.lower(), args.mode, args.limit) if "bot_decisions" in tables else []
+    except StoreMissing:
+        raise none from None
+    if not rows:
+        raise none
+    label = rows[0][2]  # the newest decision's model label (one label in practice)
     decisions = [(number, decision) for number, _, name, decision, _ in rows if name == label]
-    said = report.people(args.base_url, args.repo, [number for number, _ in decisions], label) if rows else {}
+    said = report.people(args.base_url, args.repo, [number for number, _ in decisions], label)
     figures = dict(report.compare(decisions, said), label=label)
     print(json.dumps(figures, sort_keys=True) if args.json else report.text(figures, args.mode))
     return 0
