@@ -315,3 +315,18 @@ def test_a_refused_query_is_one_line_naming_it(emulator, tmp_path, monkeypatch, 
     err = capsys.readouterr().err.strip()
     assert err.splitlines() == ["k8s-analysis: error: GitHub's GraphQL API refused the timeline's query of issues: "
                                 "Resource not accessible"]
+
+
+def test_a_timeline_walk_is_a_closers_walk_for_a_later_closers_walk(emulator, store_spec, tmp_path):
+    server = emulator(items=1500)
+    baseline = tmp_path / "closers.sqlite"  # a closers walk after a closers walk: what the second one costs
+    assert export(server.url, baseline, "--closers") == 0
+    admin(server, "POST", "reset-stats")
+    assert export(server.url, baseline, "--closers-only") == 0
+    after_closers = admin(server, "GET", "stats")["by_route"]["graphql"]
+    assert export(server.url, store_spec, "--timeline") == 0
+    for command in (["--closers-only"], ["--update", "--closers"]):
+        admin(server, "POST", "reset-stats")
+        assert export(server.url, store_spec, *command) == 0
+        assert admin(server, "GET", "stats")["by_route"]["graphql"] == after_closers <= 2, command  # not 1500 / 100
+    same(walked(store_spec), expected(server))

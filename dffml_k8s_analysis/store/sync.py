@@ -4,6 +4,7 @@ rerun resumes, ETags, the closers walk's progress and the high-water mark (the `
 import json
 from typing import List, Optional
 
+from .. import timeutil
 from .errors import StoreError
 
 
@@ -58,8 +59,15 @@ class SyncState:
     def finish_closers(self, since: str) -> None:
         """Record a finished closers walk; the next one starts from ``since``."""
         with self.store.transaction():
-            self.put("closers", {"since": since})
+            self.closers_done(since)
             self.store.execute("DELETE FROM state WHERE key = 'closers_progress'")
+
+    def closers_done(self, since: str) -> None:
+        """Inside the caller's transaction: the closers are known for every change before ``since`` (a finished
+        closers or timeline walk; the later of the two counts), where the next closers walk starts."""
+        done = (self.get("closers") or {}).get("since")
+        if done is None or timeutil.epoch(since) > timeutil.epoch(done):
+            self.put("closers", {"since": since})
 
     # The export plan: time windows and their checkpoints
 

@@ -36,7 +36,9 @@ def save_page(store, fresh: List[int], events: Iterable[tuple], timelines: Itera
 
 
 def finish(store, since: str, bots: str) -> None:
-    """Record a finished walk: the next one walks items updated since ``since``, with the bot pattern ``bots``."""
+    """Record a finished walk: the next one walks items updated since ``since``, with the bot pattern ``bots``.
+    It filled the closers too: the next closers walk starts there as well."""
     with store.transaction():
         store.sync.put("timeline", {"since": since, "bots": bots})
+        store.sync.closers_done(since)
         store.execute("DELETE FROM state WHERE key = 'timeline_progress'")
