@@ -330,3 +330,70 @@ def test_a_timeline_walk_is_a_closers_walk_for_a_later_closers_walk(emulator, st
         assert export(server.url, store_spec, *command) == 0
         assert admin(server, "GET", "stats")["by_route"]["graphql"] == after_closers <= 2, command  # not 1500 / 100
     same(walked(store_spec), expected(server))
+
+
+def unresolved(monkeypatch, times: int):
+    """The emulator's answers with the timelines of three items of the first issues page unresolved (``null``,
+    or GitHub's non-null ``pageInfo`` or nullable ``nodes`` null, an error beside the data), in the first ``times``
+    answers naming them (their page, then follow-ups); the items' numbers."""
+    spoilt, seen = [], {}
+
+    def spoil(body):
+        repository = body["data"]["repository"]
+        page = repository.get("issues")
+        if page and page["nodes"] and not spoilt:
+            spoilt.extend(node["number"] for node in page["nodes"][1:4])
+        nodes = (page or {}).get("nodes") or [node for key, node in repository.items() if key[1:].isdigit()]
+        for node in nodes:
+            if node and node["number"] in spoilt and seen.setdefault(node["number"], 0) < times:
+                seen[node["number"]] += 1
+                how = spoilt.index(node["number"])
+                if how == 0:
+                    node["timelineItems"] = None
+                else:
+                    node["timelineItems"]["pageInfo" if how == 1 else "nodes"] = None
+                body.setdefault("errors", []).append({"type": "INTERNAL", "message": "Something went wrong"})
+    spoiled(monkeypatch, spoil)
+    return spoilt
+
+
+def test_an_unresolved_timeline_is_counted_and_retried_not_the_end_of_the_walk(emulator, tmp_path, monkeypatch,
+                                                                               capsys):
+    server = emulator(items=400)
+    store = tmp_path / "k.sqlite"
+    assert export(server.url, store) == 0
+    unresolved(monkeypatch, times=1)
+    assert export(server.url, store, "--timeline-only") == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "(3 timelines unresolved and retried, 3 GraphQL errors beside data)" in line
+    same(walked(store), expected(server))  # every item complete: the retries read them whole
+
+
+def test_a_timeline_unresolved_every_time_is_left_incomplete_and_the_walk_goes_on(emulator, tmp_path, monkeypatch,
+                                                                                  capsys):
+    server = emulator(items=400)
+    store = tmp_path / "k.sqlite"
+    assert export(server.url, store) == 0
+    numbers = unresolved(monkeypatch, times=100)
+    assert export(server.url, store, "--timeline-only") == 0
+    tries = 3 * (1 + timeline.RETRIES)
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert f"(3 incomplete, {tries} timelines unresolved and retried, {tries} GraphQL errors beside data)" in line
+    got, want = walked(store), expected(server)
+    assert {n for n, row in got["rows"].items() if row[-1] == 0} == set(numbers)
+    assert all(n not in got["events"] and n not in got["closers"] for n in numbers)  # nothing half read
+    for number in numbers:
+        del want["rows"][number], want["events"][number]
+        want["closers"].pop(number, None)
+    same({**got, "rows": {n: r for n, r in got["rows"].items() if n not in numbers}}, want)
+
+
+def test_a_page_github_could_not_resolve_is_one_line_with_its_message(emulator, tmp_path, monkeypatch, capsys):
+    server = emulator(items=300)
+    store = tmp_path / "k.sqlite"
+    assert export(server.url, store) == 0
+    spoiled(monkeypatch, lambda body: {"data": {"repository": None}, "errors": [
+        {"type": "SERVICE_UNAVAILABLE", "path": ["repository"], "message": "Service unavailable"}]})
+    assert export(server.url, store, "--timeline-only") == 75
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "k8s-analysis: error: GitHub's GraphQL API refused the timeline's query of issues: Service unavailable"]

@@ -374,6 +374,7 @@ def timeline_line(result: dict) -> str:
     line = "timelines of {items} items, {walked} walked with {requests} GraphQL requests ({points} points) " \
            "in {seconds:.1f} s".format(**result)
     odd = [f"{result[key]} {label}" for key, label in (("incomplete", "incomplete"), ("vanished", "vanished"),
-           ("unknown_events", "events of unknown types skipped"), ("errors", "GraphQL errors beside data"))
+           ("unknown_events", "events of unknown types skipped"),
+           ("unresolved", "timelines unresolved and retried"), ("errors", "GraphQL errors beside data"))
            if result.get(key)]
     return line + (" (" + ", ".join(odd) + ")" if odd else "")

@@ -5,7 +5,9 @@ Issues and pull requests are walked by ``updatedAt`` like the closers (issues as
 first :data:`EVENTS` timeline items. GitHub charges a query the requests its connections may need
 (100 items and 100 timelines: 101 requests, 1 point), so a page of 100 items costs one point
 whatever the number of events. An item whose events did not fit is stored as incomplete and
-finished by follow-up queries, :data:`FOLLOW_UPS` items each, also one point.
+finished by follow-up queries, :data:`FOLLOW_UPS` items each, also one point. A timeline GitHub could
+not resolve (``timelineItems``, its ``pageInfo`` or ``nodes`` null, an error beside the data) is
+counted and asked again by a follow-up, :data:`RETRIES` times at most; then the item stays incomplete.
 
 Every page is written with the walk's progress in one transaction (a killed walk resumes); a
 finished walk records its start as the next update's ``since``. An actor is the item's
@@ -20,11 +22,12 @@ from typing import Dict, List, Optional, Tuple
 from .. import interrupt, timeutil
 from ..errors import UserError
 from ..store import timeline as stored
-from .client import GitHubError, get_json, graphql_answer, server_time
+from .client import GitHubError, get_json, graphql_answer, graphql_error, server_time
 from .closers import OVERLAP
 
 EVENTS = 100  # timeline items per item and page: free, GitHub counts requests, not nodes
 FOLLOW_UPS = 50  # items per follow-up query: two timelineItems connections each, 100 requests, one point
+RETRIES = 2  # follow-ups asking again for a timeline GitHub did not resolve, before the item is left incomplete
 # Kubernetes' Prow robot accounts, ordinary GitHub users (GitHub Apps' Bot actors are bots whatever this says)
 DEFAULT_BOTS = r"k8s-ci-robot|k8s-triage-robot|k8s-merge-robot|k8s-release-robot|k8s-github-robot|k8s-bot|fejta-bot"
 
@@ -124,7 +127,7 @@ def _new_progress(sess, gh, done: dict, pattern: str) -> dict:
     return {"since": timeutil.shift(done["since"], -OVERLAP) if done.get("since") else None,
             "started": server_time(headers), "bots": pattern, "issues": None, "pullRequests": None, "pending": [],
             "counts": {"requests": 0, "points": 0, "walked": 0, "follow_ups": 0, "vanished": 0,
-                       "unknown_events": 0, "errors": 0}}
+                       "unknown_events": 0, "errors": 0, "unresolved": 0}}
 
 
 def _estimate(store, since: Optional[str]) -> int:
@@ -144,9 +147,10 @@ class _Item:
         self.merged_by: Optional[str] = None
         self.closer: Optional[Tuple[Optional[str], str]] = None
 
-    def state(self, cursor: str) -> dict:
+    def state(self, cursor: Optional[str], tries: int = 0) -> dict:
+        """What a follow-up goes on from: ``cursor`` (None: the start), ``tries`` of an unresolved timeline."""
         return {"number": self.number, "updated_at": self.updated_at, "author": self.author, "closed": self.closed,
-                "seq": self.seq, "cursor": cursor}
+                "seq": self.seq, "cursor": cursor, "tries": tries}
 
     def row(self, complete: bool) -> tuple:
         return (self.number, self.updated_at, self.response[0], self.response[1], self.review, self.approval,
@@ -159,15 +163,16 @@ class _Walk:
     def __init__(self, sess, gh, store, progress: dict, bots: "re.Pattern"):
         self.sess, self.gh, self.store, self.progress, self.bots = sess, gh, store, progress, bots
         self.counts = progress["counts"]
+        self.counts.setdefault("unresolved", 0)  # a walk begun by an earlier version
 
-    def _ask(self, query: str, variables: dict, what: str) -> dict:
+    def _ask(self, query: str, variables: dict, what: str) -> Tuple[dict, List[dict]]:
         data, errors = graphql_answer(self.gh, self.sess.budget, query,
                                       dict(variables, owner=self.sess.owner, name=self.sess.name), what)
         self.counts["requests"] += 1
         self.counts["errors"] += len(errors)
         cost = (data.get("rateLimit") or {}).get("cost")
         self.counts["points"] += cost if type(cost) is int else 1
-        return data
+        return data, errors
 
     def page(self, connection: str, query: str) -> None:
         """One page of 100 items of ``connection``, written with the cursor to go on from."""
@@ -176,7 +181,7 @@ class _Walk:
         variables = {"cursor": self.progress[connection]}
         if connection == "issues":
             variables["since"] = since
-        data = self._ask(query, variables, what)
+        data, errors = self._ask(query, variables, what)
         try:
             page = data["repository"][connection]
             nodes, info = page["nodes"], page["pageInfo"]
@@ -191,17 +196,17 @@ class _Walk:
                     break
                 author = self._actor(node["author"], None)[0]
                 item = _Item(_number(node), node["updatedAt"], author, node["closedAt"] is not None)
-                next_cursor = self._read(item, node["timelineItems"])
-                items.append((item, next_cursor))
+                items.append((item, self._go_on(item, node["timelineItems"], item.state(None))))
             if more and not reached and not isinstance(cursor, str):
                 raise ValueError
         except (KeyError, TypeError, ValueError, AttributeError):
-            raise GitHubError(f"GitHub answered a malformed page to {what}") from None
+            raise _malformed(errors, what) from None
         self.progress[connection] = cursor if more and not reached else "done"
         numbers = {item.number for item, _ in items}
         pending = [p for p in self.progress["pending"] if p["number"] not in numbers]
-        self.progress["pending"] = pending + [item.state(c) for item, c in items if c is not None]
-        self._save([item for item, _ in items], [item for item, _ in items], {item.number for item, c in items if c})
+        self.progress["pending"] = pending + [state for _, state in items if state is not None]
+        fresh = [item for item, _ in items]
+        self._save(fresh, fresh, {item.number for item, state in items if state is not None})
         self.counts["walked"] += len(items)
         self.sess.advance(len(items))
         interrupt.check("timeline")
@@ -213,7 +218,7 @@ class _Walk:
         for index, state in enumerate(batch):
             variables[f"n{index}"], variables[f"c{index}"] = state["number"], state["cursor"]
         what = "the timeline's follow-up query"
-        data = self._ask(follow_up_query(len(batch)), variables, what)
+        data, errors = self._ask(follow_up_query(len(batch)), variables, what)
         items, unfinished = [], []
         try:
             for index, state in enumerate(batch):
@@ -222,12 +227,13 @@ class _Walk:
                     self.counts["vanished"] += 1
                     continue
                 item = _Item(state["number"], state["updated_at"], state["author"], state["closed"], state["seq"])
-                cursor = self._read(item, node["timelineItems"])
-                items.append(item)
-                if cursor is not None:
-                    unfinished.append(item.state(cursor))
+                following = self._go_on(item, node["timelineItems"], state)
+                if following is None or following["tries"] == 0:  # read (an unresolved one keeps its stored row)
+                    items.append(item)
+                if following is not None and following["tries"] <= RETRIES:
+                    unfinished.append(following)
         except (KeyError, TypeError, ValueError, AttributeError):
-            raise GitHubError(f"GitHub answered a malformed page to {what}") from None
+            raise _malformed(errors, what) from None
         self.progress["pending"] = unfinished + self.progress["pending"][len(batch):]
         self.counts["follow_ups"] += 1
         self._save([], items, {state["number"] for state in unfinished})
@@ -239,6 +245,17 @@ class _Walk:
                          [item.row(item.number not in unfinished) for item in items],
                          [(item.number, *item.closer) for item in items if item.closer and item.closed],
                          self.progress)
+
+    def _go_on(self, item: _Item, connection, state: dict) -> Optional[dict]:
+        """Read a page of the item's timeline (from ``state``) into ``item``; where a follow-up goes on from, None
+        when the timeline is all read. A timeline GitHub did not resolve is counted and asked again from
+        ``state``, one try more."""
+        if not (isinstance(connection, dict) and isinstance(connection.get("pageInfo"), dict)
+                and isinstance(connection.get("nodes"), list)):
+            self.counts["unresolved"] += 1
+            return dict(state, tries=state.get("tries", 0) + 1)
+        cursor = self._read(item, connection)
+        return None if cursor is None else item.state(cursor)
 
     def _read(self, item: _Item, connection: dict) -> Optional[str]:
         """Read a page of the item's timeline into ``item``; the cursor to go on from, None when it is all read."""
@@ -285,6 +302,12 @@ class _Walk:
         if self.bots.fullmatch(login):
             return login, "bot"
         return login, "author" if login == author else "person"
+
+
+def _malformed(errors: List[dict], what: str) -> GitHubError:
+    """A page the walk cannot read: GitHub's own errors beside it when it gave some (a field it could not
+    resolve), else a malformed page."""
+    return graphql_error(errors, what) if errors else GitHubError(f"GitHub answered a malformed page to {what}")
 
 
 def _number(node: dict) -> int:
