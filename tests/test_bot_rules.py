@@ -227,7 +227,7 @@ def test_shadow_decisions_against_what_people_did_later(item, tmp_path):
     figures = json.loads(result.stdout)
     assert figures == {"label": "kind/bug", "decisions": 6, "judged": 5, "matches": 3, "mismatches": 1, "misses": 1,
                        "suggested": 1, "suggestions_taken": 1, "undecided": 0, "match_share": 0.6,
-                       "mismatch_share": 0.2, "gate_passed": False}
+                       "mismatch_share": 0.2, "gate_passed": False, "own_writes_skipped": 0}
     shown = run_cli("k8s-analysis", "bot", "report", "--state", state, "--base-url", github.url,
                     env={"GITHUB_TOKEN": "bot-token"}).stdout
     assert "6 shadow decisions; 5 judged by people" in shown and "would-be wrong labels 1 (20%)" in shown

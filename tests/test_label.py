@@ -518,6 +518,31 @@ def test_a_person_unlabeling_deletes_the_bots_comment_at_once_and_other_labels_a
         "ignored": "pull_request labeled 'size/M': not a label the bot manages"}
 
 
+def test_the_deliveries_of_the_bots_own_label_writes_cost_no_request_but_a_persons_still_do(emulator, model_dir,
+                                                                                            tmp_path, monkeypatch,
+                                                                                            caplog):
+    github = emulator(items=40, users={"bot-token": "k8s-release-bot[bot]", "person-token": "alice"})
+    monkeypatch.setenv("GITHUB_TOKEN", "bot-token")
+    state = tmp_path / "bot.sqlite"
+    config = ServeConfig(str(model_dir), base_url=github.url, repo=REPO, secret=Secret(SECRET), state=str(state))
+    with running(config) as url:
+        bot = Bot(github, url)
+        assert bot.label(BUG)["label"] == "added"
+        github.emulator.reset_stats()
+        with caplog.at_level(logging.DEBUG, logger="dffml_k8s_analysis.serve.service"):
+            own = bot.deliver(raw=label_delivery(bot, "labeled", "kind/bug", sender="K8s-Release-Bot[bot]"))
+        assert own.status_code == 200 and own.json() == {"ignored": "pull_request labeled 'kind/bug' by the bot's "
+                                                         "own account k8s-release-bot[bot]: its own write"}
+        assert bot.stats()["requests"] == 0  # not one request: no reconcile
+        assert any("by the bot's own account" in r.getMessage() and r.levelno == logging.DEBUG for r in caplog.records)
+        person = bot.label(raw=label_delivery(bot, "labeled", "kind/bug", sender="alice"))  # a claim to check
+        assert person["label"] == "kept" and bot.stats()["by_route"]["events_list"] == 1
+    result = run_cli("k8s-analysis", "bot", "report", "--state", str(state), "--base-url", github.url, "--mode", "act",
+                     env={"GITHUB_TOKEN": "bot-token"})
+    assert result.returncode == 0, result.stderr
+    assert "deliveries its own label writes caused, skipped: 1" in result.stdout
+
+
 def test_serve_in_shadow_mode_writes_nothing_and_records_what_it_would_do(emulator, model_dir, tmp_path):
     from dffml_k8s_analysis.bot.rules import BotMode
     from dffml_k8s_analysis.store import open_store

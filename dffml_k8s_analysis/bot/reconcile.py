@@ -75,10 +75,19 @@ def client(base_url: str) -> github.Github:
 
 def own_login(gh: github.Github, base_url: str) -> str:
     """The login of the account the token belongs to (cached per server and token)."""
-    key = (base_url, hashlib.sha256((token() or "").encode()).hexdigest())
+    key = _login_key(base_url)
     if key not in _LOGINS:
         _LOGINS[key] = gh.get_user().login
     return _LOGINS[key]
+
+
+def known_login(base_url: str) -> Optional[str]:
+    """The token's login when a reconcile has asked it already (no request), else None."""
+    return _LOGINS.get(_login_key(base_url))
+
+
+def _login_key(base_url: str) -> tuple:
+    return base_url, hashlib.sha256((token() or "").encode()).hexdigest()
 
 
 _LOGINS: Dict[tuple, str] = {}  # (base URL, the token's SHA-256) -> login

@@ -86,4 +86,5 @@ def text(report: Dict[str, Any], mode: str) -> str:
             f"{report['mismatches']} ({share(report['mismatch_share'])}), missed {report['misses']}\n"
             f"suggestions taken {report['suggestions_taken']} of {report['suggested']}\n"
             f"gate (matches >= {MATCHES:.0%}, mismatches < {MISMATCHES:.0%}): "
-            f"{'passed' if report['gate_passed'] else 'not passed'}")
+            f"{'passed' if report['gate_passed'] else 'not passed'}\n"
+            f"deliveries its own label writes caused, skipped: {report['own_writes_skipped']}")

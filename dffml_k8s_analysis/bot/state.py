@@ -135,6 +135,10 @@ class BotState:
         if row is not None:
             await self._call(BotMemory.record_decision, *row)
 
+    async def own_write(self, repo: str) -> None:
+        """Count a delivery skipped as caused by the bot's own label write."""
+        await self._call(BotMemory.count_own_write, repo.lower())
+
     async def swept(self, repo: str) -> Optional[float]:
         """When the last periodic sweep of ``repo`` started, or None."""
         return await self._call(BotMemory.swept, repo.lower())

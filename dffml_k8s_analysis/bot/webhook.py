@@ -6,7 +6,9 @@ is refused before any GitHub call. ``pull_request`` and ``issues`` events whose
 action is opened, edited, reopened, or labeled/unlabeled with a label the bot
 manages (``kind/*``, ``sig/*``, ``needs-sig``: a person's choice updates the bot's
 comment at once) are about an item; any other is ignored, with the reason. Only the item's repository, number and ``updated_at`` are taken
-from a delivery: what to do is decided from the item as GitHub has it now. A
+from a delivery: what to do is decided from the item as GitHub has it now. A labeled/unlabeled event's
+``sender`` is kept only to skip the deliveries the bot's own label writes cause (the service does):
+a claim that can spare work, never one that makes the bot act. A
 number that is not a positive 32-bit integer is refused (400); an ``updated_at``
 that is not GitHub's timestamp of a time not in the future is dropped (the
 delivery is then never taken for a replay). The secret travels as a
@@ -85,6 +87,8 @@ class Event(NamedTuple):
     item: Optional[Dict[str, Any]] = None
     updated_at: Optional[str] = None
     ignored: Optional[str] = None
+    label: Optional[str] = None  # a labeled/unlabeled event's label and its ``sender``'s login (else None)
+    sender: Optional[str] = None
 
 
 def item_of(event: str, payload: Dict[str, Any], only_repo: str = "") -> Event:
@@ -115,6 +119,10 @@ def item_of(event: str, payload: Dict[str, Any], only_repo: str = "") -> Event:
         if not isinstance(name, str) or not managed(name):
             shown = repr(name[:100]) if isinstance(name, str) else "(none)"
             return Event(ignored=f"{event} {action} {shown}: not a label the bot manages")
+        sender = payload.get("sender")
+        login = sender.get("login") if isinstance(sender, dict) else None
+        return Event({"repo": repo, "number": number}, timestamp(item.get("updated_at")), None, f"{event} {action} "
+                     f"{name[:100]!r}", login if isinstance(login, str) else None)
     return Event({"repo": repo, "number": number}, timestamp(item.get("updated_at")))
 
 

@@ -44,6 +44,7 @@ def main(args: argparse.Namespace) -> int:
         with open_store(spec) as state:  # read only: a report never makes or upgrades a store
             tables = state.backend.tables()
             rows = state.bot.decisions(args.repo.lower(), args.mode, args.limit) if "bot_decisions" in tables else []
+            own_writes = state.bot.own_writes(args.repo.lower())
     except StoreMissing:
         raise none from None
     if not rows:
@@ -51,6 +52,6 @@ def main(args: argparse.Namespace) -> int:
     label = rows[0][2]  # the newest decision's model label (one label in practice)
     decisions = [(number, decision) for number, _, name, decision, _ in rows if name == label]
     said = report.people(args.base_url, args.repo, [number for number, _ in decisions], label)
-    figures = dict(report.compare(decisions, said), label=label)
+    figures = dict(report.compare(decisions, said), label=label, own_writes_skipped=own_writes)
     print(json.dumps(figures, sort_keys=True) if args.json else report.text(figures, args.mode))
     return 0

@@ -100,6 +100,10 @@ class DeliveryQueue:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.state.close()
 
+    def own_login(self) -> Optional[str]:
+        """The bot's login once a reconcile has asked GitHub for it (no request here), else None."""
+        return reconcile.known_login(self.base_url)
+
     async def submit(self, delivery: str, item: Dict[str, Any], updated_at: Optional[str]) -> bool:
         """Queue a delivery; False when it was received before (by any replica); QueueFull when it cannot be."""
         if not await self.state.receive(delivery, item["repo"], item["number"], updated_at):

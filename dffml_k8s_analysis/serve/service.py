@@ -400,6 +400,12 @@ def build_app(config: ServeConfig) -> web.Application:
             delivery = deliveries_in.delivery_id(request.headers.get(DELIVERY_HEADER, ""))
         except WebhookError as error:
             raise Failure(error.status, str(error)) from None
+        own = deliveries.own_login()
+        if own is not None and event.sender is not None and event.sender.lower() == own.lower():
+            LOGGER.debug("delivery %s skipped: %s by the bot's own account", delivery, event.label)
+            with memory():
+                await deliveries.state.own_write(event.item["repo"])
+            return web.json_response({"ignored": f"{event.label} by the bot's own account {own}: its own write"})
         await state.current()  # no model: 503, and GitHub delivers again later
         with memory():
             try:

@@ -6,6 +6,7 @@
 - ``applied``: per item, the payload ``updated_at`` of the newest delivery applied;
 - ``leases``: per item, which reconcile holds it until when;
 - ``state`` key ``bot_swept:REPO``: when the last periodic sweep of the repository started;
+- ``state`` key ``bot_own_writes:REPO``: how many deliveries the bot's own label writes caused (skipped);
 - ``bot_decisions``: per item, the bot's newest decision of its own on the model's label, in any mode
   (shadow's are what it would have done), for the bot's report.
 
@@ -16,6 +17,8 @@ gives these their meaning.
 """
 import json
 from typing import List, Optional, Tuple
+
+OWN_WRITES = "bot_own_writes:"
 
 
 class BotMemory:
@@ -101,6 +104,17 @@ class BotMemory:
         """(number, decided, label, decision, probability) of the newest ``limit`` decisions in ``mode``, newest first."""
         return self.store.execute("SELECT number, decided, label, decision, probability FROM bot_decisions "
                                   "WHERE repo = ? AND mode = ? ORDER BY decided DESC LIMIT ?", (repo, mode, limit))
+
+    def count_own_write(self, repo: str) -> None:
+        """Count one delivery of ``repo`` that the bot's own label write caused (skipped)."""
+        with self.store.transaction():
+            self.store.execute("INSERT INTO state (key, value) VALUES (?, '1') ON CONFLICT (key) DO UPDATE SET "
+                               "value = CAST(CAST(state.value AS INTEGER) + 1 AS TEXT)", (OWN_WRITES + repo,))
+
+    def own_writes(self, repo: str) -> int:
+        """How many deliveries of ``repo`` the bot skipped as caused by its own label writes."""
+        rows = self.store.execute("SELECT value FROM state WHERE key = ?", (OWN_WRITES + repo,))
+        return int(rows[0][0]) if rows and str(rows[0][0]).isdigit() else 0
 
     def swept(self, repo: str) -> Optional[float]:
         """When the last periodic sweep of ``repo`` started (epoch seconds), or None."""
