@@ -118,6 +118,37 @@ def test_every_graphql_document_validates_against_github_s_schema(schema, name):
     assert not errors, [error.message for error in errors]
 
 
+# Every field the timeline's documents read that GitHub's schema lets be null, and what the walk does with a null
+# (the tests below and in "Bad input" hold it to that): the test fails when a document starts reading another.
+NULLABLE = {
+    ("Query", "repository"): "the page fails in one line with GitHub's message",
+    ("IssueConnection", "nodes"): "the page fails in one line with GitHub's message",
+    ("PullRequestConnection", "nodes"): "the page fails in one line with GitHub's message",
+    ("Repository", "issueOrPullRequest"): "vanished, counted",
+    ("IssueTimelineItemsConnection", "nodes"): "unresolved: counted, retried, else incomplete",
+    ("PullRequestTimelineItemsConnection", "nodes"): "unresolved: counted, retried, else incomplete",
+    ("PageInfo", "endCursor"): "the end of the connection unless hasNextPage",
+    ("Query", "rateLimit"): "one point",
+    ("Issue", "closedAt"): "open", ("PullRequest", "closedAt"): "open",
+    ("Issue", "author"): "ghost", ("PullRequest", "author"): "ghost", ("IssueComment", "author"): "ghost",
+    ("PullRequestReview", "author"): "ghost", ("LabeledEvent", "actor"): "ghost", ("UnlabeledEvent", "actor"): "ghost",
+    ("ClosedEvent", "actor"): "ghost", ("MergedEvent", "actor"): "ghost",
+}
+
+
+def test_every_nullable_field_the_walk_reads_has_a_treatment(schema):
+    found, info = set(), graphql.TypeInfo(schema)
+
+    class Nullable(graphql.Visitor):
+        def enter_field(self, node, *_):
+            kind = info.get_type()
+            if node.name.value != "__typename" and kind is not None and not graphql.is_non_null_type(kind):
+                found.add((info.get_parent_type().name, node.name.value))
+    for name in ("timeline issues", "timeline pull requests", "timeline follow-up"):
+        graphql.visit(graphql.parse(DOCUMENTS[name]), graphql.TypeInfoVisitor(info, Nullable()))
+    assert found == set(NULLABLE)
+
+
 def _by_alias(source, info, **_args):
     return source.get(info.path.key) if isinstance(source, dict) else None
 
@@ -388,12 +419,21 @@ def test_a_timeline_unresolved_every_time_is_left_incomplete_and_the_walk_goes_o
     same({**got, "rows": {n: r for n, r in got["rows"].items() if n not in numbers}}, want)
 
 
-def test_a_page_github_could_not_resolve_is_one_line_with_its_message(emulator, tmp_path, monkeypatch, capsys):
+def _unresolved_nodes(body):
+    body["data"]["repository"]["issues"]["nodes"] = None
+
+
+@pytest.mark.parametrize("spoil", [lambda body: body["data"].update(repository=None), _unresolved_nodes])
+def test_a_page_github_could_not_resolve_is_one_line_with_its_message(emulator, tmp_path, monkeypatch, capsys,
+                                                                      spoil):
     server = emulator(items=300)
     store = tmp_path / "k.sqlite"
     assert export(server.url, store) == 0
-    spoiled(monkeypatch, lambda body: {"data": {"repository": None}, "errors": [
-        {"type": "SERVICE_UNAVAILABLE", "path": ["repository"], "message": "Service unavailable"}]})
+
+    def unresolved(body):
+        spoil(body)
+        body["errors"] = [{"type": "SERVICE_UNAVAILABLE", "path": ["repository"], "message": "Service unavailable"}]
+    spoiled(monkeypatch, unresolved)
     assert export(server.url, store, "--timeline-only") == 75
     assert capsys.readouterr().err.strip().splitlines() == [
         "k8s-analysis: error: GitHub's GraphQL API refused the timeline's query of issues: Service unavailable"]
