@@ -166,13 +166,20 @@ def test_shadow_mode_writes_nothing_and_says_what_it_would_do(item):
     assert pr.writes() == {}
 
 
-def test_sigs_are_suggested_for_items_without_one_and_applied_only_when_asked(item):
+def test_sigs_are_suggested_for_items_without_one_and_applied_only_when_asked(item, monkeypatch):
+    monkeypatch.setattr(reconcile, "_REPO_LABELS", {})
     pr = item(["needs-sig", "size/S"])
     outcome = pr.bot("none", sigs=SIGS)
     assert outcome["sigs"] == ["sig/contributor-experience", "sig/storage"] and not any(n.startswith("sig/") for n in pr.labels())
     [body] = pr.comments()
     assert "SIGs that may own this" in body and "`sig/contributor-experience` (0.81)" in body and "kind/bug" not in body
     assert pr.bot("none", sigs=dict(SIGS, confident=False))["comment"] == "deleted"
+    missing = pr.bot("none", sigs=SIGS, apply_sigs=True)  # not a label of the repository yet: never created
+    assert missing["why"].endswith(f"; sig/contributor-experience is not a label of {REPO}: not created")
+    assert not any(n.startswith("sig/") for n in pr.labels()) and "SIGs that may own this" in pr.comments()[0]
+    other = 2 if pr.number == 1 else 1  # another item: a person's label there makes it the repository's
+    pr.sample.set_labels(other, pr.sample.labels(other) + ["sig/contributor-experience"], time.time(), PERSON)
+    monkeypatch.setattr(reconcile, "_REPO_LABELS", {})  # as after LABELS_TTL_S
     applied = pr.bot("none", sigs=SIGS, apply_sigs=True)
     assert "sig/contributor-experience" in pr.labels() and applied["decision"] == "none"
     assert "Added `sig/contributor-experience`" in pr.comments()[0]
@@ -227,7 +234,8 @@ def test_shadow_decisions_against_what_people_did_later(item, tmp_path):
     figures = json.loads(result.stdout)
     assert figures == {"label": "kind/bug", "decisions": 6, "judged": 5, "matches": 3, "mismatches": 1, "misses": 1,
                        "suggested": 1, "suggestions_taken": 1, "undecided": 0, "match_share": 0.6,
-                       "mismatch_share": 0.2, "gate_passed": False, "own_writes_skipped": 0}
+                       "mismatch_share": 0.2, "gate_passed": False, "own_writes_skipped": 0,
+                       "skipped": 0}
     shown = run_cli("k8s-analysis", "bot", "report", "--state", state, "--base-url", github.url,
                     env={"GITHUB_TOKEN": "bot-token"}).stdout
     assert "6 shadow decisions; 5 judged by people" in shown and "would-be wrong labels 1 (20%)" in shown
@@ -241,6 +249,31 @@ def test_its_label_renamed_or_deleted_on_the_repository_is_one_line_and_nothing_
     outcome = pr.bot()
     assert outcome["why"] == "kind/bug was renamed or deleted on the repository: nothing written"
     assert "kind/bug" not in pr.labels() and pr.writes() == {} and len(pr.comments()) == 1
+
+
+@pytest.mark.parametrize("mode", ["act", "shadow"])
+def test_a_label_missing_on_the_repository_is_never_created_the_decision_is_skipped_and_reported(item, tmp_path,
+                                                                                                 monkeypatch, mode):
+    from dffml_k8s_analysis.bot.state import decision_row
+
+    monkeypatch.setattr(reconcile, "_REPO_LABELS", {})  # what earlier tests' emulators had, on the same port maybe
+    pr = item()
+    pr.sample.rename_label("kind/bug", None, time.time())  # deleted on the repository: GitHub would create it again
+    outcome = pr.bot(mode=mode)
+    assert (outcome["decision"], outcome["why"]) == ("skipped", f"kind/bug is not a label of {REPO}: not created")
+    assert "kind/bug" not in pr.labels() and not pr.sample.has_label("kind/bug") and pr.writes() == {}
+    assert pr.comments() == [] and pr.github_requests("label") == 1
+    state = str(tmp_path / "bot.sqlite")
+    with open_store(state, create=True) as db:
+        db.bot.record_decision(*decision_row(outcome))
+    assert pr.bot(mode=mode)["decision"] == "skipped" and pr.github_requests("label") == 0  # known: not asked again
+    result = run_cli("k8s-analysis", "bot", "report", "--state", state, "--base-url", pr.github.url, "--mode", mode,
+                     env={"GITHUB_TOKEN": "bot-token"})
+    assert result.returncode == 0, result.stderr
+    assert "skipped as kind/bug is missing on the repository (it is never created): 1" in result.stdout
+    pr.sample.set_labels(2 if pr.number == 1 else 1, ["kind/bug"], time.time(), PERSON)  # elsewhere: made again
+    monkeypatch.setattr(reconcile, "_REPO_LABELS", {})  # as after LABELS_TTL_S
+    assert pr.bot(mode=mode)["decision"] == "add"
 
 
 def test_a_report_with_no_decisions_is_one_line_and_makes_no_store(tmp_path):

@@ -80,3 +80,12 @@ def test_issue_events_validate_with_people_bots_and_deleted_accounts(server):
         pages.append(page.json())
         url = page.links.get("next", {}).get("url")
     assert all(len(page) == 2 for page in pages[:-1]) and sum(pages, []) == answer.json()
+
+
+def test_a_repository_label_and_a_missing_one_validate_and_adding_a_missing_label_creates_it(server):
+    url = f"{server.url}{REPO}/labels/"
+    check("GET", "/repos/{owner}/{repo}/labels/{name}", 200, requests.get(url + "kind%2Fbug"))
+    assert requests.get(url + "kind%2Fbug").json()["name"] == "kind/bug"
+    check("GET", "/repos/{owner}/{repo}/labels/{name}", 404, requests.get(url + "kind%2Fnone-such"))
+    requests.post(f"{server.url}{REPO}/issues/3/labels", json={"labels": ["kind/none-such"]}).raise_for_status()
+    check("GET", "/repos/{owner}/{repo}/labels/{name}", 200, requests.get(url + "kind%2Fnone-such"))

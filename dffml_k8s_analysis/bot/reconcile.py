@@ -9,7 +9,10 @@ The bot's comment is one with the marker *written by the token's own account*
 (``GET /user``, asked once per server and token): comments of anyone else are
 never edited or deleted, marker or not. Should two reconciles race (replicas
 without a shared lease), the oldest of the bot's comments is kept and the
-others are deleted, by whichever reconcile sees them, so one remains. The
+others are deleted, by whichever reconcile sees them, so one remains. A label
+to add is first looked up on the repository (``GET /repos/{owner}/{repo}/labels/{name}``, the answer
+kept :data:`LABELS_TTL_S`, at most :data:`LABELS_KEPT` of them): GitHub would create a missing one,
+so it is not added and the decision is ``skipped`` (the rules' ``Decision.without``). The
 GitHub token comes from ``GITHUB_TOKEN`` (or ``GITHUB_TOKEN_FILE``) through the client.
 
 One reconcile is one attempt: a failure is a one-line GitHubError and the
@@ -38,6 +41,8 @@ GITHUB_TIMEOUT = 10  # s to connect and s between bytes of an answer, per try
 GITHUB_RETRIES = 2  # tries again after a 5xx, a dropped connection or a short rate-limit wait
 MAX_WAIT_S = 5.0  # a rate-limit wait up to this is waited in the request; a longer one goes to the queue
 BACKOFF_FACTOR = 0.5  # urllib3's backoff between tries (the client's)
+LABELS_TTL_S = 3600.0  # whether a label is on the repository is asked again after this
+LABELS_KEPT = 1024  # (server, repository, label) answers kept; all forgotten beyond
 
 
 @dataclasses.dataclass
@@ -93,6 +98,24 @@ def _login_key(base_url: str) -> tuple:
 _LOGINS: Dict[tuple, str] = {}  # (base URL, the token's SHA-256) -> login
 
 
+def on_repository(gh: github.Github, base_url: str, repo: str, name: str) -> bool:
+    """Whether the repository has the label ``name`` (one request, its answer kept :data:`LABELS_TTL_S`)."""
+    key, now = (base_url, repo.lower(), name.lower()), time.monotonic()
+    known = _REPO_LABELS.get(key)
+    if known is None or now - known[1] > LABELS_TTL_S:
+        try:
+            found = gh.get_repo(repo).get_label(name).color is not None  # lazy objects: the colour asks GitHub
+        except github.UnknownObjectException:
+            found = False
+        if len(_REPO_LABELS) >= LABELS_KEPT:
+            _REPO_LABELS.clear()
+        known = _REPO_LABELS[key] = (found, now)
+    return known[0]
+
+
+_REPO_LABELS: Dict[tuple, Tuple[bool, float]] = {}  # (base URL, repository, label) -> (on it, when asked)
+
+
 @contextlib.contextmanager
 def github_errors(repo: str, number: int):
     """PyGithub's exceptions about one item as one-line GitHubErrors; a rate limit as RateLimited."""
@@ -129,7 +152,7 @@ def reconcile(base_url: str, repo: str, number: int, prediction: Dict[str, Any],
     repeat a write that landed (and never makes a second comment)."""
     gh = client(base_url)
     with github_errors(repo, number):
-        return _reconcile_once(gh, own_login(gh, base_url), repo, number, prediction, mode, apply_sigs)
+        return _reconcile_once(gh, base_url, own_login(gh, base_url), repo, number, prediction, mode, apply_sigs)
 
 
 def provenance(issue, login: str) -> rules.Provenance:
@@ -162,7 +185,7 @@ def keep_oldest(comments: list, repo: str, number: int):
     return comments[0] if comments else None
 
 
-def _reconcile_once(gh: github.Github, login: str, repo: str, number: int, prediction: Dict[str, Any], mode: str,
+def _reconcile_once(gh: github.Github, base_url: str, login: str, repo: str, number: int, prediction: Dict[str, Any], mode: str,
                     apply_sigs: bool):
     issue = gh.get_repo(repo).get_issue(number)
     outcome, attempt = {"repo": repo, "number": number, "mode": mode}, ATTEMPT.get()
@@ -178,6 +201,9 @@ def _reconcile_once(gh: github.Github, login: str, repo: str, number: int, predi
     labels = [label.name for label in issue.labels]
     decision = rules.decide(prediction, labels, provenance(issue, login), mode, apply_sigs)
     label = prediction["label"]
+    missing = [name for name in decision.add if not on_repository(gh, base_url, repo, name)]
+    if missing:
+        decision.without(missing, label, repo)
     outcome.update(note=True, probability=prediction["probability"], threshold=prediction["threshold"],
                    act=prediction["act"], band=prediction["band"], model_label=label, decision=decision.verdict,
                    why=decision.why, deferred=decision.deferred)

@@ -9,7 +9,7 @@ against the item as GitHub has it now, read as a reconcile reads it (its labels 
 
 A would-be ``add`` that people said yes to is a match and one they said no to a mismatch (a wrong
 label the bot would have written); ``none`` is a match on no and a miss on yes; a ``suggest`` is
-counted apart (taken or not). The gate is dotnet's issue-labeler's: 65 % matches or more and fewer
+counted apart (taken or not), and so is a ``skipped`` one (its label missing on the repository). The gate is dotnet's issue-labeler's: 65 % matches or more and fewer
 than 15 % mismatches of the judged decisions.
 """
 from typing import Any, Dict, List, Tuple
@@ -49,9 +49,12 @@ def people(base_url: str, repo: str, numbers: List[int], label: str) -> Dict[int
 def compare(decisions: List[Tuple[int, str]], said: Dict[int, str]) -> Dict[str, Any]:
     """The counts and shares of (number, decision) against what people said."""
     counts = {key: 0 for key in ("decisions", "judged", "matches", "mismatches", "misses", "suggested",
-                                 "suggestions_taken", "undecided")}
+                                 "suggestions_taken", "undecided", "skipped")}
     for number, decision in decisions:
         counts["decisions"] += 1
+        if decision == "skipped":  # its label missing on the repository: nothing to judge
+            counts["skipped"] += 1
+            continue
         answer = said.get(number, "undecided")
         if answer not in ("yes", "no"):
             counts["undecided"] += 1
@@ -87,4 +90,5 @@ def text(report: Dict[str, Any], mode: str) -> str:
             f"suggestions taken {report['suggestions_taken']} of {report['suggested']}\n"
             f"gate (matches >= {MATCHES:.0%}, mismatches < {MISMATCHES:.0%}): "
             f"{'passed' if report['gate_passed'] else 'not passed'}\n"
+            f"skipped as {report['label']} is missing on the repository (it is never created): {report['skipped']}\n"
             f"deliveries its own label writes caused, skipped: {report['own_writes_skipped']}")

@@ -17,6 +17,7 @@ Pure functions of the prediction, the item's labels now and who last labeled or 
   every mode's :class:`Decision` says what it did or would do;
 - SIGs: an item with ``needs-sig`` or no ``sig/*`` gets the router's top SIGs (when confident) in the same
   comment; a ``sig/*`` label only with ``apply_sigs`` in act mode;
+- a label the repository lacks is never added (GitHub would create it): the decision is ``skipped``;
 - one comment at most, and none where the bot neither did nor suggests anything; it says what, the
   probability, the note's words that weighed most and how to overrule it.
 """
@@ -77,11 +78,24 @@ class Decision:
     sigs: List[Dict[str, Any]] = dataclasses.field(default_factory=list)  # SIGs the comment names
     sig_added: Optional[str] = None  # a sig/* label that is (or would be) the bot's
     deferred: bool = False  # a person chose: the bot's own judgement was not asked
+    skipped: bool = False  # the model's label is missing on the repository: not added (GitHub would create it)
 
     @property
     def verdict(self) -> str:
-        """add, remove, suggest or none: the model's label, as a shadow record compares it with people."""
+        """add, remove, suggest, skipped or none: the model's label, as a shadow record compares it with people."""
+        if self.skipped:
+            return "skipped"
         return {"added": "add", "removed": "remove", "suggested": "suggest"}.get(self.kind or "", "none")
+
+    def without(self, missing: Sequence[str], label: str, repo: str) -> None:
+        """Add none of ``missing``, labels the repository lacks (adding one would create it): the model's
+        ``label`` is then skipped, a SIG's label left to the comment's suggestion; the reason in ``why``."""
+        self.add = [name for name in self.add if name not in missing]
+        if label in missing:
+            self.kind, self.skipped, self.why = None, True, f"{label} is not a label of {repo}: not created"
+        if self.sig_added in missing:
+            self.why += f"; {self.sig_added} is not a label of {repo}: not created"
+            self.sig_added = None
 
 
 def decide(prediction: Dict[str, Any], labels: Sequence[str], provenance: Provenance, mode: str = "act",

@@ -275,6 +275,7 @@ class Emulator:
             web.post(issue + "/labels", self._add_labels, name="labels_add"),
             web.put(issue + "/labels", self._set_labels, name="labels_set"),
             web.delete(issue + "/labels/{name:.+}", self._remove_label, name="label_remove"),
+            web.get(repo + "/labels/{name:.+}", self._label, name="label"),
             web.get("/rate_limit", self._rate_limit, name="rate_limit"),
             web.post("/graphql", self._graphql, name="graphql"),
             web.get("/user", self._user, name="user"),
@@ -602,6 +603,14 @@ class Emulator:
                                            self.config.repo)
         return json_response([label_json(name, repo_api)
                               for name in self.sample.labels(number)])
+
+    async def _label(self, request: web.Request) -> web.Response:
+        """A label of the repository, or 404."""
+        name = request.match_info["name"]
+        if not self.sample.has_label(name):
+            raise ApiError(404, "Not Found")
+        return json_response(label_json(name, "{}/repos/{}/{}".format(api_base(request), self.config.owner,
+                                                                        self.config.repo)))
 
     async def _labels(self, request: web.Request) -> web.Response:
         return self._labels_response(request, self._number(request))

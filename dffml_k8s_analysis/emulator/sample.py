@@ -312,6 +312,10 @@ class Sample:
         self._labels: List[Tuple[str, ...]] = [()] * size
         self._label_overrides: Dict[int, List[str]] = {}
         self._label_log: Dict[int, List[dict]] = {}  # number -> label events written since generation
+        # the repository's labels beyond those the generated items carry: created by writes, deleted
+        self._generated_labels: Optional[set] = None
+        self._created_labels: set = set()
+        self._deleted_labels: set = set()
         self._comments: Dict[int, dict] = {}  # id -> number, body, login, times
         self._issue_comments: Dict[int, List[int]] = {}  # number -> comment ids
         self._next_comment_id = 1_000_000_001
@@ -474,10 +478,19 @@ class Sample:
         self._bodies[number] = body
         self._bump(number, now)
 
+    def has_label(self, name: str) -> bool:
+        """Whether the repository has the label ``name``: one the generated items carry or a write created, not
+        deleted since."""
+        if self._generated_labels is None:
+            self._generated_labels = {label for labels in self._labels for label in labels}
+        return name in self._created_labels or (name in self._generated_labels and name not in self._deleted_labels)
+
     def set_labels(self, number: int, names: Sequence[str], now: float, actor: Optional[str] = None) -> List[str]:
         """Replace an item's labels (duplicates dropped, order kept); ``actor`` (a login) is recorded as
-        the one who labeled or unlabeled each label that changed, as GitHub's issue events say."""
+        the one who labeled or unlabeled each label that changed, as GitHub's issue events say. A label the
+        repository lacks is created, as GitHub does."""
         before, after = self.labels(number), list(dict.fromkeys(names))
+        self._created_labels.update(name for name in after if not self.has_label(name))
         log = self._label_log.setdefault(number, [])
         for action, changed in (("unlabeled", [n for n in before if n not in after]),
                                 ("labeled", [n for n in after if n not in before])):
@@ -489,6 +502,10 @@ class Sample:
     def rename_label(self, name: str, new: Optional[str], now: float) -> None:
         """Rename a label on the repository (``new`` None: delete it): every item carrying it changes, with no
         labeled/unlabeled event, as on GitHub."""
+        self._created_labels.discard(name)
+        self._deleted_labels.add(name)
+        if new is not None:
+            self._created_labels.add(new)
         for number in range(1, self.count + 1):
             labels = self.labels(number)
             if name in labels:
