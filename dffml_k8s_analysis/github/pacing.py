@@ -6,17 +6,19 @@ GraphQL (a query 1, a mutation 5); at most 90 s of CPU time per 60 s of real tim
 at most 60 s for GraphQL, which GitHub tells clients to estimate by the total response time of
 their requests. Past any of them it answers 403 or 429, with ``Retry-After`` only sometimes.
 
-GitHub does not document over which windows it counts them, so a :class:`Pacer` spends every
-budget evenly, never a window's worth early: a concurrency cap, and for points and response
-time alike a rate (the budget per window) with no burst beyond one request, as GCRA spaces a
-token bucket's. Points are charged when a request leaves; response time as the running estimate
-then, corrected by what the request took as soon as its headers arrive (:func:`answered`; else
-when it ends), not after its body is read; a request running past the estimate is charged as it
-runs. Counted over any window of 10 s to 60 s, a process then stays within the
-budget's share of that window plus about one request. After a secondary-limit answer no request
-leaves until ``Retry-After`` has passed, or, without it, one window, doubling on each
-consecutive answer. Every budget is per window (60 s on GitHub; shorter in tests) and is
-divided by ``share``, the number of processes on the same token (an Indexed Job's pods).
+GitHub does not document over which windows it counts them, so a :class:`Pacer` spends every budget
+evenly, never a window's worth early: a concurrency cap, and for points and response time alike a
+rate (the budget per window) with no burst beyond one request, as GCRA spaces a token bucket's, with
+GCRA's tolerance of ``LATE`` of a window: a waiting thread woken a little late (a busy machine)
+keeps its place instead of losing the time it overslept, which otherwise adds up to several per cent
+of an export's time. Points are charged when a request leaves; response time as the running estimate
+then, corrected by what the request took as soon as its headers arrive (:func:`answered`; else when
+it ends), not after its body is read; a request running past the estimate is charged as it runs.
+Counted over any window of 10 s to 60 s, a process then stays within the budget's share of that
+window plus about one request and the tolerance's 0.1 s of the rate. After a secondary-limit answer
+no request leaves until ``Retry-After`` has passed, or, without it, one window, doubling on each
+consecutive answer. Every budget is per window (60 s on GitHub; shorter in tests) and is divided by
+``share``, the number of processes on the same token (an Indexed Job's pods).
 """
 import collections
 import contextlib
@@ -33,6 +35,7 @@ LOGGER = logging.getLogger(__name__)
 
 ENV_PREFIX = "GITHUB_PACE_"
 MAX_BACKOFF_WINDOWS = 16
+LATE = 1 / 600  # of a window (0.1 s of GitHub's minute): a request may leave this early on its budgets' schedule
 
 
 @dataclasses.dataclass(frozen=True)
@@ -185,14 +188,14 @@ class Pacer:
             return self.blocked_until - now, "secondary rate limit"
         if len(self.flying) >= self.limits.max_in_flight:
             return self.limits.window_s, f"{len(self.flying)} requests in flight"
-        points = ("points", resource)
-        if now < self.paid_until[points]:
-            return self.paid_until[points] - now, f"{self.limits.points(resource):.0f} points per window"
+        points, late = ("points", resource), LATE * self.limits.window_s
+        if now < self.paid_until[points] - late:
+            return self.paid_until[points] - late - now, f"{self.limits.points(resource):.0f} points per window"
         for budget in self._response_budgets(resource):
             # requests running past what they were charged are charged as they run
             running = sum(max(0.0, now - e.start - e.charged) for e in self.flying
                           if e.seconds is None and (budget[1] == "core" or e.resource == budget[1]))
-            wait = self.paid_until[budget] + running / self._rate(budget) - now
+            wait = self.paid_until[budget] - late + running / self._rate(budget) - now
             if wait > 0:
                 return wait, f"{self.limits.response(budget[1]):.0f} s of response time per window"
         return 0.0, ""
