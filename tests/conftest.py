@@ -1,5 +1,6 @@
 """Shared fixtures: emulators on loopback, the CLI in-process and as a subprocess."""
 import contextlib
+import io
 import os
 import pathlib
 import signal
@@ -129,6 +130,19 @@ def run_cli(*args, env=None, timeout=120, cwd=ROOT):
         [str(VENV_BIN / args[0]), *args[1:]],
         cwd=str(cwd), env=merged, capture_output=True, text=True, timeout=timeout,
     )
+
+
+def run_in_process(*args):
+    """Run ``k8s-analysis ARGS`` in this process, as ``run_cli`` does in a new one: (returncode, stdout, stderr).
+
+    For commands that train: the worker imports TensorFlow and scikit-learn once, where each new process spends
+    most of its CPU importing them again. The pipeline's process itself is tested as its CronJob runs it
+    (tests/test_jobs.py).
+    """
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = cli.main(list(args))
+    return subprocess.CompletedProcess(["k8s-analysis", *args], status, out.getvalue(), err.getvalue())
 
 
 def kill_when(command, reached, timeout=60):

@@ -8,7 +8,7 @@ from dffml_k8s_analysis.model.plugin import K8sMLPModel
 from dffml_k8s_analysis.model.versions import promote
 from operations.pipeline import pipeline_gate, pipeline_promote
 
-from conftest import REPO, admin, run_cli, stored
+from conftest import REPO, admin, run_in_process, stored
 
 BUG = ["fixed a crash in {}", "fix panic when {} restarts", "fixed race condition in {}", "fix a bug where {} hangs"]
 OTHER = ["add support for {} flag", "promote {} api to ga", "update {} to new version", "introduce {} metrics"]
@@ -64,19 +64,19 @@ def test_promotion_swaps_the_link_keeps_two_versions_and_a_hand_trained_model(tm
 def test_pipeline_command_trains_once_then_waits_for_new_data(emulator, tmp_path):
     server = emulator(items=1500, use_notes=True)
     store, model_dir = tmp_path / "k.sqlite", tmp_path / "model"
-    command = ["k8s-analysis", "pipeline", "--repo", REPO, "--base-url", server.url, "--store", str(store),
+    command = ["pipeline", "--repo", REPO, "--base-url", server.url, "--store", str(store),
                "--model-dir", str(model_dir), "--quiet"]
-    first = run_cli(*command, timeout=300)
+    first = run_in_process(*command)
     assert first.returncode == 0, first.stderr
     assert "gate: 8/8 example notes right" in first.stdout
     assert "promoted: new data, gate passed (a model directory has no canary)" in first.stdout
     serving = os.readlink(model_dir)
-    again = run_cli(*command, timeout=300)
+    again = run_in_process(*command)
     assert again.returncode == 0, again.stderr
     assert "not promoted: data unchanged since the newest model version was trained" in again.stdout
     assert os.readlink(model_dir) == serving
     admin(server, "POST", "touch", count=5)
-    third = run_cli(*command, timeout=300)
+    third = run_in_process(*command)
     assert "promoted: new data, gate passed" in third.stdout
     assert os.readlink(model_dir) != serving
 
@@ -84,13 +84,13 @@ def test_pipeline_command_trains_once_then_waits_for_new_data(emulator, tmp_path
 def test_a_dry_run_trains_and_gates_even_on_unchanged_data_and_writes_nothing(emulator, tmp_path):
     server = emulator(items=1500, use_notes=True)
     store, model_dir = tmp_path / "k.sqlite", tmp_path / "model"
-    command = ["k8s-analysis", "pipeline", "--repo", REPO, "--base-url", server.url, "--store", str(store),
+    command = ["pipeline", "--repo", REPO, "--base-url", server.url, "--store", str(store),
                "--models", str(model_dir), "--quiet"]
-    assert run_cli(*command, timeout=300).returncode == 0
+    assert run_in_process(*command).returncode == 0
     serving, versions = os.readlink(model_dir), sorted(os.listdir(tmp_path / "model.versions"))
     items = stored(store)
     admin(server, "POST", "reset-stats")
-    dry = run_cli(*command, "--dry-run", timeout=300)
+    dry = run_in_process(*command, "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert "dry run: the store is not updated" in dry.stdout
     assert "gate: 8/8 example notes right" in dry.stdout  # trained though the data did not change

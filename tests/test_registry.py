@@ -17,7 +17,7 @@ from dffml_k8s_analysis.model.registry import StoreRegistry, open_registry, pack
 from dffml_k8s_analysis.serve.service import MODEL_ROUTE, PREDICT_ROUTE, VERSION_HEADER
 from dffml_k8s_analysis.store import open_store
 
-from conftest import BUG, REPO, ROOT, VENV_BIN, admin, run_cli, serve_process
+from conftest import BUG, REPO, ROOT, VENV_BIN, admin, run_cli, run_in_process, serve_process
 
 PARTS = ["kubelet", "scheduler", "kube-proxy", "apiserver", "kubectl", "etcd", "the volume manager", "endpoints"]
 TEMPLATES = ["Fixed a panic in {} when {} restarts.", "Add support for {} flags in {}.", "Fix a race in {} and {}.",
@@ -255,25 +255,25 @@ def versions_of(spec):
 def test_pipeline_with_a_store_promotes_first_then_canaries_and_dry_runs(emulator, tmp_path):
     server = emulator(items=1500, use_notes=True)
     store = str(tmp_path / "k.sqlite")
-    command = ["k8s-analysis", "pipeline", "--repo", REPO, "--base-url", server.url, "--store", store,
+    command = ["pipeline", "--repo", REPO, "--base-url", server.url, "--store", store,
                "--models", store, "--quiet", "--canary-soak", "0"]
-    first = run_cli(*command, timeout=300)
+    first = run_in_process(*command)
     assert first.returncode == 0, first.stderr
     assert "promoted: new data, gate passed; models: " in first.stdout  # nothing served yet: no canary
     assert versions_of(store) == [("serving", 1500)]
 
     admin(server, "POST", "touch", count=5)
-    dry = run_cli(*command, "--dry-run", timeout=300)
+    dry = run_in_process(*command, "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert "gate: 8/8 example notes right" in dry.stdout
     assert "not promoted: dry run: gate passed, nothing rolled out" in dry.stdout
     assert versions_of(store) == [("serving", 1500)]
 
-    second = run_cli(*command, timeout=300)
+    second = run_in_process(*command)
     assert "canary started: new data, gate passed: canary for 50% of predictions for 0 s" in second.stdout, second
     assert [status for status, _ in versions_of(store)] == ["serving", "canary"]
 
-    third = run_cli(*command, "--min-requests", "0", timeout=300)  # soak over, no traffic needed
+    third = run_in_process(*command, "--min-requests", "0")  # soak over, no traffic needed
     assert third.returncode == 0, third.stderr
     assert "promoted: 0 observations (0 answered by it) from 0 clients, 0 errors" in third.stdout
     assert "not promoted: data unchanged since the newest model version was trained" in third.stdout
