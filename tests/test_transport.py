@@ -4,6 +4,7 @@ Real hostile servers on 127.0.0.1 (tests/hostile.py), the emulator, the CLI in-p
 """
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -180,3 +181,42 @@ def test_a_token_in_githubs_error_text_is_scrubbed(tmp_path, monkeypatch):
     assert result.returncode == 1
     assert f"error: GitHub answered 422 to {ISSUES}: Validation Failed for ***" in result.stderr
     assert secret not in result.stdout + result.stderr
+
+
+def limited_once(**headers):
+    """A server whose first answer is a rate limit with ``headers``, every later one an empty listing; the
+    moments of the requests in ``server.times``."""
+    def answer(handler):
+        handler.server.times.append(time.monotonic())
+        if len(handler.server.times) == 1:
+            message = {"message": "You have exceeded a secondary rate limit" if "Retry_After" in headers
+                       else "API rate limit exceeded"}
+            return handler.send(403, json.dumps(message).encode(), Content_Type="application/json", **headers)
+        handler.send(200, b"[]", Content_Type="application/json")
+    return answer
+
+
+UNREADABLE_WAITS = {"Retry-After inf": dict(Retry_After="inf"), "Retry-After nan": dict(Retry_After="nan"),
+                    "Retry-After 1e9": dict(Retry_After="1e9"), "Retry-After -5": dict(Retry_After="-5"),
+                    "a reset of nan": dict(X_RateLimit_Remaining="0", X_RateLimit_Reset="nan"),
+                    "a reset past": dict(X_RateLimit_Remaining="0", X_RateLimit_Reset="1000")}
+
+
+@pytest.mark.parametrize("name", UNREADABLE_WAITS)
+def test_a_rate_limit_with_an_unreadable_wait_is_backed_off_like_one_without(tmp_path, monkeypatch, name):
+    monkeypatch.setenv("GITHUB_PACE_WINDOW_S", "1")  # the backoff without Retry-After: one window
+    answer = limited_once(**UNREADABLE_WAITS[name])
+    with serving(answer) as server:
+        server.times = []
+        assert export(server.url, tmp_path / "k.sqlite") == 0
+    assert server.times[1] - server.times[0] >= 0.95  # not sent again at once, nor never
+
+
+@pytest.mark.parametrize("after", ["9" * 400, "Wed, 21 Oct 2099 07:28:00 GMT", "7200"])
+def test_a_retry_after_longer_than_githubs_limits_last_is_one_line_to_rerun_later(tmp_path, capsys, after):
+    with serving(limited_once(Retry_After=after)) as server:
+        server.times = []
+        assert export(server.url, tmp_path / "k.sqlite") == 75
+    assert re.fullmatch(r"GitHub asked for a wait of \d+ s before /repos/kubernetes/kubernetes/issues "
+                        r"\(Retry-After\), longer than its limits last: rerun later", one_line(capsys))
+    assert len(server.times) == 1

@@ -11,6 +11,7 @@ conditional requests, and one clear error per failure, GitHub's text scrubbed of
 import contextlib
 import itertools
 import logging
+import math
 import os
 import re
 import threading
@@ -71,7 +72,15 @@ class Budget:
                             float(headers.get("x-ratelimit-reset", 0)))
                 except ValueError:
                     return
+                if not math.isfinite(seen[2]):  # "nan", "inf": no time to wait for
+                    return
                 self.seen[headers.get("x-ratelimit-resource", "core")] = seen
+
+    def resets_later(self, resource: str) -> bool:
+        """Whether the last response said the budget is spent and named a reset still to come."""
+        with self.lock:
+            remaining, _, reset = self.seen.get(resource, (None, None, 0.0))
+            return remaining == 0 and reset > time.time()
 
     def wait_if_spent(self, resource: str = "core") -> None:
         """Sleep until the reset when the last response said the budget is spent."""
@@ -300,11 +309,17 @@ def _rate_limited(error: github.GithubException, pacer: pacing.Pacer, budget: Bu
     headers = {key.lower(): value for key, value in (error.headers or {}).items()}
     budget.record(headers)
     if headers.get("x-ratelimit-remaining") == "0":  # primary: wait_if_spent waits for the reset
+        if not budget.resets_later(headers.get("x-ratelimit-resource", "core")):  # none ahead: back off
+            pacer.secondary_limit(error.status, None, what)
         return True
     message = error.data.get("message", "") if isinstance(error.data, dict) else ""
     if error.status == 429 or "retry-after" in headers or github.Requester.Requester.isSecondaryRateLimitError(
             message if isinstance(message, str) else ""):
-        pacer.secondary_limit(error.status, headers.get("retry-after"), what)
+        wait = pacing.retry_after_s(headers.get("retry-after"))
+        if wait is not None and wait > MAX_RESET_WAIT:
+            raise GitHubError(f"GitHub asked for a wait of {wait:.0f} s before {what} (Retry-After), longer than "
+                              "its limits last: rerun later", transient=True)
+        pacer.secondary_limit(error.status, wait, what)
         return True
     return False
 
