@@ -152,6 +152,12 @@ ANSWERS = {
     "a bad updated_at": (malformed([dict(ITEM, updated_at=7)]), 1,
                          "GitHub answered {path} with item #1 with an updated_at not like 2024-01-31T12:00:00Z"),
     "a number": (malformed(17), 1, "GitHub answered {path} with int, not a list of issues"),
+    "invalid UTF-8": (malformed(b'[{"number": 1, "title": "\xff\xfe"}]'), 1,
+                      "{url} answered {path} with JSON that cannot be read (UnicodeDecodeError): is it a GitHub API "
+                      "root (https://api.github.com, https://HOST/api/v3)?"),
+    "a 5,000-digit number": (malformed(b'[{"number": ' + b"9" * 5000 + b"}]"), 1,
+                             "{url} answered {path} with JSON that cannot be read (ValueError): is it a GitHub API "
+                             "root (https://api.github.com, https://HOST/api/v3)?"),
 }
 
 
@@ -181,6 +187,22 @@ def test_a_token_in_githubs_error_text_is_scrubbed(tmp_path, monkeypatch):
     assert result.returncode == 1
     assert f"error: GitHub answered 422 to {ISSUES}: Validation Failed for ***" in result.stderr
     assert secret not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("spelling", [lambda t: t.replace("_", "%5F"), lambda t: "".join(f"%{ord(c):02x}" for c in t),
+                                      lambda t: t.upper()], ids=["one character encoded", "all encoded", "upper case"])
+def test_no_spelling_of_the_token_in_githubs_error_text_is_printed(tmp_path, monkeypatch, capsys, spelling):
+    secret = "ghp_" + "3ch0" * 9
+    monkeypatch.setenv("GITHUB_TOKEN", secret)
+
+    def answer(handler):
+        token = handler.headers["Authorization"].split()[-1]
+        handler.send(422, json.dumps({"message": f"no such ref {spelling(token)}"}).encode(),
+                     Content_Type="application/json")
+
+    with serving(answer) as server:
+        assert export(server.url, tmp_path / "k.sqlite") == 1
+    assert one_line(capsys) == f"GitHub answered 422 to {ISSUES}: no such ref ***"
 
 
 def limited_once(**headers):

@@ -325,12 +325,18 @@ def _rate_limited(error: github.GithubException, pacer: pacing.Pacer, budget: Bu
 
 
 def scrub(text: str) -> str:
-    """``text`` (GitHub's, or a hostile server's) with the token, if any, replaced by ``***``."""
+    """``text`` (GitHub's, or a hostile server's) with the token, if any, replaced by ``***``: in any letter case,
+    any of its characters percent-encoded."""
     try:
         secret = token()
     except GitHubError:
         secret = None
-    return text.replace(secret, "***") if secret else text
+    if not secret:
+        return text
+    spelled = "".join(f"(?:{re.escape(c)}|%{byte:02x})" for c in secret for byte in [ord(c)] if byte < 128)
+    if len(spelled) < len(secret):  # not ASCII: no other spelling is looked for
+        return text.replace(secret, "***")
+    return re.sub(spelled, "***", text, flags=re.IGNORECASE)
 
 
 @contextlib.contextmanager

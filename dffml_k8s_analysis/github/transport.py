@@ -100,10 +100,16 @@ class Api:
             return Answer(status, lower, None)
         try:
             data = json.loads(raw)
-        except ValueError:
+        except json.JSONDecodeError:
             data = None
             if status < 400:
                 raise self._not_json(raw, what, lower) from None
+        except ValueError as error:  # not UTF-8, a number of thousands of digits: not GitHub's
+            data = None
+            if status < 400:
+                raise GitHubError(f"{self.base_url} answered {what} with JSON that cannot be read "
+                                  f"({type(error).__name__}): is it a GitHub API root (https://api.github.com, "
+                                  "https://HOST/api/v3)?") from None
         except RecursionError:
             raise GitHubError(f"{self.base_url} answered {what} with JSON nested too deep") from None
         if status >= 400:
