@@ -152,6 +152,9 @@ ANSWERS = {
     "a bad updated_at": (malformed([dict(ITEM, updated_at=7)]), 1,
                          "GitHub answered {path} with item #1 with an updated_at not like 2024-01-31T12:00:00Z"),
     "a number": (malformed(17), 1, "GitHub answered {path} with int, not a list of issues"),
+    "an updated_at years ahead": (malformed([dict(ITEM, updated_at="9999-12-31T23:59:59Z")]), 1,
+                                  "GitHub answered {path} with item #1 updated at 9999-12-31T23:59:59Z, later than "
+                                  "its own clock"),
     "invalid UTF-8": (malformed(b'[{"number": 1, "title": "\xff\xfe"}]'), 1,
                       "{url} answered {path} with JSON that cannot be read (UnicodeDecodeError): is it a GitHub API "
                       "root (https://api.github.com, https://HOST/api/v3)?"),
