@@ -2,6 +2,7 @@
 
 Real hostile servers on 127.0.0.1 (tests/hostile.py), the emulator, the CLI in-process and as a process.
 """
+import functools
 import json
 import os
 import re
@@ -12,6 +13,7 @@ import zlib
 
 import pytest
 
+from dffml_k8s_analysis.github.errors import GitHubError
 from dffml_k8s_analysis.store import open_store
 
 from conftest import REPO, ROOT, VENV_BIN, admin, export, served, stored
@@ -245,3 +247,54 @@ def test_a_retry_after_longer_than_githubs_limits_last_is_one_line_to_rerun_late
     assert re.fullmatch(r"GitHub asked for a wait of \d+ s before /repos/kubernetes/kubernetes/issues "
                         r"\(Retry-After\), longer than its limits last: rerun later", one_line(capsys))
     assert len(server.times) == 1
+
+
+def trickle(handler):
+    handler.send_response(200)
+    handler.send_header("Content-Length", "1000")
+    handler.end_headers()
+    for _ in range(500):
+        try:
+            handler.wfile.write(b" ")
+            handler.wfile.flush()
+        except OSError:
+            return
+        time.sleep(1)
+
+
+@functools.lru_cache(maxsize=1)
+def gzip_bomb(mib: int) -> bytes:
+    squeeze = zlib.compressobj(9, zlib.DEFLATED, 31)
+    return b"".join([squeeze.compress(b"{")] + [squeeze.compress(b" " * 2**20) for _ in range(mib)] + [squeeze.flush()])
+
+
+ITEM_PATH = f"/repos/{REPO}/issues/1"
+BOT_ANSWERS = {  # what the bot's PyGithub client met -> (the answer, the one line, transient)
+    "a redirect to another host": (lambda h: h.send(301, Location="http://localhost:1" + h.path),
+                                   "{url} redirected {path} to http://localhost:1, another host: not followed "
+                                   "(check --base-url)", False),
+    "a redirect loop": (lambda h: h.send(302, Location=h.path), "{url} redirected {path} more than 5 times: not followed",
+                        False),
+    "a gzip bomb": (lambda h: h.send(200, gzip_bomb(100), Content_Encoding="gzip"),
+                    "{url} answered {path} with more than 64 MiB (decompressed): refused", False),
+    "HTML with 200": (lambda h: h.send(200, b"<html>Sign in</html>", Content_Type="text/html"),
+                      "{url} answered {path} with a body that is not JSON (text/html): is it a GitHub API root "
+                      "(https://api.github.com, https://HOST/api/v3)?", False),
+    "truncated JSON": (lambda h: h.send(200, b'{"number": 1, "body": "x'), "{url} cut its answer to {path} short "
+                       "(invalid JSON): retry later", True),
+    "a trickle": (trickle, "{url} sent its answer to {path} too slowly (more than 2 s): retry later", True),
+}
+
+
+@pytest.mark.parametrize("name", BOT_ANSWERS)
+def test_the_bots_github_calls_keep_the_same_bounds_in_one_line(monkeypatch, name):
+    from dffml_k8s_analysis.bot import reconcile
+
+    monkeypatch.setattr(reconcile, "GITHUB_TIMEOUT", 2)
+    answer, message, transient = BOT_ANSWERS[name]
+    with serving(answer) as server:
+        started = time.monotonic()
+        with pytest.raises(GitHubError) as refused:
+            reconcile.issue_body_and_labels(server.url, REPO, 1)
+    assert (str(refused.value), refused.value.transient) == (message.format(url=server.url, path=ITEM_PATH), transient)
+    assert time.monotonic() - started < 30

@@ -30,7 +30,7 @@ from .. import timeutil
 from ..secret_file import SecretFileError, read_secret
 from . import pacing
 from .errors import GitHubError
-from .transport import Api
+from .transport import Api, BoundedHTTP, BoundedHTTPS
 
 LOGGER = logging.getLogger(__name__)
 
@@ -208,6 +208,9 @@ def connect(base_url: str = DEFAULT_BASE_URL, timeout: Optional[int] = None, ret
     """
     secret = _secret(base_url)
     backoff = _backoff(retries)
+    # its requests through the export's bounds (transport.exchange): PyGithub alone reads whole bodies and
+    # takes one that is not JSON as data (a connection per request: PyGithub keeps none for injected classes)
+    github.Requester.Requester.injectConnectionClasses(BoundedHTTP, BoundedHTTPS)
     # PyGithub's methods plus PATCH: the bot's only PATCH, a comment's edit, is idempotent
     retry = BoundedRetry(secondary_rate_wait=SECONDARY_WAIT, max_rate_limit_wait=max_wait,
                          allowed_methods=Retry.DEFAULT_ALLOWED_METHODS | {"GET", "POST", "PATCH"},
