@@ -283,6 +283,8 @@ BOT_ANSWERS = {  # what the bot's PyGithub client met -> (the answer, the one li
     "truncated JSON": (lambda h: h.send(200, b'{"number": 1, "body": "x'), "{url} cut its answer to {path} short "
                        "(invalid JSON): retry later", True),
     "a trickle": (trickle, "{url} sent its answer to {path} too slowly (more than 2 s): retry later", True),
+    "202 to every GET": (lambda h: h.send(202, b"{}"), "{url} answered 202 to GET {path}, which GitHub does only "
+                         "for statistics still computing: retry later", True),
 }
 
 

@@ -173,9 +173,12 @@ class _Bounded:
         url = base_url + self.url
         response, raw = exchange(self.session, self.verb, url, base_url, self.timeout, headers=self.headers,
                                  data=self.input, verify=self.verify)
+        what = urllib.parse.urlsplit(url).path
+        if response.status_code == 202 and self.verb == "GET":  # PyGithub would ask again every 2 s, without end
+            raise GitHubError(f"{base_url} answered 202 to GET {what}, which GitHub does only for statistics still "
+                              "computing: retry later", transient=True)
         if 200 <= response.status_code < 300 and raw.strip():
-            parsed(raw, base_url, urllib.parse.urlsplit(url).path,
-                   {key.lower(): value for key, value in response.headers.items()})
+            parsed(raw, base_url, what, {key.lower(): value for key, value in response.headers.items()})
         response._content = raw  # what requests' ``text`` decodes, as PyGithub reads it
         return github.Requester.RequestsResponse(response)
 
