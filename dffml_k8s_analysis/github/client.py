@@ -230,7 +230,8 @@ def connect(base_url: str = DEFAULT_BASE_URL, timeout: Optional[int] = None, ret
 def api(base_url: str = DEFAULT_BASE_URL, timeout: Optional[int] = None, retries: int = 10) -> Api:
     """The export's client for ``base_url`` (see :mod:`.transport`), for :func:`get_json` and :func:`graphql`,
     which pace requests and wait out rate-limit answers themselves (so urllib3 retries no 403 or 429)."""
-    retry = Retry(allowed_methods=Retry.DEFAULT_ALLOWED_METHODS | {"GET", "POST"}, **_backoff(retries))
+    retry = Retry(allowed_methods=Retry.DEFAULT_ALLOWED_METHODS | {"GET", "POST"}, respect_retry_after_header=False,
+                  **_backoff(retries))
     return Api(base_url, _secret(base_url), timeout or default_timeout(), retry)
 
 
