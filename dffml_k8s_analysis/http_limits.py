@@ -14,6 +14,8 @@ import dataclasses
 import logging
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.log import server_logger
 
 LOGGER = logging.getLogger(__name__)
 
@@ -33,10 +35,37 @@ class BodyTimeout(Exception):
     """The client did not send its body within the limit (the connection is closed)."""
 
 
+class _MalformedRequests(logging.Filter):
+    """aiohttp logs each malformed request it answers 400 with a traceback, and anyone can send them: a few lines
+    instead (the 1st, 10th, 100th, ...), with a traceback only when debugging."""
+
+    def __init__(self):
+        super().__init__()
+        self.count = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if not isinstance(error, HttpProcessingError) or LOGGER.isEnabledFor(logging.DEBUG):
+            return True
+        self.count += 1
+        if self.count not in (1, 10, 100, 1000) and self.count % 10000:
+            return False
+        reason = (str(error.message).strip().splitlines() or ["?"])[0][:200]
+        record.msg, record.args = "%d malformed HTTP requests answered %d so far (the last: %s)", (
+            self.count, error.code, reason)
+        record.exc_info = record.exc_text = None
+        return True
+
+
+MALFORMED = _MalformedRequests()
+
+
 async def start_site(app: web.Application, host: str, port: int, limits: Limits = Limits(),
                      **runner_options) -> web.AppRunner:
     """Set up ``app`` and serve it on ``host:port`` (0: a free port) within ``limits``."""
     app[LIMITS] = limits
+    if MALFORMED not in server_logger.filters:
+        server_logger.addFilter(MALFORMED)
     runner = web.AppRunner(app, access_log=None, keepalive_timeout=limits.header_timeout, **runner_options)
     await runner.setup()
     _limit_connections(runner.server, limits.max_connections)

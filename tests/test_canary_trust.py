@@ -176,3 +176,13 @@ def test_the_canary_benchmark_runs_at_a_tiny_size(model_dir):
     figures = json.loads(result.stdout.splitlines()[-1])
     for name in ("directory", "store", "store+canary"):
         assert figures[name]["requests"] == 20 and figures[name]["errors"] == 0, figures
+
+
+def test_one_host_is_one_client_whichever_of_its_ipv6_addresses_it_sends_from():
+    # an IPv6 host holds a whole /64: were each address a client, one host would be 2**64 clients, meet the
+    # two-client rule alone and fill every replica's observations
+    same_host = ["2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2:a:b:c:d"]
+    assert len({canary.client_key(address) for address in same_host}) == 1
+    assert canary.client_key("::ffff:10.0.0.7") == canary.client_key("10.0.0.7")  # a dual-stack listener's IPv4
+    others = ["2001:db8:1:3::1", "10.0.0.7", "10.0.0.8", None, "unix-socket"]
+    assert len({canary.client_key(address) for address in same_host[:1] + others}) == 6

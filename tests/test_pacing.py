@@ -145,7 +145,7 @@ def test_without_retry_after_the_wait_is_a_window_then_doubles_and_is_logged_onc
         assert len(caplog.messages) == 1 and "no Retry-After" in caplog.messages[0]
         assert pacer._delay(clock.now, "core") == (120, "secondary rate limit")
         clock.now += 121
-        assert pacer.secondary_limit(403, "7", "/x") == 7
+        assert pacer.secondary_limit(403, 7.0, "/x") == 7
         assert len(caplog.messages) == 2 and "Retry-After 7" in caplog.messages[1]
     pacer.succeeded()
     clock.now += 8

@@ -173,6 +173,9 @@ BAD_ROWS = {  # what goes wrong -> (what to write, the row's columns, the one-li
     "archive stored as text": (pack, {"archive": "PK\x03\x04 text"}, "its archive is corrupt (ValueError: it is stored as str"),
     "data_version not JSON": (pack, {"data_version": "{not json"}, "its data_version is not a JSON object"),
     "name with CR LF": (pack, {"stamp": "v2\r\nX-Injected: 1"}, "its name is not a version name"),
+    "data_version nested deep": (pack, {"data_version": "[" * 100_000}, "its data_version is not a JSON object"),
+    "data_version of 64 MiB": (pack, {"data_version": '{"items": "' + "x" * (64 << 20) + '"}'},
+                               "its data_version is not a JSON object (over 65536 characters)"),
 }
 CANARY_ONLY = {
     "NULL share": (pack, {"canary_share": None}, "its canary share None is not a number from 0 to 1"),

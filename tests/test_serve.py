@@ -314,3 +314,23 @@ def closed_within(connection, timeout):
         while connection.recv(4096):
             pass
     return time.monotonic() - started
+
+
+MALFORMED_REQUESTS = [b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+                      b"POST /webhook HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+                      b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: " + b"a" * 100_000 + b"\r\n\r\n",
+                      b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(64)]  # a TLS hello to plain HTTP
+
+
+def test_malformed_requests_are_400_with_a_few_log_lines_and_no_traceback(model_dir):
+    """Anyone can send them: each is answered 400, and a flood of them logs a few lines, never a traceback."""
+    with serve_process("--model-dir", str(model_dir)) as (server, base):
+        host, port = base.rsplit("/", 1)[1].split(":")
+        for request in MALFORMED_REQUESTS * 50:
+            with socket.create_connection((host, int(port)), timeout=10) as connection:
+                connection.sendall(request)
+                assert connection.recv(12).startswith(b"HTTP/1.")  # answered: 400 Bad Request
+        assert requests.post(base + PREDICT_ROUTE, json={"text": BUG}).status_code == 200
+    lines = [line for line in server.output[1].splitlines() if line]
+    assert "Traceback" not in server.output[1] and 1 <= len(lines) <= 5, server.output[1][-2000:]
+    assert all(line.startswith("k8s-analysis: ") and "malformed HTTP request" in line for line in lines), lines

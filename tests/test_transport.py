@@ -2,8 +2,10 @@
 
 Real hostile servers on 127.0.0.1 (tests/hostile.py), the emulator, the CLI in-process and as a process.
 """
+import functools
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -11,6 +13,7 @@ import zlib
 
 import pytest
 
+from dffml_k8s_analysis.github.errors import GitHubError
 from dffml_k8s_analysis.store import open_store
 
 from conftest import REPO, ROOT, VENV_BIN, admin, export, served, stored
@@ -151,6 +154,15 @@ ANSWERS = {
     "a bad updated_at": (malformed([dict(ITEM, updated_at=7)]), 1,
                          "GitHub answered {path} with item #1 with an updated_at not like 2024-01-31T12:00:00Z"),
     "a number": (malformed(17), 1, "GitHub answered {path} with int, not a list of issues"),
+    "an updated_at years ahead": (malformed([dict(ITEM, updated_at="9999-12-31T23:59:59Z")]), 1,
+                                  "GitHub answered {path} with item #1 updated at 9999-12-31T23:59:59Z, later than "
+                                  "its own clock"),
+    "invalid UTF-8": (malformed(b'[{"number": 1, "title": "\xff\xfe"}]'), 1,
+                      "{url} answered {path} with JSON that cannot be read (UnicodeDecodeError): is it a GitHub API "
+                      "root (https://api.github.com, https://HOST/api/v3)?"),
+    "a 5,000-digit number": (malformed(b'[{"number": ' + b"9" * 5000 + b"}]"), 1,
+                             "{url} answered {path} with JSON that cannot be read (ValueError): is it a GitHub API "
+                             "root (https://api.github.com, https://HOST/api/v3)?"),
 }
 
 
@@ -180,3 +192,113 @@ def test_a_token_in_githubs_error_text_is_scrubbed(tmp_path, monkeypatch):
     assert result.returncode == 1
     assert f"error: GitHub answered 422 to {ISSUES}: Validation Failed for ***" in result.stderr
     assert secret not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("spelling", [lambda t: t.replace("_", "%5F"), lambda t: "".join(f"%{ord(c):02x}" for c in t),
+                                      lambda t: t.upper()], ids=["one character encoded", "all encoded", "upper case"])
+def test_no_spelling_of_the_token_in_githubs_error_text_is_printed(tmp_path, monkeypatch, capsys, spelling):
+    secret = "ghp_" + "3ch0" * 9
+    monkeypatch.setenv("GITHUB_TOKEN", secret)
+
+    def answer(handler):
+        token = handler.headers["Authorization"].split()[-1]
+        handler.send(422, json.dumps({"message": f"no such ref {spelling(token)}"}).encode(),
+                     Content_Type="application/json")
+
+    with serving(answer) as server:
+        assert export(server.url, tmp_path / "k.sqlite") == 1
+    assert one_line(capsys) == f"GitHub answered 422 to {ISSUES}: no such ref ***"
+
+
+def limited_once(status=403, **headers):
+    """A server whose first answer is a rate limit (``status``) with ``headers``, every later one an empty
+    listing; the moments of the requests in ``server.times``."""
+    def answer(handler):
+        handler.server.times.append(time.monotonic())
+        if len(handler.server.times) == 1:
+            message = {"message": "You have exceeded a secondary rate limit" if "Retry_After" in headers
+                       else "API rate limit exceeded"}
+            return handler.send(status, json.dumps(message).encode(), Content_Type="application/json", **headers)
+        handler.send(200, b"[]", Content_Type="application/json")
+    return answer
+
+
+UNREADABLE_WAITS = {"Retry-After inf": dict(Retry_After="inf"), "Retry-After nan": dict(Retry_After="nan"),
+                    "Retry-After 1e9": dict(Retry_After="1e9"), "Retry-After -5": dict(Retry_After="-5"),
+                    "a reset of nan": dict(X_RateLimit_Remaining="0", X_RateLimit_Reset="nan"),
+                    "a reset past": dict(X_RateLimit_Remaining="0", X_RateLimit_Reset="1000")}
+
+
+@pytest.mark.parametrize("name", UNREADABLE_WAITS)
+def test_a_rate_limit_with_an_unreadable_wait_is_backed_off_like_one_without(tmp_path, monkeypatch, name):
+    monkeypatch.setenv("GITHUB_PACE_WINDOW_S", "1")  # the backoff without Retry-After: one window
+    answer = limited_once(**UNREADABLE_WAITS[name])
+    with serving(answer) as server:
+        server.times = []
+        assert export(server.url, tmp_path / "k.sqlite") == 0
+    assert server.times[1] - server.times[0] >= 0.95  # not sent again at once, nor never
+
+
+@pytest.mark.parametrize("status", [403, 429])
+@pytest.mark.parametrize("after", ["9" * 400, "Wed, 21 Oct 2099 07:28:00 GMT", "7200"])
+def test_a_retry_after_longer_than_githubs_limits_last_is_one_line_to_rerun_later(tmp_path, capsys, after, status):
+    # 429: urllib3 slept out a Retry-After itself, unlogged, outside the pacer (hours, here)
+    with serving(limited_once(status, Retry_After=after)) as server:
+        server.times = []
+        assert export(server.url, tmp_path / "k.sqlite") == 75
+    assert re.fullmatch(r"GitHub asked for a wait of \d+ s before /repos/kubernetes/kubernetes/issues "
+                        r"\(Retry-After\), longer than its limits last: rerun later", one_line(capsys))
+    assert len(server.times) == 1
+
+
+def trickle(handler):
+    handler.send_response(200)
+    handler.send_header("Content-Length", "1000")
+    handler.end_headers()
+    for _ in range(500):
+        try:
+            handler.wfile.write(b" ")
+            handler.wfile.flush()
+        except OSError:
+            return
+        time.sleep(1)
+
+
+@functools.lru_cache(maxsize=1)
+def gzip_bomb(mib: int) -> bytes:
+    squeeze = zlib.compressobj(9, zlib.DEFLATED, 31)
+    return b"".join([squeeze.compress(b"{")] + [squeeze.compress(b" " * 2**20) for _ in range(mib)] + [squeeze.flush()])
+
+
+ITEM_PATH = f"/repos/{REPO}/issues/1"
+BOT_ANSWERS = {  # what the bot's PyGithub client met -> (the answer, the one line, transient)
+    "a redirect to another host": (lambda h: h.send(301, Location="http://localhost:1" + h.path),
+                                   "{url} redirected {path} to http://localhost:1, another host: not followed "
+                                   "(check --base-url)", False),
+    "a redirect loop": (lambda h: h.send(302, Location=h.path), "{url} redirected {path} more than 5 times: not followed",
+                        False),
+    "a gzip bomb": (lambda h: h.send(200, gzip_bomb(100), Content_Encoding="gzip"),
+                    "{url} answered {path} with more than 64 MiB (decompressed): refused", False),
+    "HTML with 200": (lambda h: h.send(200, b"<html>Sign in</html>", Content_Type="text/html"),
+                      "{url} answered {path} with a body that is not JSON (text/html): is it a GitHub API root "
+                      "(https://api.github.com, https://HOST/api/v3)?", False),
+    "truncated JSON": (lambda h: h.send(200, b'{"number": 1, "body": "x'), "{url} cut its answer to {path} short "
+                       "(invalid JSON): retry later", True),
+    "a trickle": (trickle, "{url} sent its answer to {path} too slowly (more than 2 s): retry later", True),
+    "202 to every GET": (lambda h: h.send(202, b"{}"), "{url} answered 202 to GET {path}, which GitHub does only "
+                         "for statistics still computing: retry later", True),
+}
+
+
+@pytest.mark.parametrize("name", BOT_ANSWERS)
+def test_the_bots_github_calls_keep_the_same_bounds_in_one_line(monkeypatch, name):
+    from dffml_k8s_analysis.bot import reconcile
+
+    monkeypatch.setattr(reconcile, "GITHUB_TIMEOUT", 2)
+    answer, message, transient = BOT_ANSWERS[name]
+    with serving(answer) as server:
+        started = time.monotonic()
+        with pytest.raises(GitHubError) as refused:
+            reconcile.issue_body_and_labels(server.url, REPO, 1)
+    assert (str(refused.value), refused.value.transient) == (message.format(url=server.url, path=ITEM_PATH), transient)
+    assert time.monotonic() - started < 30

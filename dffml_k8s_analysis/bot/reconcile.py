@@ -66,11 +66,11 @@ class RateLimited(GitHubError):
 
 
 def request_worst_s() -> float:
-    """The longest one request of the bot can take: every try connecting and answering at the timeout's
-    edge, every wait between tries the longest allowed (a body trickling slower than one byte per timeout
-    is the client's to bound)."""
+    """The longest one request of the bot can take: every try connecting, answering and sending its body at the
+    timeout's edge (the body within the timeout of its headers: ``github.transport.read_body``), every wait
+    between tries the longest allowed."""
     tries = GITHUB_RETRIES + 1
-    return tries * 2 * GITHUB_TIMEOUT + GITHUB_RETRIES * max(MAX_WAIT_S, BACKOFF_FACTOR * 2 ** (GITHUB_RETRIES - 1))
+    return tries * 3 * GITHUB_TIMEOUT + GITHUB_RETRIES * max(MAX_WAIT_S, BACKOFF_FACTOR * 2 ** (GITHUB_RETRIES - 1))
 
 
 def client(base_url: str) -> github.Github:

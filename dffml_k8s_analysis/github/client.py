@@ -11,6 +11,7 @@ conditional requests, and one clear error per failure, GitHub's text scrubbed of
 import contextlib
 import itertools
 import logging
+import math
 import os
 import re
 import threading
@@ -29,7 +30,7 @@ from .. import timeutil
 from ..secret_file import SecretFileError, read_secret
 from . import pacing
 from .errors import GitHubError
-from .transport import Api
+from .transport import Api, BoundedHTTP, BoundedHTTPS
 
 LOGGER = logging.getLogger(__name__)
 
@@ -71,7 +72,15 @@ class Budget:
                             float(headers.get("x-ratelimit-reset", 0)))
                 except ValueError:
                     return
+                if not math.isfinite(seen[2]):  # "nan", "inf": no time to wait for
+                    return
                 self.seen[headers.get("x-ratelimit-resource", "core")] = seen
+
+    def resets_later(self, resource: str) -> bool:
+        """Whether the last response said the budget is spent and named a reset still to come."""
+        with self.lock:
+            remaining, _, reset = self.seen.get(resource, (None, None, 0.0))
+            return remaining == 0 and reset > time.time()
 
     def wait_if_spent(self, resource: str = "core") -> None:
         """Sleep until the reset when the last response said the budget is spent."""
@@ -199,6 +208,9 @@ def connect(base_url: str = DEFAULT_BASE_URL, timeout: Optional[int] = None, ret
     """
     secret = _secret(base_url)
     backoff = _backoff(retries)
+    # its requests through the export's bounds (transport.exchange): PyGithub alone reads whole bodies and
+    # takes one that is not JSON as data (a connection per request: PyGithub keeps none for injected classes)
+    github.Requester.Requester.injectConnectionClasses(BoundedHTTP, BoundedHTTPS)
     # PyGithub's methods plus PATCH: the bot's only PATCH, a comment's edit, is idempotent
     retry = BoundedRetry(secondary_rate_wait=SECONDARY_WAIT, max_rate_limit_wait=max_wait,
                          allowed_methods=Retry.DEFAULT_ALLOWED_METHODS | {"GET", "POST", "PATCH"},
@@ -218,7 +230,8 @@ def connect(base_url: str = DEFAULT_BASE_URL, timeout: Optional[int] = None, ret
 def api(base_url: str = DEFAULT_BASE_URL, timeout: Optional[int] = None, retries: int = 10) -> Api:
     """The export's client for ``base_url`` (see :mod:`.transport`), for :func:`get_json` and :func:`graphql`,
     which pace requests and wait out rate-limit answers themselves (so urllib3 retries no 403 or 429)."""
-    retry = Retry(allowed_methods=Retry.DEFAULT_ALLOWED_METHODS | {"GET", "POST"}, **_backoff(retries))
+    retry = Retry(allowed_methods=Retry.DEFAULT_ALLOWED_METHODS | {"GET", "POST"}, respect_retry_after_header=False,
+                  **_backoff(retries))
     return Api(base_url, _secret(base_url), timeout or default_timeout(), retry)
 
 
@@ -300,22 +313,34 @@ def _rate_limited(error: github.GithubException, pacer: pacing.Pacer, budget: Bu
     headers = {key.lower(): value for key, value in (error.headers or {}).items()}
     budget.record(headers)
     if headers.get("x-ratelimit-remaining") == "0":  # primary: wait_if_spent waits for the reset
+        if not budget.resets_later(headers.get("x-ratelimit-resource", "core")):  # none ahead: back off
+            pacer.secondary_limit(error.status, None, what)
         return True
     message = error.data.get("message", "") if isinstance(error.data, dict) else ""
     if error.status == 429 or "retry-after" in headers or github.Requester.Requester.isSecondaryRateLimitError(
             message if isinstance(message, str) else ""):
-        pacer.secondary_limit(error.status, headers.get("retry-after"), what)
+        wait = pacing.retry_after_s(headers.get("retry-after"))
+        if wait is not None and wait > MAX_RESET_WAIT:
+            raise GitHubError(f"GitHub asked for a wait of {wait:.0f} s before {what} (Retry-After), longer than "
+                              "its limits last: rerun later", transient=True)
+        pacer.secondary_limit(error.status, wait, what)
         return True
     return False
 
 
 def scrub(text: str) -> str:
-    """``text`` (GitHub's, or a hostile server's) with the token, if any, replaced by ``***``."""
+    """``text`` (GitHub's, or a hostile server's) with the token, if any, replaced by ``***``: in any letter case,
+    any of its characters percent-encoded."""
     try:
         secret = token()
     except GitHubError:
         secret = None
-    return text.replace(secret, "***") if secret else text
+    if not secret:
+        return text
+    spelled = "".join(f"(?:{re.escape(c)}|%{byte:02x})" for c in secret for byte in [ord(c)] if byte < 128)
+    if len(spelled) < len(secret):  # not ASCII: no other spelling is looked for
+        return text.replace(secret, "***")
+    return re.sub(spelled, "***", text, flags=re.IGNORECASE)
 
 
 @contextlib.contextmanager

@@ -166,11 +166,12 @@ def plan(sess: Session, mode: str, windows: int, shard: Optional[dict] = None) -
         gh, sess.budget, sess.issues_url,
         {"state": "all", "sort": "updated", "direction": "asc", "per_page": 1},
     )
-    _, newest = get_json(
+    newest_headers, newest = get_json(
         gh, sess.budget, sess.issues_url,
         {"state": "all", "sort": "created", "direction": "desc", "per_page": 1},
     )
-    oldest, newest = listing.checked(oldest, sess.issues_url), listing.checked(newest, sess.issues_url)
+    oldest = listing.checked(oldest, sess.issues_url, oldest_headers)
+    newest = listing.checked(newest, sess.issues_url, newest_headers)
     now = server_time(oldest_headers)
     # Issue and PR numbers are shared and sequential: the newest is a good
     # estimate of the total, for the progress bar and for sizing windows

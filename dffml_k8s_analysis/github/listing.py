@@ -13,17 +13,18 @@ after, as a 2026 report claims) loses nothing either; upserts remove the overlap
 """
 import datetime
 import logging
-from typing import Iterator, NamedTuple, Optional, Set
+from typing import Dict, Iterator, NamedTuple, Optional, Set
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 from requests.utils import parse_header_links
 
 from .. import timeutil
-from .client import Budget, GitHubError, get_json
+from .client import Budget, GitHubError, get_json, server_time
 
 LOGGER = logging.getLogger(__name__)
 PER_PAGE = 100
 SECOND = datetime.timedelta(seconds=1)
+CLOCK_SKEW = datetime.timedelta(hours=1)  # an updated_at later than the answer's Date by more is not GitHub's
 
 
 class Step(NamedTuple):
@@ -42,31 +43,35 @@ class Step(NamedTuple):
     not_modified: bool = False
 
 
-def checked(data, what: str) -> list:
+def checked(data, what: str, headers: Dict[str, str]) -> list:
     """``data`` if it is a page of issues as GitHub lists them, else a one-line GitHubError.
 
-    Every item is an object with a positive whole ``number`` and an ``updated_at`` of GitHub's form:
-    what the walk and the store rely on, so nothing malformed is stored.
+    Every item is an object with a positive whole ``number`` and an ``updated_at`` of GitHub's form, not
+    later than the answer's clock (its Date header) allows: what the walk, the store and its high-water
+    mark rely on, so nothing malformed is stored (an item of year 9999 would end every later update).
     """
     if not isinstance(data, list):
         raise GitHubError(f"GitHub answered {what} with {type(data).__name__}, not a list of issues")
+    latest = timeutil.parse(server_time(headers)) + CLOCK_SKEW
     for item in data:
         number = item.get("number") if isinstance(item, dict) else None
+        updated = _timestamp(item) if isinstance(item, dict) else None
         problem = (f"an item that is not an object: {str(item)[:40]!r}" if not isinstance(item, dict) else
                    f"an item whose number is not a positive whole number: {str(number)[:40]!r}"
                    if type(number) is not int or number < 1 else
-                   f"item #{number} with an updated_at not like 2024-01-31T12:00:00Z" if not _timestamp(item) else None)
+                   f"item #{number} with an updated_at not like 2024-01-31T12:00:00Z" if updated is None else
+                   f"item #{number} updated at {item['updated_at']}, later than its own clock" if updated > latest
+                   else None)
         if problem:
             raise GitHubError(f"GitHub answered {what} with {problem}")
     return data
 
 
-def _timestamp(item: dict) -> bool:
+def _timestamp(item: dict) -> Optional[datetime.datetime]:
     try:
-        timeutil.parse(item.get("updated_at"))
+        return timeutil.parse(item.get("updated_at"))
     except (TypeError, ValueError):
-        return False
-    return True
+        return None
 
 
 def params(since: str, direction: str = "asc") -> dict:
@@ -105,7 +110,7 @@ def pages(gh, budget: Budget, path: str, since: str, until: Optional[str] = None
         if data is None:
             yield Step([], None, None, headers.get("etag"), last=True, not_modified=True)
             return
-        inside = [item for item in checked(data, _path(url)) if until is None or item["updated_at"] < until]
+        inside = [item for item in checked(data, _path(url), headers) if until is None or item["updated_at"] < until]
         seen.update(item["number"] for item in inside)
         following = next_link(headers.get("link"))
         done = following is None or len(inside) < len(data)
@@ -140,7 +145,7 @@ def _block_from_the_end(gh, budget: Budget, path: str, since: str, until: Option
                 f"too many items updated at {since} for GitHub's page-numbered listing to reach "
                 f"from either end ({len(seen)} from the start): rerun later, when it gives cursor links"
             ) from None
-        met = any(item["number"] in seen for item in checked(data, _path(url)))
+        met = any(item["number"] in seen for item in checked(data, _path(url), headers))
         inside = [item for item in data if item["number"] not in seen
                   and (until is None or item["updated_at"] < until)]
         yield Step(inside, None, None)  # ``seen`` stays the other end's: only meeting it closes the gap

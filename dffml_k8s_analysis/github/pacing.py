@@ -31,6 +31,9 @@ import threading
 import time
 from typing import Callable, Dict, Optional, Set, Tuple
 
+from urllib3.exceptions import InvalidHeader
+from urllib3.util import Retry
+
 LOGGER = logging.getLogger(__name__)
 
 ENV_PREFIX = "GITHUB_PACE_"
@@ -200,13 +203,15 @@ class Pacer:
                 return wait, f"{self.limits.response(budget[1]):.0f} s of response time per window"
         return 0.0, ""
 
-    def secondary_limit(self, status: int, retry_after: Optional[str], what: str) -> float:
-        """Stop every request after a secondary-limit answer; return the wait in seconds."""
+    def secondary_limit(self, status: int, retry_after: Optional[float], what: str) -> float:
+        """Stop every request after a secondary-limit answer; return the wait in seconds.
+
+        ``retry_after``: the seconds its ``Retry-After`` asked for (:func:`retry_after_s`), None without one."""
         with self.cond:
-            try:
-                wait = max(float(retry_after), 1.0)
-                reason = f"Retry-After {retry_after}"
-            except (TypeError, ValueError):
+            if retry_after is not None:
+                wait = max(retry_after, 1.0)
+                reason = f"Retry-After {retry_after:.0f}"
+            else:
                 wait = self.limits.window_s * min(2 ** self.strikes, MAX_BACKOFF_WINDOWS)
                 reason = "no Retry-After"
             self.strikes += 1
@@ -223,6 +228,17 @@ class Pacer:
         """A request was answered normally: the backoff starts over."""
         with self.cond:
             self.strikes = 0
+
+
+def retry_after_s(value: Optional[str]) -> Optional[float]:
+    """Seconds a ``Retry-After`` header asks for (whole seconds or an HTTP date, as urllib3 reads it); None when
+    there is none or it is neither (``inf``, ``nan``, ``1e9``, ``-5``: waited like no ``Retry-After``)."""
+    if value is None:
+        return None
+    try:
+        return float(Retry().parse_retry_after(value))
+    except InvalidHeader:
+        return None
 
 
 _PACERS: Dict[str, Pacer] = {}

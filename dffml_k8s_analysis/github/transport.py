@@ -1,7 +1,8 @@
 """The export's HTTP to GitHub (REST and GraphQL) through requests, trusting nothing of the answer.
 
-PyGithub's requester (the bot's few calls) reads whole bodies, follows a 301 only (without its
-query) and takes a body that is not JSON as data; the export's requests go through here instead:
+PyGithub's requester alone reads whole bodies, follows a 301 only (without its query) and takes a
+body that is not JSON as data; the export's requests go through here, and the bot's PyGithub calls
+through :class:`BoundedHTTP` / :class:`BoundedHTTPS`, its connection classes on the same bounds:
 
 - redirects as GitHub documents them (a renamed repository's 301 to ``/repositories/{id}/...``,
   302, 307, 308), followed on the API's own scheme, host and port, at most MAX_REDIRECTS;
@@ -76,76 +77,118 @@ class Api:
     def request(self, method: str, url: str, params=None, headers=None, body=None):
         """An :class:`Answer` (lower-case headers, JSON None on 304); github exceptions for a status of 400 or more."""
         url, what = self.absolute(url), urllib.parse.urlsplit(url).path
-        for _ in range(MAX_REDIRECTS + 1):
-            response = self.session.request(method, url, params=params, headers=headers, json=body,
-                                            timeout=self.timeout, stream=True, allow_redirects=False)
-            with response:
-                if not response.is_redirect:
-                    pacing.answered(response.elapsed.total_seconds())  # what GitHub spent; the body is our reading
-                    return self._answer(response, what)
-                target = urllib.parse.urljoin(response.url, self.session.get_redirect_target(response))
-            if origin(target) != origin(self.base_url):
-                raise GitHubError(f"{self.base_url} redirected {what} to {_where(target)}, another host: "
-                                  "not followed (check --base-url)")
-            url, params = target, None  # the query is the Location's
-            if response.status_code in (301, 302, 303) and method != "GET":
-                method, body = "GET", None
-        raise GitHubError(f"{self.base_url} redirected {what} more than {MAX_REDIRECTS} times: not followed")
-
-    def _answer(self, response: requests.Response, what: str):
+        response, raw = exchange(self.session, method, url, self.base_url, self.timeout, params=params,
+                                 headers=headers, json=body)
         status = response.status_code
         lower = {key.lower(): value for key, value in response.headers.items()}
-        raw = self._body(response, what)
         if status == 304 or (not raw.strip() and status < 300):
             return Answer(status, lower, None)
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            data = None
-            if status < 400:
-                raise self._not_json(raw, what, lower) from None
-        except RecursionError:
-            raise GitHubError(f"{self.base_url} answered {what} with JSON nested too deep") from None
         if status >= 400:
+            try:
+                data = parsed(raw, self.base_url, what, lower)
+            except GitHubError:
+                data = None
             raise github.Requester.Requester.createException(status, lower, data if isinstance(data, dict) else None)
+        data = parsed(raw, self.base_url, what, lower)
         if not 200 <= status < 300:
             raise GitHubError(f"{self.base_url} answered {status} to {what}, which GitHub does not")
         return Answer(status, lower, data)
 
-    def _body(self, response: requests.Response, what: str) -> bytes:
-        """The decoded body: at most MAX_BODY bytes, within ``timeout`` s; GitHubError otherwise."""
-        deadline = time.monotonic() + self.timeout
-        chunks, size = [], 0
-        while True:
-            if time.monotonic() > deadline:
-                raise GitHubError(f"{self.base_url} sent its answer to {what} too slowly (more than "
-                                  f"{self.timeout:g} s): retry later", transient=True)
-            try:
-                chunk = response.raw.read1(CHUNK, decode_content=True)
-            except urllib3.exceptions.ReadTimeoutError:
-                deadline = 0
-                continue
-            except (urllib3.exceptions.ProtocolError, urllib3.exceptions.DecodeError) as error:
-                raise GitHubError(f"{self.base_url} cut its answer to {what} short ({type(error).__name__}): "
-                                  "retry later", transient=True) from None
-            if not chunk:
-                return b"".join(chunks)
-            size += len(chunk)
-            if size > MAX_BODY:
-                raise GitHubError(f"{self.base_url} answered {what} with more than {MAX_BODY // 2**20} MiB "
-                                  "(decompressed): refused")
-            chunks.append(chunk)
-
-    def _not_json(self, raw: bytes, what: str, headers: dict) -> GitHubError:
-        if raw.lstrip()[:1] in (b"[", b"{"):
-            return GitHubError(f"{self.base_url} cut its answer to {what} short (invalid JSON): retry later",
-                               transient=True)
-        kind = headers.get("content-type", "no content type").split(";")[0]
-        return GitHubError(f"{self.base_url} answered {what} with a body that is not JSON ({kind}): is it a "
-                           "GitHub API root (https://api.github.com, https://HOST/api/v3)?")
-
     def close(self) -> None:
         self.session.close()
+
+
+def exchange(session: requests.Session, method: str, url: str, base_url: str, timeout: float, **request):
+    """(the response, its decoded body) of ``url`` after redirects on ``base_url``'s host (the query is the
+    Location's; 301-303 turn a POST into a GET); a redirect elsewhere, or more than MAX_REDIRECTS, is a GitHubError.
+    Its time to headers goes to the pacer (``pacing.answered``: what GitHub spent; the body is our reading)."""
+    what = urllib.parse.urlsplit(url).path
+    for _ in range(MAX_REDIRECTS + 1):
+        response = session.request(method, url, timeout=timeout, stream=True, allow_redirects=False, **request)
+        with response:
+            if not response.is_redirect:
+                pacing.answered(response.elapsed.total_seconds())
+                return response, read_body(response, timeout, base_url, what)
+            target = urllib.parse.urljoin(response.url, session.get_redirect_target(response))
+        if origin(target) != origin(base_url):
+            raise GitHubError(f"{base_url} redirected {what} to {_where(target)}, another host: "
+                              "not followed (check --base-url)")
+        url = target
+        request.pop("params", None)
+        if response.status_code in (301, 302, 303) and method != "GET":
+            method = "GET"
+            request.pop("json", None), request.pop("data", None)
+    raise GitHubError(f"{base_url} redirected {what} more than {MAX_REDIRECTS} times: not followed")
+
+
+def read_body(response: requests.Response, timeout: float, base_url: str, what: str) -> bytes:
+    """The decoded body: at most MAX_BODY bytes, within ``timeout`` s; GitHubError otherwise."""
+    deadline = time.monotonic() + timeout
+    chunks, size = [], 0
+    while True:
+        if time.monotonic() > deadline:
+            raise GitHubError(f"{base_url} sent its answer to {what} too slowly (more than "
+                              f"{timeout:g} s): retry later", transient=True)
+        try:
+            chunk = response.raw.read1(CHUNK, decode_content=True)
+        except urllib3.exceptions.ReadTimeoutError:
+            deadline = 0
+            continue
+        except (urllib3.exceptions.ProtocolError, urllib3.exceptions.DecodeError) as error:
+            raise GitHubError(f"{base_url} cut its answer to {what} short ({type(error).__name__}): "
+                              "retry later", transient=True) from None
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise GitHubError(f"{base_url} answered {what} with more than {MAX_BODY // 2**20} MiB "
+                              "(decompressed): refused")
+        chunks.append(chunk)
+
+
+def parsed(raw: bytes, base_url: str, what: str, headers: dict):
+    """``raw`` as JSON; a GitHubError in one line when it is not: cut short (transient), or not GitHub's."""
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        if raw.lstrip()[:1] in (b"[", b"{"):
+            raise GitHubError(f"{base_url} cut its answer to {what} short (invalid JSON): retry later",
+                              transient=True) from None
+        kind = headers.get("content-type", "no content type").split(";")[0]
+        raise GitHubError(f"{base_url} answered {what} with a body that is not JSON ({kind}): is it a GitHub "
+                          "API root (https://api.github.com, https://HOST/api/v3)?") from None
+    except ValueError as error:  # not UTF-8, a number of thousands of digits: not GitHub's
+        raise GitHubError(f"{base_url} answered {what} with JSON that cannot be read ({type(error).__name__}): "
+                          "is it a GitHub API root (https://api.github.com, https://HOST/api/v3)?") from None
+    except RecursionError:
+        raise GitHubError(f"{base_url} answered {what} with JSON nested too deep") from None
+
+
+class _Bounded:
+    """PyGithub's connection (the bot's calls) through :func:`exchange`: redirects only on the API's host, the
+    body within MAX_BODY and the timeout, a 2xx body that is not JSON refused, each in one GitHubError."""
+
+    def getresponse(self):
+        base_url = f"{self.protocol}://{self.host}:{self.port}"
+        url = base_url + self.url
+        response, raw = exchange(self.session, self.verb, url, base_url, self.timeout, headers=self.headers,
+                                 data=self.input, verify=self.verify)
+        what = urllib.parse.urlsplit(url).path
+        if response.status_code == 202 and self.verb == "GET":  # PyGithub would ask again every 2 s, without end
+            raise GitHubError(f"{base_url} answered 202 to GET {what}, which GitHub does only for statistics still "
+                              "computing: retry later", transient=True)
+        if 200 <= response.status_code < 300 and raw.strip():
+            parsed(raw, base_url, what, {key.lower(): value for key, value in response.headers.items()})
+        response._content = raw  # what requests' ``text`` decodes, as PyGithub reads it
+        return github.Requester.RequestsResponse(response)
+
+
+class BoundedHTTP(_Bounded, github.Requester.HTTPRequestsConnectionClass):
+    pass
+
+
+class BoundedHTTPS(_Bounded, github.Requester.HTTPSRequestsConnectionClass):
+    pass
 
 
 def _where(url: str) -> str:

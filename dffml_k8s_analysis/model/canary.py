@@ -25,6 +25,7 @@ import collections
 import dataclasses
 import datetime
 import hashlib
+import ipaddress
 import json
 import random
 import statistics
@@ -67,7 +68,15 @@ REPLICAS_READ = 4  # a decision reads at most MAX_OBSERVATIONS * REPLICAS_READ r
 
 
 def client_key(address: Optional[str]) -> str:
-    """Who sent a request, as stored: a hash of its address (not the address)."""
+    """Who sent a request, as stored: a hash of its address (not the address); an IPv6 address by its /64, which
+    one host holds whole (else each of its 2**64 addresses would be another client), an IPv4-mapped one as IPv4."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, ipaddress.IPv6Address):
+        host = parsed.ipv4_mapped or ipaddress.IPv6Network((parsed, 64), strict=False)
+        address = str(host)
     return hashlib.sha256(str(address).encode()).hexdigest()[:16]
 
 

@@ -28,6 +28,7 @@ from typing import Dict, List, NamedTuple, Optional
 from .. import timeutil
 from ..errors import UserError
 from ..store import Store, StoreError, is_postgres, named, open_store
+from ..store.model_versions import MAX_TEXT
 from ..store.postgres import redact
 from . import artifacts, versions
 from .artifacts import ArtifactError
@@ -97,15 +98,17 @@ def checked(row: dict) -> dict:
     if not versions.is_name(row["stamp"]):
         problems.append("its name is not a version name (letters, digits, ._-)")
     try:
+        if isinstance(row["data_version"], str) and len(row["data_version"]) > MAX_TEXT:
+            raise ValueError(f"over {MAX_TEXT} characters")
         data_version = json.loads(row["data_version"])
         if not isinstance(data_version, dict):
             raise ValueError(f"a {type(data_version).__name__}")
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, RecursionError) as error:
         data_version = None
-        problems.append(f"its data_version is not a JSON object ({error})")
+        problems.append(f"its data_version is not a JSON object ({str(error)[:100]})")
     try:
         decision = json.loads(row["decision"]) if row["decision"] is not None else None
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         decision = None  # what was decided is for people; the status says it
     if row["status"] not in STATUSES:
         problems.append(f"its status {ascii(row['status'])} is not one of {', '.join(STATUSES)}")

@@ -7,6 +7,8 @@ database. ``store.models`` of a :class:`core.Store`; the tables are made by ``mi
 import json
 from typing import Iterable, List, Optional
 
+MAX_TEXT = 65536  # characters of a version's text column read (a data version is a few hundred)
+
 
 class ModelVersions:
     """The model versions of ``store`` (portable SQL over its ``execute``/``transaction``)."""
@@ -23,12 +25,16 @@ class ModelVersions:
             )
 
     def model_versions(self, statuses: Iterable[str] = ()) -> List[dict]:
-        """Every model version (or those of ``statuses``) by stamp, without its archive, as stored: the registry
-        validates them (``data_version`` and ``decision`` are JSON text)."""
+        """Every model version (or those of ``statuses``) by stamp, without its archive, as stored but each text
+        cut after :data:`MAX_TEXT` characters (a longer one is no version's): the registry validates them
+        (``data_version`` and ``decision`` are JSON text)."""
         statuses = list(statuses)
         where = f" WHERE status IN ({', '.join('?' * len(statuses))})" if statuses else ""
-        rows = self.store.execute("SELECT stamp, created, data_version, status, canary_share, canary_until, decision "
-                            "FROM model_versions" + where + " ORDER BY stamp", tuple(statuses))
+        texts = ", ".join(f"substr({column}, 1, {MAX_TEXT + 1})" for column in
+                          ("stamp", "created", "data_version", "status"))
+        rows = self.store.execute(f"SELECT {texts}, canary_share, substr(canary_until, 1, {MAX_TEXT + 1}), "
+                                  f"substr(decision, 1, {MAX_TEXT + 1}) FROM model_versions" + where
+                                  + " ORDER BY stamp", tuple(statuses))
         return [{"stamp": stamp, "created": created, "data_version": version, "status": status,
                  "canary_share": share, "canary_until": until, "decision": decision}
                 for stamp, created, version, status, share, until, decision in rows]
