@@ -46,7 +46,7 @@ how() {  # the command that installs PACKAGE here
 }
 
 if [ "$(id -u)" = 0 ] && have apt-get; then
-  echo "test-tools: apt-get update, then installing what the tests need: ${missing[*]%%|*}"
+  echo "test-tools: apt-get update, then installing what the tests need (minutes, the first time): ${missing[*]%%|*}"
   apt-get update -qq >/dev/null 2>&1 || echo "test-tools: apt-get update failed; trying the cached lists" >&2
   installable=()
   for entry in "${missing[@]}"; do
@@ -58,8 +58,14 @@ if [ "$(id -u)" = 0 ] && have apt-get; then
     fi
   done
   if [ ${#installable[@]} -gt 0 ]; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${installable[@]}" >/dev/null \
-      || echo "test-tools: apt-get install ${installable[*]} failed" >&2
+    # Its output only when it fails: on success a package's maintainer scripts print noise such as
+    # Debian 13's postgresql "pg_lsclusters: not found", which reads like an error.
+    log=$(mktemp)
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${installable[@]}" >"$log" 2>&1; then
+      echo "test-tools: apt-get install ${installable[*]} failed:" >&2
+      tail -n 5 "$log" >&2
+    fi
+    rm -f "$log"
   fi
   # what is still missing after the install
   for entry in "${missing[@]}"; do
