@@ -4,6 +4,7 @@
 #   npm         GitHub's published schemas, webhooks and recordings the emulator is checked against
 #   kubectl     `kubectl kustomize` of the manifests (the distribution's kubernetes-client, if 1.29+)
 #   chromium    the report's browser tests
+#   sqlite3     the SQLite command line a damaged store's message tells to run (its test runs it)
 # As root with apt-get (CI, a fresh Debian 13 or Ubuntu 24.04) it installs the missing ones after
 # `apt-get update`; elsewhere it prints one line per missing tool with the command that installs it.
 # Never fails the run: a tool still missing makes its tests skip, and pytest -rs lists the reasons.
@@ -18,6 +19,7 @@ have_postgres || missing+=("postgresql|the store tests' PostgreSQL cases")
 have npm || missing+=("npm|the checks against GitHub's published schemas, webhooks and recordings")
 have kubectl || missing+=("kubernetes-client|the manifests' kustomize checks (kubectl)")
 have chromium || missing+=("chromium|the report's browser tests")
+have sqlite3 || missing+=("sqlite3|the test of the repair command a damaged store's message names")
 [ ${#missing[@]} = 0 ] && exit 0
 
 say_missing() {  # PACKAGE WHAT HOW
