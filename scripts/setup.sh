@@ -57,7 +57,8 @@ if [ -n "${PYTHON:-}" ]; then
   esac
 elif ! python=$(find_python); then
   if [ "$venv" = .venv-other ]; then
-    echo "setup: no Python ${versions[*]} found for the second stack; skipping it" >&2
+    echo "setup: no Python ${versions[*]} found for the second stack; skipping it" \
+         "(to run it too: pyenv install ${versions[0]}, then rerun; docs/setup.md)" >&2
     exit 3
   fi
   cat >&2 <<'MSG'

@@ -4,6 +4,7 @@
 #   npm         GitHub's published schemas, webhooks and recordings the emulator is checked against
 #   kubectl     `kubectl kustomize` of the manifests (the distribution's kubernetes-client, if 1.29+)
 #   chromium    the report's browser tests
+#   sqlite3     the SQLite command line a damaged store's message tells to run (its test runs it)
 # As root with apt-get (CI, a fresh Debian 13 or Ubuntu 24.04) it installs the missing ones after
 # `apt-get update`; elsewhere it prints one line per missing tool with the command that installs it.
 # Never fails the run: a tool still missing makes its tests skip, and pytest -rs lists the reasons.
@@ -18,6 +19,7 @@ have_postgres || missing+=("postgresql|the store tests' PostgreSQL cases")
 have npm || missing+=("npm|the checks against GitHub's published schemas, webhooks and recordings")
 have kubectl || missing+=("kubernetes-client|the manifests' kustomize checks (kubectl)")
 have chromium || missing+=("chromium|the report's browser tests")
+have sqlite3 || missing+=("sqlite3|the test of the repair command a damaged store's message names")
 [ ${#missing[@]} = 0 ] && exit 0
 
 say_missing() {  # PACKAGE WHAT HOW
@@ -46,7 +48,7 @@ how() {  # the command that installs PACKAGE here
 }
 
 if [ "$(id -u)" = 0 ] && have apt-get; then
-  echo "test-tools: apt-get update, then installing what the tests need: ${missing[*]%%|*}"
+  echo "test-tools: apt-get update, then installing what the tests need (minutes, the first time): ${missing[*]%%|*}"
   apt-get update -qq >/dev/null 2>&1 || echo "test-tools: apt-get update failed; trying the cached lists" >&2
   installable=()
   for entry in "${missing[@]}"; do
@@ -58,8 +60,14 @@ if [ "$(id -u)" = 0 ] && have apt-get; then
     fi
   done
   if [ ${#installable[@]} -gt 0 ]; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${installable[@]}" >/dev/null \
-      || echo "test-tools: apt-get install ${installable[*]} failed" >&2
+    # Its output only when it fails: on success a package's maintainer scripts print noise such as
+    # Debian 13's postgresql "pg_lsclusters: not found", which reads like an error.
+    log=$(mktemp)
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${installable[@]}" >"$log" 2>&1; then
+      echo "test-tools: apt-get install ${installable[*]} failed:" >&2
+      tail -n 5 "$log" >&2
+    fi
+    rm -f "$log"
   fi
   # what is still missing after the install
   for entry in "${missing[@]}"; do

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Optional
 
 import pytest
 import requests
@@ -16,7 +17,7 @@ from dffml_k8s_analysis.cli import main as cli
 from dffml_k8s_analysis.emulator.rest import EmulatorConfig, running
 from dffml_k8s_analysis.emulator.sample import Sample
 from dffml_k8s_analysis.model import artifacts, classifier
-from dffml_k8s_analysis.records import parse
+from dffml_k8s_analysis.records import parse, shared_data
 from dffml_k8s_analysis.store import PASSWORD_FILE_ENV, open_store
 
 import pg_server
@@ -121,6 +122,17 @@ def admin(server, method, route, **json):
 def export(server_url, store, *extra):
     """Run ``k8s-analysis export`` in this process; returns its exit status."""
     return cli.main(["export", "--repo", REPO, "--base-url", server_url, "--store", str(store), "--quiet", *extra])
+
+
+def real_notes_missing(*beside: str) -> Optional[str]:
+    """Why a test of the real release notes (and of ``beside``, names next to them) must skip, or None.
+
+    The test calls ``pytest.skip`` itself, so that ``-rs`` names it."""
+    path = shared_data.notes_path()
+    for needed in (path, *(path.parent / name for name in beside)):
+        if not needed.exists():
+            return f"needs the real release notes, no {needed}: {shared_data.WHERE}"
+    return None
 
 
 def run_cli(*args, env=None, timeout=120, cwd=ROOT):

@@ -5,9 +5,7 @@ import sys
 
 import pytest
 
-from dffml_k8s_analysis.records import shared_data
-
-from conftest import ROOT
+from conftest import ROOT, real_notes_missing
 
 BENCHES = sorted((ROOT / "bench").glob("*.py"))
 NEEDS_REAL_NOTES = {"model.py"}  # it scores on the real release notes' eras; nothing stands in for them
@@ -32,8 +30,8 @@ def test_every_benchmark_runs_at_its_smoke_size(bench, tmp_path, request):
         test = (ROOT / "tests" / CHECKED_ELSEWHERE[bench.name]).read_text()
         assert bench.name in test and ("--smoke" in test or "--tiny" in test), bench.name
         return
-    if bench.name in NEEDS_REAL_NOTES and not shared_data.notes_path().is_file():
-        pytest.skip(f"real release notes not found at {shared_data.notes_path()} (set K8S_NOTES)")
+    if bench.name in NEEDS_REAL_NOTES and (reason := real_notes_missing()):
+        pytest.skip(reason)
     given = GIVEN[bench.name](request) if bench.name in GIVEN else []
     result = subprocess.run([sys.executable, str(bench), "--smoke", *given], cwd=str(tmp_path), capture_output=True,
                             text=True, timeout=900)

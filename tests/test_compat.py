@@ -96,7 +96,8 @@ def other_stack() -> pathlib.Path:
     here = pathlib.Path(sys.executable).parent.parent.name
     other = ROOT / (".venv-other" if here == ".venv" else ".venv") / "bin" / "python"
     if not other.exists():
-        pytest.skip(f"no {other.parent.parent.name} to move a model to (make test builds it after this suite)")
+        pytest.skip(f"no {other.parent.parent.name} to move a model to: make test builds it after this suite when a "
+                    "Python of the other stack is found (3.11 for .venv-other beside 3.12/3.13; docs/setup.md)")
     return other
 
 

@@ -2,10 +2,9 @@
 import pytest
 
 from dffml_k8s_analysis.analysis.views import VIEWS
-from dffml_k8s_analysis.records import shared_data
 from dffml_k8s_analysis.store import open_store
 
-from conftest import run_cli
+from conftest import real_notes_missing, run_cli
 
 
 def test_demo_runs_the_whole_loop(tmp_path):
@@ -37,8 +36,8 @@ def test_demo_runs_the_whole_loop(tmp_path):
 def test_the_demo_on_real_release_notes_acts_or_says_why_it_only_suggests(tmp_path):
     """With the shared notes the demo's small model may have no act band: the bot then suggests, and defers to
     the person who takes the suggestion (the demo failed there once: only generated notes were tested)."""
-    if not any(path.exists() for path in shared_data.notes_paths()):
-        pytest.skip("no release notes in ../shared/data (or K8S_NOTES): the demo generates its notes")
+    if reason := real_notes_missing():
+        pytest.skip(reason)
     result = run_cli("k8s-analysis", "demo", "--items", "1500", "--changes", "20", "--out", str(tmp_path / "demo"),
                      timeout=600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]

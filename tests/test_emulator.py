@@ -15,6 +15,8 @@ import requests
 from dffml_k8s_analysis.emulator.rest import LARGE_PAGE_MESSAGE, EmulatorConfig, running
 from dffml_k8s_analysis.records import shared_data
 
+from conftest import real_notes_missing
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ISSUES = "/repos/kubernetes/kubernetes/issues"
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -378,10 +380,9 @@ def test_pygithub_walks_a_faulty_emulator(small):
 
 
 def test_real_release_notes_in_pull_requests(http):
+    if reason := real_notes_missing():
+        pytest.skip(reason)
     notes = shared_data.load_notes()
-    if notes is None:
-        pytest.skip("real release notes not found at {} (set K8S_NOTES)".format(
-            shared_data.notes_path()))
     with running(EmulatorConfig(items=6000)) as server:
         items = walk(http, server.url + ISSUES + "?state=all&per_page=100&direction=asc")
     assert [item["number"] for item in items] == list(range(1, 6001))

@@ -213,7 +213,8 @@ def as_nobody() -> list:
     command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
     if subprocess.run([*command, str(VENV_BIN / "python"), "-c", "import dffml_k8s_analysis"],
                       cwd="/tmp", capture_output=True).returncode != 0:
-        pytest.skip(f"user nobody cannot run {VENV_BIN / 'python'} (a checkout under a private directory)")
+        pytest.skip(f"user nobody cannot run {VENV_BIN / 'python'}, so as root permissions cannot be tested: the "
+                    "checkout is under a private directory (such as /root); a clone under /srv or /tmp runs it")
     return command
 
 

@@ -15,7 +15,7 @@ from dffml_k8s_analysis.model import artifacts, classifier, features, text, tuni
 from dffml_k8s_analysis.model.plugin import K8sMLPModel
 from dffml_k8s_analysis.records.notes_source import ReleaseNotesSource
 
-from conftest import run_cli
+from conftest import real_notes_missing, run_cli
 
 PARTS = ["kubelet", "scheduler", "kube-proxy", "apiserver", "kubectl", "etcd", "csi", "dns", "ingress", "volume"]
 BUG = ["fix a crash in {}", "fixed panic when {} restarts", "fix race condition in {}", "fixes leak in {} on error"]
@@ -426,8 +426,8 @@ def test_on_the_real_notes_it_beats_the_linear_baseline_of_the_issue():
     from dffml_k8s_analysis.records import shared_data, training_data
 
     later = shared_data.notes_path().parent / "k8s-release-notes-1.29-1.32.jsonl.xz"
-    if not (shared_data.notes_path().is_file() and later.is_file()):
-        pytest.skip(f"real release notes not found at {shared_data.notes_path()} (set K8S_NOTES)")
+    if reason := real_notes_missing(later.name):
+        pytest.skip(reason)
     texts, labels = training_data.from_notes(shared_data.notes_path())  # the first era alone
     cut = int(len(texts) * 0.8)
     predictor, _ = classifier.train(texts[:cut], labels[:cut], ["kind/bug"], classifier.Params())
@@ -587,10 +587,8 @@ def test_without_the_notes_train_says_where_they_come_from_and_how_to_use_a_stor
 
 
 def test_the_benchmark_runs_at_a_tiny_size():
-    from dffml_k8s_analysis.records import shared_data
-
-    if not (shared_data.notes_path().parent / "original-model").is_dir():
-        pytest.skip(f"real release notes not found beside {shared_data.notes_path()} (set K8S_NOTES)")
+    if reason := real_notes_missing("original-model"):
+        pytest.skip(reason)
     result = run_cli("python", "bench/model.py", "--tiny", timeout=900)
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
