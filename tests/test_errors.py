@@ -156,7 +156,7 @@ def test_the_bots_timeout_message_gives_the_bots_own_timeout(monkeypatch):
     monkeypatch.setenv("GITHUB_TIMEOUT", "7")  # the export's wait, not the bot's
     monkeypatch.setattr(reconcile, "GITHUB_TIMEOUT", 1)
     try:
-        with pytest.raises(GitHubError, match=rf"^GitHub for {REPO}#1 did not answer within 1 s, 5 times: "):
+        with pytest.raises(GitHubError, match=rf"^GitHub for {REPO}#1 did not answer within 1 s, 3 times: "):
             reconcile.issue_body_and_labels(url, REPO, 1)
     finally:
         listener.close()

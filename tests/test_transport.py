@@ -107,6 +107,10 @@ def test_a_gzip_bomb_is_refused_in_one_line_within_bounded_memory(tmp_path):
     assert int(peak) < 400 * 1024  # KiB: the 64 MiB read and no more (1 GiB would not fit)
 
 
+ONE_SECOND = ("import sys; from dffml_k8s_analysis.github import transport; transport.ANSWER_S = 1; "
+              "from dffml_k8s_analysis.cli import main; sys.exit(main.main(sys.argv[1:]))")
+
+
 def test_a_body_that_trickles_times_out(tmp_path):
     def answer(handler):
         handler.send_response(200)
@@ -121,11 +125,12 @@ def test_a_body_that_trickles_times_out(tmp_path):
             time.sleep(2)
 
     with serving(answer) as server:
-        result = subprocess.run([str(VENV_BIN / "k8s-analysis"), "export", "--repo", REPO, "--base-url", server.url,
+        result = subprocess.run([sys.executable, "-c", ONE_SECOND, "export", "--repo", REPO, "--base-url", server.url,
                                  "--store", str(tmp_path / "k.sqlite"), "--quiet"], cwd=str(ROOT),
                                 capture_output=True, text=True, timeout=120, env=dict(os.environ, GITHUB_TIMEOUT="3"))
-    assert (result.returncode, result.stderr) == (75, (
-        f"k8s-analysis: error: {server.url} sent its answer to {ISSUES} too slowly (more than 3 s): retry later\n"))
+    assert (result.returncode, result.stderr) == (75, (  # the deadline: the longer of ANSWER_S and GITHUB_TIMEOUT
+        f"k8s-analysis: error: {server.url} sent its answer to {ISSUES} too slowly (not whole within 3 s): retry "
+        "later\n"))
 
 
 def malformed(body, status=200, content_type="application/json"):
@@ -284,7 +289,7 @@ BOT_ANSWERS = {  # what the bot's PyGithub client met -> (the answer, the one li
                       "(https://api.github.com, https://HOST/api/v3)?", False),
     "truncated JSON": (lambda h: h.send(200, b'{"number": 1, "body": "x'), "{url} cut its answer to {path} short "
                        "(invalid JSON): retry later", True),
-    "a trickle": (trickle, "{url} sent its answer to {path} too slowly (more than 2 s): retry later", True),
+    "a trickle": (trickle, "{url} sent its answer to {path} too slowly (not whole within 2 s): retry later", True),
     "202 to every GET": (lambda h: h.send(202, b"{}"), "{url} answered 202 to GET {path}, which GitHub does only "
                          "for statistics still computing: retry later", True),
 }
@@ -293,8 +298,10 @@ BOT_ANSWERS = {  # what the bot's PyGithub client met -> (the answer, the one li
 @pytest.mark.parametrize("name", BOT_ANSWERS)
 def test_the_bots_github_calls_keep_the_same_bounds_in_one_line(monkeypatch, name):
     from dffml_k8s_analysis.bot import reconcile
+    from dffml_k8s_analysis.github import transport
 
     monkeypatch.setattr(reconcile, "GITHUB_TIMEOUT", 2)
+    monkeypatch.setattr(transport, "ANSWER_S", 1.0)  # the deadline: the longer of it and the timeout
     answer, message, transient = BOT_ANSWERS[name]
     with serving(answer) as server:
         started = time.monotonic()
@@ -302,3 +309,108 @@ def test_the_bots_github_calls_keep_the_same_bounds_in_one_line(monkeypatch, nam
             reconcile.issue_body_and_labels(server.url, REPO, 1)
     assert (str(refused.value), refused.value.transient) == (message.format(url=server.url, path=ITEM_PATH), transient)
     assert time.monotonic() - started < 30
+
+
+# A whole answer within its deadline, headers within HTTP clients' limits --------------------------------------
+
+def trickled(part):
+    """An answer whose headers (``part`` "head": one header line without end) or body ("body") come a byte every
+    0.2 s: each read gets a byte, the whole never comes."""
+    def answer(handler):
+        if part == "head":
+            start, slow = b"HTTP/1.1 200 OK\r\nX-Trickle: ", b"a"
+        else:
+            start, slow = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 9000\r\n\r\n[", b" "
+        try:
+            handler.wfile.write(start)
+            for _ in range(3000):
+                handler.wfile.write(slow)
+                handler.wfile.flush()
+                time.sleep(0.2)
+        except OSError:  # the client gave up
+            return
+    return answer
+
+
+def ended_within(seconds, call):
+    """``call()``'s exception, raised in a daemon thread that must end within ``seconds``."""
+    import threading
+
+    caught = []
+
+    def run():
+        try:
+            call()
+        except BaseException as error:  # handed to the test
+            caught.append(error)
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"still running after {seconds} s"
+    assert caught, "ended without an error"
+    return caught[0]
+
+
+def test_an_export_whose_status_line_and_headers_trickle_is_cut_at_the_answers_deadline(tmp_path):
+    with serving(trickled("head")) as server:
+        started = time.monotonic()
+        result = subprocess.run([sys.executable, "-c", ONE_SECOND, "export", "--repo", REPO, "--base-url", server.url,
+                                 "--store", str(tmp_path / "k.sqlite"), "--quiet"], cwd=str(ROOT),
+                                capture_output=True, text=True, timeout=90, env=dict(os.environ, GITHUB_TIMEOUT="1"))
+        took = time.monotonic() - started
+    assert (result.returncode, result.stderr) == (75, (
+        f"k8s-analysis: error: {server.url} did not send a whole answer within 1 s, 5 times: retry later\n"))
+    assert took < 30  # 5 tries of 1 s, urllib3's backoffs between them (7 s), the start of the process
+    assert len(server.seen) == 5
+
+
+@pytest.mark.parametrize("part", ["head", "body"])
+def test_a_graphql_answer_that_trickles_is_cut_at_its_deadline(monkeypatch, part):
+    from dffml_k8s_analysis.github import client, transport
+
+    monkeypatch.setattr(transport, "ANSWER_S", 1.0)
+    with serving(trickled(part)) as server:
+        api = client.api(server.url, timeout=1)
+        error = ended_within(30, lambda: client.graphql(api, client.Budget(), "{ viewer { login } }", {}))
+    assert isinstance(error, GitHubError) and error.transient
+    if part == "head":
+        assert str(error) == f"{server.url} did not send a whole answer within 1 s, 5 times: retry later"
+    else:
+        assert str(error) == f"{server.url} sent its answer to /graphql too slowly (not whole within 1 s): retry later"
+
+
+def test_the_bots_call_whose_headers_trickle_is_cut_at_its_deadline_and_leaves_no_socket(monkeypatch):
+    from dffml_k8s_analysis.bot import reconcile
+    from dffml_k8s_analysis.github import transport
+
+    monkeypatch.setattr(transport, "ANSWER_S", 1.0)
+    monkeypatch.setattr(reconcile, "GITHUB_TIMEOUT", 1)
+    before = len(os.listdir("/proc/self/fd"))
+    with serving(trickled("head")) as server:
+        error = ended_within(30, lambda: reconcile.issue_body_and_labels(server.url, REPO, 1))
+    assert isinstance(error, GitHubError) and error.transient
+    assert str(error) == f"GitHub for {REPO}#1 did not send a whole answer within 1 s, 3 times: retry later"
+    assert len(server.seen) == 3  # the bot's tries (GITHUB_RETRIES + 1)
+    import gc
+    gc.collect()
+    assert len(os.listdir("/proc/self/fd")) <= before
+
+
+BIG_HEADERS = {"a header line over 64 KiB": dict(X_Padding="x" * 70_000),
+               "more than 100 headers": {f"X_H{n}": "1" for n in range(120)}}
+
+
+@pytest.mark.parametrize("name", BIG_HEADERS)
+def test_headers_past_http_clients_limits_are_one_line_not_retried_on_both_paths(tmp_path, capsys, name):
+    from dffml_k8s_analysis.bot import reconcile
+
+    reason = "a header line over 64 KiB" if "line" in name else "more than 100 headers"
+    with serving(lambda h: h.send(200, b"[]", Content_Type="application/json", **BIG_HEADERS[name])) as server:
+        assert export(server.url, tmp_path / "k.sqlite") == 1
+        assert one_line(capsys) == (f"{server.url}'s answer to {ISSUES} had {reason}, past what HTTP clients read: "
+                                    "refused")
+        assert len(server.seen) == 1  # a rerun meets it again: not retried
+        with pytest.raises(GitHubError) as refused:
+            reconcile.issue_body_and_labels(server.url, REPO, 1)
+    assert (str(refused.value), refused.value.transient) == (
+        f"{server.url}'s answer to {ITEM_PATH} had {reason}, past what HTTP clients read: refused", False)

@@ -32,12 +32,13 @@ from typing import Any, Dict, List, Optional, Tuple
 import github
 
 from ..github.client import SECONDARY_WAIT, GitHubError, connect, token, translated
+from ..github.transport import answer_s
 from . import rules
 from .rules import MARKER  # noqa: F401  (the bot's comments' marker, part of this module's API)
 
 EVENT_PAGES = 2  # an item's events read per reconcile: provenance costs at most this many requests
 PER_PAGE = 100  # the client's page size (github.client.connect)
-GITHUB_TIMEOUT = 10  # s to connect and s between bytes of an answer, per try
+GITHUB_TIMEOUT = 10  # s to connect and s between bytes of an answer, per try (the whole answer: transport.answer_s)
 GITHUB_RETRIES = 2  # tries again after a 5xx, a dropped connection or a short rate-limit wait
 MAX_WAIT_S = 5.0  # a rate-limit wait up to this is waited in the request; a longer one goes to the queue
 BACKOFF_FACTOR = 0.5  # urllib3's backoff between tries (the client's)
@@ -66,11 +67,11 @@ class RateLimited(GitHubError):
 
 
 def request_worst_s() -> float:
-    """The longest one request of the bot can take: every try connecting, answering and sending its body at the
-    timeout's edge (the body within the timeout of its headers: ``github.transport.read_body``), every wait
-    between tries the longest allowed."""
+    """The longest one request of the bot can take: every try connecting at the timeout's edge and sending its whole
+    answer at the deadline's (``github.transport.answer_s``), every wait between tries the longest allowed."""
     tries = GITHUB_RETRIES + 1
-    return tries * 3 * GITHUB_TIMEOUT + GITHUB_RETRIES * max(MAX_WAIT_S, BACKOFF_FACTOR * 2 ** (GITHUB_RETRIES - 1))
+    return tries * (GITHUB_TIMEOUT + answer_s(GITHUB_TIMEOUT)) + GITHUB_RETRIES * max(
+        MAX_WAIT_S, BACKOFF_FACTOR * 2 ** (GITHUB_RETRIES - 1))
 
 
 def client(base_url: str) -> github.Github:
@@ -120,7 +121,7 @@ _REPO_LABELS: Dict[tuple, Tuple[bool, float]] = {}  # (base URL, repository, lab
 def github_errors(repo: str, number: int):
     """PyGithub's exceptions about one item as one-line GitHubErrors; a rate limit as RateLimited."""
     try:
-        with translated(f"{repo}#{number}", f"GitHub for {repo}#{number}", GITHUB_TIMEOUT):
+        with translated(f"{repo}#{number}", f"GitHub for {repo}#{number}", GITHUB_TIMEOUT, GITHUB_RETRIES + 1):
             yield
     except GitHubError as error:
         answer = error.__context__  # PyGithub's exception, which the one-line error hides

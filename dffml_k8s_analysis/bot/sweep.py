@@ -12,7 +12,7 @@ from typing import List, Tuple
 from .. import timeutil
 from ..errors import UserError
 from ..github.client import check_repo, translated
-from .reconcile import GITHUB_TIMEOUT, client
+from .reconcile import GITHUB_RETRIES, GITHUB_TIMEOUT, client
 
 MAX_ITEMS = 10_000  # one sweep's items at most (the oldest updates first: the next sweep goes on from there)
 
@@ -31,7 +31,7 @@ def updated_since(base_url: str, repo: str, since: str) -> List[Tuple[int, str]]
     (at most :data:`MAX_ITEMS`); GitHubError when GitHub fails."""
     when = since_time(since)
     found = []
-    with translated(check_repo(repo), f"GitHub for {repo}", GITHUB_TIMEOUT):
+    with translated(check_repo(repo), f"GitHub for {repo}", GITHUB_TIMEOUT, GITHUB_RETRIES + 1):
         listing = client(base_url).get_repo(repo).get_issues(state="all", since=when, sort="updated", direction="asc")
         for issue in listing:
             found.append((issue.number, timeutil.format(issue.updated_at)))

@@ -28,7 +28,7 @@ from urllib3.util import Retry
 
 from .. import timeutil
 from ..secret_file import SecretFileError, read_secret
-from . import pacing
+from . import pacing, transport
 from .errors import GitHubError
 from .transport import Api, BoundedHTTP, BoundedHTTPS
 
@@ -344,11 +344,12 @@ def scrub(text: str) -> str:
 
 
 @contextlib.contextmanager
-def translated(what: str, unreachable: str, timeout: Optional[int] = None):
+def translated(what: str, unreachable: str, timeout: Optional[int] = None, tries: int = READ_RETRIES + 1):
     """PyGithub's and the HTTP stack's exceptions about ``what`` as one-line GitHubErrors.
 
     ``unreachable`` names what could not be reached when the connection fails;
-    ``timeout``: the client's seconds per request (default :func:`default_timeout`).
+    ``timeout``: the client's seconds per read (default :func:`default_timeout`); ``tries``: of a request that
+    timed out, for the message.
     """
     try:
         yield
@@ -370,8 +371,12 @@ def translated(what: str, unreachable: str, timeout: Optional[int] = None):
     except GitHubError as error:
         raise GitHubError(scrub(str(error)), error.transient, error.status) from None
     except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
+        if transport.too_slow(error):
+            raise GitHubError(f"{unreachable} did not send a whole answer within "
+                              f"{transport.answer_s(timeout or default_timeout()):g} s, {tries} times: "
+                              "retry later", transient=True) from None
         if _timed_out(error):
-            raise GitHubError(f"{unreachable} did not answer within {timeout or default_timeout()} s, {READ_RETRIES + 1} times: "
+            raise GitHubError(f"{unreachable} did not answer within {timeout or default_timeout()} s, {tries} times: "
                               f"check the URL, or retry later ({TIMEOUT_ENV} sets the wait)", transient=True) from None
         raise GitHubError(f"cannot reach {unreachable}: {type(error).__name__}", transient=True) from None
 

@@ -7,12 +7,20 @@ through :class:`BoundedHTTP` / :class:`BoundedHTTPS`, its connection classes on 
 - redirects as GitHub documents them (a renamed repository's 301 to ``/repositories/{id}/...``,
   302, 307, 308), followed on the API's own scheme, host and port, at most MAX_REDIRECTS;
   a redirect, or a link, to anywhere else is refused, the token never sent there;
+- the whole answer (status line, headers and body) within ANSWER_S seconds of the request, or the
+  per-read ``timeout`` if longer: each read of the socket is given what is left, and none starts past it
+  (:class:`_Until`, in the connections of every pool), so a server trickling bytes fails like one that
+  is silent, a read timeout, retried by urllib3 as one;
+- headers within http.client's limits (a line of 64 KiB, 100 headers): past them the answer is refused
+  in one line, not retried (a rerun meets it again);
 - the body read with urllib3's ``read1`` (bounded decompression, one receive at a time): at most
-  MAX_BODY bytes once decoded, and within ``timeout`` seconds of its headers;
+  MAX_BODY bytes once decoded;
 - a body that does not parse as JSON is an error: cut short (transient) or not JSON at all;
 - 5xx and dropped connections retried by urllib3's Retry; errors answered with a status of 400
   or more raised as PyGithub's exceptions, for :func:`.client.translated`.
 """
+import http.client
+import io
 import json
 import time
 import urllib.parse
@@ -21,6 +29,8 @@ from typing import Any, Dict, NamedTuple, Optional, Tuple
 import github
 import github.Requester
 import requests
+import urllib3.connection
+import urllib3.connectionpool
 import urllib3.exceptions
 from urllib3.util import Retry
 
@@ -30,6 +40,9 @@ from .errors import GitHubError
 MAX_REDIRECTS = 5
 MAX_BODY = 64 * 2**20  # decoded bytes of one answer; a page of 100 items of 64 KiB bodies is about 13 MiB
 CHUNK = 2**16
+# Seconds for a whole answer (status line, headers, body) from its request: GitHub ends its own work at 10 s,
+# and a page of 100 items crosses a slow link in a few; a server still sending after this is cut off
+ANSWER_S = 30.0
 USER_AGENT = "dffml-k8s-analysis"
 
 
@@ -58,9 +71,7 @@ class Api:
         self.secret, self.timeout = secret, timeout
         self.session = requests.Session()
         self.session.trust_env = False  # no .netrc credentials, no proxies from the environment
-        adapter = requests.adapters.HTTPAdapter(max_retries=retry)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
+        mount(self.session, retry)
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/vnd.github+json"})
         if secret:
             self.session.headers["Authorization"] = f"token {secret}"
@@ -104,7 +115,11 @@ def exchange(session: requests.Session, method: str, url: str, base_url: str, ti
     Its time to headers goes to the pacer (``pacing.answered``: what GitHub spent; the body is our reading)."""
     what = urllib.parse.urlsplit(url).path
     for _ in range(MAX_REDIRECTS + 1):
-        response = session.request(method, url, timeout=timeout, stream=True, allow_redirects=False, **request)
+        try:
+            response = session.request(method, url, timeout=timeout, stream=True, allow_redirects=False, **request)
+        except HeadersTooLarge as error:
+            raise GitHubError(f"{base_url}'s answer to {what} had {error}, past what HTTP clients read: "
+                              "refused") from None
         with response:
             if not response.is_redirect:
                 pacing.answered(response.elapsed.total_seconds())
@@ -122,18 +137,15 @@ def exchange(session: requests.Session, method: str, url: str, base_url: str, ti
 
 
 def read_body(response: requests.Response, timeout: float, base_url: str, what: str) -> bytes:
-    """The decoded body: at most MAX_BODY bytes, within ``timeout`` s; GitHubError otherwise."""
-    deadline = time.monotonic() + timeout
+    """The decoded body: at most MAX_BODY bytes, within the answer's deadline; GitHubError otherwise."""
     chunks, size = [], 0
     while True:
-        if time.monotonic() > deadline:
-            raise GitHubError(f"{base_url} sent its answer to {what} too slowly (more than "
-                              f"{timeout:g} s): retry later", transient=True)
         try:
             chunk = response.raw.read1(CHUNK, decode_content=True)
-        except urllib3.exceptions.ReadTimeoutError:
-            deadline = 0
-            continue
+        except urllib3.exceptions.ReadTimeoutError as error:
+            slow = f"not whole within {answer_s(timeout):g} s" if too_slow(error) else f"nothing for {timeout:g} s"
+            raise GitHubError(f"{base_url} sent its answer to {what} too slowly ({slow}): retry later",
+                              transient=True) from None
         except (urllib3.exceptions.ProtocolError, urllib3.exceptions.DecodeError) as error:
             raise GitHubError(f"{base_url} cut its answer to {what} short ({type(error).__name__}): "
                               "retry later", transient=True) from None
@@ -164,9 +176,126 @@ def parsed(raw: bytes, base_url: str, what: str, headers: dict):
         raise GitHubError(f"{base_url} answered {what} with JSON nested too deep") from None
 
 
+def answer_s(timeout: Optional[float]) -> float:
+    """Seconds a whole answer may take with a per-read ``timeout``: ANSWER_S, or the timeout if longer."""
+    return max(ANSWER_S, timeout or 0)
+
+
+class TooSlow(TimeoutError):
+    """The answer was not whole by its deadline: a socket timeout to urllib3, retried as one."""
+
+
+class HeadersTooLarge(Exception):
+    """Headers past http.client's limits: neither an HTTPException nor an OSError, so urllib3 does not retry it."""
+
+
+def too_slow(error: BaseException) -> bool:
+    """Whether ``error`` (behind requests' and urllib3's wrappers) is an answer cut off at its deadline."""
+    seen, stack = set(), [error]
+    while stack:
+        found = stack.pop()
+        if found is None or id(found) in seen:
+            continue
+        if isinstance(found, TooSlow):
+            return True
+        seen.add(id(found))
+        stack += [found.__cause__, found.__context__, getattr(found, "reason", None)]
+        stack += [arg for arg in getattr(found, "args", ()) if isinstance(arg, BaseException)]
+    return False
+
+
+class _Until(io.RawIOBase):
+    """A response's socket (http.client's reader of it), each read given what is left of the answer's deadline."""
+
+    def __init__(self, raw: io.RawIOBase, sock):
+        self.raw, self.sock, self.per_read = raw, sock, sock.gettimeout()
+        self.deadline = time.monotonic() + answer_s(self.per_read)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TooSlow(f"the answer was not whole within {answer_s(self.per_read):g} s")
+        cut = self.per_read is None or left < self.per_read  # a timeout would be the deadline's
+        self.sock.settimeout(left if cut else self.per_read)
+        try:
+            return self.raw.readinto(buffer)
+        except TimeoutError as error:
+            if cut:
+                raise TooSlow(f"the answer was not whole within {answer_s(self.per_read):g} s") from error
+            raise
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+
+class _Answer(http.client.HTTPResponse):
+    """http.client's response read through :class:`_Until`; headers past its limits a HeadersTooLarge."""
+
+    def __init__(self, sock, *args, **kwargs):
+        super().__init__(sock, *args, **kwargs)
+        self.fp = io.BufferedReader(_Until(self.fp.detach(), sock))
+
+    def begin(self) -> None:
+        try:
+            super().begin()
+        except http.client.LineTooLong as error:  # the limit of a line: 64 KiB
+            raise HeadersTooLarge(f"a {str(error).rsplit('reading ', 1)[-1]} over 64 KiB") from None
+        except http.client.HTTPException as error:
+            if "more than" not in str(error):  # "got more than 100 headers"
+                raise
+            raise HeadersTooLarge("more than 100 headers") from None
+
+
+class _HTTPConnection(urllib3.connection.HTTPConnection):
+    response_class = _Answer
+
+
+class _HTTPSConnection(urllib3.connection.HTTPSConnection):
+    response_class = _Answer
+
+
+class _HTTPPool(urllib3.connectionpool.HTTPConnectionPool):
+    ConnectionCls = _HTTPConnection
+
+
+class _HTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
+    ConnectionCls = _HTTPSConnection
+
+
+class _Adapter(requests.adapters.HTTPAdapter):
+    """requests' adapter whose connections read answers through :class:`_Answer` (proxied ones too)."""
+
+    POOLS = {"http": _HTTPPool, "https": _HTTPSPool}
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = self.POOLS
+
+    def proxy_manager_for(self, proxy, **kwargs):
+        manager = super().proxy_manager_for(proxy, **kwargs)
+        manager.pool_classes_by_scheme = self.POOLS
+        return manager
+
+
+def mount(session: requests.Session, retry: Retry, pool_size: int = requests.adapters.DEFAULT_POOLSIZE) -> None:
+    """``session``'s HTTP and HTTPS through the deadline and header limits, retried by ``retry``."""
+    adapter = _Adapter(max_retries=retry, pool_connections=pool_size, pool_maxsize=pool_size)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+
+
 class _Bounded:
     """PyGithub's connection (the bot's calls) through :func:`exchange`: redirects only on the API's host, the
-    body within MAX_BODY and the timeout, a 2xx body that is not JSON refused, each in one GitHubError."""
+    whole answer within its deadline, the body within MAX_BODY, a 2xx body that is not JSON, or not of the shape
+    GitHub gives (:mod:`.shapes`), refused, each in one GitHubError."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        mount(self.session, self.retry, self.pool_size)
 
     def getresponse(self):
         base_url = f"{self.protocol}://{self.host}:{self.port}"
