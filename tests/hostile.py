@@ -12,7 +12,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.server.seen.append(self.path)
         self.server.answer(self)
 
-    do_POST = do_GET
+    do_POST = do_PATCH = do_DELETE = do_GET
 
     def send(self, status: int, body: bytes = b"", **headers) -> None:
         """A whole answer: ``status``, ``headers`` (``_`` for ``-``), ``body`` (Content-Length from it unless given)."""

@@ -34,7 +34,7 @@ import urllib3.connectionpool
 import urllib3.exceptions
 from urllib3.util import Retry
 
-from . import pacing
+from . import pacing, shapes
 from .errors import GitHubError
 
 MAX_REDIRECTS = 5
@@ -306,8 +306,12 @@ class _Bounded:
         if response.status_code == 202 and self.verb == "GET":  # PyGithub would ask again every 2 s, without end
             raise GitHubError(f"{base_url} answered 202 to GET {what}, which GitHub does only for statistics still "
                               "computing: retry later", transient=True)
-        if 200 <= response.status_code < 300 and raw.strip():
-            parsed(raw, base_url, what, {key.lower(): value for key, value in response.headers.items()})
+        if 200 <= response.status_code < 300:
+            data = parsed(raw, base_url, what, {key.lower(): value for key, value in response.headers.items()}) \
+                if raw.strip() else None
+            wrong = shapes.problem_of(self.verb, what, data)
+            if wrong:
+                raise GitHubError(f"{base_url}'s answer to {self.verb} {what} is not GitHub's: {wrong}")
         response._content = raw  # what requests' ``text`` decodes, as PyGithub reads it
         return github.Requester.RequestsResponse(response)
 
