@@ -8,8 +8,13 @@ from typing import Callable, Iterator
 class Handler(http.server.BaseHTTPRequestHandler):
     answer: Callable  # set per server: answer(handler) writes the whole answer
 
+    def setup(self):
+        super().setup()
+        self.server.connections += 1
+
     def do_GET(self):
         self.server.seen.append(self.path)
+        self.body = self.rfile.read(int(self.headers.get("Content-Length") or 0))  # the next request follows it
         self.server.answer(self)
 
     do_POST = do_PATCH = do_DELETE = do_GET
@@ -29,11 +34,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def serving(answer: Callable) -> Iterator[http.server.ThreadingHTTPServer]:
-    """Serve ``answer`` until the block ends; the server's ``url`` and ``seen`` (the paths asked) for the test."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+def serving(answer: Callable, keep_alive: bool = False) -> Iterator[http.server.ThreadingHTTPServer]:
+    """Serve ``answer`` until the block ends; the server's ``url``, ``seen`` (the paths asked) and ``connections``
+    (accepted) for the test. ``keep_alive``: HTTP/1.1, a connection kept for the next request."""
+    handler = type("KeepAlive", (Handler,), {"protocol_version": "HTTP/1.1"}) if keep_alive else Handler
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
-    server.answer, server.seen = answer, []
+    server.answer, server.seen, server.connections = answer, [], 0
     server.url = "http://127.0.0.1:{}".format(server.server_address[1])
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -129,3 +129,11 @@ def test_label_given_a_list_for_its_item_is_one_line_exit_1(model_dir):
     assert (result.returncode, result.stderr) == (1, (
         f"k8s-analysis: error: {server.url}'s answer to GET {ITEM} is not GitHub's: the answer is a list, where "
         "GitHub sends an object\n"))
+
+
+def test_the_bots_requests_in_one_thread_share_a_connection():
+    with serving(answering(None, None), keep_alive=True) as server:
+        server.calls = []
+        reconcile.reconcile(server.url, REPO, 1, PREDICTION)
+        reconcile.reconcile(server.url, REPO, 1, PREDICTION)
+    assert len(server.calls) >= 12 and server.connections == 1

@@ -209,7 +209,7 @@ def connect(base_url: str = DEFAULT_BASE_URL, timeout: Optional[int] = None, ret
     secret = _secret(base_url)
     backoff = _backoff(retries)
     # its requests through the export's bounds (transport.exchange): PyGithub alone reads whole bodies and
-    # takes one that is not JSON as data (a connection per request: PyGithub keeps none for injected classes)
+    # takes one that is not JSON as data (connections kept per thread and host: PyGithub keeps none for them)
     github.Requester.Requester.injectConnectionClasses(BoundedHTTP, BoundedHTTPS)
     # PyGithub's methods plus PATCH: the bot's only PATCH, a comment's edit, is idempotent
     retry = BoundedRetry(secondary_rate_wait=SECONDARY_WAIT, max_rate_limit_wait=max_wait,

@@ -22,6 +22,7 @@ through :class:`BoundedHTTP` / :class:`BoundedHTTPS`, its connection classes on 
 import http.client
 import io
 import json
+import threading
 import time
 import urllib.parse
 from typing import Any, Dict, NamedTuple, Optional, Tuple
@@ -288,6 +289,23 @@ def mount(session: requests.Session, retry: Retry, pool_size: int = requests.ada
     session.mount("https://", adapter)
 
 
+_KEPT = threading.local()  # per thread: (scheme, host, port) -> its session
+
+
+def _kept_session(scheme: str, host: str, port: int, retry: Retry, pool_size: int) -> requests.Session:
+    """This thread's session to ``scheme://host:port`` (PyGithub keeps no connection for injected classes: one
+    each request would open a connection, TLS included), retried by ``retry``: the last request's."""
+    sessions = _KEPT.__dict__.setdefault("sessions", {})
+    session = sessions.get((scheme, host, port))
+    if session is None:
+        session = sessions[(scheme, host, port)] = requests.Session()
+        session.auth = github.Requester.Requester.noopAuth  # as PyGithub's: no .netrc credentials
+        mount(session, retry, pool_size)
+    for adapter in session.adapters.values():
+        adapter.max_retries = retry
+    return session
+
+
 class _Bounded:
     """PyGithub's connection (the bot's calls) through :func:`exchange`: redirects only on the API's host, the
     whole answer within its deadline, the body within MAX_BODY, a 2xx body that is not JSON, or not of the shape
@@ -295,7 +313,11 @@ class _Bounded:
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        mount(self.session, self.retry, self.pool_size)
+        self.session.close()  # PyGithub's own, for one request: this thread's for the host instead (kept open)
+        self.session = _kept_session(self.protocol, self.host, self.port, self.retry, self.pool_size)
+
+    def close(self) -> None:
+        """Nothing: the session is the thread's, for its next connection to the host."""
 
     def getresponse(self):
         base_url = f"{self.protocol}://{self.host}:{self.port}"
