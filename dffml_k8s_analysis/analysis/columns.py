@@ -97,6 +97,22 @@ class Items:
         chosen.label_code, chosen.names = self.label_code[keep], self.names
         return chosen
 
+    def codes(self, name: str) -> Tuple[List[Optional[str]], numpy.ndarray]:
+        """A text column's distinct values (None among them where it is unknown) and each item's code into them,
+        computed once per ``Items``."""
+        cache = self.__dict__.setdefault("_codes", {})
+        if name not in cache:
+            values = getattr(self, name).tolist()
+            distinct = list(dict.fromkeys(values))
+            index = {value: code for code, value in enumerate(distinct)}
+            cache[name] = distinct, numpy.fromiter(map(index.__getitem__, values), numpy.int64, len(values))
+        return cache[name]
+
+    def logins_kept(self, name: str, keep: Filter) -> numpy.ndarray:
+        """Per item, whether its login ``name`` (``author``, ``closed_by``) is known and ``keep.key`` keeps it."""
+        distinct, codes = self.codes(name)
+        return numpy.array([login is not None and bool(keep.key(login)) for login in distinct], bool)[codes]
+
     def subset(self, subset: str) -> "Items":
         """``all``, ``issues`` or ``pull_requests``."""
         if subset not in SUBSETS:
