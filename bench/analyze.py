@@ -387,6 +387,53 @@ def main_startup(args: argparse.Namespace) -> None:
                           target_met=figures["ours_analyze_s"] <= 1.5)))
 
 
+def write_cost(tmp: str, items: int, changes: int = 500) -> dict:
+    """CPU seconds of what the snapshot adds to the writers, SQLite: an export's pages (1,000 items each) and its
+    timeline with the columns version's triggers, beside the same without them, and the snapshot's refresh at its
+    end; an update of ``changes`` items, the same."""
+    from dffml_k8s_analysis.emulator.sample import Sample
+    from dffml_k8s_analysis.store import migrations, open_store
+
+    sample, figures = Sample(items, seed=1), {}
+    for side in ("triggers", "without"):
+        with open_store(Path(tmp, f"cost-{side}.sqlite"), create=True) as db:
+            if side == "without":
+                with db.transaction():
+                    for table in migrations.WATCHED:
+                        for action in ("INSERT", "UPDATE", "DELETE"):
+                            db.execute(f"DROP TRIGGER {table}_{action}_columns")
+            cpu = 0.0
+            for first in range(1, items + 1, 1000):
+                page = [sample.item(number, "http://127.0.0.1", detail=True)
+                        for number in range(first, min(first + 1000, items + 1))]
+                cpu += cpu_timed(db.save_page, page)[1]
+            cpu += cpu_timed(fill_timeline, db)[1]
+            figures[f"export_{side}_cpu_s"] = cpu
+            changed = [dict(sample.item(number, "http://127.0.0.1", detail=True), updated_at="2029-01-01T00:00:00Z")
+                       for number in range(1, items + 1, max(items // changes, 1))][:changes]
+            figures[f"update_{side}_cpu_s"] = cpu_timed(db.save_page, changed)[1]
+            if side == "triggers":
+                figures["refresh_after_update_cpu_s"] = cpu_timed(db.refresh_columns)[1]
+                with db.transaction():
+                    db.execute("UPDATE state SET value = '-1' WHERE key = 'columns_version'")  # stale: rewritten
+                figures["refresh_after_export_cpu_s"] = cpu_timed(db.refresh_columns)[1]
+                figures["snapshot_mib"] = db.execute("SELECT LENGTH(data) FROM columns_snapshot")[0][0] / 2**20
+    return {key: round(value, 3) for key, value in figures.items()}
+
+
+def main_write_cost(args: argparse.Namespace) -> None:
+    """``--write-cost``: the snapshot's cost to an export and an update, printed and as one line of JSON."""
+    with tempfile.TemporaryDirectory() as tmp:
+        figures = write_cost(tmp, args.items)
+    print(f"\nthe snapshot's cost to the writers, {args.items} items, CPU s: with it, without it (triggers)")
+    for name in ("export", "update"):
+        label = "export's pages and timeline" if name == "export" else "update of 500 changes"
+        print(f"  {label:<30}{figures[f'{name}_triggers_cpu_s']:>8.2f}{figures[f'{name}_without_cpu_s']:>8.2f}"
+              f"   + refresh {figures[f'refresh_after_{name}_cpu_s']:.2f}")
+    print(f"  snapshot: {figures['snapshot_mib']:.1f} MiB")
+    print(json.dumps(dict(figures, items=args.items)))
+
+
 def main_all_views(args: argparse.Namespace) -> None:
     """``--all-views-only``: all views end to end, ours and (``--before``) the commit's, wall, CPU, peak RSS."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -451,11 +498,14 @@ def main() -> None:
     parser.add_argument("--startup", action="store_true", help="only the command line's start (see above)")
     parser.add_argument("--all-views-only", action="store_true",
                         help="only all views end to end, ours and --before's (a large store: no old path, no blob)")
+    parser.add_argument("--write-cost", action="store_true", help="only the snapshot's cost to an export and an update")
     args = parser.parse_args()
     if args.startup:
         return main_startup(args)
     if args.smoke:
         args.items, args.repeat = 300, 1
+    if args.write_cost:
+        return main_write_cost(args)
     if args.worker:
         kind, path, directory = args.worker
         work = {"ours": worker_ours, "all": worker_all, "original": worker_original}[kind]

@@ -1,11 +1,13 @@
 """The columns snapshot: the same columns as SQL for every request, stale after any write to the tables they
 come from (never wrong), a damaged blob read by SQL instead, on both backends; writers refresh it."""
+import json
 import logging
 import shutil
 
 import numpy
 import pytest
 
+from conftest import ROOT, export, run_cli
 from dffml_k8s_analysis.analysis.columns import FIELDS, load
 from dffml_k8s_analysis.analysis.views import VIEWS
 from dffml_k8s_analysis.records.selection import Filter
@@ -129,8 +131,6 @@ def test_every_view_from_the_snapshot_gives_the_pure_python_numbers(stores, tmp_
 
 
 def test_an_export_and_an_update_leave_the_snapshot_current(emulator, tmp_path):
-    from conftest import export
-
     server = emulator(items=120)
     path = str(tmp_path / "e.sqlite")
     export(server.url, path)
@@ -141,3 +141,10 @@ def test_an_export_and_an_update_leave_the_snapshot_current(emulator, tmp_path):
         assert snapshot.current(store) is not None
         assert plain(store.derived_columns()) == by_sql(store, (tuple(derived.NUMBERS), tuple(derived.TEXTS), ("",),
                                                                  False, None))
+
+
+def test_the_write_cost_benchmark_runs_at_its_smoke_size():
+    result = run_cli("python", str(ROOT / "bench" / "analyze.py"), "--smoke", "--write-cost", timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(result.stdout.splitlines()[-1])
+    assert figures["items"] == 300 and figures["refresh_after_export_cpu_s"] > 0 and figures["snapshot_mib"] > 0
