@@ -152,8 +152,9 @@ def columns(table, schema):
 for (table,) in db.execute("SELECT name FROM main.sqlite_master WHERE type = 'table'").fetchall():
     shared = ", ".join(name for name in columns(table, "main") if name in columns(table, "source"))
     if shared and not table.startswith("sqlite_"):
-        db.execute(f"DELETE FROM main.{table}")
-        db.execute(f"INSERT INTO main.{table} ({shared}) SELECT {shared} FROM source.{table}")
+        mine = " WHERE key <> 'schema'" if table == "state" else ""  # the copy keeps its own schema version
+        db.execute(f"DELETE FROM main.{table}{mine}")
+        db.execute(f"INSERT INTO main.{table} ({shared}) SELECT {shared} FROM source.{table}{mine}")
 db.commit()
 db.execute("DETACH DATABASE source")
 db.execute("VACUUM")
