@@ -49,8 +49,7 @@ class Items:
             self.fields += EVENT_FIELDS
             self.event_names = list(columns.event_names)
             events = columns.events
-            index = numpy.searchsorted(self.number, events[:, 0])
-            numpy.clip(index, 0, max(len(self.number) - 1, 0), out=index)
+            index = places(self.number, events[:, 0])
             known = self.number[index] == events[:, 0] if len(self.number) else index < 0  # malformed: none
             if not known.all():
                 events, index = events[known], index[known]
@@ -135,6 +134,17 @@ class Items:
             return self.counts  # read as counts alone
         codes = self.label_code if mask is None else self.label_code[mask[self.label_item]]
         return numpy.bincount(codes, minlength=len(self.names))
+
+
+def places(numbers: numpy.ndarray, wanted: numpy.ndarray) -> numpy.ndarray:
+    """Where each of ``wanted`` is, or would be, in the sorted ``numbers`` (clipped to them): by a table of every
+    number up to the largest when that is small (a gather, not a binary search each), else by searchsorted."""
+    if len(numbers) and len(wanted) and 0 <= numbers[0] and numbers[-1] <= 4 * len(numbers) + 2**20:
+        table = numpy.zeros(int(numbers[-1]) + 2, numpy.int64)
+        table[numbers + 1] = 1
+        table = numpy.cumsum(table)  # numbers below or at each number, so: the place of the next one at or above
+        return numpy.minimum(table[numpy.clip(wanted, 0, len(table) - 1)], len(numbers) - 1)
+    return numpy.clip(numpy.searchsorted(numbers, wanted), 0, max(len(numbers) - 1, 0))
 
 
 def names_matching(names: List[str], test) -> numpy.ndarray:
