@@ -65,9 +65,8 @@ class Items:
         uses = [len(numbers) for numbers in columns.labels.values()]
         label_numbers = numpy.concatenate([numpy.empty(0, numpy.int64), *columns.labels.values()])
         label_codes = numpy.repeat(numpy.arange(len(uses)), uses)
-        index = numpy.searchsorted(self.number, label_numbers)
-        known = index < len(self.number)
-        known[known] &= self.number[index[known]] == label_numbers[known]  # labels of a malformed item: none
+        index = places(self.number, label_numbers)
+        known = self.number[index] == label_numbers if len(self.number) else index < 0  # a malformed item's: none
         self.label_item, self.label_code = index[known], label_codes[known]
 
     def __len__(self) -> int:

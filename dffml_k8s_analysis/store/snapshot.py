@@ -90,7 +90,9 @@ def unpack(blob: bytes) -> Columns:
 def select(full: Columns, numbers: Sequence[str], texts: Sequence[str], labels: Optional[Sequence[str]],
            counts: bool, events: Optional[Sequence[str]]) -> Columns:
     """What ``derived.read`` gives for these arguments, taken from the full columns."""
-    table = full.number_table[:, [full.numbers.index(name) for name in numbers]]
+    wanted_numbers = [full.numbers.index(name) for name in numbers]
+    table = full.number_table if wanted_numbers == list(range(len(full.numbers))) else \
+        full.number_table[:, wanted_numbers]
     text_columns = tuple(full.text_columns[full.texts.index(name)] for name in texts)
     wanted = tuple(labels) if labels is not None else None
     labelled = {name: uses for name, uses in full.labels.items() if name.startswith(wanted)} \
@@ -98,14 +100,20 @@ def select(full: Columns, numbers: Sequence[str], texts: Sequence[str], labels: 
     chosen = {"events": None, "event_names": ()}
     if events is not None:
         kept = [code for code, name in enumerate(full.event_names) if name.startswith(tuple(events))]
-        recode = numpy.full(len(full.event_names) + 1, -1, numpy.int64)
-        recode[kept] = numpy.arange(len(kept))
-        code = recode[full.events[:, 2] >> 3] if len(full.events) else numpy.empty(0, numpy.int64)
-        picked = full.events[code >= 0]
-        picked[:, 2] = (code[code >= 0] << 3) | (picked[:, 2] & 7)
-        chosen = {"events": picked, "event_names": tuple(full.event_names[code] for code in kept)}
+        chosen = {"events": full.events, "event_names": full.event_names} if len(kept) == len(full.event_names) \
+            else _events_of(full, kept)
     return Columns(tuple(numbers), tuple(texts), table, text_columns, labelled, list(full.problems),
                    dict(full.counts) if counts else None, full.timelines, **chosen)
+
+
+def _events_of(full: Columns, kept: List[int]) -> dict:
+    """The events of the labels coded ``kept``, recoded to their place in ``kept``."""
+    recode = numpy.full(len(full.event_names), -1, numpy.int64)
+    recode[kept] = numpy.arange(len(kept))
+    code = recode[full.events[:, 2] >> 3] if len(full.events) else numpy.empty(0, numpy.int64)
+    picked = full.events[code >= 0]
+    picked[:, 2] = (code[code >= 0] << 3) | (picked[:, 2] & 7)
+    return {"events": picked, "event_names": tuple(full.event_names[code] for code in kept)}
 
 
 def current(store) -> Optional[Columns]:
