@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Optional
 
 BIN = Path(sys.executable).parent
 OLD = "47c8e2c"  # the last commit whose views reparse every raw item
@@ -91,6 +92,9 @@ def worker_all(store: str, out: str, repeat: int) -> dict:
             "all_views_cpu_s": statistics.median(cpu for _, cpu in runs), "peak_mib": peak_mib()}
 
 
+# Run in a commit's tree (ours too, in --all-views-only): where the commit has them, reading every column
+# (``read_*``: the snapshot when current; ``read_sql_*``: by SQL, what a stale or older store costs) and
+# computing every view's numbers on columns read once (``compute_cpu_s``); then all views end to end.
 OLD_WORKER = """
 import json, statistics, sys, time
 from dffml_k8s_analysis import flows
@@ -101,12 +105,34 @@ def timed(func, *args):
     wall, cpu = time.perf_counter(), time.process_time()
     func(*args)
     return time.perf_counter() - wall, time.process_time() - cpu
-parse = statistics.median(timed(read_records, store)[0] for _ in range(repeat)) if sys.argv[4] == "parse" else None
+def medians(name, runs):
+    return {f"{name}_s": statistics.median(wall for wall, _ in runs), f"{name}_cpu_s": statistics.median(c for _, c in runs)}
+figures = {"parse_s": statistics.median(timed(read_records, store)[0] for _ in range(repeat))
+           if sys.argv[4] == "parse" else None}
+try:
+    from dffml_k8s_analysis.analysis.columns import load
+    from dffml_k8s_analysis.analysis.views import needs, run_view
+except ImportError:  # before the columns
+    load = None
+if load is not None:
+    figures.update(medians("read", [timed(load, store) for _ in range(repeat)]))
+    items = load(store, needs(list(VIEWS)))[0]
+    figures["compute_cpu_s"] = statistics.median(timed(lambda: [run_view(name, items) for name in VIEWS])[1]
+                                                 for _ in range(repeat))
+    try:
+        from dffml_k8s_analysis.store import derived, open_store, snapshot
+    except ImportError:  # before the snapshot: its read is by SQL
+        snapshot = None
+    if snapshot is not None:
+        def by_sql():
+            with open_store(store) as db:
+                derived.read(db, tuple(derived.NUMBERS), tuple(derived.TEXTS), ("",), True, ("",))
+        figures.update(medians("read_sql", [timed(by_sql) for _ in range(repeat)]))
 runs = [timed(flows.run_analyze, store, list(VIEWS), "all", "", "", 25, "month", out) for _ in range(repeat)]
 status = open("/proc/self/status").read()
-print(json.dumps({"parse_s": parse, "all_views_s": statistics.median(wall for wall, _ in runs),
-                  "all_views_cpu_s": statistics.median(cpu for _, cpu in runs),
-                  "peak_mib": int(status.split("VmHWM:")[1].split()[0]) / 1024}))
+print(json.dumps(dict(figures, all_views_s=statistics.median(wall for wall, _ in runs),
+                      all_views_cpu_s=statistics.median(cpu for _, cpu in runs),
+                      peak_mib=int(status.split("VmHWM:")[1].split()[0]) / 1024)))
 """
 
 
@@ -126,8 +152,9 @@ def columns(table, schema):
 for (table,) in db.execute("SELECT name FROM main.sqlite_master WHERE type = 'table'").fetchall():
     shared = ", ".join(name for name in columns(table, "main") if name in columns(table, "source"))
     if shared and not table.startswith("sqlite_"):
-        db.execute(f"DELETE FROM main.{table}")
-        db.execute(f"INSERT INTO main.{table} ({shared}) SELECT {shared} FROM source.{table}")
+        mine = " WHERE key <> 'schema'" if table == "state" else ""  # the copy keeps its own schema version
+        db.execute(f"DELETE FROM main.{table}{mine}")
+        db.execute(f"INSERT INTO main.{table} ({shared}) SELECT {shared} FROM source.{table}{mine}")
 db.commit()
 db.execute("DETACH DATABASE source")
 db.execute("VACUUM")
@@ -154,10 +181,15 @@ def in_schema(tree: Path, store: Path, copy: Path) -> Path:
 def run_commit(commit: str, store: Path, tmp: str, repeat: int, parse: bool) -> dict:
     """All views as the code of ``commit`` (from git) runs them, on a copy of the store in its own schema."""
     tree = extract(commit, Path(tmp, f"tree-{commit}"))
-    env = dict(os.environ, PYTHONPATH=str(tree))
-    copy = in_schema(tree, store, Path(tmp, f"{commit}.sqlite"))
-    done = subprocess.run([sys.executable, "-c", OLD_WORKER, str(copy), str(Path(tmp, f"{commit}-out")), str(repeat),
-                           "parse" if parse else "views"], cwd=tree, env=env, check=True, capture_output=True, text=True)
+    return run_tree(tree, in_schema(tree, store, Path(tmp, f"{commit}.sqlite")), Path(tmp, f"{commit}-out"), repeat,
+                    parse)
+
+
+def run_tree(tree: Path, store: Path, out: Path, repeat: int, parse: bool = False) -> dict:
+    """``OLD_WORKER``'s figures of the code in ``tree`` on ``store``, in a fresh interpreter."""
+    done = subprocess.run([sys.executable, "-c", OLD_WORKER, str(store), str(out), str(repeat),
+                           "parse" if parse else "views"], cwd=tree, env=dict(os.environ, PYTHONPATH=str(tree)),
+                          check=True, capture_output=True, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -223,6 +255,7 @@ def build_store(store: Path, items: int) -> float:
             db.save_page([sample.item(number, "http://127.0.0.1", detail=True)
                           for number in range(first, min(first + 1000, items + 1))])
         fill_timeline(db)
+        db.refresh_columns()  # as the export's end does
     return time.perf_counter() - started
 
 
@@ -355,6 +388,53 @@ def main_startup(args: argparse.Namespace) -> None:
                           target_met=figures["ours_analyze_s"] <= 1.5)))
 
 
+def write_cost(tmp: str, items: int, changes: int = 500) -> dict:
+    """CPU seconds of what the snapshot adds to the writers, SQLite: an export's pages (1,000 items each) and its
+    timeline with the columns version's triggers, beside the same without them, and the snapshot's refresh at its
+    end; an update of ``changes`` items, the same."""
+    from dffml_k8s_analysis.emulator.sample import Sample
+    from dffml_k8s_analysis.store import migrations, open_store
+
+    sample, figures = Sample(items, seed=1), {}
+    for side in ("triggers", "without"):
+        with open_store(Path(tmp, f"cost-{side}.sqlite"), create=True) as db:
+            if side == "without":
+                with db.transaction():
+                    for table in migrations.WATCHED:
+                        for action in ("INSERT", "UPDATE", "DELETE"):
+                            db.execute(f"DROP TRIGGER {table}_{action}_columns")
+            cpu = 0.0
+            for first in range(1, items + 1, 1000):
+                page = [sample.item(number, "http://127.0.0.1", detail=True)
+                        for number in range(first, min(first + 1000, items + 1))]
+                cpu += cpu_timed(db.save_page, page)[1]
+            cpu += cpu_timed(fill_timeline, db)[1]
+            figures[f"export_{side}_cpu_s"] = cpu
+            changed = [dict(sample.item(number, "http://127.0.0.1", detail=True), updated_at="2029-01-01T00:00:00Z")
+                       for number in range(1, items + 1, max(items // changes, 1))][:changes]
+            figures[f"update_{side}_cpu_s"] = cpu_timed(db.save_page, changed)[1]
+            if side == "triggers":
+                figures["refresh_after_update_cpu_s"] = cpu_timed(db.refresh_columns)[1]
+                with db.transaction():
+                    db.execute("UPDATE state SET value = '-1' WHERE key = 'columns_version'")  # stale: rewritten
+                figures["refresh_after_export_cpu_s"] = cpu_timed(db.refresh_columns)[1]
+                figures["snapshot_mib"] = db.execute("SELECT LENGTH(data) FROM columns_snapshot")[0][0] / 2**20
+    return {key: round(value, 3) for key, value in figures.items()}
+
+
+def main_write_cost(args: argparse.Namespace) -> None:
+    """``--write-cost``: the snapshot's cost to an export and an update, printed and as one line of JSON."""
+    with tempfile.TemporaryDirectory() as tmp:
+        figures = write_cost(tmp, args.items)
+    print(f"\nthe snapshot's cost to the writers, {args.items} items, CPU s: with it, without it (triggers)")
+    for name in ("export", "update"):
+        label = "export's pages and timeline" if name == "export" else "update of 500 changes"
+        print(f"  {label:<30}{figures[f'{name}_triggers_cpu_s']:>8.2f}{figures[f'{name}_without_cpu_s']:>8.2f}"
+              f"   + refresh {figures[f'refresh_after_{name}_cpu_s']:.2f}")
+    print(f"  snapshot: {figures['snapshot_mib']:.1f} MiB")
+    print(json.dumps(dict(figures, items=args.items)))
+
+
 def main_all_views(args: argparse.Namespace) -> None:
     """``--all-views-only``: all views end to end, ours and (``--before``) the commit's, wall, CPU, peak RSS."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -362,7 +442,10 @@ def main_all_views(args: argparse.Namespace) -> None:
         if not store.is_file():
             print(f"building a {args.items}-item store: {build_store(store, args.items):.1f} s", flush=True)
         ours = run_worker("all", str(store), str(Path(tmp, "out")), "--repeat", str(args.repeat))
+        ours.update({key: value for key, value in run_tree(ROOT, store, Path(tmp, "out"), args.repeat).items()
+                     if key.startswith(("read", "compute"))})
         before = run_commit(args.before, store, tmp, args.repeat, parse=False) if args.before else None
+    print_reading(ours, before, args)
     print(f"\nall views end to end, medians of {args.repeat}: wall s, CPU s, peak RSS MiB (target <= 300)")
     for side, figures in (("ours", ours), (f"before: {args.before}", before)):
         if figures:
@@ -370,10 +453,39 @@ def main_all_views(args: argparse.Namespace) -> None:
                   f"{figures['peak_mib']:>8.0f}")
     print(json.dumps({"items": args.items, "repeat": args.repeat, "all_views_s": round(ours["all_views_s"], 3),
                       "all_views_cpu_s": round(ours["all_views_cpu_s"], 3), "peak_mib": round(ours["peak_mib"]),
+                      **reading_figures(ours, before),
                       "before": args.before, "before_all_views_s": before and round(before["all_views_s"], 3),
                       "before_all_views_cpu_s": before and round(before["all_views_cpu_s"], 3),
                       "before_peak_mib": before and round(before["peak_mib"]),
                       "target_met": ours["peak_mib"] <= 300}))
+
+
+READING = (("read", "read every column (the snapshot)", 0.4), ("read_sql", "read every column by SQL (stale)", None),
+           ("compute", "compute all views (columns read once)", 0.3))
+
+
+def reading_figures(ours: dict, before: Optional[dict]) -> dict:
+    """Reading and computing, ours and ``before``'s, rounded, for the JSON line."""
+    found = {}
+    for side, figures in (("", ours), ("before_", before or {})):
+        for key in ("read_s", "read_cpu_s", "read_sql_s", "read_sql_cpu_s", "compute_cpu_s"):
+            if figures.get(key) is not None:
+                found[side + key] = round(figures[key], 3)
+    return found
+
+
+def print_reading(ours: dict, before: Optional[dict], args: argparse.Namespace) -> None:
+    """Reading every column and computing every view: ours, and ``--before``'s from the same run, with the ratio."""
+    print(f"\nreading and computing, medians of {args.repeat}: wall s (CPU s); before: {args.before or '-'}; "
+          "ratio of CPU")
+    for key, label, target in READING:
+        cpu = ours.get(f"{key}_cpu_s")
+        if cpu is None:
+            continue
+        wall = f"{ours[f'{key}_s']:>7.2f} ({cpu:.2f})" if f"{key}_s" in ours else f"{'':>7} ({cpu:.2f})"
+        old = (before or {}).get(f"{key}_cpu_s", (before or {}).get(f"{key.split('_')[0]}_cpu_s"))
+        versus = f"{old:>8.2f}{old / cpu:>7.1f}x" if old else ""
+        print(f"  {label:<42}{wall}{versus}" + (f"   target <= {target} s" if target else ""))
 
 
 def main() -> None:
@@ -387,11 +499,14 @@ def main() -> None:
     parser.add_argument("--startup", action="store_true", help="only the command line's start (see above)")
     parser.add_argument("--all-views-only", action="store_true",
                         help="only all views end to end, ours and --before's (a large store: no old path, no blob)")
+    parser.add_argument("--write-cost", action="store_true", help="only the snapshot's cost to an export and an update")
     args = parser.parse_args()
     if args.startup:
         return main_startup(args)
     if args.smoke:
         args.items, args.repeat = 300, 1
+    if args.write_cost:
+        return main_write_cost(args)
     if args.worker:
         kind, path, directory = args.worker
         work = {"ours": worker_ours, "all": worker_all, "original": worker_original}[kind]
@@ -409,6 +524,8 @@ def main() -> None:
         out = Path(tmp, "analysis")
         ours = run_worker("ours", str(store), str(out), "--repeat", str(args.repeat))
         ours.update(run_worker("all", str(store), str(out), "--repeat", str(args.repeat)))  # its own peak
+        ours.update({key: value for key, value in run_tree(ROOT, store, out, args.repeat).items()
+                     if key.startswith(("read_sql", "compute"))})
         cli = cli_seconds(store, out, args.repeat)
         old = run_commit(OLD, store, tmp, args.repeat, parse=True)
         before = run_commit(args.before, store, tmp, args.repeat, parse=False) if args.before else None
@@ -416,6 +533,7 @@ def main() -> None:
         store_mib = store.stat().st_size / 2**20
 
     everything, single = ours["all_views_s"], max(ours["views_s"].values())
+    print_reading(ours, before, args)
     print(f"\n{ours['items']} items; store {store_mib:.0f} MiB; medians of {args.repeat}\n")
     print(f"{'data loading':<44}{'s':>8}{'ratio':>9}")
     print(f"  {'ours: read the derived columns':<42}{ours['read_s']:>8.2f}   ({ours['read_cpu_s']:.2f} s CPU)")
@@ -451,6 +569,7 @@ def main() -> None:
         "old_peak_mib": round(old["peak_mib"]), "original_pickle_load_s": round(original["pickle_load_s"], 3),
         "original_peak_mib": round(original["peak_mib"]), "ratio_old": round(old["all_views_s"] / everything, 1),
         "ratio_pickle_load": round(original["pickle_load_s"] / everything, 2),
+        **reading_figures(ours, before),
         "before": args.before, "before_all_views_s": round(before["all_views_s"], 3) if before else None,
         "before_all_views_cpu_s": round(before["all_views_cpu_s"], 3) if before else None,
         "targets_met": everything <= 2 and single <= 0.5 and ours["peak_mib"] <= 300,

@@ -49,8 +49,7 @@ class Items:
             self.fields += EVENT_FIELDS
             self.event_names = list(columns.event_names)
             events = columns.events
-            index = numpy.searchsorted(self.number, events[:, 0])
-            numpy.clip(index, 0, max(len(self.number) - 1, 0), out=index)
+            index = places(self.number, events[:, 0])
             known = self.number[index] == events[:, 0] if len(self.number) else index < 0  # malformed: none
             if not known.all():
                 events, index = events[known], index[known]
@@ -66,9 +65,8 @@ class Items:
         uses = [len(numbers) for numbers in columns.labels.values()]
         label_numbers = numpy.concatenate([numpy.empty(0, numpy.int64), *columns.labels.values()])
         label_codes = numpy.repeat(numpy.arange(len(uses)), uses)
-        index = numpy.searchsorted(self.number, label_numbers)
-        known = index < len(self.number)
-        known[known] &= self.number[index[known]] == label_numbers[known]  # labels of a malformed item: none
+        index = places(self.number, label_numbers)
+        known = self.number[index] == label_numbers if len(self.number) else index < 0  # a malformed item's: none
         self.label_item, self.label_code = index[known], label_codes[known]
 
     def __len__(self) -> int:
@@ -97,6 +95,22 @@ class Items:
         chosen.label_code, chosen.names = self.label_code[keep], self.names
         return chosen
 
+    def codes(self, name: str) -> Tuple[List[Optional[str]], numpy.ndarray]:
+        """A text column's distinct values (None among them where it is unknown) and each item's code into them,
+        computed once per ``Items``."""
+        cache = self.__dict__.setdefault("_codes", {})
+        if name not in cache:
+            values = getattr(self, name).tolist()
+            distinct = list(dict.fromkeys(values))
+            index = {value: code for code, value in enumerate(distinct)}
+            cache[name] = distinct, numpy.fromiter(map(index.__getitem__, values), numpy.int64, len(values))
+        return cache[name]
+
+    def logins_kept(self, name: str, keep: Filter) -> numpy.ndarray:
+        """Per item, whether its login ``name`` (``author``, ``closed_by``) is known and ``keep.key`` keeps it."""
+        distinct, codes = self.codes(name)
+        return numpy.array([login is not None and bool(keep.key(login)) for login in distinct], bool)[codes]
+
     def subset(self, subset: str) -> "Items":
         """``all``, ``issues`` or ``pull_requests``."""
         if subset not in SUBSETS:
@@ -119,6 +133,17 @@ class Items:
             return self.counts  # read as counts alone
         codes = self.label_code if mask is None else self.label_code[mask[self.label_item]]
         return numpy.bincount(codes, minlength=len(self.names))
+
+
+def places(numbers: numpy.ndarray, wanted: numpy.ndarray) -> numpy.ndarray:
+    """Where each of ``wanted`` is, or would be, in the sorted ``numbers`` (clipped to them): by a table of every
+    number up to the largest when that is small (a gather, not a binary search each), else by searchsorted."""
+    if len(numbers) and len(wanted) and 0 <= numbers[0] and numbers[-1] <= 4 * len(numbers) + 2**20:
+        table = numpy.zeros(int(numbers[-1]) + 2, numpy.int64)
+        table[numbers + 1] = 1
+        table = numpy.cumsum(table)  # numbers below or at each number, so: the place of the next one at or above
+        return numpy.minimum(table[numpy.clip(wanted, 0, len(table) - 1)], len(numbers) - 1)
+    return numpy.clip(numpy.searchsorted(numbers, wanted), 0, max(len(numbers) - 1, 0))
 
 
 def names_matching(names: List[str], test) -> numpy.ndarray:

@@ -47,10 +47,15 @@ DAY = 86400
 
 def period_index(epochs: numpy.ndarray, period: str) -> numpy.ndarray:
     """The period of each epoch second (UTC)."""
+    days = epochs // DAY
     if period == "week":
-        return (epochs // DAY + 3) // 7  # 1 January 1970 was a Thursday
-    return epochs.astype("datetime64[s]").astype("datetime64[M]" if period == "month" else "datetime64[Y]").astype(
-        numpy.int64)
+        return (days + 3) // 7  # 1 January 1970 was a Thursday
+    unit = "datetime64[M]" if period == "month" else "datetime64[Y]"
+    first, last = (int(days.min()), int(days.max())) if len(days) else (0, -1)
+    if last - first > len(days) + 40000:  # a few epochs years apart: each converted alone
+        return epochs.astype("datetime64[s]").astype(unit).astype(numpy.int64)
+    # the period of each day between the first and the last, looked up: numpy's calendar runs once a day, not an epoch
+    return numpy.arange(first, last + 1).astype("datetime64[D]").astype(unit).astype(numpy.int64)[days - first]
 
 
 def period_keys(first: int, last: int, period: str) -> List[str]:
@@ -125,18 +130,31 @@ def _percentile(ranked: numpy.ndarray, q: float) -> float:
     return round(float(ranked[low]) + (float(ranked[high]) - float(ranked[low])) * (position - low), 3)
 
 
+def stable_order(codes: numpy.ndarray, count: int) -> numpy.ndarray:
+    """The stable sorting order of small non-negative integer codes below ``count`` (numpy's radix sort for
+    16 bits)."""
+    return numpy.argsort(codes.astype(numpy.int16) if count < 2**15 else codes, kind="stable")
+
+
 def quantiles(days: numpy.ndarray, place: numpy.ndarray, width: int, name: str) -> Dict[str, Any]:
     """Of values each in a period (``place``, of ``width``): how many (``name``), median and 90th percentile per
     period (None: none there) and over all."""
-    order = numpy.lexsort((days, place))
-    ranked, place = days[order], place[order]
+    order = numpy.argsort(days)
+    every = days[order]
+    ranked = every[stable_order(place[order], width)]  # by period, sorted within each
     per = numpy.bincount(place, minlength=width)
-    starts = numpy.concatenate([[0], numpy.cumsum(per)])
-    groups = [ranked[starts[i]:starts[i + 1]] for i in range(width)]
-    every = numpy.sort(days)
+    held = numpy.flatnonzero(per)
+    starts, sizes = (numpy.cumsum(per) - per)[held], per[held]
     numbers: Dict[str, Any] = {name: per.tolist(), f"{name}_total": len(every)}
     for key, q in (("median", 50), ("p90", 90)):
-        numbers[key] = [_percentile(group, q) if len(group) else None for group in groups]
+        # ``_percentile`` of every period at once, the same float operations in the same order
+        position = (sizes - 1) * q / 100
+        low = position.astype(numpy.int64)
+        below, above = ranked[starts + low], ranked[starts + numpy.minimum(low + 1, sizes - 1)]
+        values: List[Optional[float]] = [None] * width
+        for i, value in zip(held.tolist(), (below + (above - below) * (position - low)).tolist()):
+            values[i] = round(value, 3)
+        numbers[key] = values
         numbers[f"{key}_total"] = _percentile(every, q) if len(every) else None
     return numbers
 

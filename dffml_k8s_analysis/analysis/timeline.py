@@ -28,7 +28,7 @@ import numpy
 from ..records.selection import Filter
 from ..store.derived import KINDS
 from .columns import Items, names_matching
-from .numbers import DAY, Periods, quantiles
+from .numbers import DAY, Periods, stable_order, quantiles
 
 NO_TIMELINE = "no timeline in this store: run k8s-analysis export --timeline"
 GROUPS = ("kind", "sig", "area")
@@ -84,8 +84,8 @@ def label_provenance(items: Items, keep: Filter, count: int, period: str) -> Dic
     chosen = items.event_added & (group >= 0)
     periods = Periods(items.event_at[chosen], period)
     width = len(periods.keys)
-    cells = numpy.zeros((len(GROUPS), len(KINDS), width), dtype=numpy.int64)
-    numpy.add.at(cells, (group[chosen], items.event_kind[chosen], periods.of(items.event_at[chosen])), 1)
+    cell = (group[chosen] * len(KINDS) + items.event_kind[chosen]) * width + periods.of(items.event_at[chosen])
+    cells = numpy.bincount(cell, minlength=len(GROUPS) * len(KINDS) * width).reshape(len(GROUPS), len(KINDS), width)
     numbers: Dict[str, Any] = {"period": period, "periods": periods.keys, "items": int(len(numpy.unique(
         items.event_item[chosen]))), "applied": int(chosen.sum()), "kinds": list(KINDS), "groups": {}}
     for g, name in enumerate(GROUPS):
@@ -115,8 +115,10 @@ def time_in_label(items: Items, keep: Filter, count: int, period: str) -> Dict[s
     now = last_activity(items)
     # In order per (label, item): an event changes the state only where it differs from the one before (a second
     # labeled while on, an unlabeled while off: nothing); the changes alternate on, off, on...
-    order = numpy.lexsort((items.event_item, items.event_label))  # stable: each item's events stay in order
-    order = order[chosen[order]]
+    # the events are in item order: sorted stably by label alone, each (label, item)'s events stay in order
+    picked = numpy.flatnonzero(chosen)
+    order = picked[stable_order(items.event_label[picked], len(items.event_names))]
+    del picked
     item, label, at, added = (getattr(items, name)[order] for name in ("event_item", "event_label", "event_at",
                                                                         "event_added"))
     del order
@@ -146,16 +148,15 @@ def time_in_label(items: Items, keep: Filter, count: int, period: str) -> Dict[s
             "matching": keep.include.pattern, "unit": "days"}
 
 
-def _codes(logins: numpy.ndarray) -> tuple:
-    """The distinct logins and each one's code (a number per login, not a fixed-width string copy of them all)."""
-    index: Dict[str, int] = {}
-    codes = numpy.fromiter((index.setdefault(login, len(index)) for login in logins.tolist()), numpy.int64, len(logins))
-    return list(index), codes
+def _authors(items: Items, known: numpy.ndarray) -> tuple:
+    """The distinct authors of the ``known`` items and each one's code among them (0 to their count)."""
+    logins, author = numpy.unique(items.codes("author")[1][known], return_inverse=True)
+    return logins, author.reshape(-1)
 
 
 def new_contributors(items: Items, keep: Filter, count: int, period: str) -> Dict[str, Any]:
-    known = numpy.array([login is not None and keep.key(login) for login in items.author.tolist()], dtype=bool)
-    logins, author = _codes(items.author[known])
+    known = items.logins_kept("author", keep)
+    logins, author = _authors(items, known)
     created = items.created[known]
     order = numpy.lexsort((created, author))
     author, created = author[order], created[order]
@@ -178,10 +179,10 @@ def new_contributors(items: Items, keep: Filter, count: int, period: str) -> Dic
 
 def absence_factor(items: Items, keep: Filter, count: int, period: str) -> Dict[str, Any]:
     merged = items.pull_request & (items.merged > 0)
-    known = merged & numpy.array([login is not None and keep.key(login) for login in items.author.tolist()], bool)
+    known = merged & items.logins_kept("author", keep)
     periods = Periods(items.merged[known], period)
     width = len(periods.keys)
-    logins, author = _codes(items.author[known])
+    logins, author = _authors(items, known)
     place = periods.of(items.merged[known])
     per = numpy.bincount(place * len(logins) + author, minlength=width * len(logins)).reshape(width, len(logins))
     factors, authors = [], []

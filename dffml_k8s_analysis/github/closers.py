@@ -67,6 +67,7 @@ def fetch_closers(sess) -> Dict[str, int]:
                 sess.advance(len(rows))
                 interrupt.check("closers")
         store.sync.finish_closers(progress["started"])
+        store.refresh_columns()
         counts["closers"] = len(store.closers())
     return dict(counts, seconds=round(time.monotonic() - sess.started, 2))
 

@@ -296,6 +296,7 @@ def final_pass(sess: Session) -> dict:
                 store.sync.set_etag(etag_key, step.etag if whole else None)
             interrupt.check("final pass")
         store.sync.finish_plan(high_water or store.max_updated_at())
+        store.refresh_columns()  # the analysis reads the columns from it in milliseconds
         return summary(sess, store)
 
 

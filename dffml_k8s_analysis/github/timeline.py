@@ -116,6 +116,7 @@ def fetch_timeline(sess, bots: Optional[str] = None) -> Dict[str, int]:
         while progress["pending"]:
             walk.follow_up()
         stored.finish(store, progress["started"], pattern)
+        store.refresh_columns()
         counts = dict(progress["counts"], items=store.execute("SELECT COUNT(*) FROM timeline")[0][0],
                       incomplete=store.execute("SELECT COUNT(*) FROM timeline WHERE complete = 0")[0][0])
     return dict(counts, seconds=round(time.monotonic() - sess.started, 2))

@@ -17,7 +17,7 @@ import contextlib
 import json
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence
 
-from . import derived, migrations
+from . import derived, migrations, snapshot
 from .backend import Backend
 from .bot_state import BotMemory
 from .errors import StoreError, StoreMissing
@@ -194,10 +194,17 @@ class Store:
                         events: Optional[Sequence[str]] = None) -> derived.Columns:
         """The named columns the analysis views read of every item, the labels whose names start with one of
         ``labels``, the uses per label with ``counts``, the label events of the labels starting with one of
-        ``events`` (``derived.py``); a
+        ``events`` (``derived.py``), from the columns snapshot when it is current (``snapshot.py``); a
         damaged store is a StoreError."""
         try:
-            return derived.read(self, numbers, texts, labels, counts, events)
+            return snapshot.read(self, numbers, texts, labels, counts, events)
+        except self.backend.Error as error:
+            raise self._damaged(error) from None
+
+    def refresh_columns(self) -> bool:
+        """Rewrite the columns snapshot unless it is current (a writer's, at the end of its run); whether it did."""
+        try:
+            return snapshot.refresh(self)
         except self.backend.Error as error:
             raise self._damaged(error) from None
 

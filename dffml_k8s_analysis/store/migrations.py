@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from . import derived
 from .errors import StoreError
+from .sqlite import SQLiteBackend
 
 
 class Migration(NamedTuple):
@@ -88,6 +89,22 @@ CREATE TABLE IF NOT EXISTS bot_decisions (repo TEXT NOT NULL, number INTEGER NOT
     PRIMARY KEY (repo, number));
 CREATE INDEX IF NOT EXISTS bot_decisions_by_time ON bot_decisions (decided);
 """
+# The analysis's columns as one blob (``snapshot.py``), stamped with the columns version: ``state`` key
+# ``columns_version``, moved on by a trigger on every table the columns come from, in the writing transaction
+# (SQLite: a row trigger per row written; PostgreSQL: a statement trigger per statement).
+SNAPSHOT = """
+CREATE TABLE IF NOT EXISTS columns_snapshot (name TEXT PRIMARY KEY, version BIGINT NOT NULL, data BLOB NOT NULL);
+INSERT INTO state (key, value) VALUES ('columns_version', '0') ON CONFLICT (key) DO NOTHING;
+"""
+WATCHED = ("items", "derived", "labels", "closers", "timeline", "label_events")
+BUMP = "UPDATE state SET value = {} WHERE key = 'columns_version'"
+SQLITE_TRIGGER = ("CREATE TRIGGER IF NOT EXISTS {table}_{action}_columns AFTER {action} ON {table} BEGIN "
+                  + BUMP.format("CAST(value AS INTEGER) + 1") + "; END")
+POSTGRES_FUNCTION = ("CREATE OR REPLACE FUNCTION columns_changed() RETURNS trigger LANGUAGE plpgsql "
+                     "SET search_path FROM CURRENT AS $$ BEGIN " + BUMP.format("(value::bigint + 1)::text")
+                     + "; RETURN NULL; END $$")
+POSTGRES_TRIGGER = ("DROP TRIGGER IF EXISTS {table}_columns ON {table}; CREATE TRIGGER {table}_columns AFTER INSERT "
+                    "OR UPDATE OR DELETE OR TRUNCATE ON {table} FOR EACH STATEMENT EXECUTE FUNCTION columns_changed()")
 UNVERSIONED = (EXPORT, CLOSERS, DERIVED, MODELS, BOT)  # the releases before versions, in order
 
 
@@ -95,6 +112,19 @@ def _tables(ddl: str) -> Callable:
     def run(store) -> None:
         store.backend.script(ddl)
     return run
+
+
+def _snapshot(store) -> None:
+    """The snapshot's table, the columns version and its triggers (trigger syntax differs: written per backend)."""
+    store.backend.script(SNAPSHOT)
+    if isinstance(store.backend, SQLiteBackend):
+        for table in WATCHED:
+            for action in ("INSERT", "UPDATE", "DELETE"):
+                store.execute(SQLITE_TRIGGER.format(table=table, action=action))
+        return
+    store.execute(POSTGRES_FUNCTION)
+    for table in WATCHED:
+        store.backend.script(POSTGRES_TRIGGER.format(table=table))
 
 
 def _derive(store) -> None:
@@ -111,6 +141,7 @@ MIGRATIONS: List[Migration] = [
     Migration("the bot's queue indexed by state", _tables(QUEUE), readable=True),
     Migration("each item's timeline", _tables(TIMELINE), readable=True),  # readers without it: no timeline
     Migration("the bot's decisions", _tables(DECISIONS), readable=True),  # readers without it: no bot report
+    Migration("the analysis's columns snapshot", _snapshot, readable=True),  # readers without it: SQL
 ]
 DERIVED_AT = 3  # the version from which the derived columns are stored
 KEY = "schema"
