@@ -86,9 +86,12 @@ CASES = {  # route -> {case: (the answer, what is wrong with it)}
     ("GET", f"/repos/{REPO}/issues"): {
         "an object": ({"number": 1}, "the answer is an object, where GitHub sends a list"),
         "a string number": ([{"number": "1", "updated_at": "2020-01-01T00:00:00Z"}],
-                            "[0].number is a string ('1'), where GitHub sends a positive whole number"),
+                            "[0].number is a string ('1'), where GitHub sends a whole number from 1 to 2147483647"),
         "a negative number": ([{"number": -1, "updated_at": "2020-01-01T00:00:00Z"}],
-                              "[0].number is a number (-1), where GitHub sends a positive whole number"),
+                              "[0].number is a number (-1), where GitHub sends a whole number from 1 to 2147483647"),
+        "a number past 32 bits": ([{"number": 2**40, "updated_at": "2020-01-01T00:00:00Z"}],
+                                  "[0].number is a number (1099511627776), where GitHub sends a whole number from 1 to "
+                                  "2147483647"),
         "an updated_at not a time": ([{"number": 1, "updated_at": "soon"}],
                                      "[0].updated_at is a string ('soon'), where GitHub sends a time like "
                                      "2024-01-31T12:00:00Z")},

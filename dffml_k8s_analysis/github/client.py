@@ -168,10 +168,14 @@ def token() -> Optional[str]:
 
 class BoundedRetry(github.GithubRetry):
     """GithubRetry whose waits for a rate limit, ``Retry-After`` included, are at most ``max_rate_limit_wait``:
-    a longer one raises RateLimitExceededExceedsMaxWait, its ``wait`` for the caller to schedule."""
+    a longer one raises RateLimitExceededExceedsMaxWait, its ``wait`` for the caller to schedule; an unreadable one is
+    none."""
 
     def get_retry_after(self, response):
-        after = super().get_retry_after(response)
+        try:
+            after = super().get_retry_after(response)
+        except urllib3.exceptions.InvalidHeader:  # "1e9", "soon": waited like none (the backoff), not "cannot reach"
+            return None
         if after is not None and self.max_rate_limit_wait is not None and after > self.max_rate_limit_wait:
             raise github.RateLimitExceededExceedsMaxWait(response.status, None, dict(response.headers), wait=after)
         return after
