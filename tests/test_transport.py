@@ -298,6 +298,8 @@ BOT_ANSWERS = {  # what the bot's PyGithub client met -> (the answer, the one li
                                                           Retry_After="1e9"),
                                          "GitHub answered 403 to {repo}#1: You have exceeded a secondary rate limit; "
                                          "waiting 60 s", True),
+    "a Retry-After with another message": (lambda h: h.send(403, b'{"message": "slow down"}', Retry_After="1e9"),
+                                           "GitHub answered 403 to {repo}#1: slow down; waiting 60 s", True),
     "202 to every GET": (lambda h: h.send(202, b"{}"), "{url} answered 202 to GET {path}, which GitHub does only "
                          "for statistics still computing: retry later", True),
 }
