@@ -86,9 +86,12 @@ CASES = {  # route -> {case: (the answer, what is wrong with it)}
     ("GET", f"/repos/{REPO}/issues"): {
         "an object": ({"number": 1}, "the answer is an object, where GitHub sends a list"),
         "a string number": ([{"number": "1", "updated_at": "2020-01-01T00:00:00Z"}],
-                            "[0].number is a string ('1'), where GitHub sends a positive whole number"),
+                            "[0].number is a string ('1'), where GitHub sends a whole number from 1 to 2147483647"),
         "a negative number": ([{"number": -1, "updated_at": "2020-01-01T00:00:00Z"}],
-                              "[0].number is a number (-1), where GitHub sends a positive whole number"),
+                              "[0].number is a number (-1), where GitHub sends a whole number from 1 to 2147483647"),
+        "a number past 32 bits": ([{"number": 2**40, "updated_at": "2020-01-01T00:00:00Z"}],
+                                  "[0].number is a number (1099511627776), where GitHub sends a whole number from 1 to "
+                                  "2147483647"),
         "an updated_at not a time": ([{"number": 1, "updated_at": "soon"}],
                                      "[0].updated_at is a string ('soon'), where GitHub sends a time like "
                                      "2024-01-31T12:00:00Z")},
@@ -137,3 +140,29 @@ def test_the_bots_requests_in_one_thread_share_a_connection():
         reconcile.reconcile(server.url, REPO, 1, PREDICTION)
         reconcile.reconcile(server.url, REPO, 1, PREDICTION)
     assert len(server.calls) >= 12 and server.connections == 1
+
+
+def test_a_delivery_whose_item_github_answers_with_a_list_fails_in_one_line(model_dir, tmp_path, caplog):
+    import requests
+
+    from dffml_k8s_analysis.bot.webhook import DELIVERY_HEADER, SIGNATURE_HEADER, Secret
+    from dffml_k8s_analysis.serve.deliveries import settled
+    from dffml_k8s_analysis.serve.service import ServeConfig, running
+
+    from test_label import BUG, SECRET, payload
+
+    raw = json.dumps(payload(BUG)).encode()
+    with serving(answering(("GET", ITEM), [ISSUE])) as server:
+        server.calls = []
+        config = ServeConfig(str(model_dir), base_url=server.url, secret=Secret(SECRET),
+                             state=str(tmp_path / "bot.sqlite"), retry_backoff_s=0.05)
+        with running(config) as url:
+            answer = requests.post(url + "/webhook", data=raw, headers={
+                "X-GitHub-Event": "pull_request", SIGNATURE_HEADER: Secret(SECRET).sign(raw), DELIVERY_HEADER: "d-1"})
+            assert answer.status_code == 202
+            found = settled(url, "d-1")
+    line = (f"{server.url}'s answer to GET {ITEM} is not GitHub's: the answer is a list, where GitHub sends an object")
+    assert (found["state"], found["outcome"]["error"]) == ("failed", line)
+    logged = [record.getMessage() for record in caplog.records if line in record.getMessage()]
+    assert logged and all("\n" not in message for message in logged), logged  # in one line
+    assert not any(record.exc_info for record in caplog.records)

@@ -151,14 +151,18 @@ ANSWERS = {
                       "(https://api.github.com, https://HOST/api/v3)?"),
     "an object": (malformed({"message": "ok"}), 1, "GitHub answered {path} with dict, not a list of issues"),
     "a string number": (malformed([dict(ITEM, number="1")]), 1,
-                        "GitHub answered {path} with an item whose number is not a positive whole number: '1'"),
+                        "GitHub answered {path} with an item whose number is not a whole number from 1 to 2147483647: '1'"),
     "no number": (malformed([{"updated_at": ITEM["updated_at"]}]), 1,
-                  "GitHub answered {path} with an item whose number is not a positive whole number: 'None'"),
+                  "GitHub answered {path} with an item whose number is not a whole number from 1 to 2147483647: 'None'"),
     "a negative number": (malformed([dict(ITEM, number=-5)]), 1,
-                          "GitHub answered {path} with an item whose number is not a positive whole number: '-5'"),
+                          "GitHub answered {path} with an item whose number is not a whole number from 1 to 2147483647: '-5'"),
     "a bad updated_at": (malformed([dict(ITEM, updated_at=7)]), 1,
                          "GitHub answered {path} with item #1 with an updated_at not like 2024-01-31T12:00:00Z"),
     "a number": (malformed(17), 1, "GitHub answered {path} with int, not a list of issues"),
+    "null": (malformed(None), 1, "{url} answered {path} with null, which GitHub does not"),
+    "a number past 32 bits": (malformed([dict(ITEM, number=2**70)]), 1,
+                              "GitHub answered {path} with an item whose number is not a whole number from 1 to "
+                              "2147483647: '1180591620717411303424'"),
     "an updated_at years ahead": (malformed([dict(ITEM, updated_at="9999-12-31T23:59:59Z")]), 1,
                                   "GitHub answered {path} with item #1 updated at 9999-12-31T23:59:59Z, later than "
                                   "its own clock"),
@@ -290,6 +294,12 @@ BOT_ANSWERS = {  # what the bot's PyGithub client met -> (the answer, the one li
     "truncated JSON": (lambda h: h.send(200, b'{"number": 1, "body": "x'), "{url} cut its answer to {path} short "
                        "(invalid JSON): retry later", True),
     "a trickle": (trickle, "{url} sent its answer to {path} too slowly (not whole within 2 s): retry later", True),
+    "a Retry-After that is not a time": (lambda h: h.send(403, b'{"message": "You have exceeded a secondary rate limit"}',
+                                                          Retry_After="1e9"),
+                                         "GitHub answered 403 to {repo}#1: You have exceeded a secondary rate limit; "
+                                         "waiting 60 s", True),
+    "a Retry-After with another message": (lambda h: h.send(403, b'{"message": "slow down"}', Retry_After="1e9"),
+                                           "GitHub answered 403 to {repo}#1: slow down; waiting 60 s", True),
     "202 to every GET": (lambda h: h.send(202, b"{}"), "{url} answered 202 to GET {path}, which GitHub does only "
                          "for statistics still computing: retry later", True),
 }
@@ -307,7 +317,8 @@ def test_the_bots_github_calls_keep_the_same_bounds_in_one_line(monkeypatch, nam
         started = time.monotonic()
         with pytest.raises(GitHubError) as refused:
             reconcile.issue_body_and_labels(server.url, REPO, 1)
-    assert (str(refused.value), refused.value.transient) == (message.format(url=server.url, path=ITEM_PATH), transient)
+    assert (str(refused.value), refused.value.transient) == (message.format(url=server.url, path=ITEM_PATH, repo=REPO),
+                                                             transient)
     assert time.monotonic() - started < 30
 
 

@@ -31,7 +31,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import github
 
-from ..github.client import SECONDARY_WAIT, GitHubError, connect, token, translated
+from ..github.client import SECONDARY_WAIT, GitHubError, connect, limited, token, translated
 from ..github.transport import answer_s
 from . import rules
 from .rules import MARKER  # noqa: F401  (the bot's comments' marker, part of this module's API)
@@ -125,7 +125,7 @@ def github_errors(repo: str, number: int):
             yield
     except GitHubError as error:
         answer = error.__context__  # PyGithub's exception, which the one-line error hides
-        if isinstance(answer, github.RateLimitExceededException) or getattr(answer, "status", None) == 429:
+        if isinstance(answer, github.GithubException) and limited(answer):
             wait = getattr(answer, "wait", None) or SECONDARY_WAIT
             raise RateLimited(f"{error}; waiting {wait:g} s", wait, error.status) from None
         raise

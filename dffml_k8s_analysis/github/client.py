@@ -168,10 +168,14 @@ def token() -> Optional[str]:
 
 class BoundedRetry(github.GithubRetry):
     """GithubRetry whose waits for a rate limit, ``Retry-After`` included, are at most ``max_rate_limit_wait``:
-    a longer one raises RateLimitExceededExceedsMaxWait, its ``wait`` for the caller to schedule."""
+    a longer one raises RateLimitExceededExceedsMaxWait, its ``wait`` for the caller to schedule; an unreadable one is
+    none."""
 
     def get_retry_after(self, response):
-        after = super().get_retry_after(response)
+        try:
+            after = super().get_retry_after(response)
+        except urllib3.exceptions.InvalidHeader:  # "1e9", "soon": waited like none (the backoff), not "cannot reach"
+            return None
         if after is not None and self.max_rate_limit_wait is not None and after > self.max_rate_limit_wait:
             raise github.RateLimitExceededExceedsMaxWait(response.status, None, dict(response.headers), wait=after)
         return after
@@ -343,6 +347,14 @@ def scrub(text: str) -> str:
     return re.sub(spelled, "***", text, flags=re.IGNORECASE)
 
 
+def limited(error: github.GithubException) -> bool:
+    """Whether ``error`` is GitHub's rate limit: PyGithub's kind, a 429, or a 403 with Retry-After or no budget left
+    (GitHub's documented signs, whatever its message says)."""
+    headers = {key.lower(): value for key, value in (error.headers or {}).items()}
+    return isinstance(error, github.RateLimitExceededException) or error.status == 429 or (
+        error.status == 403 and ("retry-after" in headers or headers.get("x-ratelimit-remaining") == "0"))
+
+
 @contextlib.contextmanager
 def translated(what: str, unreachable: str, timeout: Optional[int] = None, tries: int = READ_RETRIES + 1):
     """PyGithub's and the HTTP stack's exceptions about ``what`` as one-line GitHubErrors.
@@ -365,7 +377,7 @@ def translated(what: str, unreachable: str, timeout: Optional[int] = None, tries
         message = error.data.get("message")
         if isinstance(error.data.get("errors"), list):
             message = "; ".join(str(e.get("message", e) if isinstance(e, dict) else e) for e in error.data["errors"])
-        transient = error.status >= 500 or error.status == 429 or isinstance(error, github.RateLimitExceededException)
+        transient = error.status >= 500 or limited(error)
         raise GitHubError(scrub(f"GitHub answered {error.status} to {what}: {message}"), transient,
                           error.status) from None
     except GitHubError as error:

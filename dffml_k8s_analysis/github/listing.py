@@ -20,6 +20,7 @@ from requests.utils import parse_header_links
 
 from .. import timeutil
 from .client import Budget, GitHubError, get_json, server_time
+from .shapes import MAX_NUMBER
 
 LOGGER = logging.getLogger(__name__)
 PER_PAGE = 100
@@ -57,8 +58,8 @@ def checked(data, what: str, headers: Dict[str, str]) -> list:
         number = item.get("number") if isinstance(item, dict) else None
         updated = _timestamp(item) if isinstance(item, dict) else None
         problem = (f"an item that is not an object: {str(item)[:40]!r}" if not isinstance(item, dict) else
-                   f"an item whose number is not a positive whole number: {str(number)[:40]!r}"
-                   if type(number) is not int or number < 1 else
+                   f"an item whose number is not a whole number from 1 to {MAX_NUMBER}: {str(number)[:40]!r}"
+                   if type(number) is not int or not 0 < number <= MAX_NUMBER else
                    f"item #{number} with an updated_at not like 2024-01-31T12:00:00Z" if updated is None else
                    f"item #{number} updated at {item['updated_at']}, later than its own clock" if updated > latest
                    else None)

@@ -37,7 +37,9 @@ def _time(value) -> bool:
         return False
 
 
-POSITIVE = Check("a positive whole number", lambda v: isinstance(v, int) and not isinstance(v, bool) and v > 0)
+MAX_NUMBER = 2**31 - 1  # an issue's number is a GraphQL Int: 32 bits (a larger one overflows the stores)
+POSITIVE = Check(f"a whole number from 1 to {MAX_NUMBER}",
+                 lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 < v <= MAX_NUMBER)
 TIME = Check("a time like 2024-01-31T12:00:00Z", _time)
 LOGIN = {"login": str}
 LABEL = {"name": str}

@@ -102,6 +102,8 @@ class Api:
                 data = None
             raise github.Requester.Requester.createException(status, lower, data if isinstance(data, dict) else None)
         data = parsed(raw, self.base_url, what, lower)
+        if data is None:  # JSON null: None is a 304's, or an empty body's
+            raise GitHubError(f"{self.base_url} answered {what} with null, which GitHub does not")
         if not 200 <= status < 300:
             raise GitHubError(f"{self.base_url} answered {status} to {what}, which GitHub does not")
         return Answer(status, lower, data)
