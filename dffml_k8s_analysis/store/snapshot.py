@@ -20,6 +20,7 @@ from . import derived
 from .derived import NUMBERS, TEXTS, Columns
 
 SNAPSHOT_AT = 9  # the version from which a store has the snapshot's table and the columns version
+MOST = 150_000  # items: above, the analysis reads view by view (operations/analyze.py's ONCE) and keeps no snapshot
 VERSION = "SELECT value FROM state WHERE key = 'columns_version'"
 CURRENT = ("SELECT s.data FROM columns_snapshot s JOIN state v ON v.key = 'columns_version' "
            "AND v.value = CAST(s.version AS TEXT) WHERE s.name = 'columns'")
@@ -155,6 +156,11 @@ def read(store, numbers: Sequence[str], texts: Sequence[str], labels: Optional[S
 def refresh(store) -> bool:
     """Rewrite the snapshot unless it is current (a store before it: nothing); whether it was rewritten."""
     if store.version < SNAPSHOT_AT or store.execute(FRESH):
+        return False
+    ((count,),) = store.execute(derived.WELL_FORMED_COUNT)
+    if count > MOST:  # every column at once would not fit the analysis's memory: read by SQL, view by view
+        with store.transaction():
+            store.execute("DELETE FROM columns_snapshot")
         return False
     ((version,),) = store.execute(VERSION)  # before the columns: a write made meanwhile leaves it stale
     full = derived.read(store, tuple(NUMBERS), tuple(TEXTS), ("",), True, ("",))
