@@ -14,6 +14,7 @@ from dffml import Definition, op
 from dffml_k8s_analysis.analysis.columns import Items, load as load_columns
 from dffml_k8s_analysis.analysis.views import needs, run_view, view_names
 from dffml_k8s_analysis.records.selection import Filter
+from dffml_k8s_analysis.store.snapshot import MOST
 
 
 class Records(list):
@@ -25,7 +26,7 @@ class Records(list):
         return f"<{len(self)} records>"
 
 
-ONCE = 150_000
+ONCE = MOST  # items read at once: the same bound under which the store keeps a columns snapshot
 
 
 class Columns:

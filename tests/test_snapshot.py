@@ -148,3 +148,13 @@ def test_the_write_cost_benchmark_runs_at_its_smoke_size():
     assert result.returncode == 0, result.stderr[-3000:]
     figures = json.loads(result.stdout.splitlines()[-1])
     assert figures["items"] == 300 and figures["refresh_after_export_cpu_s"] > 0 and figures["snapshot_mib"] > 0
+
+
+def test_a_store_too_large_to_read_at_once_keeps_no_snapshot(store_spec, monkeypatch):
+    snapshotted(store_spec)
+    monkeypatch.setattr(snapshot, "MOST", 3)
+    with open_store(store_spec, create=True, repo=REPO) as store:
+        store.save_page([raw(2, "2021-04-01T00:00:00Z", user="mallory", pr=True)])
+        assert not store.refresh_columns()  # memory bounded: every column is never held at once
+        assert not store.execute("SELECT 1 FROM columns_snapshot")
+        assert plain(store.derived_columns(*REQUESTS[1])) == by_sql(store, REQUESTS[1])

@@ -20,6 +20,7 @@ from . import derived
 from .derived import NUMBERS, TEXTS, Columns
 
 SNAPSHOT_AT = 9  # the version from which a store has the snapshot's table and the columns version
+MOST = 150_000  # items: above, the analysis reads view by view (operations/analyze.py's ONCE) and keeps no snapshot
 VERSION = "SELECT value FROM state WHERE key = 'columns_version'"
 CURRENT = ("SELECT s.data FROM columns_snapshot s JOIN state v ON v.key = 'columns_version' "
            "AND v.value = CAST(s.version AS TEXT) WHERE s.name = 'columns'")
@@ -63,86 +64,103 @@ def pack(columns: Columns) -> bytes:
     return out.getvalue()
 
 
-def unpack(blob: bytes) -> Columns:
-    """The full columns of a ``pack`` blob; ValueError (or zipfile's, numpy's errors) when it is damaged."""
-    with numpy.load(io.BytesIO(bytes(blob)), allow_pickle=False) as stored:
-        arrays = {key: stored[key] for key in stored.files}
-    strings = {key: _unpack_strings(arrays[f"{key}_bytes"], arrays[f"{key}_lengths"])
-               for key in ("logins", "label_names", "event_names", "problems")}
-    numbers, codes, events = arrays["numbers"], arrays["texts"], arrays["events"]
-    uses, label_numbers = arrays["label_uses"], arrays["label_numbers"]
-    names = strings["label_names"]
-    if (numbers.dtype != numpy.int64 or numbers.shape[1:] != (len(NUMBERS),) or codes.shape != (len(numbers), len(TEXTS))
-            or events.dtype != numpy.int64 or events.ndim != 2 or events.shape[1] != 3 or uses.shape != (len(names),)
-            or arrays["label_counts"].shape != (len(names),) or uses.sum() != len(label_numbers)
-            or (codes.size and not -1 <= codes.min() <= codes.max() < len(strings["logins"]))
-            or (len(events) and not 0 <= (events[:, 2] >> 3).min() <= (events[:, 2] >> 3).max()
-                < len(strings["event_names"]))):
-        raise ValueError("arrays of the wrong shape")
-    logins = numpy.array(strings["logins"] + [None], dtype=object)
-    ends = numpy.cumsum(uses)
-    labels = {name: label_numbers[end - use:end] for name, use, end in zip(names, uses.tolist(), ends.tolist())}
-    return Columns(tuple(NUMBERS), tuple(TEXTS), numbers, tuple(logins[codes[:, i]] for i in range(len(TEXTS))),
-                   labels, strings["problems"], dict(zip(names, arrays["label_counts"].tolist())),
-                   int(arrays["timelines"]), events, tuple(strings["event_names"]))
+def _check(condition: bool, what: str) -> None:
+    if not condition:
+        raise ValueError(f"{what} of the wrong shape")
 
 
-def select(full: Columns, numbers: Sequence[str], texts: Sequence[str], labels: Optional[Sequence[str]],
+def _in_range(codes: numpy.ndarray, low: int, count: int) -> bool:
+    return not codes.size or low <= codes.min() <= codes.max() < count
+
+
+def select(blob: bytes, numbers: Sequence[str], texts: Sequence[str], labels: Optional[Sequence[str]],
            counts: bool, events: Optional[Sequence[str]]) -> Columns:
-    """What ``derived.read`` gives for these arguments, taken from the full columns."""
-    wanted_numbers = [full.numbers.index(name) for name in numbers]
-    table = full.number_table if wanted_numbers == list(range(len(full.numbers))) else \
-        full.number_table[:, wanted_numbers]
-    text_columns = tuple(full.text_columns[full.texts.index(name)] for name in texts)
-    wanted = tuple(labels) if labels is not None else None
-    labelled = {name: uses for name, uses in full.labels.items() if name.startswith(wanted)} \
-        if wanted is not None else None
-    chosen = {"events": None, "event_names": ()}
-    if events is not None:
-        kept = [code for code, name in enumerate(full.event_names) if name.startswith(tuple(events))]
-        chosen = {"events": full.events, "event_names": full.event_names} if len(kept) == len(full.event_names) \
-            else _events_of(full, kept)
-    return Columns(tuple(numbers), tuple(texts), table, text_columns, labelled, list(full.problems),
-                   dict(full.counts) if counts else None, full.timelines, **chosen)
+    """What ``derived.read`` gives for these arguments, from a ``pack`` blob, reading only the arrays they need (a
+    zip's members are read one by one); ValueError (or zipfile's, numpy's errors) when it is damaged."""
+    with numpy.load(io.BytesIO(bytes(blob)), allow_pickle=False) as stored:
+        def strings(key: str) -> List[str]:
+            return _unpack_strings(stored[f"{key}_bytes"], stored[f"{key}_lengths"])
+
+        full = stored["numbers"]
+        _check(full.dtype == numpy.int64 and full.ndim == 2 and full.shape[1] == len(NUMBERS), "numbers")
+        wanted = [tuple(NUMBERS).index(name) for name in numbers]
+        table = full if wanted == list(range(len(NUMBERS))) else full[:, wanted]
+        text_columns: tuple = ()
+        if texts:
+            codes, logins = stored["texts"], strings("logins")
+            _check(codes.shape == (len(full), len(TEXTS)) and _in_range(codes, -1, len(logins)), "texts")
+            values = numpy.array(logins + [None], dtype=object)
+            text_columns = tuple(values[codes[:, tuple(TEXTS).index(name)]] for name in texts)
+        names = strings("label_names") if labels is not None or counts else []
+        labelled = None
+        if labels is not None:
+            uses, label_numbers = stored["label_uses"], stored["label_numbers"]
+            _check(uses.shape == (len(names),) and uses.sum() == len(label_numbers) and _in_range(uses, 0, 2**62),
+                   "labels")
+            ends = numpy.cumsum(uses).tolist()
+            labelled = {name: label_numbers[end - use:end] for name, use, end in zip(names, uses.tolist(), ends)
+                        if name.startswith(tuple(labels))}
+        uses_per_name = None
+        if counts:
+            every = stored["label_counts"]
+            _check(every.shape == (len(names),), "label counts")
+            uses_per_name = dict(zip(names, every.tolist()))
+        chosen = {"events": None, "event_names": ()}
+        if events is not None:
+            found, event_names = stored["events"], strings("event_names")
+            _check(found.dtype == numpy.int64 and found.ndim == 2 and found.shape[1] == 3
+                   and _in_range(found[:, 2] >> 3, 0, len(event_names)), "events")
+            kept = [code for code, name in enumerate(event_names) if name.startswith(tuple(events))]
+            chosen = {"events": found, "event_names": tuple(event_names)} if len(kept) == len(event_names) \
+                else _events_of(found, event_names, kept)
+        return Columns(tuple(numbers), tuple(texts), table, text_columns, labelled, strings("problems"),
+                       uses_per_name, int(stored["timelines"]), **chosen)
 
 
-def _events_of(full: Columns, kept: List[int]) -> dict:
+def unpack(blob: bytes) -> Columns:
+    """Every column of a ``pack`` blob."""
+    return select(blob, tuple(NUMBERS), tuple(TEXTS), ("",), True, ("",))
+
+
+def _events_of(events: numpy.ndarray, names: List[str], kept: List[int]) -> dict:
     """The events of the labels coded ``kept``, recoded to their place in ``kept``."""
-    recode = numpy.full(len(full.event_names), -1, numpy.int64)
+    recode = numpy.full(len(names), -1, numpy.int64)
     recode[kept] = numpy.arange(len(kept))
-    code = recode[full.events[:, 2] >> 3] if len(full.events) else numpy.empty(0, numpy.int64)
-    picked = full.events[code >= 0]
+    code = recode[events[:, 2] >> 3] if len(events) else numpy.empty(0, numpy.int64)
+    picked = events[code >= 0]
     picked[:, 2] = (code[code >= 0] << 3) | (picked[:, 2] & 7)
-    return {"events": picked, "event_names": tuple(full.event_names[code] for code in kept)}
+    return {"events": picked, "event_names": tuple(names[code] for code in kept)}
 
 
-def current(store) -> Optional[Columns]:
-    """The full columns of the store's snapshot when it is current (None: none, stale, or damaged)."""
+def current(store) -> Optional[bytes]:
+    """The store's snapshot when it is current (None: none, or stale)."""
     if store.version < SNAPSHOT_AT:
         return None
     rows = store.execute(CURRENT)
-    if not rows:
-        return None
-    try:
-        return unpack(rows[0][0])
-    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, IndexError) as error:
-        log.warning("store %s: its columns snapshot is damaged (%s): reading the columns by SQL; the next export "
-                    "or update rewrites it", store.name, error)
-        return None
+    return rows[0][0] if rows else None
 
 
 def read(store, numbers: Sequence[str], texts: Sequence[str], labels: Optional[Sequence[str]], counts: bool,
          events: Optional[Sequence[str]]) -> Columns:
-    """``derived.read``'s columns, from the snapshot when it is current, else by SQL."""
-    full = current(store)
-    if full is None:
-        return derived.read(store, numbers, texts, labels, counts, events)
-    return select(full, numbers, texts, labels, counts, events)
+    """``derived.read``'s columns, from the snapshot when it is current and whole, else by SQL."""
+    blob = current(store)
+    if blob is not None:
+        try:
+            return select(blob, numbers, texts, labels, counts, events)
+        except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, IndexError) as error:
+            log.warning("store %s: its columns snapshot is damaged (%s): reading the columns by SQL; the next "
+                        "export or update rewrites it", store.name, error)
+    return derived.read(store, numbers, texts, labels, counts, events)
 
 
 def refresh(store) -> bool:
     """Rewrite the snapshot unless it is current (a store before it: nothing); whether it was rewritten."""
     if store.version < SNAPSHOT_AT or store.execute(FRESH):
+        return False
+    ((count,),) = store.execute(derived.WELL_FORMED_COUNT)
+    if count > MOST:  # every column at once would not fit the analysis's memory: read by SQL, view by view
+        with store.transaction():
+            store.execute("DELETE FROM columns_snapshot")
         return False
     ((version,),) = store.execute(VERSION)  # before the columns: a write made meanwhile leaves it stale
     full = derived.read(store, tuple(NUMBERS), tuple(TEXTS), ("",), True, ("",))
