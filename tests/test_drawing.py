@@ -1,8 +1,13 @@
 """Charts drawn in worker processes (analysis/drawing.py): several at once off this process, one in it, and no
 error lost on the way back."""
+import contextlib
 import errno
 import functools
 import os
+import signal
+import subprocess
+import sys
+import time
 import xml.etree.ElementTree as ElementTree
 
 import pytest
@@ -11,6 +16,7 @@ from dffml_k8s_analysis import flows
 from dffml_k8s_analysis.analysis import charts, drawing, tables
 from dffml_k8s_analysis.analysis.views import VIEWS, View
 from dffml_k8s_analysis.errors import UserError, first_cause
+from conftest import ROOT
 from test_source import make_store
 
 PARENT = os.getpid()
@@ -85,3 +91,40 @@ def test_a_worker_that_dies_leaves_its_charts_to_this_process(store, tmp_path, m
     assert drawer(result) == os.getpid()
     assert sorted(view["view"] for view in result["views"]) == ["closed", "created", "drawn"]
     assert all(os.path.isfile(path) for view in result["views"] for path in view["files"].values())
+
+
+WAITING = """
+import asyncio, os, sys
+from dffml_k8s_analysis.analysis import drawing
+with drawing.workers(2):
+    print(*drawing._pool._processes, flush=True)
+    sys.stdin.read()  # until killed
+"""
+
+
+def gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"  # a zombie: dead, not yet reaped
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
+def test_workers_end_with_their_parent_even_killed(tmp_path):
+    """They waited forever for work once their parent was SIGKILLed (a Job's pod deadline, the OOM killer)."""
+    parent = subprocess.Popen([sys.executable, "-c", WAITING], cwd=str(ROOT), stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    workers = [int(pid) for pid in parent.stdout.readline().split()]
+    assert len(workers) == 2 and not any(gone(pid) for pid in workers)
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 30
+    try:
+        while not all(gone(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.05)  # polling the kernel's record: nothing to wait on for another's child
+        assert all(gone(pid) for pid in workers)
+    finally:
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

@@ -9,6 +9,7 @@ died (killed, out of memory) leaves its chart to this process, where any error s
 """
 import asyncio
 import contextlib
+import ctypes
 import multiprocessing
 import os
 import signal
@@ -22,9 +23,17 @@ from .views import render
 _pool: Optional[ProcessPoolExecutor] = None
 
 
-def _ready() -> None:
-    """A worker's start: Ctrl-C is the parent's to handle; matplotlib imported and its fonts loaded."""
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def _ready(parent: int) -> None:
+    """A worker's start: Ctrl-C is the parent's to handle, the parent's death (even by SIGKILL) ends it rather
+    than leaving it to wait for work forever; matplotlib imported and its fonts loaded."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with contextlib.suppress(OSError, AttributeError):  # Linux only: elsewhere the pool's own shutdown
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it died before the line above
+        os._exit(1)
     charts.warm()
 
 
@@ -42,7 +51,8 @@ def workers(count: int) -> Iterator[None]:
     if size < 2 or _pool is not None or "fork" not in multiprocessing.get_all_start_methods():
         yield
         return
-    pool = ProcessPoolExecutor(size, mp_context=multiprocessing.get_context("fork"), initializer=_ready)
+    pool = ProcessPoolExecutor(size, mp_context=multiprocessing.get_context("fork"), initializer=_ready,
+                               initargs=(os.getpid(),))
     pool.submit(int)  # with fork every worker starts at the first task: now, before any other thread
     _pool = pool
     try:
