@@ -20,7 +20,7 @@ from conftest import ROOT
 from test_source import make_store
 
 PARENT = os.getpid()
-pytestmark = pytest.mark.skipif(drawing.cores() < 2, reason="one core: every chart is drawn in this process")
+pytestmark = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="one core: every chart is drawn in this process")
 
 
 def drawn_by(numbers):
@@ -128,3 +128,15 @@ def test_workers_end_with_their_parent_even_killed(tmp_path):
         for pid in workers:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("limit, most", [("max 100000", None), ("100000 100000", 1), ("150000 100000", 2),
+                                         ("1000 100000", 1), ("garbage", None)])
+def test_workers_stay_within_the_cgroups_cpu_quota(tmp_path, monkeypatch, limit, most):
+    """A pod limited to one CPU on a 64-core node had 17 workers (40 MiB each) contend for that CPU."""
+    affinity = len(os.sched_getaffinity(0))
+    (tmp_path / "cpu.max").write_text(limit + "\n")
+    monkeypatch.setattr(drawing, "CPU_MAX", tmp_path / "cpu.max")
+    assert drawing.cores() == min(affinity, most or affinity)
+    with drawing.workers(17):
+        assert (drawing._pool is not None) == (drawing.cores() > 1)

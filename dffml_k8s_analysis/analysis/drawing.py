@@ -10,8 +10,10 @@ died (killed, out of memory) leaves its chart to this process, where any error s
 import asyncio
 import contextlib
 import ctypes
+import math
 import multiprocessing
 import os
+import pathlib
 import signal
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -37,9 +39,18 @@ def _ready(parent: int) -> None:
     charts.warm()
 
 
+CPU_MAX = pathlib.Path("/sys/fs/cgroup/cpu.max")  # cgroup v2: "QUOTA PERIOD" or "max PERIOD"
+
+
 def cores() -> int:
-    """The cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    """The cores this process may use: those it may run on, within its cgroup's CPU quota (a pod's CPU limit,
+    where the node's cores are many more)."""
+    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    with contextlib.suppress(OSError, ValueError):
+        quota, period = CPU_MAX.read_text().split()
+        if quota != "max":
+            count = min(count, max(1, math.ceil(int(quota) / int(period))))
+    return count
 
 
 @contextlib.contextmanager
