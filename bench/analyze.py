@@ -26,7 +26,7 @@ a command runs (git commit ``STARTUP_BASELINE``, from ``git archive``), in the s
 
 ``--drawing`` measures only the charts: every view's numbers computed once, then all their charts
 drawn from them as the analyze dataflow draws them (ours: in worker processes, one per core), in
-fresh processes, beside ``--before COMMIT``'s way in the same run: the fresh process's pass
+fresh processes taking turns with ``--before COMMIT``'s way in the same run: the fresh process's pass
 (matplotlib's import, or the workers' start, included) and the warm passes after it, wall and CPU
 (the workers' included, from /proc).
 """
@@ -427,14 +427,12 @@ def worker_numbers(store: str, numbers_file: str, repeat: int) -> dict:
     return {"items": len(items)}
 
 
-def draw_commit(tree: Path, numbers_file: Path, out: Path, repeat: int) -> dict:
-    """The charts of every view drawn as the code in ``tree`` draws them, in fresh processes: medians of ``repeat``
-    processes' fresh pass and of their warm passes."""
-    runs = [json.loads(subprocess.run([sys.executable, "-c", DRAW_WORKER, str(numbers_file), str(out), str(repeat)],
-                                      cwd=tree, env=dict(os.environ, PYTHONPATH=str(tree)), check=True,
-                                      capture_output=True, text=True).stdout.strip().splitlines()[-1])
-            for _ in range(repeat)]
-    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+def draw_once(tree: Path, numbers_file: Path, out: Path, repeat: int) -> dict:
+    """The charts of every view drawn as the code in ``tree`` draws them, in a fresh process: its fresh pass and
+    the median of ``repeat`` warm passes."""
+    done = subprocess.run([sys.executable, "-c", DRAW_WORKER, str(numbers_file), str(out), str(repeat)], cwd=tree,
+                          env=dict(os.environ, PYTHONPATH=str(tree)), check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main_drawing(args: argparse.Namespace) -> None:
@@ -445,10 +443,15 @@ def main_drawing(args: argparse.Namespace) -> None:
             print(f"building a {args.items}-item store: {build_store(store, args.items):.1f} s", flush=True)
         numbers_file = Path(tmp, "numbers.pickle")
         items = run_worker("numbers", str(store), str(numbers_file))["items"]
-        sides = {"ours": draw_commit(ROOT, numbers_file, Path(tmp, "ours"), args.repeat)}
+        trees = {"ours": ROOT}
         if args.before:
-            tree = extract(args.before, Path(tmp, f"tree-{args.before}"))
-            sides["before"] = draw_commit(tree, numbers_file, Path(tmp, "before"), args.repeat)
+            trees["before"] = extract(args.before, Path(tmp, f"tree-{args.before}"))
+        runs = {side: [] for side in trees}
+        for _ in range(args.repeat):  # the sides' processes in turn: a shared machine's load falls on both alike
+            for side, tree in trees.items():
+                runs[side].append(draw_once(tree, numbers_file, Path(tmp, side), args.repeat))
+        sides = {side: {key: statistics.median(run[key] for run in done) for key in done[0]}
+                 for side, done in runs.items()}
     ours, before = sides["ours"], sides.get("before")
     print(f"\nthe charts of {ours['charts']:.0f} views from their numbers ({items} items), medians of {args.repeat} "
           f"processes: wall s (CPU s, workers' included), target <= 0.8 s")
