@@ -130,13 +130,18 @@ def test_workers_end_with_their_parent_even_killed(tmp_path):
                 os.kill(pid, signal.SIGKILL)
 
 
-@pytest.mark.parametrize("limit, most", [("max 100000", None), ("100000 100000", 1), ("150000 100000", 2),
-                                         ("1000 100000", 1), ("garbage", None)])
-def test_workers_stay_within_the_cgroups_cpu_quota(tmp_path, monkeypatch, limit, most):
+@pytest.mark.parametrize("files, most", [
+    ({"cpu.max": "max 100000"}, None), ({"cpu.max": "100000 100000"}, 1), ({"cpu.max": "150000 100000"}, 2),
+    ({"cpu.max": "1000 100000"}, 1), ({"cpu.max": "garbage"}, None), ({}, None),
+    ({"cpu/cpu.cfs_quota_us": "100000", "cpu/cpu.cfs_period_us": "100000"}, 1),  # cgroup v1
+    ({"cpu/cpu.cfs_quota_us": "-1", "cpu/cpu.cfs_period_us": "100000"}, None)])
+def test_workers_stay_within_the_cgroups_cpu_quota(tmp_path, monkeypatch, files, most):
     """A pod limited to one CPU on a 64-core node had 17 workers (40 MiB each) contend for that CPU."""
     affinity = len(os.sched_getaffinity(0))
-    (tmp_path / "cpu.max").write_text(limit + "\n")
-    monkeypatch.setattr(drawing, "CPU_MAX", tmp_path / "cpu.max")
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(text + "\n")
+    monkeypatch.setattr(drawing, "CGROUP", tmp_path)
     assert drawing.cores() == min(affinity, most or affinity)
     with drawing.workers(17):
         assert (drawing._pool is not None) == (drawing.cores() > 1)

@@ -39,18 +39,27 @@ def _ready(parent: int) -> None:
     charts.warm()
 
 
-CPU_MAX = pathlib.Path("/sys/fs/cgroup/cpu.max")  # cgroup v2: "QUOTA PERIOD" or "max PERIOD"
+CGROUP = pathlib.Path("/sys/fs/cgroup")
+
+
+def _quota() -> Optional[float]:
+    """The cgroup's CPU quota in CPUs (v2's cpu.max "QUOTA PERIOD", v1's cpu/cpu.cfs_*_us), None without one."""
+    with contextlib.suppress(OSError, ValueError):
+        if (CGROUP / "cpu.max").exists():
+            quota, period = (CGROUP / "cpu.max").read_text().split()
+        else:
+            quota, period = ((CGROUP / "cpu" / f"cpu.cfs_{name}_us").read_text().strip() for name in ("quota", "period"))
+        if quota not in ("max", "-1"):
+            return int(quota) / int(period)
+    return None
 
 
 def cores() -> int:
     """The cores this process may use: those it may run on, within its cgroup's CPU quota (a pod's CPU limit,
     where the node's cores are many more)."""
     count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    with contextlib.suppress(OSError, ValueError):
-        quota, period = CPU_MAX.read_text().split()
-        if quota != "max":
-            count = min(count, max(1, math.ceil(int(quota) / int(period))))
-    return count
+    quota = _quota()
+    return count if quota is None else min(count, max(1, math.ceil(quota)))
 
 
 @contextlib.contextmanager
