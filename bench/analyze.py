@@ -23,6 +23,14 @@ each (the suite runs it, so a benchmark that breaks fails the tests).
 ``--startup`` measures only the command line's start: ``k8s-analysis analyze`` (every view) and
 ``k8s-analysis --help`` as fresh processes, against the command line before it imported only what
 a command runs (git commit ``STARTUP_BASELINE``, from ``git archive``), in the same run.
+
+``--drawing`` measures only the charts: every view's numbers computed once, then all their charts
+drawn from them as the analyze dataflow draws them (ours: in worker processes, one per core), in
+fresh processes taking turns with ``--before COMMIT``'s way in the same run: the fresh process's pass
+(matplotlib's import, or the workers' start, included) and the warm passes after it, wall and CPU
+(the workers' included, from /proc), and the busiest process's CPU in a warm pass: the wall the pass
+would take on idle cores (a shared machine's scheduler gives a session one share, however many
+processes it has).
 """
 import argparse
 import datetime
@@ -488,6 +496,100 @@ def print_reading(ours: dict, before: Optional[dict], args: argparse.Namespace) 
         print(f"  {label:<42}{wall}{versus}" + (f"   target <= {target} s" if target else ""))
 
 
+DRAW_WORKER = """
+import asyncio, contextlib, json, os, pickle, sys, time
+numbers_file, out, repeat = sys.argv[1], sys.argv[2], int(sys.argv[3])
+from dffml_k8s_analysis.analysis.views import VIEWS, render
+try:  # drawn in worker processes since 04d4f03; before, one after the other in the process
+    from dffml_k8s_analysis.analysis import drawing
+except ImportError:
+    drawing = None
+results = [result for result in pickle.load(open(numbers_file, "rb")) if result["view"] in VIEWS]
+TICK = os.sysconf("SC_CLK_TCK")
+def cpus(pool):
+    # CPU seconds of this process and of each worker
+    workers = pool._processes if pool is not None else {}
+    return [time.process_time()] + [sum(int(field) for field in open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1]
+                                        .split()[11:13]) / TICK for pid in workers]
+async def every():
+    if drawing is None:
+        return [render(result, out) for result in results]
+    return await asyncio.gather(*(drawing.draw(result, out) for result in results))
+started, began = time.perf_counter(), time.process_time()
+with drawing.workers(len(results)) if drawing else contextlib.nullcontext():
+    pool = drawing and drawing._pool
+    workers = len(pool._processes) if pool else 0
+    asyncio.run(every())  # a fresh process: matplotlib's import (or the workers' start) included
+    passes = [(time.perf_counter() - started, sum(cpus(pool)) - began, None)]
+    for _ in range(repeat):
+        wall, spent = time.perf_counter(), cpus(pool)
+        asyncio.run(every())
+        now = cpus(pool)
+        busy = [after - before for after, before in zip(now, spent)]
+        passes.append((time.perf_counter() - wall, sum(busy), max(busy)))
+median = lambda index: sorted(p[index] for p in passes[1:])[len(passes[1:]) // 2]
+print(json.dumps({"charts": len(results), "workers": workers, "fresh_s": passes[0][0], "fresh_cpu_s": passes[0][1],
+                  "warm_s": median(0), "warm_cpu_s": median(1), "busiest_cpu_s": median(2)}))
+"""
+
+
+def worker_numbers(store: str, numbers_file: str, repeat: int) -> dict:
+    """Every view's numbers, pickled once for both sides of ``--drawing``."""
+    from dffml_k8s_analysis.analysis.columns import load
+    from dffml_k8s_analysis.analysis.views import VIEWS, needs, run_view
+
+    items = load(store, needs(list(VIEWS)))[0]
+    with open(numbers_file, "wb") as handle:
+        pickle.dump([run_view(name, items) for name in VIEWS], handle)
+    return {"items": len(items)}
+
+
+def draw_once(tree: Path, numbers_file: Path, out: Path, repeat: int) -> dict:
+    """The charts of every view drawn as the code in ``tree`` draws them, in a fresh process: its fresh pass and
+    the median of ``repeat`` warm passes."""
+    done = subprocess.run([sys.executable, "-c", DRAW_WORKER, str(numbers_file), str(out), str(repeat)], cwd=tree,
+                          env=dict(os.environ, PYTHONPATH=str(tree)), check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main_drawing(args: argparse.Namespace) -> None:
+    """``--drawing``: the charts of every view from their numbers, ours and ``--before``'s, wall and CPU."""
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Path(args.store or Path(tmp, "k8s.sqlite"))
+        if not store.is_file():
+            print(f"building a {args.items}-item store: {build_store(store, args.items):.1f} s", flush=True)
+        numbers_file = Path(tmp, "numbers.pickle")
+        items = run_worker("numbers", str(store), str(numbers_file))["items"]
+        trees = {"ours": ROOT}
+        if args.before:
+            trees["before"] = extract(args.before, Path(tmp, f"tree-{args.before}"))
+        runs = {side: [] for side in trees}
+        for _ in range(args.repeat):  # the sides' processes in turn: a shared machine's load falls on both alike
+            for side, tree in trees.items():
+                runs[side].append(draw_once(tree, numbers_file, Path(tmp, side), args.repeat))
+        sides = {side: {key: statistics.median(run[key] for run in done) for key in done[0]}
+                 for side, done in runs.items()}
+    ours, before = sides["ours"], sides.get("before")
+    print(f"\nthe charts of {ours['charts']:.0f} views from their numbers ({items} items), medians of {args.repeat} "
+          f"processes: wall s (CPU s, workers' included), target <= 0.8 s")
+    for side, figures in sides.items():
+        name = f"{side} ({figures['workers']:.0f} workers)" if figures["workers"] else f"{side} (in process)"
+        print(f"  {name:<28} fresh process {figures['fresh_s']:6.2f} ({figures['fresh_cpu_s']:.2f})"
+              f"   warm {figures['warm_s']:6.2f} ({figures['warm_cpu_s']:.2f}; busiest process "
+              f"{figures['busiest_cpu_s']:.2f})")
+    if before:
+        print(f"  before/ours: fresh {before['fresh_s'] / ours['fresh_s']:.2f}x, warm {before['warm_s'] / ours['warm_s']:.2f}x"
+              f" (CPU {before['warm_cpu_s'] / ours['warm_cpu_s']:.2f}x; busiest process, the wall on idle cores: "
+              f"{before['busiest_cpu_s'] / ours['busiest_cpu_s']:.2f}x)")
+    rounded = {side: {key: round(value, 3) for key, value in figures.items()} for side, figures in sides.items()}
+    print(json.dumps({"items": items, "repeat": args.repeat, "before": args.before, **{
+        f"{side}_{key}": value for side, figures in rounded.items() for key, value in figures.items()},
+        "ratio_warm": round(before["warm_s"] / ours["warm_s"], 2) if before else None,
+        "ratio_fresh": round(before["fresh_s"] / ours["fresh_s"], 2) if before else None,
+        "ratio_busiest": round(before["busiest_cpu_s"] / ours["busiest_cpu_s"], 2) if before else None,
+        "target_met": ours["warm_s"] <= 0.8}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=135000)
@@ -497,6 +599,8 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="300 items, once each: that the benchmark runs")
     parser.add_argument("--worker", nargs=3, metavar=("KIND", "PATH", "DIR"), help=argparse.SUPPRESS)
     parser.add_argument("--startup", action="store_true", help="only the command line's start (see above)")
+    parser.add_argument("--drawing", action="store_true",
+                        help="only the charts of every view from their numbers, ours and --before's (wall and CPU)")
     parser.add_argument("--all-views-only", action="store_true",
                         help="only all views end to end, ours and --before's (a large store: no old path, no blob)")
     parser.add_argument("--write-cost", action="store_true", help="only the snapshot's cost to an export and an update")
@@ -509,12 +613,14 @@ def main() -> None:
         return main_write_cost(args)
     if args.worker:
         kind, path, directory = args.worker
-        work = {"ours": worker_ours, "all": worker_all, "original": worker_original}[kind]
+        work = {"ours": worker_ours, "all": worker_all, "original": worker_original, "numbers": worker_numbers}[kind]
         print(json.dumps(work(path, directory, args.repeat)))
         return
 
     if args.all_views_only:
         return main_all_views(args)
+    if args.drawing:
+        return main_drawing(args)
     with tempfile.TemporaryDirectory() as tmp:
         store = Path(args.store or Path(tmp, "k8s.sqlite"))
         if not store.is_file():

@@ -265,7 +265,8 @@ def run_analyze(store: str, views: List[str], subset: str = "all", include: str 
     ``views`` (numbers and files) and ``filters``."""
     from operations import analyze, plot
 
-    from .analysis.views import VIEWS
+    from .analysis import drawing
+    from .analysis.views import VIEWS, view_names
 
     inputs = [
         Input(value=store, definition=analyze.STORE),
@@ -278,7 +279,8 @@ def run_analyze(store: str, views: List[str], subset: str = "all", include: str 
         Input(value=out, definition=plot.OUT),
         Input(value=png, definition=plot.PNG),
     ]
-    results = asyncio.run(run_flow(dataflow("ANALYZE"), inputs))
+    with drawing.workers(len(view_names(views))):  # forked first: they start matplotlib while the store is read
+        results = asyncio.run(run_flow(dataflow("ANALYZE"), inputs))
     order = {name: i for i, name in enumerate(VIEWS)}
     views_done = sorted(results.get(plot.RESULT.name, []), key=lambda result: order[result["view"]])
     filters = {"subset": subset, "include": include, "exclude": exclude, "count": count, "period": period}

@@ -3,7 +3,7 @@ from typing import Any, Dict
 
 from dffml import Definition, op
 
-from dffml_k8s_analysis.analysis.views import render
+from dffml_k8s_analysis.analysis.drawing import draw
 from dffml_k8s_analysis.errors import UserError
 from operations.analyze import NUMBERS
 
@@ -13,10 +13,11 @@ RESULT = Definition(name="analyze.result", primitive="Dict[str, Any]")
 
 
 @op(name="k8s.chart", inputs={"numbers": NUMBERS, "out": OUT, "png": PNG}, outputs={"result": RESULT})
-def chart(numbers: Dict[str, Any], out: str, png: bool) -> Dict[str, Any]:
-    """A view's chart (SVG; also PNG with ``png``) and numbers on disk, and the numbers with the files' paths."""
+async def chart(numbers: Dict[str, Any], out: str, png: bool) -> Dict[str, Any]:
+    """A view's chart (SVG; also PNG with ``png``) and numbers on disk, and the numbers with the files' paths
+    (drawn by a worker process of ``flows.run_analyze``'s, while the next views are computed)."""
     try:
-        files = render(numbers, out, png)
+        files = await draw(numbers, out, png)
     except OSError as error:
         raise UserError(f"cannot write the charts in {out}: {error.strerror or error}") from None
     return {"result": dict(numbers, files=files)}

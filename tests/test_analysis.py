@@ -352,6 +352,11 @@ def test_the_benchmark_runs_at_its_smoke_size():
     assert large.returncode == 0, large.stderr[-3000:]
     figures = json.loads(large.stdout.splitlines()[-1])
     assert figures["peak_mib"] > 0 and figures["before_peak_mib"] > 0
+    drawing = run_cli("python", str(ROOT / "bench" / "analyze.py"), "--smoke", "--drawing", "--before", "HEAD",
+                      timeout=900)  # the charts alone, ours (in workers) against a commit's, in the same run
+    assert drawing.returncode == 0, drawing.stderr[-3000:]
+    figures = json.loads(drawing.stdout.splitlines()[-1])
+    assert figures["ours_charts"] == figures["before_charts"] == len(VIEWS) and figures["ours_warm_cpu_s"] > 0
 
 
 def test_a_new_view_is_one_entry_in_the_registry(store, tmp_path, monkeypatch):
