@@ -160,6 +160,7 @@ ANSWERS = {
                          "GitHub answered {path} with item #1 with an updated_at not like 2024-01-31T12:00:00Z"),
     "a number": (malformed(17), 1, "GitHub answered {path} with int, not a list of issues"),
     "null": (malformed(None), 1, "{url} answered {path} with null, which GitHub does not"),
+    "an empty body": (malformed(b""), 1, "{url} answered {path} with an empty body, which GitHub does not"),
     "a number past 32 bits": (malformed([dict(ITEM, number=2**70)]), 1,
                               "GitHub answered {path} with an item whose number is not a whole number from 1 to "
                               "2147483647: '1180591620717411303424'"),

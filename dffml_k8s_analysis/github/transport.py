@@ -87,14 +87,16 @@ class Api:
         return url
 
     def request(self, method: str, url: str, params=None, headers=None, body=None):
-        """An :class:`Answer` (lower-case headers, JSON None on 304); github exceptions for a status of 400 or more."""
+        """An :class:`Answer` (lower-case headers, JSON None on 304 or 204); github exceptions for a status of 400 or more."""
         url, what = self.absolute(url), urllib.parse.urlsplit(url).path
         response, raw = exchange(self.session, method, url, self.base_url, self.timeout, params=params,
                                  headers=headers, json=body)
         status = response.status_code
         lower = {key.lower(): value for key, value in response.headers.items()}
-        if status == 304 or (not raw.strip() and status < 300):
+        if status in (204, 304):
             return Answer(status, lower, None)
+        if not raw.strip() and status < 300:  # read as a 304 it would end an update with changes unseen
+            raise GitHubError(f"{self.base_url} answered {what} with an empty body, which GitHub does not")
         if status >= 400:
             try:
                 data = parsed(raw, self.base_url, what, lower)
