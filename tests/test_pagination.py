@@ -36,7 +36,7 @@ def test_update_sees_changes_after_more_than_a_page_changed_in_the_overlap(emula
     assert stored(store) == served(server)
 
 
-# 3,000 changes in one second: 30 pages and three of the export's 1,000-item batches; 10,000 (100 pages) is the
+# 3,000 changes in one second (30 pages of it) in the run; 10,000 (100 pages) is the
 # same walk at GitHub's scale, marked slow (make test-all)
 @pytest.mark.parametrize("items,changes", [(4000, 3000), pytest.param(12000, 10000, marks=pytest.mark.slow)],
                          ids=["3000", "10000"])
