@@ -5,7 +5,7 @@
 # (pytest-xdist), then those (marked serial) alone, so that no other test's load moves their clocks.
 # MARKS selects besides (test-all: the slow tests too).
 MARKS = not slow
-PARALLEL = -m pytest -q -n auto -m "($(MARKS)) and not serial"
+PARALLEL = -m pytest -q -n auto --dist worksteal -m "($(MARKS)) and not serial"
 SERIAL = -m pytest -q -m "($(MARKS)) and serial"
 
 setup:

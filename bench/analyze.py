@@ -33,6 +33,7 @@ would take on idle cores (a shared machine's scheduler gives a session one share
 processes it has).
 """
 import argparse
+import compileall
 import datetime
 import json
 import os
@@ -336,36 +337,36 @@ def startup(store: Path, tmp: str, repeat: int) -> dict:
     figures = {}
     for side, path in (("ours", ROOT), ("baseline", tree)):
         env = dict(os.environ, PYTHONPATH=str(path))
+        compileall.compile_dir(str(path / "dffml_k8s_analysis"), quiet=1)  # no timed run compiles the tree's bytecode
         for name, args in (("analyze", ["analyze", "--store", str(stores[side]), "--out", str(Path(tmp, side))]),
                            ("help", ["--help"])):
             walls, cpus = [], []
-            for run in range(repeat + 1):  # the first compiles the tree's bytecode: not timed
+            for _ in range(repeat):
                 before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 started = time.perf_counter()
                 subprocess.run([sys.executable, "-m", "dffml_k8s_analysis.cli.main", *args], cwd=path, env=env,
                                check=True, stdout=subprocess.DEVNULL)
-                wall, after = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_CHILDREN)
-                if run:
-                    walls.append(wall)
-                    cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+                walls.append(time.perf_counter() - started)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
             figures[f"{side}_{name}_s"] = round(statistics.median(walls), 3)
             figures[f"{side}_{name}_cpu_s"] = round(statistics.median(cpus), 3)
-    imports = import_seconds(["analyze", "--store", str(store), "--out", str(Path(tmp, "ours"))])
+    imports = import_seconds(["analyze", "--store", str(store), "--out", str(Path(tmp, "ours"))], repeat)
     figures.update({f"ours_analyze_{name}": value for name, value in imports.items()})
     return figures
 
 
-def import_seconds(args) -> dict:
+def import_seconds(args, repeat: int) -> dict:
     """What a fresh ``k8s-analysis ARGS`` spends importing modules (the part of its start lazy imports can trim):
     ``imports_s``, the top-level imports' cumulative wall time (``-X importtime``, one run), and
-    ``imports_cpu_s``, the CPU seconds of a fresh process importing those modules alone (the median of 3)."""
+    ``imports_cpu_s``, the CPU seconds of a fresh process importing those modules alone (the median of ``repeat``)."""
     done = subprocess.run([sys.executable, "-X", "importtime", "-m", "dffml_k8s_analysis.cli.main", *args], cwd=ROOT,
                           env=dict(os.environ, PYTHONPATH=str(ROOT)), check=True, stdout=subprocess.DEVNULL,
                           stderr=subprocess.PIPE, text=True)
     rows = [line.split("|") for line in done.stderr.splitlines() if line.startswith("import time:")][1:]
     top = [row for row in rows if not row[2].startswith("  ")]
     cpus = []
-    for _ in range(3):
+    for _ in range(repeat):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         subprocess.run([sys.executable, "-c", "import importlib, sys\nfor name in sys.argv[1:]: importlib.import_module(name)",
                         *[row[2].strip() for row in top]], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
