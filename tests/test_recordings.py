@@ -35,7 +35,7 @@ def test_the_exporters_client_follows_a_recorded_paginated_listing_and_stores_ex
 def test_the_bots_label_call_makes_the_recorded_request():
     exchanges = fixture("add-labels-to-issue")[1:]  # after the recording created the issue
     with replaying(exchanges) as replay:
-        issue = connect(replay.url).get_repo("octokit-fixture-org/add-labels-to-issue", lazy=True).get_issue(1)
+        issue = connect(replay.url).get_repo("octokit-fixture-org/add-labels-to-issue").get_issue(1)
         issue.add_to_labels("Foo", "bAr", "baZ")  # as bot/reconcile.py adds kind/bug
         assert replay.done, replay.unexpected
 
@@ -51,7 +51,7 @@ def test_a_recorded_listing_is_read_by_get_json_as_recorded():
 def test_a_recorded_validation_error_becomes_one_line_naming_it():
     (exchange,) = fixture("errors")
     with replaying([exchange]) as replay:
-        repo = connect(replay.url).get_repo("octokit-fixture-org/errors", lazy=True)
+        repo = connect(replay.url).get_repo("octokit-fixture-org/errors")
         with pytest.raises(GitHubError) as raised, translated("labels", replay.url):
             repo.create_label("foo", "invalid")
         assert replay.done, replay.unexpected
