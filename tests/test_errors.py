@@ -279,6 +279,13 @@ def test_a_database_down_at_the_start_is_exit_75_in_one_line(tmp_path, capsys):
     assert error.startswith(f"cannot connect to the store {uri}: connection failed: ") and "refused" in error
 
 
+@pytest.mark.parametrize("option", ["sslmode=bogus", "target_session_attrs=x", "port=abc"])
+def test_a_connection_option_libpq_refuses_is_exit_1_not_an_outage(tmp_path, capsys, option):
+    uri = f"postgresql://postgres@127.0.0.1:9/k8s?{option}"  # a rerun meets it again: a Job must not retry it
+    assert export("http://127.0.0.1:9", uri) == 1
+    assert one_line(capsys).startswith(f"cannot connect to the store {uri}: connection is bad: invalid ")
+
+
 def test_a_database_restarted_during_an_export_is_exit_75_and_the_rerun_resumes(emulator):
     import pg_server
 

@@ -597,3 +597,36 @@ def test_the_benchmark_runs_at_a_tiny_size():
     assert {"original, as published", "LinearSVC", "ours, text only", "ours (default), no labels given"} <= set(rows)
     assert len(rows["LinearSVC"]["f1"]) == 3  # the figure and its interval
     assert "router" in report["eras"]["b"]["router"]
+
+
+def nan_in(name):
+    def damage(directory):
+        with np.load(str(directory / "arrays.npz")) as found:
+            arrays = {key: found[key] for key in found.files}
+        arrays[name] = arrays[name].copy()
+        arrays[name].flat[0] = np.nan if name != "mlp_w3" else np.inf
+        np.savez(str(directory / "arrays.npz"), **arrays)
+    return damage
+
+
+def predictor_field(**fields):
+    def damage(directory):
+        meta = json.loads((directory / "predictor.json").read_text())
+        (directory / "predictor.json").write_text(json.dumps(dict(meta, **fields)))
+    return damage
+
+
+@pytest.mark.parametrize("name, damage", [
+    ("arrays.npz", nan_in("word_coef")),  # loaded and served: every answer was NaN, which is not JSON
+    ("arrays.npz", nan_in("mlp_w3")),
+    ("predictor.json", predictor_field(thresholds=[float("nan")])),
+    ("predictor.json", predictor_field(act=float("inf"))),
+])
+def test_numbers_that_are_not_finite_are_refused_naming_the_file(tmp_path, trained, name, damage):
+    directory = tmp_path / "model"
+    directory.mkdir()
+    for path in trained[2].iterdir():
+        (directory / path.name).write_bytes(path.read_bytes())
+    damage(directory)
+    with pytest.raises(artifacts.ArtifactError, match=f"corrupted .*{name}: ValueError: .*finite"):
+        artifacts.load_predictor(directory)

@@ -83,6 +83,21 @@ def test_a_link_to_another_host_is_refused(emulator, tmp_path, capsys):
     assert admin(elsewhere, "GET", "stats")["requests"] == 0
 
 
+@pytest.mark.parametrize("cycle", [1, 3])
+def test_next_links_that_come_back_to_a_page_already_read_are_one_line_not_an_endless_walk(tmp_path, capsys, cycle):
+    def answer(handler):  # the page at cursor K links to K+1 of ``cycle`` cursors; the 50th answer ends (were it followed)
+        cursor = int(handler.path.partition("after=")[2] or 0)
+        page = [dict(ITEM, number=n) for n in (1, 2)]
+        link = f'<{server.url}{ISSUES}?after={(cursor + 1) % cycle}>; rel="next"' if len(server.seen) < 50 else ""
+        handler.send(200, json.dumps(page).encode(), Link=link)
+
+    with serving(answer) as server:
+        assert export(server.url, tmp_path / "k.sqlite") == 1
+    assert one_line(capsys) == (f"{server.url} linked {ISSUES} back to a page already read "
+                                f"(after={1 % cycle}): not followed")
+    assert len(server.seen) < 10  # each page read once (50 were, walking the cycle)
+
+
 PEAK_OF_CHILD = ("import resource, subprocess, sys; code = subprocess.call(sys.argv[1:]); "
                  "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); sys.exit(code)")
 

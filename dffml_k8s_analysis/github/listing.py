@@ -94,6 +94,7 @@ def pages(gh, budget: Budget, path: str, since: str, until: Optional[str] = None
     """
     url, query = (back_one_page(resume), None) if resume else (path, params(since))
     seen: Set[int] = set()  # numbers met since the last fresh request
+    followed: Set[str] = set()  # the links this walk read: one met again is a loop, never walked for ever
     while True:
         try:
             headers, data = get_json(gh, budget, url, query, etag)
@@ -113,7 +114,7 @@ def pages(gh, budget: Budget, path: str, since: str, until: Optional[str] = None
             return
         inside = [item for item in checked(data, _path(url), headers) if until is None or item["updated_at"] < until]
         seen.update(item["number"] for item in inside)
-        following = next_link(headers.get("link"))
+        following = not_read(gh, url, query, next_link(headers.get("link")), followed)
         done = following is None or len(inside) < len(data)
         checkpoint = inside[-1]["updated_at"] if inside else None
         if done or is_cursor_link(following) or not data:
@@ -136,6 +137,7 @@ def _block_from_the_end(gh, budget: Budget, path: str, since: str, until: Option
     """After the large-dataset 422 inside the block at ``since``: walk down from the newest until a seen item."""
     LOGGER.info("large-dataset 422 inside the items of %s: listing them from the other end", since)
     url, query = path, params(since, "desc")
+    followed: Set[str] = set()
     while url:
         try:
             headers, data = get_json(gh, budget, url, query)
@@ -152,7 +154,18 @@ def _block_from_the_end(gh, budget: Budget, path: str, since: str, until: Option
         yield Step(inside, None, None)  # ``seen`` stays the other end's: only meeting it closes the gap
         if met:
             return
-        url, query = next_link(headers.get("link")), None
+        url, query = not_read(gh, url, query, next_link(headers.get("link")), followed), None
+
+
+def not_read(gh, url: str, query: Optional[dict], following: Optional[str], followed: Set[str]) -> Optional[str]:
+    """``following`` (the next link of the page ``url`` read, a link unless ``query``), unless the walk read it
+    already (added to ``followed``): a loop is a GitHubError, never walked for ever."""
+    if query is None:
+        followed.add(url)
+    if following in followed:
+        raise GitHubError(f"{gh.base_url} linked {_path(url)} back to a page already read "
+                          f"({urlsplit(following).query[:100]}): not followed")
+    return following
 
 
 def _path(url: str) -> str:

@@ -110,7 +110,11 @@ class _Reader:
     def arrays(self) -> dict:
         self.current = self.directory / "arrays.npz"
         with np.load(str(self.current), allow_pickle=False) as stored:
-            return {name: stored[name] for name in stored.files}
+            arrays = {name: stored[name] for name in stored.files}
+        for name, array in arrays.items():  # a NaN or an infinity answers NaN, which is not JSON
+            if not np.isfinite(array).all():
+                raise ValueError(f"array {name} holds a number that is not finite")
+        return arrays
 
     def failed(self, error: Exception, advice: str) -> ArtifactError:
         return ArtifactError(f"corrupted k8s-mlp model file {self.current}: {type(error).__name__}: {error}; {advice}")
@@ -199,9 +203,10 @@ def load_predictor(directory) -> Predictor:
         arrays = reader.arrays()
         features = Features.from_state(vectorizer, arrays)
         reader.current = directory / "predictor.json"
-        for name in ("act", "confident"):
-            if not isinstance(meta.get(name), (int, float)) or isinstance(meta.get(name), bool):
-                raise ValueError(f"{name} must be a number, got {meta.get(name)!r}")
+        for name, value in [("act", meta.get("act")), ("confident", meta.get("confident"))] + [
+                ("threshold", threshold) for threshold in thresholds]:
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
         sigs = meta.get("sigs")
         if not (isinstance(sigs, list) and all(isinstance(sig, str) for sig in sigs)):
             raise ValueError(f"sigs must be a list of strings, got {sigs!r}")

@@ -57,6 +57,8 @@ def lost(error) -> bool:
     if state:
         return state.startswith(OUTAGE_STATES)
     text = str(error)
+    if text.startswith("connection is bad: invalid "):  # libpq refused an option of the URI before connecting
+        return False
     return isinstance(error, psycopg.OperationalError) and ("FATAL:" not in text or any(t in text for t in OUTAGE_TEXTS))
 
 
